@@ -1,0 +1,5 @@
+"""``python -m proofkey`` runs the CLI."""
+
+from proofkey.cli import main
+
+main()

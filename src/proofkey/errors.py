@@ -1,0 +1,197 @@
+"""The OAuth error tree: one class per RFC 6749 §4.1.2.1 / §5.2 (and OIDC, RFC 7009, RFC 6750) code.
+
+Every error carries a public ``description`` (safe to show a client: never a secret, only the
+characters RFC 6749 §5.2 allows) apart from an internal ``detail`` that goes to the audit log
+only. ``redirectable`` says whether the error may be sent to the client's redirect URI; it is
+false for anything raised before the client and its redirect URI are verified. The HTTP layer
+decides how an error is rendered (JSON, redirect or page); errors know nothing of HTTP but their
+status code.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import ClassVar
+
+__all__ = [
+    "AccessDenied",
+    "ConsentRequired",
+    "InsufficientScope",
+    "InteractionRequired",
+    "InvalidClient",
+    "InvalidGrant",
+    "InvalidRequest",
+    "InvalidScope",
+    "InvalidToken",
+    "LoginRequired",
+    "OAuthError",
+    "RequestNotSupported",
+    "RequestUriNotSupported",
+    "ServerError",
+    "SlowDown",
+    "TemporarilyUnavailable",
+    "UnauthorizedClient",
+    "UnsupportedGrantType",
+    "UnsupportedResponseType",
+    "UnsupportedTokenType",
+]
+
+# RFC 6749 §5.2: error_description "MUST NOT include characters outside the set
+# %x20-21 / %x23-5B / %x5D-7E".
+_DESCRIPTION_UNSAFE = re.compile(r"[^\x20-\x21\x23-\x5b\x5d-\x7e]")
+
+
+class OAuthError(Exception):
+    """Base of every protocol error; subclasses fix ``error`` and ``status_code``."""
+
+    error: ClassVar[str] = "server_error"
+    status_code: ClassVar[int] = 400
+    default_redirectable: ClassVar[bool] = True
+
+    def __init__(
+        self,
+        description: str,
+        *,
+        detail: str | None = None,
+        redirectable: bool | None = None,
+    ) -> None:
+        self.description = _DESCRIPTION_UNSAFE.sub("?", description)
+        self.detail = detail
+        self.redirectable = self.default_redirectable if redirectable is None else redirectable
+        super().__init__(f"{self.error}: {self.description}")
+
+    def as_dict(self) -> dict[str, str]:
+        """The RFC 6749 §5.2 body."""
+        return {"error": self.error, "error_description": self.description}
+
+
+class InvalidRequest(OAuthError):
+    """Missing, repeated, malformed or unsupported parameter (RFC 6749 §4.1.2.1, §5.2)."""
+
+    error = "invalid_request"
+
+
+class InvalidClient(OAuthError):
+    """Client authentication failed (RFC 6749 §5.2); 401 at the token endpoint."""
+
+    error = "invalid_client"
+    status_code = 401
+    default_redirectable = False
+
+
+class InvalidGrant(OAuthError):
+    """Code or refresh token invalid, expired, revoked, or bound elsewhere (RFC 6749 §5.2)."""
+
+    error = "invalid_grant"
+
+
+class UnauthorizedClient(OAuthError):
+    """The client may not use this grant or response type (RFC 6749 §4.1.2.1, §5.2)."""
+
+    error = "unauthorized_client"
+
+
+class UnsupportedGrantType(OAuthError):
+    """The grant type is not supported (RFC 6749 §5.2)."""
+
+    error = "unsupported_grant_type"
+
+
+class UnsupportedResponseType(OAuthError):
+    """The response type is not supported (RFC 6749 §4.1.2.1)."""
+
+    error = "unsupported_response_type"
+
+
+class InvalidScope(OAuthError):
+    """Requested scope is invalid, unknown or exceeds the registration (RFC 6749 §3.3)."""
+
+    error = "invalid_scope"
+
+
+class AccessDenied(OAuthError):
+    """The resource owner denied the request (RFC 6749 §4.1.2.1)."""
+
+    error = "access_denied"
+    status_code = 403
+
+
+class LoginRequired(OAuthError):
+    """``prompt=none`` but no usable login session (OIDC Core §3.1.2.6)."""
+
+    error = "login_required"
+
+
+class ConsentRequired(OAuthError):
+    """``prompt=none`` but consent is not yet given (OIDC Core §3.1.2.6)."""
+
+    error = "consent_required"
+
+
+class InteractionRequired(OAuthError):
+    """``prompt=none`` but some user interaction is needed (OIDC Core §3.1.2.6)."""
+
+    error = "interaction_required"
+
+
+class RequestNotSupported(OAuthError):
+    """The ``request`` parameter (request objects) is not supported (OIDC Core §3.1.2.6)."""
+
+    error = "request_not_supported"
+
+
+class RequestUriNotSupported(OAuthError):
+    """The ``request_uri`` parameter is not supported (OIDC Core §3.1.2.6)."""
+
+    error = "request_uri_not_supported"
+
+
+class UnsupportedTokenType(OAuthError):
+    """The token type cannot be revoked (RFC 7009 §2.2.1)."""
+
+    error = "unsupported_token_type"
+
+
+class InvalidToken(OAuthError):
+    """The bearer token is missing, expired, revoked or malformed (RFC 6750 §3.1)."""
+
+    error = "invalid_token"
+    status_code = 401
+    default_redirectable = False
+
+
+class InsufficientScope(OAuthError):
+    """The bearer token lacks the scope the resource needs (RFC 6750 §3.1)."""
+
+    error = "insufficient_scope"
+    status_code = 403
+    default_redirectable = False
+
+
+class SlowDown(OAuthError):
+    """Too many requests from one client or address; carries a retry hint in seconds."""
+
+    error = "slow_down"
+    status_code = 429
+    default_redirectable = False
+
+    def __init__(self, description: str, *, retry_after: int, detail: str | None = None) -> None:
+        super().__init__(description, detail=detail)
+        self.retry_after = retry_after
+
+
+class TemporarilyUnavailable(OAuthError):
+    """The server cannot handle the request now, e.g. its store is down (RFC 6749 §4.1.2.1)."""
+
+    error = "temporarily_unavailable"
+    status_code = 503
+
+
+class ServerError(OAuthError):
+    """Anything unexpected; the description is always generic (RFC 6749 §4.1.2.1)."""
+
+    error = "server_error"
+    status_code = 500
+
+    def __init__(self, detail: str | None = None) -> None:
+        super().__init__("The server could not complete the request.", detail=detail)

@@ -1,0 +1,113 @@
+"""Client, user and key administration: the use cases behind ``proofkey client|user|keys``.
+
+Registration enforces the policy the protocol relies on: redirect URIs that are absolute, have
+no fragment, use https (or loopback http, or a reverse-domain private scheme for native apps);
+confidential clients get a 256-bit secret that is shown once and stored as a digest.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from proofkey.crypto import digest, hash_password_async, new_handle, new_id
+from proofkey.models import Client, ClientType, Secret, TokenAuthMethod, User
+from proofkey.protocol.redirect_uri import validate_registration
+from proofkey.store.base import ClientStore, UserStore
+
+__all__ = [
+    "DEFAULT_GRANTS",
+    "AdminError",
+    "NewClient",
+    "register_client",
+    "register_user",
+    "validate_password",
+]
+
+DEFAULT_GRANTS = ("authorization_code", "refresh_token")
+_CLIENT_ID = re.compile(r"[A-Za-z0-9._~-]{1,128}")
+_USERNAME = re.compile(r"[A-Za-z0-9._@+-]{1,128}")
+_ID_TOKEN_ALGS = frozenset({"RS256", "ES256"})
+_KNOWN_GRANTS = frozenset({"authorization_code", "refresh_token", "client_credentials"})
+
+
+class AdminError(ValueError):
+    """A registration that breaks policy; the message says which rule."""
+
+
+@dataclass(frozen=True, slots=True)
+class NewClient:
+    client: Client
+    secret: Secret | None
+
+
+async def register_client(
+    clients: ClientStore,
+    client_id: str,
+    *,
+    client_type: ClientType,
+    redirect_uris: Sequence[str],
+    scopes: Iterable[str],
+    supported_scopes: Iterable[str],
+    grant_types: Iterable[str] = DEFAULT_GRANTS,
+    auth_method: TokenAuthMethod | None = None,
+    id_token_alg: str = "RS256",
+    name: str = "",
+    now: int,
+) -> NewClient:
+    """Validate and store a client; a confidential client's secret is returned once."""
+    if not _CLIENT_ID.fullmatch(client_id):
+        raise AdminError("client id must be 1-128 characters of A-Z a-z 0-9 . _ ~ -")
+    grants = frozenset(grant_types)
+    if not grants or not grants <= _KNOWN_GRANTS:
+        raise AdminError("grant types must be among " + ", ".join(sorted(_KNOWN_GRANTS)))
+    public = client_type == "public"
+    if public and "client_credentials" in grants:
+        raise AdminError("public clients cannot use client_credentials")
+    if "authorization_code" in grants and not redirect_uris:
+        raise AdminError("at least one redirect URI is required for the code flow")
+    for uri in redirect_uris:
+        try:
+            validate_registration(uri, public=public)
+        except ValueError as exc:
+            raise AdminError(f"redirect URI {uri!r}: {exc}") from None
+    scope_set = frozenset(scopes)
+    unknown = scope_set - frozenset(supported_scopes)
+    if unknown:
+        raise AdminError("unknown scopes: " + " ".join(sorted(unknown)))
+    if id_token_alg not in _ID_TOKEN_ALGS:
+        raise AdminError("id_token signing alg must be RS256 or ES256")
+    method: TokenAuthMethod = auth_method or ("none" if public else "client_secret_basic")
+    if public != (method == "none"):
+        raise AdminError("public clients authenticate with 'none'; confidential clients with "
+                         "client_secret_basic or client_secret_post")
+    secret = None if public else Secret(new_handle())
+    client = Client(
+        client_id=client_id, client_type=client_type, redirect_uris=tuple(redirect_uris),
+        scopes=scope_set, grant_types=grants, token_endpoint_auth_method=method,
+        secret_digest=digest(secret.reveal()) if secret else None,
+        id_token_signed_response_alg=id_token_alg, name=name, created_at=now)
+    await clients.add_client(client)
+    return NewClient(client, secret)
+
+
+def validate_password(password: str) -> None:
+    if len(password) < 8:
+        raise AdminError("passwords must have at least 8 characters")
+    if len(password) > 1024:
+        raise AdminError("passwords must have at most 1024 characters")
+
+
+async def register_user(
+    users: UserStore, username: str, password: str, *, name: str = "", email: str = "",
+    now: int,
+) -> User:
+    if not _USERNAME.fullmatch(username):
+        raise AdminError("usernames are 1-128 characters of A-Z a-z 0-9 . _ @ + -")
+    validate_password(password)
+    user = User(user_id=new_id(), username=username,
+                password_hash=await hash_password_async(password), name=name, email=email,
+                created_at=now)
+    await users.add_user(user)
+    return user

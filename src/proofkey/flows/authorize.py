@@ -1,0 +1,265 @@
+"""The authorization endpoint (RFC 6749 §4.1.1, OAuth 2.1 §4.1, OIDC Core §3.1.2): one ordered
+list of checks, then a decision — redirect with a code, redirect with an error, or interact.
+
+Until the client and its redirect URI are verified, every error is shown on a page and never
+redirected (RFC 6749 §4.1.2.1: the server "MUST NOT automatically redirect the user-agent to the
+invalid redirection URI"). After that, errors go back to the client with ``state`` and ``iss``.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from proofkey.crypto import digest, fingerprint, new_handle
+from proofkey.errors import (
+    ConsentRequired,
+    InvalidRequest,
+    LoginRequired,
+    OAuthError,
+    RequestNotSupported,
+    RequestUriNotSupported,
+    UnauthorizedClient,
+    UnsupportedResponseType,
+)
+from proofkey.models import AuthorizationCode, Client, PendingAuthorization, Session
+from proofkey.observability.events import AuthorizationFailed, AuthorizationStarted, CodeIssued
+from proofkey.protocol import pkce
+from proofkey.protocol.params import Params
+from proofkey.protocol.redirect_uri import match_redirect_uri
+from proofkey.protocol.responses import redirect_with
+from proofkey.protocol.scope import check_scope, format_scope, parse_scope
+from proofkey.settings import Settings
+from proofkey.store.base import ClientStore, CodeStore, ConsentStore, InteractionStore
+
+from .context import Context
+
+__all__ = [
+    "AuthorizeRequest",
+    "Interact",
+    "Redirect",
+    "ShowError",
+    "error_redirect",
+    "issue_code",
+    "start",
+]
+
+_PROMPTS = frozenset({"none", "login", "consent"})
+_MAX_NONCE = 512
+_MAX_STATE = 2048
+
+
+@dataclass(frozen=True, slots=True)
+class AuthorizeRequest:
+    """A request whose client and redirect URI are verified and whose parameters are valid."""
+
+    client: Client
+    redirect_uri: str
+    scope: tuple[str, ...]
+    code_challenge: str
+    state: str | None
+    nonce: str | None
+    prompt: frozenset[str]
+    max_age: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class Redirect:
+    """Send the user agent back to the client (303) at ``url``."""
+
+    url: str
+
+
+@dataclass(frozen=True, slots=True)
+class ShowError:
+    """Render an error page; the redirect URI could not be trusted."""
+
+    error: OAuthError
+
+
+@dataclass(frozen=True, slots=True)
+class Interact:
+    """Continue at the login/consent pages with this interaction handle."""
+
+    handle: str
+
+
+Outcome = Redirect | ShowError | Interact
+
+
+async def start(
+    params: Params,
+    *,
+    clients: ClientStore,
+    interactions: InteractionStore,
+    consents: ConsentStore,
+    codes: CodeStore,
+    session: Session | None,
+    browser_id: str,
+    ctx: Context,
+) -> Outcome:
+    """Validate an authorization request and decide what happens next."""
+    now = ctx.now()
+    started = time.perf_counter()
+    # 1. Client and redirect URI: until both are verified, errors are shown, not redirected.
+    client_id = params.get("client_id")
+    if client_id is None:
+        return _page(ctx, None, InvalidRequest("client_id is required", redirectable=False))
+    client = await clients.get_client(client_id)
+    if client is None:
+        return _page(ctx, None, InvalidRequest("unknown client_id", redirectable=False))
+    redirect_uri = params.get("redirect_uri")
+    if redirect_uri is None:
+        return _page(ctx, client_id, InvalidRequest("redirect_uri is required",
+                                                    redirectable=False))
+    if not match_redirect_uri(client.redirect_uris, redirect_uri,
+                              loopback_any_port=client.is_public):
+        return _page(ctx, client_id, InvalidRequest(
+            "redirect_uri does not match a registered redirect URI", redirectable=False))
+    state = params.get("state")
+    if state is not None and len(state) > _MAX_STATE:
+        return _to_client(ctx, client_id, redirect_uri, None,
+                          InvalidRequest("state is too long"), params)
+    try:
+        request = _check(params, client, redirect_uri, state, ctx.settings)
+    except OAuthError as error:
+        return _to_client(ctx, client_id, redirect_uri, state, error, params)
+    ctx.bus.emit(AuthorizationStarted(client.client_id, format_scope(request.scope),
+                                      " ".join(sorted(request.prompt))))
+
+    # 2. Login and consent: what does this request still need from the user?
+    needs_login = session is None or "login" in request.prompt or (
+        request.max_age is not None and now - session.auth_time > request.max_age)
+    granted = await consents.get_consent(session.user_id, client.client_id) if session else None
+    needs_consent = "consent" in request.prompt or granted is None or not set(
+        request.scope) <= granted
+    if "none" in request.prompt and (needs_login or needs_consent):
+        # OIDC Core §3.1.2.6: prompt=none MUST NOT display UI; answer with an error.
+        refusal: OAuthError = (
+            LoginRequired("the user is not logged in") if needs_login
+            else ConsentRequired("the user has not consented to this client"))
+        return _to_client(ctx, client_id, redirect_uri, state, refusal, params)
+    if not needs_login and not needs_consent and session is not None:
+        code = await issue_code(request, session.user_id, session.auth_time, codes=codes,
+                                ctx=ctx, started=started)
+        return Redirect(redirect_with(redirect_uri, {
+            "code": code, "state": state, "iss": ctx.settings.effective_issuer}))
+
+    handle = new_handle()
+    await interactions.save_pending(PendingAuthorization(
+        handle_digest=digest(handle),
+        client_id=client.client_id,
+        redirect_uri=redirect_uri,
+        scope=request.scope,
+        code_challenge=request.code_challenge,
+        state=state,
+        nonce=request.nonce,
+        prompt=request.prompt,
+        max_age=request.max_age,
+        browser_digest=digest(browser_id),
+        csrf_digest="",
+        created_at=now,
+        expires_at=now + ctx.settings.interaction_ttl_seconds,
+        user_id=None if needs_login or session is None else session.user_id,
+        auth_time=None if needs_login or session is None else session.auth_time,
+    ))
+    return Interact(handle)
+
+
+def _check(params: Params, client: Client, redirect_uri: str, state: str | None,
+           settings: Settings) -> AuthorizeRequest:
+    """The remaining checks, in order; each raises a redirectable OAuthError."""
+    if "request" in params:
+        raise RequestNotSupported("request objects are not supported")
+    if "request_uri" in params:
+        raise RequestUriNotSupported("request_uri is not supported")
+    response_type = params.get("response_type")
+    if response_type is None:
+        raise InvalidRequest("response_type is required")
+    if response_type != "code":
+        # OAuth 2.1 §4.1.1: only the authorization code response type exists.
+        raise UnsupportedResponseType("only response_type=code is supported")
+    if "authorization_code" not in client.grant_types:
+        raise UnauthorizedClient("the client may not use the authorization code grant")
+    response_mode = params.get("response_mode")
+    if response_mode is not None and response_mode != "query":
+        raise InvalidRequest("only response_mode=query is supported")
+    scope = check_scope(parse_scope(params.get("scope")), allowed=client.scopes,
+                        supported=settings.scopes_supported)
+    challenge = pkce.check_challenge(params.get("code_challenge"),
+                                     params.get("code_challenge_method"))
+    nonce = params.get("nonce")
+    if nonce is not None and len(nonce) > _MAX_NONCE:
+        raise InvalidRequest("nonce is too long")
+    prompt = frozenset(params.get("prompt", "").split())
+    if not prompt <= _PROMPTS:
+        raise InvalidRequest("prompt may only contain none, login and consent")
+    if "none" in prompt and len(prompt) > 1:
+        # OIDC Core §3.1.2.1: "none" MUST NOT be combined with other values.
+        raise InvalidRequest("prompt=none cannot be combined with other values")
+    max_age = _max_age(params.get("max_age"))
+    return AuthorizeRequest(client, redirect_uri, scope, challenge, state, nonce, prompt,
+                            max_age)
+
+
+def _max_age(raw: str | None) -> int | None:
+    if raw is None:
+        return None
+    if not raw.isascii() or not raw.isdigit() or len(raw) > 9:
+        raise InvalidRequest("max_age must be a non-negative integer")
+    return int(raw)
+
+
+async def issue_code(
+    request: AuthorizeRequest | PendingAuthorization,
+    user_id: str,
+    auth_time: int,
+    *,
+    codes: CodeStore,
+    ctx: Context,
+    started: float | None = None,
+) -> str:
+    """Mint a single-use code bound to the request, store its digest, return the code."""
+    now = ctx.now()
+    code = new_handle()
+    client_id = (request.client.client_id if isinstance(request, AuthorizeRequest)
+                 else request.client_id)
+    await codes.save_code(AuthorizationCode(
+        code_digest=digest(code),
+        client_id=client_id,
+        redirect_uri=request.redirect_uri,
+        code_challenge=request.code_challenge,
+        scope=request.scope,
+        nonce=request.nonce,
+        user_id=user_id,
+        auth_time=auth_time,
+        issued_at=now,
+        expires_at=now + ctx.settings.code_ttl_seconds,
+    ))
+    latency = (time.perf_counter() - started) if started is not None else float(
+        now - request.created_at if isinstance(request, PendingAuthorization) else 0)
+    ctx.bus.emit(CodeIssued(client_id, user_id, fingerprint(code), latency))
+    return code
+
+
+def error_redirect(ctx: Context, redirect_uri: str, state: str | None,
+                   error: OAuthError) -> Redirect:
+    """RFC 6749 §4.1.2.1 error response, with ``iss`` (RFC 9207 §2)."""
+    return Redirect(redirect_with(redirect_uri, {
+        "error": error.error,
+        "error_description": error.description,
+        "state": state,
+        "iss": ctx.settings.effective_issuer,
+    }))
+
+
+def _page(ctx: Context, client_id: str | None, error: OAuthError) -> ShowError:
+    ctx.bus.emit(AuthorizationFailed(client_id, error.error, False, False))
+    return ShowError(error)
+
+
+def _to_client(ctx: Context, client_id: str, redirect_uri: str, state: str | None,
+               error: OAuthError, params: Params) -> Redirect:
+    missing = "code_challenge" not in params
+    ctx.bus.emit(AuthorizationFailed(client_id, error.error, True, missing))
+    return error_redirect(ctx, redirect_uri, state, error)

@@ -1,0 +1,113 @@
+"""The authorization_code grant (RFC 6749 §4.1.3, RFC 7636 §4.5–4.6, OAuth 2.1 §4.1.3).
+
+Order, deliberately: syntax checks first (a malformed request burns nothing and revokes
+nothing), then the code is **consumed atomically** (one UPDATE … WHERE redeemed_at IS NULL …
+RETURNING), and only then are client, redirect_uri and the PKCE verifier compared. Consuming
+first means a code gets exactly one verification attempt: a wrong verifier burns it, so a
+stolen code cannot be brute-forced, and of N concurrent redemptions exactly one proceeds.
+A replay of a redeemed code is ``invalid_grant``; if the replay itself is valid (right client,
+redirect_uri and verifier) the tokens issued from the code are revoked (RFC 6749 §4.1.2:
+"If an authorization code is used more than once, the authorization server MUST deny the
+request and SHOULD revoke (when possible) all tokens previously issued based on that
+authorization code"); an invalid replay revokes nothing (OAuth 2.1 §7.5.2), so a guessing
+attacker cannot revoke a victim's tokens.
+"""
+
+from __future__ import annotations
+
+from typing import NoReturn
+
+from proofkey.crypto import digest, fingerprint, new_handle, new_id
+from proofkey.errors import InvalidGrant, InvalidRequest, OAuthError
+from proofkey.models import AuthorizationCode, Client, Grant, RefreshToken
+from proofkey.observability.events import CodeReplayed
+from proofkey.protocol import pkce
+from proofkey.protocol.params import Params
+from proofkey.protocol.responses import token_body
+from proofkey.protocol.scope import format_scope
+from proofkey.store.base import CodeStore, GrantStore
+from proofkey.tokens.mint import TokenMinter
+
+from .context import Context
+
+__all__ = ["redeem_code"]
+
+
+async def redeem_code(
+    form: Params, client: Client, *, codes: CodeStore, grants: GrantStore, minter: TokenMinter,
+    ctx: Context,
+) -> tuple[dict[str, str | int], str]:
+    """Exchange a code for tokens; return the token response and the new grant id."""
+    code = form.get("code")
+    if code is None:
+        raise InvalidRequest("code is required")
+    redirect_uri = form.get("redirect_uri")
+    if redirect_uri is None:
+        raise InvalidRequest("redirect_uri is required")
+    verifier = pkce.check_verifier_syntax(form.get("code_verifier"))
+    if len(code) > 256:
+        raise InvalidGrant("the authorization code is invalid or expired", detail="code_invalid")
+
+    now = ctx.now()
+    code_digest = digest(code)
+    grant_id = new_id()
+    record = await codes.consume_code(code_digest, now, grant_id)
+    if record is None:
+        await _refuse_unusable(code, code_digest, client, redirect_uri, verifier, codes=codes,
+                               grants=grants, ctx=ctx)
+    _bound_to(record, client, redirect_uri, verifier)
+
+    scope = format_scope(record.scope)
+    refresh: str | None = None
+    refresh_record: RefreshToken | None = None
+    if "refresh_token" in client.grant_types:
+        refresh = new_handle()
+        refresh_record = RefreshToken(digest(refresh), grant_id, client.client_id, now,
+                                      now + ctx.settings.refresh_token_ttl_seconds)
+    await grants.save_grant(Grant(grant_id, client.client_id, record.user_id, record.scope,
+                                  record.auth_time, now, now + ctx.settings.grant_ttl_seconds),
+                            refresh_record)
+    access = minter.access_token(client_id=client.client_id, subject=record.user_id,
+                                 scope=scope, grant_id=grant_id, auth_time=record.auth_time,
+                                 now=now)
+    id_token = None
+    if "openid" in record.scope:
+        id_token = minter.id_token(client_id=client.client_id, subject=record.user_id,
+                                   nonce=record.nonce, auth_time=record.auth_time,
+                                   access_token=access.token,
+                                   alg=client.id_token_signed_response_alg, now=now)
+    return token_body(access_token=access.token, expires_in=access.expires_at - now,
+                      scope=scope, refresh_token=refresh, id_token=id_token), grant_id
+
+
+def _bound_to(record: AuthorizationCode, client: Client, redirect_uri: str,
+              verifier: str) -> None:
+    """The code's bindings: RFC 6749 §4.1.3 client and redirect_uri, RFC 7636 §4.6 PKCE."""
+    if record.client_id != client.client_id:
+        raise InvalidGrant("the authorization code was issued to another client",
+                           detail="client_mismatch")
+    if record.redirect_uri != redirect_uri:
+        raise InvalidGrant("redirect_uri does not match the authorization request",
+                           detail="redirect_uri_mismatch")
+    pkce.verify(verifier, record.code_challenge)
+
+
+async def _refuse_unusable(
+    code: str, code_digest: str, client: Client, redirect_uri: str, verifier: str, *,
+    codes: CodeStore, grants: GrantStore, ctx: Context,
+) -> NoReturn:
+    """The code could not be consumed: unknown, expired, or a replay. Always raises."""
+    found = await codes.find_code(code_digest)
+    if found is None or found.redeemed_at is None:
+        raise InvalidGrant("the authorization code is invalid or expired",
+                           detail="code_expired" if found else "code_invalid")
+    revoked = False
+    try:
+        _bound_to(found, client, redirect_uri, verifier)
+    except OAuthError:
+        pass  # an invalid replay revokes nothing (OAuth 2.1 §7.5.2)
+    else:
+        if found.grant_id is not None:
+            revoked = await grants.revoke_grant(found.grant_id, ctx.now())
+    ctx.bus.emit(CodeReplayed(client.client_id, fingerprint(code), found.grant_id, revoked))
+    raise InvalidGrant("the authorization code was already used", detail="code_reused")

@@ -1,0 +1,172 @@
+"""Login and consent between /authorize and the code: the user-facing half of the code flow.
+
+A pending authorization is bound to the browser that started it (the digest of its browser
+cookie), so a victim cannot be made to finish an attacker's request. Form posts carry a CSRF
+token derived from that browser secret (HMAC); the pending request ends exactly once
+(``take_pending`` is atomic), and only then is a code issued.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+from dataclasses import dataclass
+
+from proofkey.crypto import (
+    constant_time_equal,
+    digest,
+    fingerprint,
+    new_handle,
+    verify_password_async,
+)
+from proofkey.errors import AccessDenied, InvalidRequest, SlowDown
+from proofkey.models import Client, PendingAuthorization, Session, User
+from proofkey.observability.events import LoginFailed, LoginSucceeded, LoginThrottled
+from proofkey.protocol.responses import redirect_with
+from proofkey.store.base import (
+    ClientStore,
+    CodeStore,
+    ConsentStore,
+    InteractionStore,
+    RateLimiter,
+    SessionStore,
+    UserStore,
+)
+
+from .authorize import Redirect, error_redirect, issue_code
+from .context import Context
+
+__all__ = [
+    "BadCredentials",
+    "NeedConsent",
+    "after_login",
+    "authenticate",
+    "check_csrf",
+    "csrf_token",
+    "decide_consent",
+    "load_pending",
+    "start_session",
+]
+
+
+class BadCredentials(Exception):
+    """Username or password wrong; the page says so generically."""
+
+
+@dataclass(frozen=True, slots=True)
+class NeedConsent:
+    """Logged in; show the consent page next."""
+
+
+_EXPIRED = ("This sign-in request has expired or was already completed. "
+            "Return to the application and start again.")
+
+
+def csrf_token(browser_secret: str, purpose: str) -> str:
+    """A per-browser, per-form token: HMAC-SHA256 keyed by the browser cookie's secret."""
+    mac = hmac.new(browser_secret.encode(), f"csrf|{purpose}".encode(), hashlib.sha256)
+    return base64.urlsafe_b64encode(mac.digest()).rstrip(b"=").decode("ascii")
+
+
+def check_csrf(browser_secret: str, purpose: str, token: str | None) -> None:
+    if token is None or not constant_time_equal(token, csrf_token(browser_secret, purpose)):
+        raise InvalidRequest("the form has expired; reload the page and try again",
+                             redirectable=False)
+
+
+async def load_pending(
+    handle: str, browser_secret: str, *, interactions: InteractionStore, clients: ClientStore,
+    ctx: Context,
+) -> tuple[PendingAuthorization, Client]:
+    """The unexpired pending request of this browser, with its client."""
+    pending = await interactions.get_pending(digest(handle), ctx.now())
+    if pending is None or not constant_time_equal(pending.browser_digest, digest(browser_secret)):
+        raise InvalidRequest(_EXPIRED, redirectable=False)
+    client = await clients.get_client(pending.client_id)
+    if client is None:
+        raise InvalidRequest(_EXPIRED, redirectable=False)
+    return pending, client
+
+
+async def authenticate(
+    username: str, password: str, *, users: UserStore, limiter: RateLimiter, client_ip: str,
+    client_id: str | None, ctx: Context,
+) -> User:
+    """Check a password under per-user and per-address throttling; raise BadCredentials."""
+    settings = ctx.settings
+    now = ctx.clock()
+    user_key = f"login:user:{fingerprint(username.casefold())}"
+    ip_key = f"login:ip:{client_ip}"
+    window = settings.login_window_seconds
+    for key, limit, scope in ((user_key, settings.login_failures_per_user, "user"),
+                              (ip_key, settings.login_failures_per_ip, "ip")):
+        wait = await limiter.retry_after(key, limit, window, now)
+        if wait:
+            ctx.bus.emit(LoginThrottled(fingerprint(username), scope))
+            raise SlowDown("too many failed sign-in attempts; try again later",
+                           retry_after=wait)
+    user = await users.get_user_by_username(username) if len(username) <= 200 else None
+    ok = await verify_password_async(user.password_hash if user else None, password[:1024])
+    if user is None or not ok:
+        await limiter.hit(user_key, window, now)
+        await limiter.hit(ip_key, window, now)
+        ctx.bus.emit(LoginFailed(fingerprint(username), client_id))
+        raise BadCredentials
+    await limiter.reset(user_key)
+    ctx.bus.emit(LoginSucceeded(user.user_id, client_id))
+    return user
+
+
+async def start_session(
+    user: User, *, sessions: SessionStore, previous: str | None, ctx: Context
+) -> tuple[str, Session]:
+    """A fresh session handle after login (never reuse one: no session fixation)."""
+    if previous:
+        await sessions.delete_session(digest(previous))
+    now = ctx.now()
+    handle = new_handle()
+    session = Session(digest(handle), user.user_id, now, now + ctx.settings.session_ttl_seconds)
+    await sessions.save_session(session)
+    return handle, session
+
+
+async def after_login(
+    handle: str, pending: PendingAuthorization, session: Session, *,
+    interactions: InteractionStore, consents: ConsentStore, codes: CodeStore, ctx: Context,
+) -> Redirect | NeedConsent:
+    """Issue the code now, or record the user and ask for consent first."""
+    granted = await consents.get_consent(session.user_id, pending.client_id)
+    if "consent" in pending.prompt or not set(pending.scope) <= granted:
+        await interactions.set_pending_user(digest(handle), session.user_id, session.auth_time)
+        return NeedConsent()
+    return await _finish(handle, session.user_id, session.auth_time,
+                         interactions=interactions, codes=codes, ctx=ctx)
+
+
+async def decide_consent(
+    handle: str, pending: PendingAuthorization, allow: bool, *,
+    interactions: InteractionStore, consents: ConsentStore, codes: CodeStore, ctx: Context,
+) -> Redirect:
+    """Record the user's decision and answer the client (code, or ``access_denied``)."""
+    if pending.user_id is None or pending.auth_time is None:
+        raise InvalidRequest(_EXPIRED, redirectable=False)
+    if not allow:
+        taken = await interactions.take_pending(digest(handle), ctx.now())
+        if taken is None:
+            raise InvalidRequest(_EXPIRED, redirectable=False)
+        return error_redirect(ctx, taken.redirect_uri, taken.state,
+                              AccessDenied("the user denied the request"))
+    await consents.save_consent(pending.user_id, pending.client_id, pending.scope, ctx.now())
+    return await _finish(handle, pending.user_id, pending.auth_time,
+                         interactions=interactions, codes=codes, ctx=ctx)
+
+
+async def _finish(handle: str, user_id: str, auth_time: int, *, interactions: InteractionStore,
+                  codes: CodeStore, ctx: Context) -> Redirect:
+    taken = await interactions.take_pending(digest(handle), ctx.now())
+    if taken is None:
+        raise InvalidRequest(_EXPIRED, redirectable=False)
+    code = await issue_code(taken, user_id, auth_time, codes=codes, ctx=ctx)
+    return Redirect(redirect_with(taken.redirect_uri, {
+        "code": code, "state": taken.state, "iss": ctx.settings.effective_issuer}))

@@ -1,0 +1,100 @@
+"""The refresh_token grant with rotation and reuse detection (RFC 6749 §6, RFC 9700 §4.14.2).
+
+Every use retires the presented token and issues a successor in one atomic step. Presenting a
+retired token again is reuse: the whole family (grant) is revoked, access tokens included —
+except a retry of the immediately previous token within the grace window
+(``refresh_reuse_grace_seconds``, default 0), which retires the current successor and issues a
+new one, so the family never forks into two live tokens.
+"""
+
+from __future__ import annotations
+
+from typing import NoReturn
+
+from proofkey.crypto import digest, fingerprint, new_handle
+from proofkey.errors import InvalidGrant, InvalidRequest, InvalidScope
+from proofkey.models import Client, Grant, RefreshToken
+from proofkey.observability.events import RefreshReuseDetected, RefreshRotated
+from proofkey.protocol.params import Params
+from proofkey.protocol.responses import token_body
+from proofkey.protocol.scope import format_scope, parse_scope
+from proofkey.store.base import GrantStore
+from proofkey.tokens.mint import TokenMinter
+
+from .context import Context
+
+__all__ = ["refresh"]
+
+_INVALID = "the refresh token is invalid, expired or revoked"
+
+
+async def refresh(
+    form: Params, client: Client, *, grants: GrantStore, minter: TokenMinter, ctx: Context
+) -> tuple[dict[str, str | int], str]:
+    """Rotate a refresh token; return the token response and the grant id."""
+    presented = form.get("refresh_token")
+    if presented is None:
+        raise InvalidRequest("refresh_token is required")
+    if len(presented) > 256:
+        raise InvalidGrant(_INVALID, detail="refresh_invalid")
+    now = ctx.now()
+    token_digest = digest(presented)
+    current = await grants.find_refresh(token_digest)
+    if current is None or current.client_id != client.client_id:
+        # RFC 6749 §6: the refresh token must have been issued to the authenticated client.
+        raise InvalidGrant(_INVALID, detail="refresh_invalid")
+    grant = await grants.get_grant(current.grant_id)
+    if grant is None:
+        raise InvalidGrant(_INVALID, detail="refresh_invalid")
+    scope = _narrowed_scope(form.get("scope"), grant)
+
+    new_token = new_handle()
+    successor = RefreshToken(digest(new_token), grant.grant_id, client.client_id, now,
+                             now + ctx.settings.refresh_token_ttl_seconds, token_digest)
+    in_grace = False
+    if await grants.rotate_refresh(token_digest, now, successor) is None:
+        # Re-read: a concurrent request may have rotated it between our read and our update.
+        current = await grants.find_refresh(token_digest) or current
+        in_grace = await _retry_in_grace(current, successor, grants=grants, now=now, ctx=ctx)
+        if not in_grace:
+            await _reject(current, presented, grants=grants, now=now, ctx=ctx)
+    ctx.bus.emit(RefreshRotated(client.client_id, grant.grant_id, in_grace))
+    access = minter.access_token(client_id=client.client_id, subject=grant.user_id,
+                                 scope=format_scope(scope), grant_id=grant.grant_id,
+                                 auth_time=grant.auth_time, now=now)
+    return token_body(access_token=access.token, expires_in=access.expires_at - now,
+                      scope=format_scope(scope), refresh_token=new_token), grant.grant_id
+
+
+def _narrowed_scope(raw: str | None, grant: Grant) -> tuple[str, ...]:
+    """RFC 6749 §6: a requested scope "MUST NOT include any scope not originally granted"."""
+    if raw is None:
+        return grant.scope
+    requested = parse_scope(raw)
+    if not set(requested) <= set(grant.scope):
+        raise InvalidScope("the requested scope exceeds the original grant")
+    return requested
+
+
+async def _retry_in_grace(current: RefreshToken, successor: RefreshToken, *, grants: GrantStore,
+                          now: int, ctx: Context) -> bool:
+    """A retry of the just-rotated token: retire its live successor instead of forking."""
+    grace = ctx.settings.refresh_reuse_grace_seconds
+    if (grace <= 0 or current.rotated_at is None or current.replaced_by is None
+            or now - current.rotated_at > grace):
+        return False
+    replacement = RefreshToken(successor.token_digest, successor.grant_id, successor.client_id,
+                               successor.issued_at, successor.expires_at, current.replaced_by)
+    return await grants.rotate_refresh(current.replaced_by, now, replacement) is not None
+
+
+async def _reject(current: RefreshToken, presented: str, *, grants: GrantStore, now: int,
+                  ctx: Context) -> NoReturn:
+    """Not rotatable: reuse of a retired token revokes the family; otherwise just refuse."""
+    if current.rotated_at is not None:
+        # RFC 9700 §4.14.2: on reuse, invalidate the whole refresh token family.
+        await grants.revoke_grant(current.grant_id, now)
+        ctx.bus.emit(RefreshReuseDetected(current.client_id, current.grant_id,
+                                          fingerprint(presented)))
+        raise InvalidGrant(_INVALID, detail="refresh_reused")
+    raise InvalidGrant(_INVALID, detail="refresh_expired")

@@ -1,0 +1,91 @@
+"""The token endpoint (RFC 6749 §3.2, §5): authenticate the client, dispatch on grant_type.
+
+Every outcome, success or refusal, is emitted as an event with a closed-set outcome label
+(the ``detail`` of the error), which metrics and the audit log turn into SLIs.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from proofkey.errors import InvalidRequest, InvalidScope, OAuthError, UnauthorizedClient
+from proofkey.errors import UnsupportedGrantType
+from proofkey.models import Client
+from proofkey.observability.events import TokenExchanged, TokenExchangeFailed
+from proofkey.protocol.credentials import read_client_credentials
+from proofkey.protocol.params import Params
+from proofkey.protocol.responses import token_body
+from proofkey.protocol.scope import check_scope, format_scope, parse_scope
+from proofkey.store.base import ClientStore, CodeStore, GrantStore
+from proofkey.tokens.mint import TokenMinter
+
+from .client_auth import authenticate_client
+from .code_grant import redeem_code
+from .context import Context
+from .refresh_grant import refresh
+
+__all__ = ["TokenServices", "exchange"]
+
+_GRANT_TYPES = frozenset({"authorization_code", "refresh_token", "client_credentials"})
+
+
+@dataclass(frozen=True, slots=True)
+class TokenServices:
+    clients: ClientStore
+    codes: CodeStore
+    grants: GrantStore
+    minter: TokenMinter
+
+
+async def exchange(
+    form: Params, authorization: str | None, *, services: TokenServices, ctx: Context
+) -> dict[str, str | int]:
+    """Handle one token request; raise an OAuthError for every refusal."""
+    started = time.perf_counter()
+    grant_type = form.get("grant_type")
+    client: Client | None = None
+    try:
+        if grant_type is None:
+            raise InvalidRequest("grant_type is required", detail="invalid_request")
+        credentials = read_client_credentials(authorization, form)
+        client = await authenticate_client(credentials, services.clients)
+        if grant_type not in _GRANT_TYPES:
+            raise UnsupportedGrantType("the grant_type is not supported")
+        if grant_type not in client.grant_types:
+            raise UnauthorizedClient("the client may not use this grant_type")
+        if grant_type == "authorization_code":
+            body, grant_id = await redeem_code(form, client, codes=services.codes,
+                                               grants=services.grants, minter=services.minter,
+                                               ctx=ctx)
+        elif grant_type == "refresh_token":
+            body, grant_id = await refresh(form, client, grants=services.grants,
+                                           minter=services.minter, ctx=ctx)
+        else:
+            body, grant_id = _client_credentials(form, client, services.minter, ctx), None
+    except OAuthError as error:
+        ctx.bus.emit(TokenExchangeFailed(
+            client.client_id if client else None,
+            grant_type if grant_type in _GRANT_TYPES else None,
+            error.detail or error.error, error.error, time.perf_counter() - started))
+        raise
+    ctx.bus.emit(TokenExchanged(client.client_id, grant_type, grant_id,
+                                time.perf_counter() - started))
+    return body
+
+
+def _client_credentials(form: Params, client: Client, minter: TokenMinter,
+                        ctx: Context) -> dict[str, str | int]:
+    """RFC 6749 §4.4: confidential clients only; no refresh token (§4.4.3)."""
+    if client.is_public:
+        raise UnauthorizedClient("public clients may not use client_credentials")
+    scope = check_scope(parse_scope(form.get("scope")), allowed=client.scopes,
+                        supported=ctx.settings.scopes_supported)
+    if "openid" in scope:
+        raise InvalidScope("openid needs a user; it cannot be used with client_credentials")
+    now = ctx.now()
+    access = minter.access_token(client_id=client.client_id, subject=None,
+                                 scope=format_scope(scope), grant_id=None, auth_time=None,
+                                 now=now)
+    return token_body(access_token=access.token, expires_in=access.expires_at - now,
+                      scope=format_scope(scope))

@@ -1,0 +1,34 @@
+"""The UserInfo endpoint (OIDC Core §5.3) behind a bearer access token (RFC 6750)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from proofkey.errors import InsufficientScope, InvalidToken
+from proofkey.store.base import GrantStore, UserStore
+from proofkey.tokens.mint import TokenMinter
+
+from .access import active_access_token
+from .context import Context
+
+__all__ = ["userinfo"]
+
+
+async def userinfo(
+    token: str, *, users: UserStore, grants: GrantStore, minter: TokenMinter, ctx: Context
+) -> dict[str, Any]:
+    claims = await active_access_token(token, minter=minter, grants=grants, now=ctx.now())
+    scope = str(claims.get("scope", "")).split()
+    if "openid" not in scope:
+        raise InsufficientScope("the access token lacks the openid scope")
+    user = await users.get_user(str(claims["sub"]))
+    if user is None:
+        raise InvalidToken("the user no longer exists")
+    info: dict[str, Any] = {"sub": user.user_id}
+    if "profile" in scope:
+        info["preferred_username"] = user.username
+        if user.name:
+            info["name"] = user.name
+    if "email" in scope and user.email:
+        info["email"] = user.email
+    return info

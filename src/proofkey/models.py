@@ -1,0 +1,177 @@
+"""The domain records that flows and stores exchange: frozen dataclasses, no behaviour but reads.
+
+Times are integer Unix seconds. Secrets never live in a model: codes, tokens, session handles
+and client secrets appear only as SHA-256 digests (``*_digest``), passwords only as argon2 hashes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from dataclasses import dataclass, field
+from typing import Literal
+
+__all__ = [
+    "AuthorizationCode",
+    "Client",
+    "ClientType",
+    "Grant",
+    "PendingAuthorization",
+    "RefreshToken",
+    "Secret",
+    "Session",
+    "SigningKey",
+    "TokenAuthMethod",
+    "User",
+]
+
+ClientType = Literal["public", "confidential"]
+TokenAuthMethod = Literal["none", "client_secret_basic", "client_secret_post"]
+
+
+class Secret:
+    """A secret string whose ``repr`` and ``str`` are masked; read it with ``reveal()``."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('**********')"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and hmac.compare_digest(
+            self._value.encode("utf-8"), other._value.encode("utf-8")
+        )
+
+    def __hash__(self) -> int:
+        return hash(hashlib.sha256(self._value.encode("utf-8")).digest())
+
+
+@dataclass(frozen=True, slots=True)
+class Client:
+    """A registered OAuth client."""
+
+    client_id: str
+    client_type: ClientType
+    redirect_uris: tuple[str, ...]
+    scopes: frozenset[str]
+    grant_types: frozenset[str]
+    token_endpoint_auth_method: TokenAuthMethod
+    secret_digest: str | None = None
+    id_token_signed_response_alg: str = "RS256"
+    name: str = ""
+    created_at: int = 0
+
+    @property
+    def is_public(self) -> bool:
+        return self.client_type == "public"
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    """A resource owner who logs in with a username and password."""
+
+    user_id: str
+    username: str
+    password_hash: str
+    name: str = ""
+    email: str = ""
+    created_at: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class PendingAuthorization:
+    """A verified authorization request waiting for login and consent (keyed by handle digest)."""
+
+    handle_digest: str
+    client_id: str
+    redirect_uri: str
+    scope: tuple[str, ...]
+    code_challenge: str
+    state: str | None
+    nonce: str | None
+    prompt: frozenset[str]
+    max_age: int | None
+    browser_digest: str
+    csrf_digest: str
+    created_at: int
+    expires_at: int
+    user_id: str | None = None
+    auth_time: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Session:
+    """A browser's login session at the authorization server (keyed by handle digest)."""
+
+    session_digest: str
+    user_id: str
+    auth_time: int
+    expires_at: int
+
+
+@dataclass(frozen=True, slots=True)
+class AuthorizationCode:
+    """An issued authorization code, bound to everything the token request must match."""
+
+    code_digest: str
+    client_id: str
+    redirect_uri: str
+    code_challenge: str
+    scope: tuple[str, ...]
+    nonce: str | None
+    user_id: str
+    auth_time: int
+    issued_at: int
+    expires_at: int
+    redeemed_at: int | None = None
+    grant_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Grant:
+    """What one code redemption (or client-credentials request) authorized: the token family."""
+
+    grant_id: str
+    client_id: str
+    user_id: str | None
+    scope: tuple[str, ...]
+    auth_time: int | None
+    created_at: int
+    expires_at: int
+    revoked_at: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RefreshToken:
+    """An opaque refresh token of a grant; rotated on each use (RFC 9700 §4.14.2)."""
+
+    token_digest: str
+    grant_id: str
+    client_id: str
+    issued_at: int
+    expires_at: int
+    parent_digest: str | None = None
+    rotated_at: int | None = None
+    replaced_by: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SigningKey:
+    """A signing key as stored: its private JWK (JSON) and its life span."""
+
+    kid: str
+    alg: str
+    private_jwk: str = field(repr=False)
+    created_at: int
+    retired_at: int | None = None
+
+    def is_active(self) -> bool:
+        return self.retired_at is None

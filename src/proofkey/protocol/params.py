@@ -1,0 +1,66 @@
+"""Parse application/x-www-form-urlencoded requests strictly (RFC 6749 §3.1, §3.2, Appendix B).
+
+RFC 6749 §3.1: "Request and response parameters MUST NOT be included more than once" (refused
+with ``invalid_request``) and "Parameters sent without a value MUST be treated as if they were
+omitted" (dropped, so a required one reads as missing). Malformed percent-encoding, invalid
+UTF-8 and control characters are refused rather than guessed at.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from types import MappingProxyType
+from urllib.parse import unquote_to_bytes
+
+from proofkey.errors import InvalidRequest
+
+__all__ = ["Params", "parse_urlencoded"]
+
+Params = Mapping[str, str]
+
+_BAD_PERCENT = re.compile(rb"%(?![0-9A-Fa-f]{2})")
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def _decode(part: bytes) -> str:
+    if b"+" in part:
+        part = part.replace(b"+", b" ")
+    if b"%" in part:
+        if _BAD_PERCENT.search(part):
+            raise InvalidRequest("malformed percent-encoding in request parameters")
+        part = unquote_to_bytes(part)
+    try:
+        text = part.decode("utf-8")
+    except UnicodeDecodeError:
+        raise InvalidRequest("request parameters must be UTF-8") from None
+    if _CONTROL.search(text):
+        raise InvalidRequest("request parameters must not contain control characters")
+    return text
+
+
+def parse_urlencoded(data: bytes | str, *, max_bytes: int = 16384) -> Params:
+    """Decode a query string or form body into an immutable mapping, strictly."""
+    raw = data.encode("latin-1") if isinstance(data, str) else data
+    if len(raw) > max_bytes:
+        raise InvalidRequest("request parameters are too large")
+    seen: dict[str, str] = {}
+    names: set[str] = set()
+    for pair in raw.split(b"&"):
+        if not pair:
+            continue
+        name_raw, sep, value_raw = pair.partition(b"=")
+        name = _decode(name_raw)
+        if name in names:
+            raise InvalidRequest(f"parameter {_safe(name)} must not be repeated")
+        names.add(name)
+        value = _decode(value_raw) if sep else ""
+        if value:
+            seen[name] = value
+    return MappingProxyType(seen)
+
+
+def _safe(name: str) -> str:
+    """A parameter name fit for an error_description (it is attacker-chosen text)."""
+    clean = re.sub(r"[^A-Za-z0-9_.\-]", "?", name)[:40]
+    return clean or "?"

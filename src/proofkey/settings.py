@@ -1,0 +1,218 @@
+"""One frozen ``Settings``: every field is a ``PROOFKEY_<NAME>`` variable and a TOML key.
+
+Precedence, highest first: explicit overrides (CLI flags), the environment, the TOML file named
+by ``PROOFKEY_CONFIG`` (or ``--config``), the defaults below. Anything invalid raises
+``SettingsError`` naming the setting; the CLI turns that into one line and exit code 2.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+__all__ = ["Settings", "SettingsError", "describe_settings", "load_settings"]
+
+
+class SettingsError(ValueError):
+    """A setting has a value proofkey cannot run with."""
+
+    def __init__(self, name: str, message: str) -> None:
+        self.name = name
+        super().__init__(f"invalid setting {env_name(name)}: {message}")
+
+
+def env_name(name: str) -> str:
+    return f"PROOFKEY_{name.upper()}"
+
+
+def _int(lo: int, hi: int) -> Callable[[str, Any], int]:
+    def convert(name: str, raw: Any) -> int:
+        try:
+            value = int(raw)
+        except (TypeError, ValueError):
+            raise SettingsError(name, f"must be an integer, got {str(raw)[:40]!r}") from None
+        if not lo <= value <= hi:
+            raise SettingsError(name, f"must be between {lo} and {hi}, got {value}")
+        return value
+
+    return convert
+
+
+def _bool(name: str, raw: Any) -> bool:
+    if isinstance(raw, bool):
+        return raw
+    text = str(raw).strip().lower()
+    if text in {"1", "true", "yes", "on"}:
+        return True
+    if text in {"0", "false", "no", "off"}:
+        return False
+    raise SettingsError(name, f"must be true or false, got {text[:40]!r}")
+
+
+def _str(name: str, raw: Any) -> str:
+    if not isinstance(raw, str):
+        raise SettingsError(name, "must be a string")
+    return raw.strip()
+
+
+def _path(name: str, raw: Any) -> Path:
+    return Path(_str(name, raw)).expanduser()
+
+
+def _words(name: str, raw: Any) -> tuple[str, ...]:
+    items = raw if isinstance(raw, list) else str(raw).replace(",", " ").split()
+    return tuple(str(i).strip() for i in items if str(i).strip())
+
+
+def _opt(help_text: str, convert: Callable[[str, Any], Any], **kw: Any) -> Any:
+    return field(metadata={"help": help_text, "convert": convert}, **kw)
+
+
+DAY = 86400
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Everything proofkey can be configured with; see ``proofkey serve --help``."""
+
+    data_dir: Path = _opt("Directory for the SQLite database and demo files.", _path,
+                          default=Path("proofkey-data"))
+    database_url: str = _opt("Store URL; empty means sqlite:///<data_dir>/proofkey.db.", _str,
+                             default="")
+    issuer: str = _opt("Issuer URL (https, or http on loopback); empty means http://host:port.",
+                       _str, default="")
+    host: str = _opt("Address to listen on.", _str, default="127.0.0.1")
+    port: int = _opt("Port to listen on.", _int(1, 65535), default=8000)
+    workers: int = _opt("Worker processes.", _int(1, 64), default=1)
+    code_ttl_seconds: int = _opt("Authorization code lifetime.", _int(1, 600), default=60)
+    access_token_ttl_seconds: int = _opt("Access token lifetime.", _int(1, DAY), default=600)
+    id_token_ttl_seconds: int = _opt("ID token lifetime.", _int(1, DAY), default=600)
+    refresh_token_ttl_seconds: int = _opt("Lifetime of one refresh token (idle limit).",
+                                          _int(1, 365 * DAY), default=14 * DAY)
+    grant_ttl_seconds: int = _opt("Absolute lifetime of a refresh-token family.",
+                                  _int(1, 3650 * DAY), default=30 * DAY)
+    refresh_reuse_grace_seconds: int = _opt(
+        "Window in which a retry of the just-rotated refresh token is answered instead of "
+        "revoking the family (0: every reuse revokes).", _int(0, 300), default=0)
+    session_ttl_seconds: int = _opt("Login session lifetime.", _int(60, 30 * DAY),
+                                    default=8 * 3600)
+    interaction_ttl_seconds: int = _opt("Time a user has to finish login and consent.",
+                                        _int(30, 3600), default=600)
+    login_failures_per_user: int = _opt("Failed logins per username per window before 429.",
+                                        _int(1, 10000), default=5)
+    login_failures_per_ip: int = _opt("Failed logins per client address per window before 429.",
+                                      _int(1, 100000), default=30)
+    login_window_seconds: int = _opt("Login throttling window.", _int(1, DAY), default=300)
+    max_body_bytes: int = _opt("Largest request body accepted.", _int(1024, 1 << 20),
+                               default=16384)
+    max_query_bytes: int = _opt("Largest query string accepted.", _int(512, 1 << 16),
+                                default=8192)
+    scopes_supported: tuple[str, ...] = _opt(
+        "Scopes this server knows (space or comma separated).", _words,
+        default=("openid", "profile", "email", "offline_access"))
+    access_token_audience: str = _opt("aud of access tokens; empty means the issuer.", _str,
+                                      default="")
+    demo: bool = _opt("Create the demo client and user on first start.", _bool, default=True)
+    log_level: str = _opt("Log level: debug, info, warning, error.", _str, default="info")
+
+    @property
+    def effective_issuer(self) -> str:
+        if self.issuer:
+            return self.issuer
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        if host in {"0.0.0.0", "[::]"}:  # noqa: S104 - describing, not binding
+            host = "127.0.0.1"
+        return f"http://{host}:{self.port}"
+
+    @property
+    def effective_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{(self.data_dir / 'proofkey.db').resolve()}"
+
+    @property
+    def audience(self) -> str:
+        return self.access_token_audience or self.effective_issuer
+
+    @property
+    def secure_cookies(self) -> bool:
+        return self.effective_issuer.startswith("https://")
+
+
+def _check(settings: Settings) -> Settings:
+    issuer = settings.effective_issuer
+    parts = urlsplit(issuer)
+    # RFC 8414 §2: the issuer is an https URL with no query or fragment.
+    if parts.query or parts.fragment or not parts.hostname or issuer.endswith("/"):
+        raise SettingsError("issuer", "must be an absolute URL without query, fragment or "
+                                      "trailing slash")
+    if parts.scheme != "https" and not (parts.scheme == "http" and _is_loopback(parts.hostname)):
+        raise SettingsError("issuer", "must use https (http is allowed on loopback only)")
+    if settings.log_level.lower() not in {"debug", "info", "warning", "error"}:
+        raise SettingsError("log_level", "must be one of debug, info, warning, error")
+    if "openid" not in settings.scopes_supported:
+        raise SettingsError("scopes_supported", "must include openid")
+    url = settings.effective_database_url
+    if not url.startswith(("sqlite:///", "postgresql://", "postgres://")):
+        raise SettingsError("database_url", "must start with sqlite:/// or postgresql://")
+    return settings
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def load_settings(
+    overrides: Mapping[str, Any] | None = None,
+    environ: Mapping[str, str] | None = None,
+    config_file: Path | None = None,
+) -> Settings:
+    """Build and validate Settings from defaults, TOML, the environment and overrides."""
+    env = os.environ if environ is None else environ
+    raw: dict[str, Any] = {}
+    path = config_file or (Path(env["PROOFKEY_CONFIG"]) if env.get("PROOFKEY_CONFIG") else None)
+    if path is not None:
+        raw.update(_read_toml(path))
+    known = {f.name for f in fields(Settings)}
+    for f in fields(Settings):
+        if env_name(f.name) in env:
+            raw[f.name] = env[env_name(f.name)]
+    for key, value in (overrides or {}).items():
+        if value is not None:
+            raw[key] = value
+    unknown = set(raw) - known
+    if unknown:
+        raise SettingsError(sorted(unknown)[0], "unknown setting")
+    values = {f.name: f.metadata["convert"](f.name, raw[f.name]) for f in fields(Settings)
+              if f.name in raw}
+    return _check(replace(Settings(), **values))
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as fh:
+            data = tomllib.load(fh)
+    except OSError as exc:
+        raise SettingsError("config", f"cannot read {path}: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise SettingsError("config", f"{path} is not valid TOML: {exc}") from None
+    return dict(data.get("proofkey", data))
+
+
+def describe_settings() -> str:
+    """One line per setting for ``--help``: variable, default, meaning."""
+    lines = []
+    for f in fields(Settings):
+        default = f.default
+        shown = " ".join(default) if isinstance(default, tuple) else str(default)
+        lines.append(f"{env_name(f.name)} (default: {shown or 'empty'}): {f.metadata['help']}")
+    return "\n".join(lines)

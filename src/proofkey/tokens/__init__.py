@@ -1,0 +1,1 @@
+"""Signing keys and the tokens minted with them."""

@@ -1,0 +1,95 @@
+"""The composition root: build the app for a Settings, wire typed collaborators, run the lifespan.
+
+Nothing happens at import. ``create_app(settings)`` returns a Starlette app whose lifespan opens
+the store, applies migrations, loads (or creates) the signing keys and starts housekeeping; the
+route table is at the bottom of this module, one line per endpoint.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from starlette.applications import Starlette
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from proofkey.observability.audit import AuditLog
+from proofkey.observability.events import EventBus
+from proofkey.settings import Settings, load_settings
+
+from . import endpoints, pages
+from .middleware import error_handlers, install_middleware
+from .services import Services, build_services
+
+__all__ = ["create_app", "create_app_from_env"]
+
+_log = logging.getLogger("proofkey")
+_HERE = Path(__file__).parent
+HOUSEKEEPING_SECONDS = 60.0
+
+
+async def _housekeeping(services: Services) -> None:
+    """Purge expired rows and refresh keys, with jitter so instances do not run in step."""
+    while True:
+        await asyncio.sleep(HOUSEKEEPING_SECONDS * random.uniform(0.8, 1.2))  # noqa: S311
+        try:
+            await services.refresh_keys()
+            purged = await services.store.purge_expired(int(time.time()))
+            if purged:
+                _log.debug("purged %d expired rows", purged)
+        except Exception:
+            _log.exception("housekeeping failed")
+
+
+def create_app(settings: Settings, *, bus: EventBus | None = None) -> Starlette:
+    """The ASGI app for ``settings``; ``bus`` lets tests and operators subscribe to events."""
+    events = bus or EventBus()
+    events.subscribe(AuditLog())
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        services = await build_services(settings, events)
+        app.state.services = services
+        task = asyncio.create_task(_housekeeping(services))
+        try:
+            yield
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            await services.store.close()
+
+    routes = [
+        Route("/.well-known/oauth-authorization-server", endpoints.server_metadata),
+        Route("/.well-known/openid-configuration", endpoints.server_metadata),
+        Route("/jwks", endpoints.jwks),
+        Route("/authorize", endpoints.authorize, methods=["GET"]),
+        Route("/token", endpoints.token, methods=["POST"]),
+        Route("/revoke", endpoints.revoke, methods=["POST"]),
+        Route("/introspect", endpoints.introspect, methods=["POST"]),
+        Route("/userinfo", endpoints.userinfo, methods=["GET", "POST"]),
+        Route("/healthz", endpoints.healthz),
+        Route("/readyz", endpoints.readyz),
+        Route("/interaction/{handle}", pages.interaction, methods=["GET"]),
+        Route("/interaction/{handle}/login", pages.interaction_login, methods=["POST"]),
+        Route("/interaction/{handle}/consent", pages.interaction_consent, methods=["POST"]),
+        Route("/account", pages.account, methods=["GET"]),
+        Route("/account/login", pages.account_login, methods=["POST"]),
+        Route("/account/logout", pages.account_logout, methods=["POST"]),
+        Route("/", pages.index, methods=["GET"]),
+        Mount("/static", StaticFiles(directory=_HERE / "static"), name="static"),
+    ]
+    app = Starlette(routes=routes, lifespan=lifespan, exception_handlers=error_handlers())
+    install_middleware(app, settings)
+    return app
+
+
+def create_app_from_env() -> Starlette:
+    """Factory for ``uvicorn --factory`` and worker processes: settings from the environment."""
+    return create_app(load_settings())

@@ -1,0 +1,188 @@
+"""The protocol endpoints: parse the HTTP request, call one flow, render its outcome.
+
+This is the only layer that knows Starlette. Each handler reads its input strictly
+(``protocol.params``), passes plain values to a flow and turns the flow's result or
+``OAuthError`` into the response the RFC prescribes.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, RedirectResponse, Response
+
+from proofkey.crypto import digest
+from proofkey.errors import InvalidRequest, InvalidToken, OAuthError
+from proofkey.flows import authorize as authorize_flow
+from proofkey.flows.introspection import introspect as introspect_flow
+from proofkey.flows.revocation import revoke as revoke_flow
+from proofkey.flows.token import exchange
+from proofkey.flows.userinfo import userinfo as userinfo_flow
+from proofkey.models import Session
+from proofkey.protocol.discovery import server_metadata as metadata
+from proofkey.protocol.params import Params, parse_urlencoded
+from proofkey.protocol.responses import NO_STORE_HEADERS
+
+from .services import services_of
+from .cookies import SESSION_COOKIE, browser_secret, set_browser_cookie
+from .middleware import error_response
+from .pages import render_error
+
+__all__ = [
+    "authorize",
+    "healthz",
+    "introspect",
+    "jwks",
+    "readyz",
+    "revoke",
+    "server_metadata",
+    "token",
+    "userinfo",
+]
+
+_FORM = "application/x-www-form-urlencoded"
+
+
+async def read_form(request: Request) -> Params:
+    """The body of a form POST, strictly parsed (RFC 6749 §3.2: form-encoded, UTF-8)."""
+    content_type = request.headers.get("content-type", "")
+    if content_type.split(";", 1)[0].strip().lower() != _FORM:
+        raise InvalidRequest("the request body must be application/x-www-form-urlencoded")
+    body = await request.body()
+    return parse_urlencoded(body, max_bytes=services_of(request).settings.max_body_bytes)
+
+
+def _json(body: dict[str, Any], *, no_store: bool = True, status: int = 200) -> JSONResponse:
+    return JSONResponse(body, status_code=status,
+                        headers=dict(NO_STORE_HEADERS) if no_store else None)
+
+
+async def server_metadata(request: Request) -> Response:
+    services = services_of(request)
+    body = metadata(services.settings.effective_issuer,
+                    scopes=services.settings.scopes_supported,
+                    signing_algs=services.minter.keys.algorithms)
+    return JSONResponse(body, headers={"Cache-Control": "public, max-age=300"})
+
+
+async def jwks(request: Request) -> Response:
+    services = services_of(request)
+    await services.refresh_keys()
+    return JSONResponse(services.minter.keys.jwks(),
+                        headers={"Cache-Control": "public, max-age=60"},
+                        media_type="application/jwk-set+json")
+
+
+async def authorize(request: Request) -> Response:
+    services = services_of(request)
+    try:
+        params = parse_urlencoded(request.scope.get("query_string", b""),
+                                  max_bytes=services.settings.max_query_bytes)
+    except OAuthError as error:
+        error.redirectable = False
+        return render_error(request, error)
+    secret = browser_secret(request)
+    session = await _session(request)
+    outcome = await authorize_flow.start(
+        params, clients=services.store, interactions=services.store, consents=services.store,
+        codes=services.store, session=session, browser_id=secret, ctx=services.ctx)
+    if isinstance(outcome, authorize_flow.ShowError):
+        return render_error(request, outcome.error)
+    if isinstance(outcome, authorize_flow.Redirect):
+        response: Response = RedirectResponse(outcome.url, status_code=303)
+    else:
+        response = RedirectResponse(f"/interaction/{outcome.handle}", status_code=303)
+    response.headers.update(NO_STORE_HEADERS)
+    set_browser_cookie(response, request, secret, services.settings)
+    return response
+
+
+async def _session(request: Request) -> Session | None:
+    handle = request.cookies.get(SESSION_COOKIE)
+    if not handle or len(handle) > 128:
+        return None
+    services = services_of(request)
+    return await services.store.get_session(digest(handle), services.ctx.now())
+
+
+async def token(request: Request) -> Response:
+    services = services_of(request)
+    try:
+        form = await read_form(request)
+        body = await exchange(form, request.headers.get("authorization"),
+                              services=services.token, ctx=services.ctx)
+    except OAuthError as error:
+        return error_response(error)
+    return _json(body)
+
+
+async def revoke(request: Request) -> Response:
+    services = services_of(request)
+    try:
+        form = await read_form(request)
+        await revoke_flow(form, request.headers.get("authorization"), clients=services.store,
+                          grants=services.store, minter=services.minter, ctx=services.ctx)
+    except OAuthError as error:
+        return error_response(error)
+    return Response(status_code=200, headers=dict(NO_STORE_HEADERS))
+
+
+async def introspect(request: Request) -> Response:
+    services = services_of(request)
+    try:
+        form = await read_form(request)
+        body = await introspect_flow(form, request.headers.get("authorization"),
+                                     clients=services.store, grants=services.store,
+                                     minter=services.minter, ctx=services.ctx)
+    except OAuthError as error:
+        return error_response(error)
+    return _json(body)
+
+
+async def userinfo(request: Request) -> Response:
+    services = services_of(request)
+    try:
+        bearer = await _bearer_token(request)
+        body = await userinfo_flow(bearer, users=services.store, grants=services.store,
+                                   minter=services.minter, ctx=services.ctx)
+    except OAuthError as error:
+        # RFC 6750 §3: errors in the WWW-Authenticate header of a 401/403.
+        challenge = f'Bearer error="{error.error}", error_description="{error.description}"'
+        if isinstance(error, InvalidToken) and error.description == _NO_TOKEN:
+            challenge = 'Bearer realm="proofkey"'
+        return error_response(error, {"WWW-Authenticate": challenge})
+    return _json(body)
+
+
+_NO_TOKEN = "an access token is required"
+
+
+async def _bearer_token(request: Request) -> str:
+    """RFC 6750 §2.1 header, or §2.2 form body; never both, never the query string."""
+    header = request.headers.get("authorization")
+    from_body: str | None = None
+    if request.method == "POST" and request.headers.get("content-type", "").startswith(_FORM):
+        from_body = (await read_form(request)).get("access_token")
+    if header and from_body:
+        raise InvalidRequest("send the access token only once")
+    if header:
+        scheme, _, value = header.partition(" ")
+        if scheme.lower() != "bearer" or not value.strip():
+            raise InvalidToken(_NO_TOKEN)
+        return value.strip()
+    if from_body:
+        return from_body
+    raise InvalidToken(_NO_TOKEN)
+
+
+async def healthz(request: Request) -> Response:
+    return JSONResponse({"status": "ok"})
+
+
+async def readyz(request: Request) -> Response:
+    services = services_of(request)
+    await services.store.ping()
+    return JSONResponse({"status": "ready"})
+
+

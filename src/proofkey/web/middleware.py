@@ -1,0 +1,114 @@
+"""The HTTP edge's safety net: size caps, baseline security headers, and the last error handler.
+
+Anything unexpected becomes an RFC 6749 §5.2 ``server_error`` with a generic description; the
+server log gets the exception type and location, never request values. A store that is down
+answers 503 ``temporarily_unavailable``.
+"""
+
+from __future__ import annotations
+
+import logging
+import traceback
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from proofkey.errors import InvalidRequest, OAuthError, ServerError, TemporarilyUnavailable
+from proofkey.protocol.responses import NO_STORE_HEADERS
+from proofkey.settings import Settings
+from proofkey.store.base import StoreUnavailable
+
+__all__ = ["error_handlers", "error_response", "install_middleware"]
+
+_log = logging.getLogger("proofkey.web")
+
+
+def error_response(error: OAuthError, headers: Mapping[str, str] | None = None) -> JSONResponse:
+    """An RFC 6749 §5.2 JSON error with no-store caching."""
+    merged = dict(NO_STORE_HEADERS)
+    if headers:
+        merged.update(headers)
+    if error.status_code == 401 and "WWW-Authenticate" not in merged:
+        merged["WWW-Authenticate"] = 'Basic realm="proofkey"'
+    return JSONResponse(error.as_dict(), status_code=error.status_code, headers=merged)
+
+
+async def _unexpected(request: Request, exc: Exception) -> Response:
+    if isinstance(exc, StoreUnavailable):
+        _log.error("store unavailable at %s: %s", request.url.path, type(exc).__name__)
+        return error_response(TemporarilyUnavailable(
+            "the service is temporarily unavailable; retry later"), {"Retry-After": "5"})
+    frame = traceback.extract_tb(exc.__traceback__)[-1] if exc.__traceback__ else None
+    where = f"{frame.filename}:{frame.lineno}" if frame else "?"
+    # Only the type and the location: exception messages may quote request values.
+    _log.error("unexpected %s at %s (%s)", type(exc).__name__, request.url.path, where)
+    return error_response(ServerError())
+
+
+def error_handlers() -> Mapping[Any, Callable[[Request, Exception], Any]]:
+    return {Exception: _unexpected, StoreUnavailable: _unexpected}
+
+
+class LimitsMiddleware:
+    """Refuse oversized query strings and bodies before any endpoint reads them; add
+    ``X-Content-Type-Options: nosniff`` to every response."""
+
+    def __init__(self, app: ASGIApp, *, max_body: int, max_query: int) -> None:
+        self.app = app
+        self.max_body = max_body
+        self.max_query = max_query
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        if len(scope.get("query_string", b"")) > self.max_query:
+            await _too_large(scope, receive, send, 414, "the query string is too long")
+            return
+        for name, value in scope.get("headers", ()):
+            if name == b"content-length":
+                if not value.isdigit() or int(value) > self.max_body:
+                    await _too_large(scope, receive, send, 413, "the request body is too large")
+                    return
+        received = 0
+
+        async def capped_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_body:
+                    raise _BodyTooLarge
+            return message
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                headers.append((b"x-content-type-options", b"nosniff"))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        try:
+            await self.app(scope, capped_receive, send_with_headers)
+        except _BodyTooLarge:
+            await _too_large(scope, receive, send, 413, "the request body is too large")
+
+
+class _BodyTooLarge(Exception):
+    pass
+
+
+async def _too_large(scope: Scope, receive: Receive, send: Send, status: int,
+                     description: str) -> None:
+    body = InvalidRequest(description).as_dict()
+    response = JSONResponse(body, status_code=status, headers=dict(NO_STORE_HEADERS))
+    await response(scope, receive, send)
+
+
+def install_middleware(app: Starlette, settings: Settings) -> None:
+    app.add_middleware(LimitsMiddleware, max_body=settings.max_body_bytes,
+                       max_query=settings.max_query_bytes)

@@ -1,0 +1,248 @@
+"""The HTML pages: login and consent of an authorization, the account page, and error pages.
+
+Every page is rendered with autoescaping and sent with ``Cache-Control: no-store``,
+``X-Frame-Options: DENY`` and CSP ``frame-ancestors 'none'`` (clickjacking, RFC 6749 §10.13),
+and ``Referrer-Policy: no-referrer``. Every POST carries a CSRF token derived from the
+browser cookie (``flows.interaction.csrf_token``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, RedirectResponse, Response
+
+from proofkey.crypto import digest
+from proofkey.errors import InvalidRequest, OAuthError, SlowDown
+from proofkey.flows import interaction as flow
+from proofkey.flows.authorize import Redirect
+from proofkey.models import Client, PendingAuthorization
+from proofkey.protocol.params import parse_urlencoded
+
+from .cookies import (
+    SESSION_COOKIE,
+    browser_secret,
+    clear_session_cookie,
+    set_browser_cookie,
+    set_session_cookie,
+)
+from .services import services_of
+
+__all__ = [
+    "account",
+    "account_login",
+    "account_logout",
+    "index",
+    "interaction",
+    "interaction_consent",
+    "interaction_login",
+    "render_error",
+]
+
+PAGE_HEADERS = {
+    "Cache-Control": "no-store",
+    "Pragma": "no-cache",
+    "X-Frame-Options": "DENY",
+    "Content-Security-Policy": "default-src 'none'; style-src 'self'; img-src 'self'; "
+    "frame-ancestors 'none'; base-uri 'none'",
+    "Referrer-Policy": "no-referrer",
+}
+_FORM = "application/x-www-form-urlencoded"
+_SCOPE_TEXT = {
+    "openid": "Sign you in (your user identifier)",
+    "profile": "Your username and name",
+    "email": "Your email address",
+    "offline_access": "Stay signed in when you are away (refresh tokens)",
+}
+
+
+def _render(request: Request, template: str, status: int = 200, **values: Any) -> HTMLResponse:
+    services = services_of(request)
+    html = services.templates.get_template(template).render(
+        issuer=services.settings.effective_issuer, **values)
+    response = HTMLResponse(html, status_code=status, headers=PAGE_HEADERS)
+    set_browser_cookie(response, request, browser_secret(request), services.settings)
+    return response
+
+
+def render_error(request: Request, error: OAuthError) -> HTMLResponse:
+    """An error page: shown when a redirect to the client cannot be trusted or is not due."""
+    response = _render(request, "error.html", status=error.status_code,
+                       error=error.error, description=error.description)
+    if isinstance(error, SlowDown):
+        response.headers["Retry-After"] = str(error.retry_after)
+    return response
+
+
+def _see_other(url: str) -> RedirectResponse:
+    response = RedirectResponse(url, status_code=303)
+    response.headers.update({"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"})
+    return response
+
+
+async def _form(request: Request) -> dict[str, str]:
+    if request.headers.get("content-type", "").split(";")[0].strip().lower() != _FORM:
+        raise InvalidRequest("the form must be sent as application/x-www-form-urlencoded",
+                             redirectable=False)
+    body = await request.body()
+    try:
+        return dict(parse_urlencoded(body, max_bytes=services_of(request).settings.max_body_bytes))
+    except OAuthError as error:
+        error.redirectable = False
+        raise
+
+
+async def _load(request: Request) -> tuple[str, PendingAuthorization, Client]:
+    services = services_of(request)
+    handle = request.path_params["handle"]
+    if len(handle) > 64:
+        raise InvalidRequest("unknown sign-in request", redirectable=False)
+    pending, client = await flow.load_pending(
+        handle, browser_secret(request), interactions=services.store, clients=services.store,
+        ctx=services.ctx)
+    return handle, pending, client
+
+
+def _login_page(request: Request, handle: str, client: Client, *, status: int = 200,
+                message: str | None = None, username: str = "") -> HTMLResponse:
+    return _render(request, "login.html", status=status, client=client, message=message,
+                   username=username, action=f"/interaction/{handle}/login",
+                   csrf=flow.csrf_token(browser_secret(request), f"login:{handle}"))
+
+
+async def interaction(request: Request) -> Response:
+    try:
+        handle, pending, client = await _load(request)
+    except OAuthError as error:
+        return render_error(request, error)
+    if pending.user_id is None:
+        return _login_page(request, handle, client)
+    return _render(request, "consent.html", client=client,
+                   scopes=[(s, _SCOPE_TEXT.get(s, s)) for s in pending.scope],
+                   action=f"/interaction/{handle}/consent",
+                   csrf=flow.csrf_token(browser_secret(request), f"consent:{handle}"))
+
+
+async def _authenticate(request: Request, form: dict[str, str], client_id: str | None) -> Any:
+    services = services_of(request)
+    return await flow.authenticate(
+        form.get("username", ""), form.get("password", ""), users=services.store,
+        limiter=services.limiter, client_ip=request.client.host if request.client else "-",
+        client_id=client_id, ctx=services.ctx)
+
+
+async def interaction_login(request: Request) -> Response:
+    services = services_of(request)
+    try:
+        handle, pending, client = await _load(request)
+        form = await _form(request)
+        flow.check_csrf(browser_secret(request), f"login:{handle}", form.get("csrf"))
+    except OAuthError as error:
+        return render_error(request, error)
+    try:
+        user = await _authenticate(request, form, client.client_id)
+    except flow.BadCredentials:
+        return _login_page(request, handle, client, status=401,
+                           message="Incorrect username or password.",
+                           username=form.get("username", "")[:200])
+    except SlowDown as error:
+        page = _login_page(request, handle, client, status=429,
+                           message="Too many failed attempts. Try again later.")
+        page.headers["Retry-After"] = str(error.retry_after)
+        return page
+    session_handle, session = await flow.start_session(
+        user, sessions=services.store, previous=request.cookies.get(SESSION_COOKIE),
+        ctx=services.ctx)
+    try:
+        outcome = await flow.after_login(handle, pending, session, interactions=services.store,
+                                         consents=services.store, codes=services.store,
+                                         ctx=services.ctx)
+    except OAuthError as error:
+        return render_error(request, error)
+    target = outcome.url if isinstance(outcome, Redirect) else f"/interaction/{handle}"
+    response = _see_other(target)
+    set_session_cookie(response, session_handle, services.settings)
+    return response
+
+
+async def interaction_consent(request: Request) -> Response:
+    services = services_of(request)
+    try:
+        handle, pending, _client = await _load(request)
+        form = await _form(request)
+        flow.check_csrf(browser_secret(request), f"consent:{handle}", form.get("csrf"))
+        session = await _current_session(request)
+        if session is None or session.user_id != pending.user_id:
+            raise InvalidRequest("your sign-in session has ended; start again",
+                                 redirectable=False)
+        decision = form.get("decision")
+        if decision not in {"allow", "deny"}:
+            raise InvalidRequest("choose allow or deny", redirectable=False)
+        outcome = await flow.decide_consent(
+            handle, pending, decision == "allow", interactions=services.store,
+            consents=services.store, codes=services.store, ctx=services.ctx)
+    except OAuthError as error:
+        return render_error(request, error)
+    return _see_other(outcome.url)
+
+
+async def _current_session(request: Request) -> Any:
+    handle = request.cookies.get(SESSION_COOKIE)
+    if not handle or len(handle) > 128:
+        return None
+    services = services_of(request)
+    return await services.store.get_session(digest(handle), services.ctx.now())
+
+
+async def account(request: Request) -> Response:
+    services = services_of(request)
+    session = await _current_session(request)
+    user = await services.store.get_user(session.user_id) if session else None
+    return _render(request, "account.html", user=user,
+                   csrf=flow.csrf_token(browser_secret(request), "account"))
+
+
+async def account_login(request: Request) -> Response:
+    services = services_of(request)
+    try:
+        form = await _form(request)
+        flow.check_csrf(browser_secret(request), "account", form.get("csrf"))
+    except OAuthError as error:
+        return render_error(request, error)
+    csrf = flow.csrf_token(browser_secret(request), "account")
+    try:
+        user = await _authenticate(request, form, None)
+    except flow.BadCredentials:
+        return _render(request, "account.html", status=401, user=None, csrf=csrf,
+                       message="Incorrect username or password.")
+    except SlowDown as error:
+        page = _render(request, "account.html", status=429, user=None, csrf=csrf,
+                       message="Too many failed attempts. Try again later.")
+        page.headers["Retry-After"] = str(error.retry_after)
+        return page
+    session_handle, _session = await flow.start_session(
+        user, sessions=services.store, previous=request.cookies.get(SESSION_COOKIE),
+        ctx=services.ctx)
+    response = _see_other("/account")
+    set_session_cookie(response, session_handle, services.settings)
+    return response
+
+
+async def account_logout(request: Request) -> Response:
+    services = services_of(request)
+    try:
+        form = await _form(request)
+        flow.check_csrf(browser_secret(request), "account", form.get("csrf"))
+    except OAuthError as error:
+        return render_error(request, error)
+    handle = request.cookies.get(SESSION_COOKIE)
+    if handle and len(handle) <= 128:
+        await services.store.delete_session(digest(handle))
+    response = _see_other("/account")
+    clear_session_cookie(response, services.settings)
+    return response
+
+
+async def index(request: Request) -> Response:
+    return _render(request, "index.html")

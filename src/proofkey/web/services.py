@@ -1,0 +1,77 @@
+"""The collaborators one app instance runs with, built by the lifespan, typed for mypy."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import cast
+
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from starlette.requests import Request
+
+from proofkey.flows.context import Context
+from proofkey.flows.token import TokenServices
+from proofkey.observability.events import EventBus
+from proofkey.settings import Settings
+from proofkey.store import open_store
+from proofkey.store.base import Store
+from proofkey.store.ratelimit import MemoryRateLimiter
+from proofkey.tokens.keys import KeyRing
+from proofkey.tokens.mint import TokenMinter
+
+__all__ = ["Services", "build_services", "services_of"]
+
+_HERE = Path(__file__).parent
+
+
+@dataclass
+class Services:
+    """Everything the endpoints use, created by the lifespan and typed for mypy."""
+
+    settings: Settings
+    store: Store
+    minter: TokenMinter
+    ctx: Context
+    limiter: MemoryRateLimiter
+    templates: Environment
+    token: TokenServices
+    key_versions: frozenset[tuple[str, int | None]] = field(default_factory=frozenset)
+
+    async def refresh_keys(self) -> None:
+        """Pick up keys another instance or the CLI added or retired (cheap when unchanged)."""
+        records = await self.store.list_keys()
+        versions = frozenset((r.kid, r.retired_at) for r in records)
+        if versions != self.key_versions:
+            self.minter.keys = KeyRing(records)
+            self.key_versions = versions
+
+
+def _templates() -> Environment:
+    return Environment(
+        loader=FileSystemLoader(_HERE / "templates"),
+        autoescape=select_autoescape(default=True, default_for_string=True),
+        auto_reload=False,
+    )
+
+
+async def build_services(settings: Settings, bus: EventBus) -> Services:
+    store = open_store(settings.effective_database_url)
+    await store.migrate()
+    ctx = Context(settings=settings, bus=bus)
+    ring = await KeyRing.load(store, ctx.now())
+    minter = TokenMinter(ring, issuer=settings.effective_issuer, audience=settings.audience,
+                         access_ttl=settings.access_token_ttl_seconds,
+                         id_ttl=settings.id_token_ttl_seconds)
+    services = Services(
+        settings=settings, store=store, minter=minter, ctx=ctx, limiter=MemoryRateLimiter(),
+        templates=_templates(),
+        token=TokenServices(clients=store, codes=store, grants=store, minter=minter),
+        key_versions=frozenset((r.kid, r.retired_at) for r in ring.records()),
+    )
+    return services
+
+
+
+
+def services_of(request: Request) -> Services:
+    return cast(Services, request.app.state.services)
