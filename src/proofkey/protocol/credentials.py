@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 from dataclasses import dataclass
-from urllib.parse import unquote
+from urllib.parse import unquote_plus
 
 from proofkey.errors import InvalidClient, InvalidRequest
 from proofkey.models import Secret, TokenAuthMethod
@@ -33,13 +33,15 @@ def _basic(header: str) -> tuple[str, str]:
         raise InvalidClient("unsupported Authorization scheme at this endpoint")
     try:
         decoded = base64.b64decode(value.strip(), validate=True).decode("utf-8")
+        user, sep, password = decoded.partition(":")
+        # RFC 6749 §2.3.1: client_id and secret are form-urlencoded (Appendix B: a space is
+        # '+') before Basic encoding, so decode them as the form body is decoded.
+        client_id = unquote_plus(user, errors="strict")
+        secret = unquote_plus(password, errors="strict")
     except (binascii.Error, UnicodeDecodeError, ValueError):
         raise InvalidClient("malformed Basic credentials") from None
-    user, sep, password = decoded.partition(":")
     if not sep:
         raise InvalidClient("malformed Basic credentials")
-    # RFC 6749 §2.3.1: client_id and secret are form-urlencoded before Basic encoding.
-    client_id, secret = unquote(user), unquote(password)
     if not client_id:
         raise InvalidClient("malformed Basic credentials")
     return client_id, secret

@@ -20,7 +20,7 @@ __all__ = ["Params", "parse_urlencoded"]
 Params = Mapping[str, str]
 
 _BAD_PERCENT = re.compile(rb"%(?![0-9A-Fa-f]{2})")
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 
 def _decode(part: bytes) -> str:
@@ -41,7 +41,11 @@ def _decode(part: bytes) -> str:
 
 def parse_urlencoded(data: bytes | str, *, max_bytes: int = 16384) -> Params:
     """Decode a query string or form body into an immutable mapping, strictly."""
-    raw = data.encode("latin-1") if isinstance(data, str) else data
+    try:
+        raw = data.encode("latin-1") if isinstance(data, str) else data
+    except UnicodeEncodeError:
+        # A raw query string is bytes; text beyond latin-1 cannot have come off the wire.
+        raise InvalidRequest("request parameters must be UTF-8") from None
     if len(raw) > max_bytes:
         raise InvalidRequest("request parameters are too large")
     seen: dict[str, str] = {}

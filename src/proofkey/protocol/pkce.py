@@ -82,7 +82,9 @@ def check_verifier_syntax(verifier: str | None) -> str:
 def verify(verifier: str, challenge: str) -> None:
     """RFC 7636 §4.6: compare BASE64URL(SHA256(verifier)) with the stored challenge, in
     constant time; raise ``invalid_grant`` when they differ (§4.6: "MUST NOT" issue a token)."""
-    computed = challenge_s256(verifier).encode("ascii")
-    if not hmac.compare_digest(computed, challenge.encode("ascii")):
+    # A non-ASCII verifier can never match (ASCII(code_verifier), §4.2): refuse, don't crash.
+    if not (verifier.isascii() and challenge.isascii()) or not hmac.compare_digest(
+        challenge_s256(verifier).encode("ascii"), challenge.encode("ascii")
+    ):
         raise InvalidGrant("code_verifier does not match the code_challenge",
                            detail="verifier_mismatch")

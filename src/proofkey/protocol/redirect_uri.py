@@ -57,6 +57,12 @@ def validate_registration(uri: str, *, public: bool) -> None:
         raise ValueError("redirect URI must be absolute (RFC 6749 §3.1.2)")
     if parts.fragment or "#" in uri:
         raise ValueError("redirect URI must not contain a fragment (RFC 6749 §3.1.2)")
+    try:
+        port = parts.port  # raises ValueError if not a number in 0-65535
+    except ValueError:
+        port = 0
+    if port == 0:
+        raise ValueError("redirect URI has an invalid port (1 to 65535)")
     if parts.scheme == "https":
         if not parts.hostname:
             raise ValueError("https redirect URI needs a host")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from urllib.parse import urlencode, urlsplit, urlunsplit
+from urllib.parse import urlencode
 
 from proofkey.errors import OAuthError
 
@@ -44,7 +44,14 @@ def error_body(error: OAuthError) -> dict[str, str]:
 def redirect_with(redirect_uri: str, params: Mapping[str, str | None]) -> str:
     """Add response parameters to the redirect URI's query, keeping its own query
     (RFC 6749 §3.1.2: the endpoint URI's query component MUST be retained)."""
-    parts = urlsplit(redirect_uri)
+    # Append to the string itself: urlunsplit would rewrite e.g. "com.example.app:///cb" to
+    # "com.example.app:/cb", and the client must get back exactly the URI it registered.
+    base = redirect_uri.partition("#")[0]
     added = urlencode([(k, v) for k, v in params.items() if v is not None])
-    query = f"{parts.query}&{added}" if parts.query else added
-    return urlunsplit((parts.scheme, parts.netloc, parts.path, query, ""))
+    if not added:
+        return base
+    if "?" not in base:
+        return f"{base}?{added}"
+    if base.endswith(("?", "&")):
+        return f"{base}{added}"
+    return f"{base}&{added}"

@@ -23,7 +23,7 @@ def parse_scope(raw: str | None) -> tuple[str, ...]:
         if not token:
             continue
         if _TOKEN.fullmatch(token) is None:
-            raise InvalidScope("scope contains characters not allowed by RFC 6749 §3.3")
+            raise InvalidScope("scope contains characters not allowed by RFC 6749 section 3.3")
         if token not in out:
             out.append(token)
     return tuple(out)

@@ -1,0 +1,78 @@
+"""Backends for the store contract suite: to cover a new backend, add one factory to BACKENDS."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from proofkey.store.base import Store
+from proofkey.store.sqlite import SQLiteStore
+
+
+@dataclass(frozen=True)
+class Backend:
+    """Opens stores on one fresh test database.
+
+    ``shared``: two stores opened on it see the same data (so races and reopening can be
+    tested). ``sqlite_file``: the database file, for the checks only a file backend can make.
+    """
+
+    name: str
+    open: Callable[[], Store]
+    shared: bool
+    sqlite_file: Path | None = None
+
+
+@contextlib.asynccontextmanager
+async def sqlite_file(tmp_path: Path) -> AsyncIterator[Backend]:
+    path = tmp_path / "data" / "proofkey.db"
+    yield Backend("sqlite-file", lambda: SQLiteStore(path), shared=True, sqlite_file=path)
+
+
+@contextlib.asynccontextmanager
+async def sqlite_memory(tmp_path: Path) -> AsyncIterator[Backend]:
+    yield Backend("sqlite-memory", lambda: SQLiteStore(":memory:"), shared=False)
+
+
+# A PostgreSQL factory creates a throw-away database, yields a Backend whose ``open`` makes a
+# store on it (shared=True), and drops the database afterwards.
+BACKENDS: dict[str, Callable[[Path], AbstractAsyncContextManager[Backend]]] = {
+    "sqlite-file": sqlite_file,
+    "sqlite-memory": sqlite_memory,
+}
+
+
+@pytest.fixture(params=list(BACKENDS))
+async def backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Backend]:
+    async with BACKENDS[request.param](tmp_path) as opened:
+        yield opened
+
+
+@pytest.fixture
+async def store(backend: Backend) -> AsyncIterator[Store]:
+    """A migrated store on the backend's fresh database, closed after the test."""
+    opened = backend.open()
+    await opened.migrate()
+    yield opened
+    await opened.close()
+
+
+@pytest.fixture
+def shared_backend(backend: Backend) -> Backend:
+    """The backend, for tests that need two stores on one database (skipped where impossible)."""
+    if not backend.shared:
+        pytest.skip(f"{backend.name}: separately opened stores do not share data")
+    return backend
+
+
+@pytest.fixture
+def sqlite_path(backend: Backend) -> Path:
+    """The SQLite database file (tests of the embedded backend's file handling only)."""
+    if backend.sqlite_file is None:
+        pytest.skip(f"{backend.name} has no SQLite database file")
+    return backend.sqlite_file
