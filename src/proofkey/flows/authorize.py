@@ -128,10 +128,12 @@ async def start(
                                       " ".join(sorted(request.prompt))))
 
     # 2. Login and consent: what does this request still need from the user?
-    needs_login = session is None or "login" in request.prompt or (
-        request.max_age is not None and now - session.auth_time > request.max_age)
+    needs_login = session is None or "login" in request.prompt or _too_old(
+        session.auth_time, request.max_age, now)
     granted = await consents.get_consent(session.user_id, client.client_id) if session else None
-    needs_consent = "consent" in request.prompt or granted is None or not set(
+    # No consent on record (an empty set) must ask even for an empty scope: a client the user
+    # never approved gets no code in silence.
+    needs_consent = "consent" in request.prompt or not granted or not set(
         request.scope) <= granted
     if "none" in request.prompt and (needs_login or needs_consent):
         # OIDC Core §3.1.2.6: prompt=none MUST NOT display UI; answer with an error.
@@ -200,6 +202,15 @@ def _check(params: Params, client: Client, redirect_uri: str, state: str | None,
     max_age = _max_age(params.get("max_age"))
     return AuthorizeRequest(client, redirect_uri, scope, challenge, state, nonce, prompt,
                             max_age)
+
+
+def _too_old(auth_time: int, max_age: int | None, now: int) -> bool:
+    """OIDC Core §3.1.2.1: "If the elapsed time is greater than this value, the OP MUST attempt
+    to actively re-authenticate"; max_age=0 is equivalent to prompt=login (errata set 2), even
+    within the second the session was made."""
+    if max_age is None:
+        return False
+    return max_age == 0 or now - auth_time > max_age
 
 
 def _max_age(raw: str | None) -> int | None:

@@ -137,7 +137,8 @@ async def after_login(
 ) -> Redirect | NeedConsent:
     """Issue the code now, or record the user and ask for consent first."""
     granted = await consents.get_consent(session.user_id, pending.client_id)
-    if "consent" in pending.prompt or not set(pending.scope) <= granted:
+    # An empty set means no consent on record: ask, even for an empty scope.
+    if "consent" in pending.prompt or not granted or not set(pending.scope) <= granted:
         await interactions.set_pending_user(digest(handle), session.user_id, session.auth_time)
         return NeedConsent()
     return await _finish(handle, session.user_id, session.auth_time,
