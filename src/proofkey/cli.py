@@ -24,6 +24,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from proofkey import cli_login
 from proofkey.flows.admin import AdminError, register_client, register_user, validate_password
 from proofkey.models import Client, SigningKey, User
 from proofkey.settings import Settings, SettingsError, describe_settings, env_name, load_settings
@@ -43,7 +44,9 @@ app.add_typer(user_app, name="user")
 app.add_typer(keys_app, name="keys")
 
 out = Console()
-err = Console(stderr=True)
+# soft_wrap: one message stays one line (rich would break it at 80 columns when piped), so
+# logs, scripts and copy-paste see whole URLs, paths and error messages.
+err = Console(stderr=True, soft_wrap=True)
 ConfigOpt = Annotated[Path | None, typer.Option("--config", help="TOML settings file.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 
@@ -353,6 +356,11 @@ def keys_rotate(config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
     else:
         out.print("new signing keys: " + ", ".join(f"{r['kid']} ({r['alg']})" for r in rows),
                   markup=False)
+
+
+app.command()(cli_login.login)
+app.command()(cli_login.token)
+app.command()(cli_login.logout)
 
 
 def main() -> None:

@@ -1,0 +1,123 @@
+"""``proofkey login|token|logout``: sign a CLI tool in with PKCE over a loopback redirect.
+
+RFC 8252: the redirect URI is ``http://127.0.0.1:<ephemeral port>/callback``, which a provider
+matches against the registered ``http://127.0.0.1/callback`` at any port. Tokens are kept per
+issuer and client in a 0600 file (``$XDG_CONFIG_HOME/proofkey/tokens.json``).
+"""
+
+from __future__ import annotations
+
+import sys
+import webbrowser
+from typing import Annotated
+
+import typer
+
+from proofkey.sdk import CallbackError, OAuthClient, OAuthClientError
+from proofkey.sdk.loopback import LoopbackReceiver, LoopbackTimeout
+from proofkey.sdk.tokencache import TokenCache
+
+__all__ = ["login", "logout", "token"]
+
+DEFAULT_CLIENT = "proofkey-cli"
+DEFAULT_SCOPE = "openid profile offline_access"
+IssuerOpt = Annotated[str | None, typer.Option(help="Issuer URL of the provider.")]
+ClientOpt = Annotated[str | None, typer.Option(help="Client id (a public client).")]
+
+
+def _say(message: str) -> None:
+    print(message, file=sys.stderr)
+
+
+def _fail(message: str) -> typer.Exit:
+    _say(f"proofkey: {message}")
+    return typer.Exit(1)
+
+
+def _pick(cache: TokenCache, issuer: str | None, client_id: str | None) -> tuple[str, str]:
+    if issuer:
+        return issuer.rstrip("/"), client_id or DEFAULT_CLIENT
+    entries = cache.entries()
+    matching = [e for e in entries if client_id is None or e[1] == client_id]
+    if len(matching) != 1:
+        raise _fail("pass --issuer (and --client-id): " + (
+            "you are not logged in anywhere" if not matching else "several logins are stored"))
+    return matching[0]
+
+
+def login(
+    issuer: Annotated[str, typer.Option(help="Issuer URL of the provider.")],
+    client_id: Annotated[str, typer.Option(help="Public client id.")] = DEFAULT_CLIENT,
+    scope: Annotated[str, typer.Option(help="Scopes to ask for.")] = DEFAULT_SCOPE,
+    no_browser: Annotated[bool, typer.Option("--no-browser",
+                                             help="Print the URL instead of opening it.")] = False,
+    timeout: Annotated[int, typer.Option(help="Seconds to wait for the sign-in.")] = 300,
+    port: Annotated[int, typer.Option(help="Loopback port (0: any free port).")] = 0,
+) -> None:
+    """Sign in through the browser with PKCE and keep the tokens for `proofkey token`."""
+    cache = TokenCache()
+    try:
+        receiver = LoopbackReceiver(port=port)
+    except OSError as exc:
+        raise _fail(f"cannot listen on 127.0.0.1:{port}: {exc.strerror}") from None
+    with receiver, OAuthClient(issuer, client_id, receiver.redirect_uri, scope=scope) as client:
+        try:
+            request = client.authorization_request()
+            _say("Open this URL in a browser to sign in:")
+            print(request.url, flush=True)
+            if not no_browser:
+                webbrowser.open(request.url)
+            callback = receiver.wait(timeout)
+            tokens = client.complete(callback, request)
+        except LoopbackTimeout as exc:
+            raise _fail(f"{exc}; run `proofkey login` again") from None
+        except CallbackError as exc:
+            if exc.error == "access_denied":
+                raise _fail("sign-in was denied") from None
+            raise _fail(f"sign-in failed: {exc}") from None
+        except OAuthClientError as exc:
+            raise _fail(f"the provider refused: {exc}") from None
+        except OSError as exc:
+            raise _fail(f"cannot reach {issuer}: {exc}") from None
+    cache.put(issuer, client_id, tokens)
+    who = (tokens.id_claims or {}).get("sub")
+    _say(f"Logged in to {issuer}" + (f" as {who}" if who else "") + f" (tokens in {cache.path})")
+
+
+def token(issuer: IssuerOpt = None, client_id: ClientOpt = None) -> None:
+    """Print a valid access token on stdout, refreshing it when needed."""
+    cache = TokenCache()
+    issuer_url, cid = _pick(cache, issuer, client_id)
+    tokens = cache.get(issuer_url, cid)
+    if tokens is None:
+        raise _fail(f"not logged in to {issuer_url} as {cid}; run `proofkey login`")
+    if tokens.expired():
+        if tokens.refresh_token is None:
+            raise _fail("the access token expired; run `proofkey login` again")
+        with OAuthClient(issuer_url, cid) as client:
+            try:
+                tokens = client.refresh(tokens.refresh_token)
+            except OAuthClientError as exc:
+                raise _fail(f"refresh failed ({exc.error}); run `proofkey login` again") from None
+            except OSError as exc:
+                raise _fail(f"cannot reach {issuer_url}: {exc}") from None
+        cache.put(issuer_url, cid, tokens)
+    print(tokens.access_token)
+
+
+def logout(issuer: IssuerOpt = None, client_id: ClientOpt = None) -> None:
+    """Revoke the stored tokens at the provider and forget them."""
+    cache = TokenCache()
+    issuer_url, cid = _pick(cache, issuer, client_id)
+    tokens = cache.get(issuer_url, cid)
+    if tokens is None:
+        raise _fail(f"not logged in to {issuer_url} as {cid}")
+    with OAuthClient(issuer_url, cid) as client:
+        try:
+            if tokens.refresh_token:
+                client.revoke(tokens.refresh_token, "refresh_token")
+            client.revoke(tokens.access_token, "access_token")
+        except (OAuthClientError, OSError) as exc:
+            _say(f"warning: revocation failed ({exc}); forgetting the tokens anyway")
+    cache.remove(issuer_url, cid)
+    _say(f"Logged out of {issuer_url}")

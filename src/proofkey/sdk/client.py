@@ -1,0 +1,290 @@
+"""Sync and async OAuth clients over httpx; the steps live once, as generators of requests.
+
+Each operation is a generator that yields ``httpx.Request`` objects and receives the
+responses; ``OAuthClient`` drives it with a sync transport, ``AsyncOAuthClient`` with an async
+one. Tests and tools inject any httpx transport (ASGI app, mock, real network).
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Generator
+from typing import Any, TypeVar
+from urllib.parse import quote_plus
+
+import httpx
+from joserfc.jwk import KeySet
+
+from .core import (
+    AuthorizationRequest,
+    OAuthClientError,
+    ProviderMetadata,
+    TokenSet,
+    build_authorization_request,
+    check_callback,
+    parse_token_response,
+    validate_id_token,
+)
+
+__all__ = ["AsyncOAuthClient", "OAuthClient", "Operations"]
+
+T = TypeVar("T")
+Op = Generator[httpx.Request, httpx.Response, T]
+_FORM = {"Content-Type": "application/x-www-form-urlencoded", "Accept": "application/json"}
+
+
+def _json(response: httpx.Response) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        return None
+
+
+class Operations:
+    """The client's protocol steps; holds configuration and caches, performs no I/O."""
+
+    def __init__(self, issuer: str, client_id: str, redirect_uri: str | None = None, *,
+                 client_secret: str | None = None, scope: str = "openid",
+                 verifier_length: int = 64, use_par: bool = True) -> None:
+        self.issuer = issuer.rstrip("/")
+        self.client_id = client_id
+        self.redirect_uri = redirect_uri
+        self.client_secret = client_secret
+        self.scope = scope
+        self.verifier_length = verifier_length
+        self.use_par = use_par
+        self.metadata: ProviderMetadata | None = None
+        self.keys: KeySet | None = None
+
+    def _authenticated(self, data: dict[str, str]) -> tuple[dict[str, str], dict[str, str]]:
+        headers = dict(_FORM)
+        if self.client_secret is None:
+            data["client_id"] = self.client_id
+        else:  # RFC 6749 §2.3.1: form-encode both parts before Basic encoding
+            raw = f"{quote_plus(self.client_id)}:{quote_plus(self.client_secret)}"
+            headers["Authorization"] = "Basic " + base64.b64encode(raw.encode()).decode()
+        return data, headers
+
+    def _post(self, url: str, data: dict[str, str]) -> httpx.Request:
+        body, headers = self._authenticated(data)
+        return httpx.Request("POST", url, data=body, headers=headers)
+
+    def discover(self) -> Op[ProviderMetadata]:
+        if self.metadata is None:
+            response = yield httpx.Request(
+                "GET", f"{self.issuer}/.well-known/openid-configuration")
+            if response.status_code == 404:
+                response = yield httpx.Request(
+                    "GET", f"{self.issuer}/.well-known/oauth-authorization-server")
+            data = _json(response)
+            if response.status_code != 200 or not isinstance(data, dict):
+                raise OAuthClientError("discovery_failed",
+                                       f"metadata answered {response.status_code}")
+            self.metadata = ProviderMetadata.from_json(data, self.issuer)
+        return self.metadata
+
+    def authorization_request(self, scope: str | None = None, redirect_uri: str | None = None,
+                              **extra: str) -> Op[AuthorizationRequest]:
+        metadata = yield from self.discover()
+        target = redirect_uri or self.redirect_uri
+        if target is None:
+            raise ValueError("a redirect_uri is required")
+        request, params = build_authorization_request(
+            metadata, self.client_id, target, scope or self.scope,
+            verifier_length=self.verifier_length, extra=extra)
+        endpoint = metadata.pushed_authorization_request_endpoint
+        if not (self.use_par and endpoint):
+            return request
+        # RFC 9126 §2: push the parameters, then send only client_id and request_uri.
+        response = yield self._post(endpoint, dict(params))
+        data = _json(response)
+        if response.status_code not in (200, 201) or not isinstance(data, dict):
+            raise OAuthClientError(str((data or {}).get("error", "par_failed")),
+                                   str((data or {}).get("error_description", "")),
+                                   response.status_code)
+        url = (f"{metadata.authorization_endpoint}?client_id={quote_plus(self.client_id)}"
+               f"&request_uri={quote_plus(str(data['request_uri']))}")
+        return AuthorizationRequest(url, request.state, request.nonce, request.code_verifier,
+                                    request.redirect_uri, request.scope)
+
+    def exchange_code(self, code: str, request: AuthorizationRequest) -> Op[TokenSet]:
+        metadata = yield from self.discover()
+        response = yield self._post(metadata.token_endpoint, {
+            "grant_type": "authorization_code", "code": code,
+            "redirect_uri": request.redirect_uri, "code_verifier": request.code_verifier})
+        tokens = parse_token_response(response.status_code, _json(response))
+        if tokens.id_token is None:
+            if "openid" in request.scope.split():
+                raise OAuthClientError("invalid_response", "openid was asked, no id_token came")
+            return tokens
+        claims = yield from self.validate_id_token(tokens.id_token, request.nonce)
+        return TokenSet(tokens.access_token, tokens.token_type, tokens.expires_at,
+                        tokens.refresh_token, tokens.id_token, tokens.scope, claims)
+
+    def complete(self, callback_url: str, request: AuthorizationRequest) -> Op[TokenSet]:
+        metadata = yield from self.discover()
+        code = check_callback(callback_url, request, metadata)
+        return (yield from self.exchange_code(code, request))
+
+    def validate_id_token(self, id_token: str, nonce: str | None) -> Op[dict[str, Any]]:
+        keys = yield from self.jwks()
+        try:
+            return validate_id_token(id_token, keys, issuer=self.issuer,
+                                     client_id=self.client_id, nonce=nonce)
+        except OAuthClientError:
+            keys = yield from self.jwks(refresh=True)  # keys may have rotated
+            return validate_id_token(id_token, keys, issuer=self.issuer,
+                                     client_id=self.client_id, nonce=nonce)
+
+    def jwks(self, refresh: bool = False) -> Op[KeySet]:
+        metadata = yield from self.discover()
+        if self.keys is None or refresh:
+            if not metadata.jwks_uri:
+                raise OAuthClientError("invalid_metadata", "the provider publishes no jwks_uri")
+            response = yield httpx.Request("GET", metadata.jwks_uri)
+            data = _json(response)
+            if response.status_code != 200 or not isinstance(data, dict):
+                raise OAuthClientError("jwks_failed", f"jwks answered {response.status_code}")
+            self.keys = KeySet.import_key_set(data)  # type: ignore[arg-type]
+        return self.keys
+
+    def refresh(self, refresh_token: str, scope: str | None = None) -> Op[TokenSet]:
+        metadata = yield from self.discover()
+        data = {"grant_type": "refresh_token", "refresh_token": refresh_token}
+        if scope:
+            data["scope"] = scope
+        response = yield self._post(metadata.token_endpoint, data)
+        tokens = parse_token_response(response.status_code, _json(response))
+        if tokens.refresh_token is None:  # the provider did not rotate: keep the old one
+            return TokenSet(tokens.access_token, tokens.token_type, tokens.expires_at,
+                            refresh_token, tokens.id_token, tokens.scope)
+        return tokens
+
+    def revoke(self, token: str, hint: str | None = None) -> Op[None]:
+        metadata = yield from self.discover()
+        if not metadata.revocation_endpoint:
+            raise OAuthClientError("unsupported", "the provider has no revocation endpoint")
+        data = {"token": token}
+        if hint:
+            data["token_type_hint"] = hint
+        response = yield self._post(metadata.revocation_endpoint, data)
+        if response.status_code != 200:
+            body = _json(response) or {}
+            raise OAuthClientError(str(body.get("error", "revocation_failed")),
+                                   str(body.get("error_description", "")), response.status_code)
+
+    def userinfo(self, access_token: str) -> Op[dict[str, Any]]:
+        metadata = yield from self.discover()
+        if not metadata.userinfo_endpoint:
+            raise OAuthClientError("unsupported", "the provider has no userinfo endpoint")
+        response = yield httpx.Request("GET", metadata.userinfo_endpoint,
+                                       headers={"Authorization": f"Bearer {access_token}"})
+        data = _json(response)
+        if response.status_code != 200 or not isinstance(data, dict):
+            raise OAuthClientError("userinfo_failed", f"userinfo answered {response.status_code}",
+                                   response.status_code)
+        return data
+
+
+class OAuthClient:
+    """Blocking client: ``client.authorization_request()``, ``client.complete(url, req)`` …"""
+
+    def __init__(self, issuer: str, client_id: str, redirect_uri: str | None = None, *,
+                 client_secret: str | None = None, scope: str = "openid",
+                 verifier_length: int = 64, use_par: bool = True,
+                 transport: httpx.BaseTransport | None = None, timeout: float = 10.0) -> None:
+        self.ops = Operations(issuer, client_id, redirect_uri, client_secret=client_secret,
+                              scope=scope, verifier_length=verifier_length, use_par=use_par)
+        self.http = httpx.Client(transport=transport, timeout=timeout)
+
+    def _run(self, op: Op[T]) -> T:
+        try:
+            request = next(op)
+            while True:
+                request = op.send(self.http.send(request))
+        except StopIteration as done:
+            return done.value  # type: ignore[no-any-return]
+
+    def discover(self) -> ProviderMetadata:
+        return self._run(self.ops.discover())
+
+    def authorization_request(self, scope: str | None = None, redirect_uri: str | None = None,
+                              **extra: str) -> AuthorizationRequest:
+        return self._run(self.ops.authorization_request(scope, redirect_uri, **extra))
+
+    def complete(self, callback_url: str, request: AuthorizationRequest) -> TokenSet:
+        return self._run(self.ops.complete(callback_url, request))
+
+    def exchange_code(self, code: str, request: AuthorizationRequest) -> TokenSet:
+        return self._run(self.ops.exchange_code(code, request))
+
+    def refresh(self, refresh_token: str, scope: str | None = None) -> TokenSet:
+        return self._run(self.ops.refresh(refresh_token, scope))
+
+    def revoke(self, token: str, hint: str | None = None) -> None:
+        self._run(self.ops.revoke(token, hint))
+
+    def userinfo(self, access_token: str) -> dict[str, Any]:
+        return self._run(self.ops.userinfo(access_token))
+
+    def close(self) -> None:
+        self.http.close()
+
+    def __enter__(self) -> OAuthClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class AsyncOAuthClient:
+    """Asynchronous twin of OAuthClient, for asyncio applications."""
+
+    def __init__(self, issuer: str, client_id: str, redirect_uri: str | None = None, *,
+                 client_secret: str | None = None, scope: str = "openid",
+                 verifier_length: int = 64, use_par: bool = True,
+                 transport: httpx.AsyncBaseTransport | None = None,
+                 timeout: float = 10.0) -> None:
+        self.ops = Operations(issuer, client_id, redirect_uri, client_secret=client_secret,
+                              scope=scope, verifier_length=verifier_length, use_par=use_par)
+        self.http = httpx.AsyncClient(transport=transport, timeout=timeout)
+
+    async def _run(self, op: Op[T]) -> T:
+        try:
+            request = next(op)
+            while True:
+                request = op.send(await self.http.send(request))
+        except StopIteration as done:
+            return done.value  # type: ignore[no-any-return]
+
+    async def discover(self) -> ProviderMetadata:
+        return await self._run(self.ops.discover())
+
+    async def authorization_request(self, scope: str | None = None,
+                                    redirect_uri: str | None = None,
+                                    **extra: str) -> AuthorizationRequest:
+        return await self._run(self.ops.authorization_request(scope, redirect_uri, **extra))
+
+    async def complete(self, callback_url: str, request: AuthorizationRequest) -> TokenSet:
+        return await self._run(self.ops.complete(callback_url, request))
+
+    async def exchange_code(self, code: str, request: AuthorizationRequest) -> TokenSet:
+        return await self._run(self.ops.exchange_code(code, request))
+
+    async def refresh(self, refresh_token: str, scope: str | None = None) -> TokenSet:
+        return await self._run(self.ops.refresh(refresh_token, scope))
+
+    async def revoke(self, token: str, hint: str | None = None) -> None:
+        await self._run(self.ops.revoke(token, hint))
+
+    async def userinfo(self, access_token: str) -> dict[str, Any]:
+        return await self._run(self.ops.userinfo(access_token))
+
+    async def aclose(self) -> None:
+        await self.http.aclose()
+
+    async def __aenter__(self) -> AsyncOAuthClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()

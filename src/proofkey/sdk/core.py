@@ -1,0 +1,216 @@
+"""The SDK's protocol logic without I/O: build requests, check callbacks, read responses.
+
+Callback checks come first and in this order: ``state`` (CSRF, RFC 6749 §10.12), then ``iss``
+(mix-up defence, RFC 9207 §2.4: a client that knows the server supports it "MUST" check the
+parameter is present and equal to the issuer), then ``error``, and only then the code.
+"""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qs, urlencode, urlsplit
+
+from joserfc import jwt
+from joserfc.errors import JoseError
+from joserfc.jwk import KeySet
+
+from proofkey.protocol import pkce
+
+__all__ = [
+    "AuthorizationRequest",
+    "CallbackError",
+    "OAuthClientError",
+    "ProviderMetadata",
+    "TokenSet",
+    "build_authorization_request",
+    "check_callback",
+    "parse_token_response",
+    "validate_id_token",
+]
+
+
+class OAuthClientError(Exception):
+    """The provider refused a request (RFC 6749 §5.2) or answered something unusable."""
+
+    def __init__(self, error: str, description: str = "", status: int | None = None) -> None:
+        self.error = error
+        self.description = description
+        self.status = status
+        super().__init__(f"{error}: {description}" if description else error)
+
+
+class CallbackError(OAuthClientError):
+    """The redirect back to the client is not one this client may accept."""
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderMetadata:
+    """The parts of RFC 8414 / OIDC Discovery metadata the SDK uses."""
+
+    issuer: str
+    authorization_endpoint: str
+    token_endpoint: str
+    jwks_uri: str | None = None
+    userinfo_endpoint: str | None = None
+    revocation_endpoint: str | None = None
+    pushed_authorization_request_endpoint: str | None = None
+    device_authorization_endpoint: str | None = None
+    iss_parameter_supported: bool = False
+    code_challenge_methods: tuple[str, ...] = ()
+    raw: Mapping[str, Any] = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any], expected_issuer: str) -> ProviderMetadata:
+        # RFC 8414 §3.3: the issuer in the metadata MUST be identical to the one asked for.
+        if data.get("issuer") != expected_issuer:
+            raise OAuthClientError("invalid_metadata", "issuer in metadata does not match")
+        for name in ("authorization_endpoint", "token_endpoint"):
+            if not isinstance(data.get(name), str):
+                raise OAuthClientError("invalid_metadata", f"{name} is missing")
+        return cls(
+            issuer=expected_issuer,
+            authorization_endpoint=data["authorization_endpoint"],
+            token_endpoint=data["token_endpoint"],
+            jwks_uri=data.get("jwks_uri"),
+            userinfo_endpoint=data.get("userinfo_endpoint"),
+            revocation_endpoint=data.get("revocation_endpoint"),
+            pushed_authorization_request_endpoint=data.get(
+                "pushed_authorization_request_endpoint"),
+            device_authorization_endpoint=data.get("device_authorization_endpoint"),
+            iss_parameter_supported=data.get(
+                "authorization_response_iss_parameter_supported") is True,
+            code_challenge_methods=tuple(data.get("code_challenge_methods_supported") or ()),
+            raw=dict(data),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class AuthorizationRequest:
+    """One authorization attempt: the URL to open and the secrets to keep until the callback."""
+
+    url: str
+    state: str
+    nonce: str | None
+    code_verifier: str = field(repr=False)
+    redirect_uri: str
+    scope: str
+
+
+@dataclass(frozen=True, slots=True)
+class TokenSet:
+    access_token: str = field(repr=False)
+    token_type: str
+    expires_at: int | None
+    refresh_token: str | None = field(default=None, repr=False)
+    id_token: str | None = field(default=None, repr=False)
+    scope: str | None = None
+    id_claims: Mapping[str, Any] | None = None
+
+    def expired(self, now: float | None = None, leeway: int = 30) -> bool:
+        return self.expires_at is not None and (now or time.time()) + leeway >= self.expires_at
+
+    def to_json(self) -> dict[str, Any]:
+        return {"access_token": self.access_token, "token_type": self.token_type,
+                "expires_at": self.expires_at, "refresh_token": self.refresh_token,
+                "id_token": self.id_token, "scope": self.scope}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> TokenSet:
+        return cls(str(data["access_token"]), str(data.get("token_type", "Bearer")),
+                   data.get("expires_at"), data.get("refresh_token"), data.get("id_token"),
+                   data.get("scope"))
+
+
+def build_authorization_request(
+    metadata: ProviderMetadata, client_id: str, redirect_uri: str, scope: str, *,
+    verifier_length: int = 64, nonce: bool = True, extra: Mapping[str, str] | None = None,
+) -> tuple[AuthorizationRequest, dict[str, str]]:
+    """A fresh PKCE pair, state and nonce; returns the request and its parameters."""
+    if metadata.code_challenge_methods and "S256" not in metadata.code_challenge_methods:
+        raise OAuthClientError("unsupported_provider", "the provider does not offer PKCE S256")
+    verifier = pkce.new_verifier(verifier_length)
+    state = secrets.token_urlsafe(24)
+    nonce_value = secrets.token_urlsafe(24) if nonce and "openid" in scope.split() else None
+    params = {"response_type": "code", "client_id": client_id, "redirect_uri": redirect_uri,
+              "scope": scope, "state": state, "code_challenge": pkce.challenge_s256(verifier),
+              "code_challenge_method": "S256"}
+    if nonce_value:
+        params["nonce"] = nonce_value
+    params.update(extra or {})
+    url = _with_query(metadata.authorization_endpoint, params)
+    return AuthorizationRequest(url, state, nonce_value, verifier, redirect_uri, scope), params
+
+
+def _with_query(endpoint: str, params: Mapping[str, str]) -> str:
+    sep = "&" if urlsplit(endpoint).query else "?"
+    return f"{endpoint}{sep}{urlencode(params)}"
+
+
+def check_callback(url: str, request: AuthorizationRequest, metadata: ProviderMetadata) -> str:
+    """Return the code from the redirect URL after checking state, iss and error."""
+    query = parse_qs(urlsplit(url).query, keep_blank_values=True)
+    values = {k: v[0] for k, v in query.items() if len(v) == 1}
+    if any(len(v) > 1 for v in query.values()):
+        raise CallbackError("invalid_callback", "a parameter is repeated in the callback")
+    state = values.get("state", "")
+    if not hmac.compare_digest(state.encode(), request.state.encode()):
+        raise CallbackError("state_mismatch", "the callback's state does not match this attempt")
+    iss = values.get("iss")
+    if iss is None and metadata.iss_parameter_supported:
+        raise CallbackError("iss_missing", "the provider sends iss but this callback has none")
+    if iss is not None and iss != metadata.issuer:
+        raise CallbackError("iss_mismatch", "the callback comes from another issuer (mix-up)")
+    if "error" in values:
+        raise CallbackError(values["error"], values.get("error_description", ""))
+    code = values.get("code")
+    if not code:
+        raise CallbackError("invalid_callback", "the callback has no code")
+    return code
+
+
+def parse_token_response(status: int, body: Any, now: float | None = None) -> TokenSet:
+    if not isinstance(body, dict):
+        raise OAuthClientError("invalid_response", "the token response is not JSON", status)
+    if status != 200:
+        raise OAuthClientError(str(body.get("error", "invalid_response")),
+                               str(body.get("error_description", "")), status)
+    token = body.get("access_token")
+    if not isinstance(token, str) or str(body.get("token_type", "")).lower() != "bearer":
+        raise OAuthClientError("invalid_response", "no bearer access token", status)
+    expires_in = body.get("expires_in")
+    expires_at = int((now or time.time()) + expires_in) if isinstance(expires_in, int) else None
+    return TokenSet(token, "Bearer", expires_at, body.get("refresh_token"),
+                    body.get("id_token"), body.get("scope"))
+
+
+def validate_id_token(
+    id_token: str, keys: KeySet, *, issuer: str, client_id: str, nonce: str | None,
+    now: float | None = None, leeway: int = 60,
+) -> dict[str, Any]:
+    """OIDC Core §3.1.3.7: signature, iss, aud, azp, exp, iat and nonce."""
+    try:
+        decoded = jwt.decode(id_token, keys, algorithms=["RS256", "ES256", "PS256", "EdDSA"])
+    except (JoseError, ValueError, KeyError) as exc:
+        raise OAuthClientError("invalid_id_token", f"signature check failed: {exc}") from None
+    claims = dict(decoded.claims)
+    current = now or time.time()
+    aud = claims.get("aud")
+    audiences = aud if isinstance(aud, list) else [aud]
+    problems = [
+        (claims.get("iss") != issuer, "iss does not match the issuer"),
+        (client_id not in audiences, "aud does not contain the client id"),
+        (len(audiences) > 1 and claims.get("azp") != client_id, "azp is not the client id"),
+        (not isinstance(claims.get("exp"), int) or claims["exp"] + leeway < current,
+         "the id_token has expired"),
+        (not isinstance(claims.get("iat"), int), "iat is missing"),
+        (nonce is not None and claims.get("nonce") != nonce, "nonce does not match"),
+    ]
+    for failed, message in problems:
+        if failed:
+            raise OAuthClientError("invalid_id_token", message)
+    return claims
