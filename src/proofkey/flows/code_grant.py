@@ -5,6 +5,9 @@ nothing), then the code is **consumed atomically** (one UPDATE … WHERE redeeme
 RETURNING), and only then are client, redirect_uri and the PKCE verifier compared. Consuming
 first means a code gets exactly one verification attempt: a wrong verifier burns it, so a
 stolen code cannot be brute-forced, and of N concurrent redemptions exactly one proceeds.
+The grant the code will issue is saved just *before* the consume (and revoked if the consume
+or a binding check fails): a replay that lands while the winning redemption is still in
+flight then always finds the grant it has to revoke.
 A replay of a redeemed code is ``invalid_grant``; if the replay itself is valid (right client,
 redirect_uri and verifier) the tokens issued from the code are revoked (RFC 6749 §4.1.2:
 "If an authorization code is used more than once, the authorization server MUST deny the
@@ -50,23 +53,32 @@ async def redeem_code(
 
     now = ctx.now()
     code_digest = digest(code)
-    grant_id = new_id()
-    record = await codes.consume_code(code_digest, now, grant_id)
-    if record is None:
-        await _refuse_unusable(code, code_digest, client, redirect_uri, verifier, codes=codes,
-                               grants=grants, ctx=ctx)
-    _bound_to(record, client, redirect_uri, verifier)
+    found = await codes.find_code(code_digest)
+    if found is None or found.redeemed_at is not None or found.expires_at <= now:
+        await _refuse_unusable(found, code, client, redirect_uri, verifier, grants=grants,
+                               ctx=ctx)
 
-    scope = format_scope(record.scope)
+    grant_id = new_id()
     refresh: str | None = None
     refresh_record: RefreshToken | None = None
     if "refresh_token" in client.grant_types:
         refresh = new_handle()
         refresh_record = RefreshToken(digest(refresh), grant_id, client.client_id, now,
                                       now + ctx.settings.refresh_token_ttl_seconds)
-    await grants.save_grant(Grant(grant_id, client.client_id, record.user_id, record.scope,
-                                  record.auth_time, now, now + ctx.settings.grant_ttl_seconds),
+    await grants.save_grant(Grant(grant_id, client.client_id, found.user_id, found.scope,
+                                  found.auth_time, now, now + ctx.settings.grant_ttl_seconds),
                             refresh_record)
+    record = await codes.consume_code(code_digest, now, grant_id)
+    try:
+        if record is None:  # another redemption consumed it since find_code
+            await _refuse_unusable(await codes.find_code(code_digest), code, client,
+                                   redirect_uri, verifier, grants=grants, ctx=ctx)
+        _bound_to(record, client, redirect_uri, verifier)
+    except OAuthError:
+        await grants.revoke_grant(grant_id, now)  # never handed out
+        raise
+
+    scope = format_scope(record.scope)
     access = minter.access_token(client_id=client.client_id, subject=record.user_id,
                                  scope=scope, grant_id=grant_id, auth_time=record.auth_time,
                                  now=now)
@@ -93,11 +105,10 @@ def _bound_to(record: AuthorizationCode, client: Client, redirect_uri: str,
 
 
 async def _refuse_unusable(
-    code: str, code_digest: str, client: Client, redirect_uri: str, verifier: str, *,
-    codes: CodeStore, grants: GrantStore, ctx: Context,
+    found: AuthorizationCode | None, code: str, client: Client, redirect_uri: str,
+    verifier: str, *, grants: GrantStore, ctx: Context,
 ) -> NoReturn:
-    """The code could not be consumed: unknown, expired, or a replay. Always raises."""
-    found = await codes.find_code(code_digest)
+    """The code cannot be redeemed: unknown, expired, or a replay. Always raises."""
     if found is None or found.redeemed_at is None:
         raise InvalidGrant("the authorization code is invalid or expired",
                            detail="code_expired" if found else "code_invalid")

@@ -46,6 +46,10 @@ async def refresh(
     grant = await grants.get_grant(current.grant_id)
     if grant is None:
         raise InvalidGrant(_INVALID, detail="refresh_invalid")
+    if current.rotated_at is not None and not _within_grace(current, now, ctx):
+        # Reuse is detected before anything else is checked: a retired token must revoke its
+        # family even when the request is wrong in some other way too (e.g. its scope).
+        await _reject(current, presented, grants=grants, now=now, ctx=ctx)
     scope = _narrowed_scope(form.get("scope"), grant)
 
     new_token = new_handle()
@@ -76,12 +80,16 @@ def _narrowed_scope(raw: str | None, grant: Grant) -> tuple[str, ...]:
     return requested
 
 
+def _within_grace(token: RefreshToken, now: int, ctx: Context) -> bool:
+    """Was ``token`` rotated so recently that presenting it again may be a retry?"""
+    grace = ctx.settings.refresh_reuse_grace_seconds
+    return grace > 0 and token.rotated_at is not None and now - token.rotated_at <= grace
+
+
 async def _retry_in_grace(current: RefreshToken, successor: RefreshToken, *, grants: GrantStore,
                           now: int, ctx: Context) -> bool:
     """A retry of the just-rotated token: retire its live successor instead of forking."""
-    grace = ctx.settings.refresh_reuse_grace_seconds
-    if (grace <= 0 or current.rotated_at is None or current.replaced_by is None
-            or now - current.rotated_at > grace):
+    if not _within_grace(current, now, ctx) or current.replaced_by is None:
         return False
     replacement = RefreshToken(successor.token_digest, successor.grant_id, successor.client_id,
                                successor.issued_at, successor.expires_at, current.replaced_by)

@@ -9,8 +9,13 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from proofkey.errors import InvalidRequest, InvalidScope, OAuthError, UnauthorizedClient
-from proofkey.errors import UnsupportedGrantType
+from proofkey.errors import (
+    InvalidRequest,
+    InvalidScope,
+    OAuthError,
+    UnauthorizedClient,
+    UnsupportedGrantType,
+)
 from proofkey.models import Client
 from proofkey.observability.events import TokenExchanged, TokenExchangeFailed
 from proofkey.protocol.credentials import read_client_credentials

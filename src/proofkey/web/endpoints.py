@@ -24,10 +24,10 @@ from proofkey.protocol.discovery import server_metadata as metadata
 from proofkey.protocol.params import Params, parse_urlencoded
 from proofkey.protocol.responses import NO_STORE_HEADERS
 
-from .services import services_of
 from .cookies import SESSION_COOKIE, browser_secret, set_browser_cookie
 from .middleware import error_response
 from .pages import render_error
+from .services import services_of
 
 __all__ = [
     "authorize",
@@ -155,7 +155,7 @@ async def userinfo(request: Request) -> Response:
     return _json(body)
 
 
-_NO_TOKEN = "an access token is required"
+_NO_TOKEN = "an access token is required"  # noqa: S105 - a message, not a secret
 
 
 async def _bearer_token(request: Request) -> str:

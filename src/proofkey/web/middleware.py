@@ -37,16 +37,20 @@ def error_response(error: OAuthError, headers: Mapping[str, str] | None = None) 
     return JSONResponse(error.as_dict(), status_code=error.status_code, headers=merged)
 
 
-async def _unexpected(request: Request, exc: Exception) -> Response:
+def _server_error(path: str, exc: Exception) -> JSONResponse:
     if isinstance(exc, StoreUnavailable):
-        _log.error("store unavailable at %s: %s", request.url.path, type(exc).__name__)
+        _log.error("store unavailable at %s: %s", path, type(exc).__name__)
         return error_response(TemporarilyUnavailable(
             "the service is temporarily unavailable; retry later"), {"Retry-After": "5"})
     frame = traceback.extract_tb(exc.__traceback__)[-1] if exc.__traceback__ else None
     where = f"{frame.filename}:{frame.lineno}" if frame else "?"
     # Only the type and the location: exception messages may quote request values.
-    _log.error("unexpected %s at %s (%s)", type(exc).__name__, request.url.path, where)
+    _log.error("unexpected %s at %s (%s)", type(exc).__name__, path, where)
     return error_response(ServerError())
+
+
+async def _unexpected(request: Request, exc: Exception) -> Response:
+    return _server_error(request.url.path, exc)
 
 
 def error_handlers() -> Mapping[Any, Callable[[Request, Exception], Any]]:
@@ -55,7 +59,10 @@ def error_handlers() -> Mapping[Any, Callable[[Request, Exception], Any]]:
 
 class LimitsMiddleware:
     """Refuse oversized query strings and bodies before any endpoint reads them; add
-    ``X-Content-Type-Options: nosniff`` to every response."""
+    ``X-Content-Type-Options: nosniff`` to every response; answer any exception that escaped
+    the endpoints with ``server_error`` and swallow it. (Starlette's own last-resort handler
+    re-raises after answering, and the ASGI server would then log the exception *with its
+    message*, which may quote request values.)"""
 
     def __init__(self, app: ASGIApp, *, max_body: int, max_query: int) -> None:
         self.app = app
@@ -66,14 +73,25 @@ class LimitsMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        started = False
+
+        async def send_with_headers(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+                headers = list(message.get("headers", []))
+                headers.append((b"x-content-type-options", b"nosniff"))
+                message = {**message, "headers": headers}
+            await send(message)
+
         if len(scope.get("query_string", b"")) > self.max_query:
-            await _too_large(scope, receive, send, 414, "the query string is too long")
+            await _too_large(scope, receive, send_with_headers, 414, "the query string is too long")
             return
         for name, value in scope.get("headers", ()):
-            if name == b"content-length":
-                if not value.isdigit() or int(value) > self.max_body:
-                    await _too_large(scope, receive, send, 413, "the request body is too large")
-                    return
+            if name == b"content-length" and (not value.isdigit() or int(value) > self.max_body):
+                await _too_large(scope, receive, send_with_headers, 413,
+                                 "the request body is too large")
+                return
         received = 0
 
         async def capped_receive() -> Message:
@@ -85,17 +103,16 @@ class LimitsMiddleware:
                     raise _BodyTooLarge
             return message
 
-        async def send_with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = list(message.get("headers", []))
-                headers.append((b"x-content-type-options", b"nosniff"))
-                message = {**message, "headers": headers}
-            await send(message)
-
         try:
             await self.app(scope, capped_receive, send_with_headers)
         except _BodyTooLarge:
-            await _too_large(scope, receive, send, 413, "the request body is too large")
+            if not started:
+                await _too_large(scope, receive, send_with_headers, 413,
+                                 "the request body is too large")
+        except Exception as exc:
+            response = _server_error(scope.get("path", "?"), exc)
+            if not started:
+                await response(scope, receive, send_with_headers)
 
 
 class _BodyTooLarge(Exception):
