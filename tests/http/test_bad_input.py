@@ -204,6 +204,14 @@ async def test_a_wrong_method_is_405_not_a_server_error(
     response = await http.request(method, path)
     assert response.status_code == 405
     assert "POST" in response.headers["allow"] or "GET" in response.headers["allow"]
+    assert response.json() == {"error": "invalid_request",
+                               "error_description": "method not allowed"}
+
+
+async def test_an_unknown_path_is_a_json_404(http: httpx.AsyncClient) -> None:
+    response = await http.get("/no-such-endpoint")
+    assert response.status_code == 404
+    assert response.json()["error"] == "invalid_request"
 
 
 # -- odd Authorization headers -----------------------------------------------------------------

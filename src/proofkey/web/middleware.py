@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -53,8 +54,18 @@ async def _unexpected(request: Request, exc: Exception) -> Response:
     return _server_error(request.url.path, exc)
 
 
+async def _http_error(request: Request, exc: Exception) -> Response:
+    """Routing errors (404, 405) as RFC 6749 §5.2-shaped JSON instead of plain text."""
+    assert isinstance(exc, HTTPException)
+    description = {404: "no such endpoint", 405: "method not allowed"}.get(
+        exc.status_code, "the request cannot be handled")
+    response = JSONResponse(InvalidRequest(description).as_dict(), status_code=exc.status_code,
+                            headers=dict(exc.headers or {}))
+    return response
+
+
 def error_handlers() -> Mapping[Any, Callable[[Request, Exception], Any]]:
-    return {Exception: _unexpected, StoreUnavailable: _unexpected}
+    return {Exception: _unexpected, StoreUnavailable: _unexpected, HTTPException: _http_error}
 
 
 class LimitsMiddleware:
