@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import logging
 import os
 import sys
 import time
@@ -19,6 +18,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import fields
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
+from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 import typer
 from rich.console import Console
@@ -122,6 +122,23 @@ def _table(title: str, rows: list[dict[str, Any]], columns: list[str]) -> Table:
     return table
 
 
+def _masked_url(url: str) -> str:
+    """A database URL fit for logs: a password in the userinfo or the query becomes ***."""
+    parts = urlsplit(url)
+    pairs = parse_qsl(parts.query, keep_blank_values=True)
+    if parts.password is None and not any(key.lower() == "password" for key, _ in pairs):
+        return url  # untouched: urlunsplit would turn sqlite://// into sqlite://
+    netloc = parts.netloc
+    if parts.password is not None:
+        userinfo, _, host = netloc.rpartition("@")
+        netloc = f"{userinfo.partition(':')[0]}:***@{host}"
+    query = parts.query
+    if any(key.lower() == "password" for key, _ in pairs):
+        query = "&".join(f"{key}=***" if key.lower() == "password" else f"{key}={value}"
+                         for key, value in pairs)
+    return urlunsplit(parts._replace(netloc=netloc, query=query))
+
+
 def _read_password() -> str:
     password = sys.stdin.readline().rstrip("\r\n")
     try:
@@ -156,11 +173,15 @@ def serve(
         await KeyRing.load(store, int(time.time()))
         return await seed_demo(store, settings) if settings.demo else None
 
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise _fail(f"invalid setting {env_name('data_dir')}: cannot create "
+                    f"{settings.data_dir}: {exc.strerror}", 2) from None
     demo = _run(settings, prepare)
     issuer_url = settings.effective_issuer
-    err.print(f"proofkey serving {issuer_url} (store: {settings.effective_database_url})",
-              markup=False, highlight=False)
+    err.print(f"proofkey serving {issuer_url} (store: "
+              f"{_masked_url(settings.effective_database_url)})", markup=False, highlight=False)
     if demo is not None:
         err.print(f"Log in at {issuer_url}/account as user '{demo.username}'"
                   + (f" with password {demo.password}" if demo.password else "")
@@ -171,8 +192,9 @@ def serve(
         value = getattr(settings, f.name)
         os.environ[env_name(f.name)] = " ".join(value) if isinstance(value, tuple) else str(value)
     os.environ.pop("PROOFKEY_CONFIG", None)
-    logging.basicConfig(level=settings.log_level.upper(), stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    from proofkey.observability.logs import configure_logging
+
+    configure_logging(settings, None)
     uvicorn.run("proofkey.web.app:create_app_from_env", factory=True, host=settings.host,
                 port=settings.port, workers=settings.workers, loop="uvloop", http="httptools",
                 access_log=False, log_level=settings.log_level.lower(),
@@ -206,7 +228,7 @@ def client_add(
         help="Grant type (repeatable); default authorization_code and refresh_token.")] = None,
     auth_method: Annotated[str | None, typer.Option(
         help="client_secret_basic or client_secret_post for confidential clients.")] = None,
-    id_token_alg: Annotated[str, typer.Option(help="RS256 or ES256.")] = "RS256",
+    id_token_alg: Annotated[str, typer.Option(help="RS256 or ES256.")] = "RS256",  # noqa: S107
     name: Annotated[str, typer.Option(help="Name shown on consent pages.")] = "",
     config: ConfigOpt = None,
     as_json: JsonOpt = False,

@@ -1,0 +1,1 @@
+"""Third-party OAuth clients against a real ``proofkey serve`` process."""

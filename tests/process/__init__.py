@@ -1,0 +1,1 @@
+"""Tests that run real ``proofkey`` processes: the CLI and ``proofkey serve``."""

@@ -1,0 +1,1 @@
+"""A real browser (Chromium through Playwright) against a real ``proofkey serve`` process."""
