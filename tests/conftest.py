@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
@@ -100,7 +100,7 @@ def web_secret(seeded: Secret) -> str:
 
 
 @pytest.fixture
-def artifacts() -> Iterator[Path]:
+def artifacts() -> Path:
     path = Path(__file__).parent.parent / "test-artifacts"
     path.mkdir(exist_ok=True)
-    yield path
+    return path

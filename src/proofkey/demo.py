@@ -2,21 +2,32 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from proofkey.crypto import new_handle
 from proofkey.flows.admin import register_client, register_user
 from proofkey.settings import Settings
 from proofkey.store.base import AlreadyExists, Store
 
-__all__ = ["DEMO_CLIENT_ID", "DEMO_USERNAME", "DemoInfo", "seed_demo"]
+__all__ = [
+    "CLI_CLIENT_ID",
+    "DEMO_CLIENT_ID",
+    "DEMO_SPA_CLIENT_ID",
+    "DEMO_USERNAME",
+    "DemoInfo",
+    "seed_demo",
+]
 
 DEMO_CLIENT_ID = "proofkey-demo"
+DEMO_SPA_CLIENT_ID = "proofkey-demo-spa"
+CLI_CLIENT_ID = "proofkey-cli"
 DEMO_USERNAME = "demo"
-_PASSWORD_FILE = "demo-password.txt"
+_PASSWORD_FILE = "demo-password.txt"  # noqa: S105 - a file name
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,20 +39,38 @@ class DemoInfo:
     created: bool
 
 
+def _spa_redirects(issuer: str) -> list[str]:
+    """The browser demo at ``<issuer>/demo``; on a loopback issuer, at any port."""
+    uri = f"{issuer}/demo"
+    parts = urlsplit(uri)
+    if parts.hostname in {"127.0.0.1", "::1"} and parts.scheme == "http":
+        host = "[::1]" if parts.hostname == "::1" else parts.hostname
+        return [f"http://{host}{parts.path}"]
+    return [uri]
+
+
+async def _ensure_client(store: Store, settings: Settings, client_id: str, name: str,
+                         redirect_uris: list[str], now: int) -> None:
+    if await store.get_client(client_id) is not None:
+        return
+    with contextlib.suppress(AlreadyExists):  # another worker created it first
+        await register_client(
+            store, client_id, client_type="public", redirect_uris=redirect_uris,
+            scopes=settings.scopes_supported, supported_scopes=settings.scopes_supported,
+            name=name, now=now)
+
+
 async def seed_demo(store: Store, settings: Settings) -> DemoInfo:
-    """Create the demo client and user once; later starts only report them."""
+    """Create the demo clients (native, CLI, browser) and user once; later starts only report
+    them."""
     now = int(time.time())
     path = settings.data_dir / _PASSWORD_FILE
     created = False
-    if await store.get_client(DEMO_CLIENT_ID) is None:
-        try:
-            await register_client(
-                store, DEMO_CLIENT_ID, client_type="public",
-                redirect_uris=["http://127.0.0.1/callback", "http://[::1]/callback"],
-                scopes=settings.scopes_supported, supported_scopes=settings.scopes_supported,
-                name="proofkey demo", now=now)
-        except AlreadyExists:
-            pass
+    loopback = ["http://127.0.0.1/callback", "http://[::1]/callback"]
+    await _ensure_client(store, settings, DEMO_CLIENT_ID, "proofkey demo", loopback, now)
+    await _ensure_client(store, settings, CLI_CLIENT_ID, "proofkey CLI", loopback, now)
+    await _ensure_client(store, settings, DEMO_SPA_CLIENT_ID, "proofkey browser demo",
+                         _spa_redirects(settings.effective_issuer), now)
     password: str | None = None
     if await store.get_user_by_username(DEMO_USERNAME) is None:
         password = new_handle(12)

@@ -15,7 +15,9 @@ from typing import ClassVar
 
 __all__ = [
     "AccessDenied",
+    "AuthorizationPending",
     "ConsentRequired",
+    "ExpiredToken",
     "InsufficientScope",
     "InteractionRequired",
     "InvalidClient",
@@ -25,6 +27,7 @@ __all__ = [
     "InvalidToken",
     "LoginRequired",
     "OAuthError",
+    "RateLimited",
     "RequestNotSupported",
     "RequestUriNotSupported",
     "ServerError",
@@ -168,8 +171,8 @@ class InsufficientScope(OAuthError):
     default_redirectable = False
 
 
-class SlowDown(OAuthError):
-    """Too many requests from one client or address; carries a retry hint in seconds."""
+class RateLimited(OAuthError):
+    """Too many requests from one user, client or address (HTTP 429 with Retry-After)."""
 
     error = "slow_down"
     status_code = 429
@@ -178,6 +181,27 @@ class SlowDown(OAuthError):
     def __init__(self, description: str, *, retry_after: int, detail: str | None = None) -> None:
         super().__init__(description, detail=detail)
         self.retry_after = retry_after
+
+
+class AuthorizationPending(OAuthError):
+    """The device's user has not yet acted on the request (RFC 8628 §3.5)."""
+
+    error = "authorization_pending"
+    default_redirectable = False
+
+
+class SlowDown(OAuthError):
+    """The device polls faster than its interval allows (RFC 8628 §3.5)."""
+
+    error = "slow_down"
+    default_redirectable = False
+
+
+class ExpiredToken(OAuthError):
+    """The device code has expired (RFC 8628 §3.5)."""
+
+    error = "expired_token"
+    default_redirectable = False
 
 
 class TemporarilyUnavailable(OAuthError):

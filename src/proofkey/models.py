@@ -15,6 +15,7 @@ __all__ = [
     "AuthorizationCode",
     "Client",
     "ClientType",
+    "DeviceAuthorization",
     "Grant",
     "PendingAuthorization",
     "RefreshToken",
@@ -65,7 +66,7 @@ class Client:
     grant_types: frozenset[str]
     token_endpoint_auth_method: TokenAuthMethod
     secret_digest: str | None = None
-    id_token_signed_response_alg: str = "RS256"
+    id_token_signed_response_alg: str = "RS256"  # noqa: S105 - an algorithm name
     name: str = ""
     created_at: int = 0
 
@@ -161,6 +162,29 @@ class RefreshToken:
     parent_digest: str | None = None
     rotated_at: int | None = None
     replaced_by: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceAuthorization:
+    """A device authorization request (RFC 8628), keyed by the device code's digest.
+
+    ``status`` goes pending → approved | denied; ``consumed_at`` is set once, when the device's
+    token request wins the approved authorization.
+    """
+
+    device_digest: str
+    user_code: str
+    client_id: str
+    scope: tuple[str, ...]
+    created_at: int
+    expires_at: int
+    interval: int
+    status: Literal["pending", "approved", "denied"] = "pending"
+    user_id: str | None = None
+    auth_time: int | None = None
+    last_polled_at: int | None = None
+    consumed_at: int | None = None
+    grant_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

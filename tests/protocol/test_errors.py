@@ -15,8 +15,8 @@ from proofkey.errors import (
     InvalidClient,
     InvalidRequest,
     OAuthError,
+    RateLimited,
     ServerError,
-    SlowDown,
     TemporarilyUnavailable,
 )
 
@@ -65,7 +65,9 @@ EXPECTED_STATUS = {
     "unsupported_token_type": 400,
     "invalid_token": 401,
     "insufficient_scope": 403,
-    "slow_down": 429,
+    "slow_down": 400,
+    "authorization_pending": 400,
+    "expired_token": 400,
     "temporarily_unavailable": 503,
     "server_error": 500,
 }
@@ -83,16 +85,21 @@ def subclasses() -> list[type[OAuthError]]:
 def make(cls: type[OAuthError], description: str = "something went wrong") -> OAuthError:
     if cls is ServerError:
         return ServerError(detail=description)
-    if cls is SlowDown:
-        return SlowDown(description, retry_after=5)
+    if cls is RateLimited:
+        return RateLimited(description, retry_after=5)
     return cls(description)
 
 
 ALL = subclasses()
 
 
+# RateLimited reuses RFC 8628's "slow_down" code for HTTP 429 rate limiting; it is the one
+# error code with two classes (and two statuses).
+RATE_LIMITED_STATUS = 429
+
+
 def test_there_is_one_class_per_error_code() -> None:
-    codes = [cls.error for cls in ALL]
+    codes = [cls.error for cls in ALL if cls is not errors.RateLimited]
     assert len(codes) == len(set(codes))
     assert set(codes) == set(EXPECTED_STATUS)
 
@@ -110,8 +117,9 @@ def test_every_error_code_is_registered_by_an_rfc_or_openid_connect(
 
 @pytest.mark.parametrize("cls", ALL, ids=lambda c: c.__name__)
 def test_every_error_has_its_fixed_status_code(cls: type[OAuthError]) -> None:
-    assert cls.status_code == EXPECTED_STATUS[cls.error]
-    assert make(cls).status_code == EXPECTED_STATUS[cls.error]
+    expected = RATE_LIMITED_STATUS if cls is errors.RateLimited else EXPECTED_STATUS[cls.error]
+    assert cls.status_code == expected
+    assert make(cls).status_code == expected
 
 
 @pytest.mark.parametrize("cls", ALL, ids=lambda c: c.__name__)
@@ -139,7 +147,7 @@ def test_server_error_is_500_and_temporarily_unavailable_is_503() -> None:
 
 @pytest.mark.parametrize(
     "cls",
-    [errors.InvalidClient, errors.InvalidToken, errors.InsufficientScope, errors.SlowDown],
+    [errors.InvalidClient, errors.InvalidToken, errors.InsufficientScope, errors.RateLimited],
     ids=lambda c: c.__name__,
 )
 def test_errors_outside_the_authorization_redirect_do_not_redirect_by_default(
@@ -214,7 +222,7 @@ def test_a_server_error_takes_no_description_argument() -> None:
 
 
 def test_slow_down_carries_a_retry_hint() -> None:
-    error = SlowDown("too many requests", retry_after=30)
+    error = RateLimited("too many requests", retry_after=30)
     assert error.retry_after == 30
     assert error.status_code == 429
 

@@ -47,7 +47,8 @@ async def test_the_sdk_completes_discovery_pkce_exchange_userinfo_refresh_and_re
     assert "code_verifier" not in request.url
     callback = await _browser_login(http, request.url)
     tokens = await sdk.complete(callback, request)
-    assert tokens.id_claims is not None and tokens.id_claims["nonce"] == request.nonce
+    assert tokens.id_claims is not None
+    assert tokens.id_claims["nonce"] == request.nonce
     info = await sdk.userinfo(tokens.access_token)
     assert info["preferred_username"] == "alice"
     assert tokens.refresh_token is not None

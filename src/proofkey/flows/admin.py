@@ -52,7 +52,7 @@ async def register_client(
     supported_scopes: Iterable[str],
     grant_types: Iterable[str] = DEFAULT_GRANTS,
     auth_method: TokenAuthMethod | None = None,
-    id_token_alg: str = "RS256",
+    id_token_alg: str = "RS256",  # noqa: S107 - an algorithm name
     name: str = "",
     now: int,
 ) -> NewClient:

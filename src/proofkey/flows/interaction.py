@@ -20,7 +20,7 @@ from proofkey.crypto import (
     new_handle,
     verify_password_async,
 )
-from proofkey.errors import AccessDenied, InvalidRequest, SlowDown
+from proofkey.errors import AccessDenied, InvalidRequest, RateLimited
 from proofkey.models import Client, PendingAuthorization, Session, User
 from proofkey.observability.events import LoginFailed, LoginSucceeded, LoginThrottled
 from proofkey.protocol.responses import redirect_with
@@ -104,7 +104,7 @@ async def authenticate(
         wait = await limiter.retry_after(key, limit, window, now)
         if wait:
             ctx.bus.emit(LoginThrottled(fingerprint(username), scope))
-            raise SlowDown("too many failed sign-in attempts; try again later",
+            raise RateLimited("too many failed sign-in attempts; try again later",
                            retry_after=wait)
     user = await users.get_user_by_username(username) if len(username) <= 200 else None
     ok = await verify_password_async(user.password_hash if user else None, password[:1024])

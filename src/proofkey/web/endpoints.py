@@ -25,6 +25,7 @@ from proofkey.protocol.params import Params, parse_urlencoded
 from proofkey.protocol.responses import NO_STORE_HEADERS
 
 from .cookies import SESSION_COOKIE, browser_secret, set_browser_cookie
+from .cors import allow_any_origin
 from .middleware import error_response
 from .pages import render_error
 from .services import services_of
@@ -34,6 +35,7 @@ __all__ = [
     "healthz",
     "introspect",
     "jwks",
+    "preflight",
     "readyz",
     "revoke",
     "server_metadata",
@@ -63,15 +65,15 @@ async def server_metadata(request: Request) -> Response:
     body = metadata(services.settings.effective_issuer,
                     scopes=services.settings.scopes_supported,
                     signing_algs=services.minter.keys.algorithms)
-    return JSONResponse(body, headers={"Cache-Control": "public, max-age=300"})
+    return allow_any_origin(JSONResponse(body, headers={"Cache-Control": "public, max-age=300"}))
 
 
 async def jwks(request: Request) -> Response:
     services = services_of(request)
     await services.refresh_keys()
-    return JSONResponse(services.minter.keys.jwks(),
-                        headers={"Cache-Control": "public, max-age=60"},
-                        media_type="application/jwk-set+json")
+    return allow_any_origin(JSONResponse(services.minter.keys.jwks(),
+                                         headers={"Cache-Control": "public, max-age=60"},
+                                         media_type="application/jwk-set+json"))
 
 
 async def authorize(request: Request) -> Response:
@@ -112,9 +114,10 @@ async def token(request: Request) -> Response:
         form = await read_form(request)
         body = await exchange(form, request.headers.get("authorization"),
                               services=services.token, ctx=services.ctx)
+        response: Response = _json(body)
     except OAuthError as error:
-        return error_response(error)
-    return _json(body)
+        response = error_response(error)
+    return await services.cors.decorate(request, response)
 
 
 async def revoke(request: Request) -> Response:
@@ -123,9 +126,10 @@ async def revoke(request: Request) -> Response:
         form = await read_form(request)
         await revoke_flow(form, request.headers.get("authorization"), clients=services.store,
                           grants=services.store, minter=services.minter, ctx=services.ctx)
+        response = Response(status_code=200, headers=dict(NO_STORE_HEADERS))
     except OAuthError as error:
-        return error_response(error)
-    return Response(status_code=200, headers=dict(NO_STORE_HEADERS))
+        response = error_response(error)
+    return await services.cors.decorate(request, response)
 
 
 async def introspect(request: Request) -> Response:
@@ -146,13 +150,19 @@ async def userinfo(request: Request) -> Response:
         bearer = await _bearer_token(request)
         body = await userinfo_flow(bearer, users=services.store, grants=services.store,
                                    minter=services.minter, ctx=services.ctx)
+        response: Response = _json(body)
     except OAuthError as error:
         # RFC 6750 §3: errors in the WWW-Authenticate header of a 401/403.
         challenge = f'Bearer error="{error.error}", error_description="{error.description}"'
         if isinstance(error, InvalidToken) and error.description == _NO_TOKEN:
             challenge = 'Bearer realm="proofkey"'
-        return error_response(error, {"WWW-Authenticate": challenge})
-    return _json(body)
+        response = error_response(error, {"WWW-Authenticate": challenge})
+    return await services.cors.decorate(request, response)
+
+
+async def preflight(request: Request) -> Response:
+    """CORS preflight for the endpoints browser apps call (never /authorize)."""
+    return await services_of(request).cors.preflight(request)
 
 
 _NO_TOKEN = "an access token is required"  # noqa: S105 - a message, not a secret

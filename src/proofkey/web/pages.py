@@ -14,7 +14,8 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from proofkey.crypto import digest
-from proofkey.errors import InvalidRequest, OAuthError, SlowDown
+from proofkey.demo import DEMO_SPA_CLIENT_ID
+from proofkey.errors import InvalidRequest, OAuthError, RateLimited
 from proofkey.flows import interaction as flow
 from proofkey.flows.authorize import Redirect
 from proofkey.models import Client, PendingAuthorization
@@ -33,6 +34,7 @@ __all__ = [
     "account",
     "account_login",
     "account_logout",
+    "demo",
     "index",
     "interaction",
     "interaction_consent",
@@ -70,7 +72,7 @@ def render_error(request: Request, error: OAuthError) -> HTMLResponse:
     """An error page: shown when a redirect to the client cannot be trusted or is not due."""
     response = _render(request, "error.html", status=error.status_code,
                        error=error.error, description=error.description)
-    if isinstance(error, SlowDown):
+    if isinstance(error, RateLimited):
         response.headers["Retry-After"] = str(error.retry_after)
     return response
 
@@ -146,7 +148,7 @@ async def interaction_login(request: Request) -> Response:
         return _login_page(request, handle, client, status=401,
                            message="Incorrect username or password.",
                            username=form.get("username", "")[:200])
-    except SlowDown as error:
+    except RateLimited as error:
         page = _login_page(request, handle, client, status=429,
                            message="Too many failed attempts. Try again later.")
         page.headers["Retry-After"] = str(error.retry_after)
@@ -216,7 +218,7 @@ async def account_login(request: Request) -> Response:
     except flow.BadCredentials:
         return _render(request, "account.html", status=401, user=None, csrf=csrf,
                        message="Incorrect username or password.")
-    except SlowDown as error:
+    except RateLimited as error:
         page = _render(request, "account.html", status=429, user=None, csrf=csrf,
                        message="Too many failed attempts. Try again later.")
         page.headers["Retry-After"] = str(error.retry_after)
@@ -246,3 +248,12 @@ async def account_logout(request: Request) -> Response:
 
 async def index(request: Request) -> Response:
     return _render(request, "index.html")
+
+
+async def demo(request: Request) -> Response:
+    """The browser PKCE demo: a static single-page app, scripts from this origin only."""
+    response = _render(request, "demo.html", client_id=DEMO_SPA_CLIENT_ID)
+    response.headers["Content-Security-Policy"] = (
+        "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
+        "img-src 'self'; frame-ancestors 'none'; base-uri 'none'")
+    return response

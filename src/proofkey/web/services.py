@@ -19,6 +19,8 @@ from proofkey.store.ratelimit import MemoryRateLimiter
 from proofkey.tokens.keys import KeyRing
 from proofkey.tokens.mint import TokenMinter
 
+from .cors import CorsPolicy
+
 __all__ = ["Services", "build_services", "services_of"]
 
 _HERE = Path(__file__).parent
@@ -35,6 +37,7 @@ class Services:
     limiter: MemoryRateLimiter
     templates: Environment
     token: TokenServices
+    cors: CorsPolicy
     key_versions: frozenset[tuple[str, int | None]] = field(default_factory=frozenset)
 
     async def refresh_keys(self) -> None:
@@ -66,6 +69,7 @@ async def build_services(settings: Settings, bus: EventBus) -> Services:
         settings=settings, store=store, minter=minter, ctx=ctx, limiter=MemoryRateLimiter(),
         templates=_templates(),
         token=TokenServices(clients=store, codes=store, grants=store, minter=minter),
+        cors=CorsPolicy(store),
         key_versions=frozenset((r.kid, r.retired_at) for r in ring.records()),
     )
     return services
