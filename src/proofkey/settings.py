@@ -120,6 +120,12 @@ class Settings:
                                       default="")
     demo: bool = _opt("Create the demo client and user on first start.", _bool, default=True)
     log_level: str = _opt("Log level: debug, info, warning, error.", _str, default="info")
+    metrics_path: str = _opt("Path of the Prometheus metrics endpoint; empty disables it.",
+                             _str, default="/metrics")
+    admin_port: int = _opt("Serve /metrics and the status page on this port instead of the "
+                           "main one (0: main port).", _int(0, 65535), default=0)
+    admin_token: str = _opt("Bearer token for the status page (/status); empty disables it.",
+                            _str, default="")
 
     @property
     def effective_issuer(self) -> str:

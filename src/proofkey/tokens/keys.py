@@ -19,7 +19,7 @@ from proofkey.crypto import new_id
 from proofkey.models import SigningKey
 from proofkey.store.base import KeyStore
 
-__all__ = ["SUPPORTED_ALGS", "KeyRing", "generate_key", "rotate_keys"]
+__all__ = ["SUPPORTED_ALGS", "KeyRing", "generate_key", "prune_retired_keys", "rotate_keys"]
 
 SUPPORTED_ALGS = ("ES256", "RS256")
 JoseKey = ECKey | RSAKey
@@ -99,13 +99,21 @@ class KeyRing:
         return [e.record for e in self._entries.values()]
 
 
-async def rotate_keys(store: KeyStore, now: int, *, keep_seconds: int) -> list[SigningKey]:
-    """Add a new key per algorithm, retire the old ones, and delete keys retired more than
-    ``keep_seconds`` ago (the longest token lifetime). Returns the new keys."""
-    records = await store.list_keys()
-    for record in records:
+async def prune_retired_keys(store: KeyStore, now: int, *, keep_seconds: int) -> int:
+    """Delete keys retired more than ``keep_seconds`` ago (the longest token lifetime): no
+    token they signed is still valid, so they leave the JWKS."""
+    pruned = 0
+    for record in await store.list_keys():
         if record.retired_at is not None and record.retired_at + keep_seconds < now:
-            await store.delete_key(record.kid)
+            pruned += await store.delete_key(record.kid)
+    return pruned
+
+
+async def rotate_keys(store: KeyStore, now: int, *, keep_seconds: int) -> list[SigningKey]:
+    """Add a new key per algorithm and retire the current ones (still published), pruning
+    keys retired long enough ago. Returns the new keys."""
+    await prune_retired_keys(store, now, keep_seconds=keep_seconds)
+    records = await store.list_keys()
     fresh = [generate_key(alg, now) for alg in SUPPORTED_ALGS]
     for record in fresh:
         await store.add_key(record)
