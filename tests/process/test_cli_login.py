@@ -1,0 +1,152 @@
+"""`proofkey login|token|logout` against a real server: the RFC 8252 loopback flow end to end."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import stat
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.helpers import action_of, csrf_of
+from tests.process.conftest import PROOFKEY, ServerProcess, running_server, seed
+
+USER, PASSWORD = "ada", "analytical engine 1843"
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    data_dir = tmp_path_factory.mktemp("login") / "data"
+    seed(data_dir, public_clients={"proofkey-cli": ["http://127.0.0.1/callback"]},
+         users={USER: PASSWORD})
+    with running_server(data_dir) as running:
+        yield running
+
+
+def _env(config_home: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PROOFKEY_")}
+    env["XDG_CONFIG_HOME"] = str(config_home)
+    return env
+
+
+def _start_login(server: ServerProcess, config_home: Path, *extra: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [PROOFKEY, "login", "--issuer", server.base_url, "--no-browser", *extra],
+        env=_env(config_home), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _authorization_url(process: subprocess.Popen[str]) -> str:
+    assert process.stdout is not None
+    line = process.stdout.readline().strip()
+    assert line.startswith("http"), line
+    return line
+
+
+def _browser(url: str, *, decision: str = "allow") -> None:
+    """Play the person: log in, answer consent, and follow the redirect to the loopback."""
+    with httpx.Client(timeout=10) as browser:
+        response = browser.get(url)
+        page = browser.get(httpx.URL(url).join(response.headers["location"]))
+        response = browser.post(httpx.URL(url).join(action_of(page.text)), data={
+            "csrf": csrf_of(page.text), "username": USER, "password": PASSWORD})
+        location = response.headers["location"]
+        if location.startswith("/interaction/"):
+            page = browser.get(httpx.URL(url).join(location))
+            response = browser.post(httpx.URL(url).join(action_of(page.text)), data={
+                "csrf": csrf_of(page.text), "decision": decision})
+            location = response.headers["location"]
+        assert location.startswith("http://127.0.0.1:"), location
+        landing = browser.get(location)
+        assert landing.status_code == 200
+
+
+def _cli(config_home: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([PROOFKEY, *args], env=_env(config_home), capture_output=True,
+                          text=True, timeout=60, check=False)
+
+
+def test_login_then_token_then_logout(server: ServerProcess, tmp_path: Path) -> None:
+    process = _start_login(server, tmp_path)
+    url = _authorization_url(process)
+    assert "code_challenge_method=S256" in url
+    assert "redirect_uri=http%3A%2F%2F127.0.0.1%3A" in url  # an ephemeral loopback port
+    _browser(url)
+    _, err = process.communicate(timeout=30)
+    assert process.returncode == 0, err
+    assert "Logged in" in err
+    tokens = tmp_path / "proofkey" / "tokens.json"
+    assert stat.S_IMODE(tokens.stat().st_mode) == 0o600
+
+    printed = _cli(tmp_path, "token")
+    assert printed.returncode == 0, printed.stderr
+    access_token = printed.stdout.strip()
+    assert printed.stdout.count("\n") == 1  # only the token on stdout
+    info = httpx.get(f"{server.base_url}/userinfo",
+                     headers={"Authorization": f"Bearer {access_token}"})
+    assert info.status_code == 200
+    assert info.json()["preferred_username"] == USER
+
+    logged_out = _cli(tmp_path, "logout")
+    assert logged_out.returncode == 0, logged_out.stderr
+    after = httpx.get(f"{server.base_url}/userinfo",
+                      headers={"Authorization": f"Bearer {access_token}"})
+    assert after.status_code == 401  # revoked at the server, not only forgotten
+    again = _cli(tmp_path, "token")
+    assert again.returncode == 1
+    assert "not logged in" in again.stderr
+
+
+def test_a_denied_login_says_so_and_stores_nothing(server: ServerProcess, tmp_path: Path) -> None:
+    process = _start_login(server, tmp_path)
+    _browser(_authorization_url(process) + "&prompt=consent", decision="deny")
+    _, err = process.communicate(timeout=30)
+    assert process.returncode == 1
+    assert "denied" in err
+    assert not (tmp_path / "proofkey" / "tokens.json").exists()
+
+
+def test_a_login_nobody_finishes_times_out_with_a_clear_message(
+    server: ServerProcess, tmp_path: Path,
+) -> None:
+    process = _start_login(server, tmp_path, "--timeout", "1")
+    _authorization_url(process)
+    _, err = process.communicate(timeout=30)
+    assert process.returncode == 1
+    assert "no sign-in callback within 1 seconds" in err
+
+
+def test_a_busy_loopback_port_is_reported(server: ServerProcess, tmp_path: Path) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = _cli(tmp_path, "login", "--issuer", server.base_url, "--no-browser",
+                      "--port", str(port))
+    assert result.returncode == 1
+    assert f"cannot listen on 127.0.0.1:{port}" in result.stderr
+
+
+def test_token_refreshes_an_expired_access_token(server: ServerProcess, tmp_path: Path) -> None:
+    process = _start_login(server, tmp_path)
+    _browser(_authorization_url(process))
+    assert process.wait(timeout=30) == 0
+    cache = tmp_path / "proofkey" / "tokens.json"
+    before = cache.read_text()
+    # Age the stored token: the next `proofkey token` must refresh (and rotate) it.
+    data = json.loads(before)
+    for entry in data.values():
+        entry["expires_at"] = int(time.time()) - 10
+    cache.write_text(json.dumps(data))
+    printed = _cli(tmp_path, "token")
+    assert printed.returncode == 0, printed.stderr
+    after = json.loads(cache.read_text())
+    old = next(iter(json.loads(before).values()))
+    new = next(iter(after.values()))
+    assert new["refresh_token"] != old["refresh_token"]
+    assert printed.stdout.strip() == new["access_token"]
