@@ -36,7 +36,7 @@ def _fail(message: str) -> typer.Exit:
 
 def _pick(cache: TokenCache, issuer: str | None, client_id: str | None) -> tuple[str, str]:
     if issuer:
-        return issuer.rstrip("/"), client_id or DEFAULT_CLIENT
+        return issuer, client_id or DEFAULT_CLIENT
     entries = cache.entries()
     matching = [e for e in entries if client_id is None or e[1] == client_id]
     if len(matching) != 1:

@@ -124,3 +124,25 @@ async def test_every_attempt_gets_a_fresh_verifier_state_and_nonce(sdk: AsyncOAu
     assert first.code_verifier != second.code_verifier
     assert first.state != second.state
     assert first.nonce != second.nonce
+
+
+def test_the_rfc_8414_fallback_puts_the_well_known_segment_before_the_issuer_path() -> None:
+    from proofkey.sdk.client import _rfc8414_url
+
+    assert (_rfc8414_url("https://as.example.com/tenant/a")
+            == "https://as.example.com/.well-known/oauth-authorization-server/tenant/a")
+    assert (_rfc8414_url("https://as.example.com")
+            == "https://as.example.com/.well-known/oauth-authorization-server")
+
+
+async def test_userinfo_about_another_subject_is_refused(
+    sdk: AsyncOAuthClient, http: httpx.AsyncClient,
+) -> None:
+    request = await sdk.authorization_request()
+    tokens = await sdk.complete(await _browser_login(http, request.url), request)
+    assert tokens.id_claims is not None
+    info = await sdk.userinfo(tokens.access_token, expected_subject=tokens.id_claims["sub"])
+    assert info["sub"] == tokens.id_claims["sub"]
+    with pytest.raises(OAuthClientError) as refused:
+        await sdk.userinfo(tokens.access_token, expected_subject="someone-else")
+    assert refused.value.error == "invalid_userinfo"

@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 from collections.abc import Generator
 from typing import Any, TypeVar
-from urllib.parse import quote_plus
+from urllib.parse import quote_plus, urlsplit
 
 import httpx
 from joserfc.jwk import KeySet
@@ -33,6 +33,13 @@ Op = Generator[httpx.Request, httpx.Response, T]
 _FORM = {"Content-Type": "application/x-www-form-urlencoded", "Accept": "application/json"}
 
 
+def _rfc8414_url(issuer: str) -> str:
+    """RFC 8414 §3.1: the well-known segment goes between the host and the issuer's path."""
+    parts = urlsplit(issuer)
+    path = parts.path.rstrip("/")
+    return f"{parts.scheme}://{parts.netloc}/.well-known/oauth-authorization-server{path}"
+
+
 def _json(response: httpx.Response) -> Any:
     try:
         return response.json()
@@ -46,7 +53,7 @@ class Operations:
     def __init__(self, issuer: str, client_id: str, redirect_uri: str | None = None, *,
                  client_secret: str | None = None, scope: str = "openid",
                  verifier_length: int = 64, use_par: bool = True) -> None:
-        self.issuer = issuer.rstrip("/")
+        self.issuer = issuer  # compared exactly with metadata, iss and id_tokens (RFC 8414 §3.3)
         self.client_id = client_id
         self.redirect_uri = redirect_uri
         self.client_secret = client_secret
@@ -72,10 +79,9 @@ class Operations:
     def discover(self) -> Op[ProviderMetadata]:
         if self.metadata is None:
             response = yield httpx.Request(
-                "GET", f"{self.issuer}/.well-known/openid-configuration")
+                "GET", f"{self.issuer.rstrip('/')}/.well-known/openid-configuration")
             if response.status_code == 404:
-                response = yield httpx.Request(
-                    "GET", f"{self.issuer}/.well-known/oauth-authorization-server")
+                response = yield httpx.Request("GET", _rfc8414_url(self.issuer))
             data = _json(response)
             if response.status_code != 200 or not isinstance(data, dict):
                 raise OAuthClientError("discovery_failed",
@@ -155,10 +161,13 @@ class Operations:
             data["scope"] = scope
         response = yield self._post(metadata.token_endpoint, data)
         tokens = parse_token_response(response.status_code, _json(response))
-        if tokens.refresh_token is None:  # the provider did not rotate: keep the old one
-            return TokenSet(tokens.access_token, tokens.token_type, tokens.expires_at,
-                            refresh_token, tokens.id_token, tokens.scope)
-        return tokens
+        claims = None
+        if tokens.id_token is not None:  # OIDC Core §12.2: validate it like the first one
+            claims = yield from self.validate_id_token(tokens.id_token, None)
+        # A provider that does not rotate leaves the old refresh token valid: keep it.
+        return TokenSet(tokens.access_token, tokens.token_type, tokens.expires_at,
+                        tokens.refresh_token or refresh_token, tokens.id_token, tokens.scope,
+                        claims)
 
     def revoke(self, token: str, hint: str | None = None) -> Op[None]:
         metadata = yield from self.discover()
@@ -173,7 +182,10 @@ class Operations:
             raise OAuthClientError(str(body.get("error", "revocation_failed")),
                                    str(body.get("error_description", "")), response.status_code)
 
-    def userinfo(self, access_token: str) -> Op[dict[str, Any]]:
+    def userinfo(self, access_token: str,
+                 expected_subject: str | None = None) -> Op[dict[str, Any]]:
+        """The claims; with ``expected_subject`` (the id_token's sub) a mismatch is refused
+        (OIDC Core §5.3.2: the sub "MUST" be verified to match)."""
         metadata = yield from self.discover()
         if not metadata.userinfo_endpoint:
             raise OAuthClientError("unsupported", "the provider has no userinfo endpoint")
@@ -183,6 +195,8 @@ class Operations:
         if response.status_code != 200 or not isinstance(data, dict):
             raise OAuthClientError("userinfo_failed", f"userinfo answered {response.status_code}",
                                    response.status_code)
+        if expected_subject is not None and data.get("sub") != expected_subject:
+            raise OAuthClientError("invalid_userinfo", "userinfo is about another subject")
         return data
 
 
@@ -224,8 +238,9 @@ class OAuthClient:
     def revoke(self, token: str, hint: str | None = None) -> None:
         self._run(self.ops.revoke(token, hint))
 
-    def userinfo(self, access_token: str) -> dict[str, Any]:
-        return self._run(self.ops.userinfo(access_token))
+    def userinfo(self, access_token: str,
+                 expected_subject: str | None = None) -> dict[str, Any]:
+        return self._run(self.ops.userinfo(access_token, expected_subject))
 
     def close(self) -> None:
         self.http.close()
@@ -277,8 +292,9 @@ class AsyncOAuthClient:
     async def revoke(self, token: str, hint: str | None = None) -> None:
         await self._run(self.ops.revoke(token, hint))
 
-    async def userinfo(self, access_token: str) -> dict[str, Any]:
-        return await self._run(self.ops.userinfo(access_token))
+    async def userinfo(self, access_token: str,
+                       expected_subject: str | None = None) -> dict[str, Any]:
+        return await self._run(self.ops.userinfo(access_token, expected_subject))
 
     async def aclose(self) -> None:
         await self.http.aclose()

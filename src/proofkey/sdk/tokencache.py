@@ -40,7 +40,7 @@ class TokenCache:
 
     @staticmethod
     def key(issuer: str, client_id: str) -> str:
-        return f"{issuer.rstrip('/')} {client_id}"
+        return f"{issuer} {client_id}"
 
     def get(self, issuer: str, client_id: str) -> TokenSet | None:
         entry = self._read().get(self.key(issuer, client_id))
