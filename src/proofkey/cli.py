@@ -27,6 +27,7 @@ from rich.table import Table
 from proofkey import cli_login
 from proofkey.flows.admin import AdminError, register_client, register_user, validate_password
 from proofkey.models import Client, SigningKey, User
+from proofkey.ops import check_cli, tools_cli
 from proofkey.settings import Settings, SettingsError, describe_settings, env_name, load_settings
 from proofkey.store import open_store
 from proofkey.store.base import AlreadyExists, Store, StoreUnavailable
@@ -383,6 +384,10 @@ def keys_rotate(config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
 app.command()(cli_login.login)
 app.command()(cli_login.token)
 app.command()(cli_login.logout)
+app.command("scan-logs")(tools_cli.scan_logs)
+app.command("lint")(tools_cli.lint)
+app.command("probe")(tools_cli.probe)
+app.command("check")(check_cli.check)
 
 
 def main() -> None:
