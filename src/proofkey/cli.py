@@ -27,6 +27,7 @@ from rich.table import Table
 from proofkey import cli_login
 from proofkey.flows.admin import AdminError, register_client, register_user, validate_password
 from proofkey.models import Client, SigningKey, User
+from proofkey.observability.events import AdminChange
 from proofkey.ops import check_cli, tools_cli
 from proofkey.settings import Settings, SettingsError, describe_settings, env_name, load_settings
 from proofkey.store import open_store
@@ -85,6 +86,15 @@ def _run(settings: Settings, work: Callable[[Store], Awaitable[T]]) -> T:
         raise _fail(f"the store is unavailable: {exc}") from None
     except (AdminError, AlreadyExists) as exc:
         raise _fail(str(exc) or "it exists already") from None
+
+
+def _audit(settings: Settings, action: str, subject: str) -> None:
+    """One audit line (JSON, redacted) for an administrative change."""
+    from proofkey.observability.audit import AuditLog
+    from proofkey.observability.logs import configure_logging
+
+    configure_logging(settings, None)
+    AuditLog()(AdminChange(action, subject))
 
 
 def _emit(data: Any, as_json: bool, table: Table | None = None) -> None:
@@ -251,6 +261,7 @@ def client_add(
             id_token_alg=id_token_alg, name=name, now=int(time.time()))
 
     created = _run(settings, work)
+    _audit(settings, "client_registered", client_id)
     data = _client_dict(created.client)
     if created.secret is not None:
         data["client_secret"] = created.secret.reveal()
@@ -285,8 +296,10 @@ def client_show(client_id: str, config: ConfigOpt = None, as_json: JsonOpt = Fal
 @client_app.command("remove")
 def client_remove(client_id: str, config: ConfigOpt = None) -> None:
     """Remove a client."""
-    if not _run(_settings(config), lambda s: s.remove_client(client_id)):
+    settings = _settings(config)
+    if not _run(settings, lambda s: s.remove_client(client_id)):
         raise _fail(f"no client {client_id!r}")
+    _audit(settings, "client_removed", client_id)
     out.print(f"removed client {client_id}", markup=False)
 
 
@@ -310,6 +323,7 @@ def user_add(
     password = _read_password()
     user = _run(settings, lambda s: register_user(s, username, password, name=name,
                                                    email=email, now=int(time.time())))
+    _audit(settings, "user_added", user.user_id)
     if as_json:
         _emit(_user_dict(user), True)
     else:
@@ -326,8 +340,10 @@ def user_list(config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
 @user_app.command("remove")
 def user_remove(username: str, config: ConfigOpt = None) -> None:
     """Remove a user."""
-    if not _run(_settings(config), lambda s: s.remove_user(username)):
+    settings = _settings(config)
+    if not _run(settings, lambda s: s.remove_user(username)):
         raise _fail(f"no user {username!r}")
+    _audit(settings, "user_removed", username)
     out.print(f"removed user {username}", markup=False)
 
 
@@ -350,6 +366,7 @@ def user_passwd(
 
     if not _run(settings, work):
         raise _fail(f"no user {username!r}")
+    _audit(settings, "password_changed", username)
     out.print(f"password changed for {username}", markup=False)
 
 
@@ -373,6 +390,7 @@ def keys_rotate(config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
 
     keep = max(settings.access_token_ttl_seconds, settings.id_token_ttl_seconds)
     fresh = _run(settings, lambda s: rotate_keys(s, int(time.time()), keep_seconds=keep))
+    _audit(settings, "keys_rotated", " ".join(k.kid for k in fresh))
     rows = [_key_dict(k) for k in fresh]
     if as_json:
         _emit(rows, True)

@@ -3,17 +3,27 @@
 Events carry only non-secret values: client ids, user ids, outcomes, error codes and
 fingerprints (``crypto.fingerprint``) of codes and tokens — never the values themselves.
 A subscriber that fails is logged and skipped; it never fails the request.
+
+``challenge_problem`` and ``state_problem`` classify what was wrong with an authorization
+request's PKCE and ``state`` parameters into closed sets (the M4 "redirect-parameter loss"
+signal: a gateway that strips or mangles query parameters shows up here, per client).
 """
 
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Literal
+
+from proofkey.protocol import pkce
 
 __all__ = [
+    "AdminChange",
     "AuthorizationFailed",
     "AuthorizationStarted",
+    "ChallengeProblem",
     "CodeIssued",
     "CodeReplayed",
     "Event",
@@ -23,12 +33,56 @@ __all__ = [
     "LoginThrottled",
     "RefreshReuseDetected",
     "RefreshRotated",
+    "StateProblem",
     "TokenExchangeFailed",
     "TokenExchanged",
     "TokenRevoked",
+    "challenge_problem",
+    "state_problem",
 ]
 
 _log = logging.getLogger("proofkey.events")
+
+ChallengeProblem = Literal["missing", "truncated", "malformed", "method_missing",
+                           "method_plain", "method_unsupported"]
+StateProblem = Literal["too_long", "double_encoded", "mangled"]
+_MAX_STATE = 2048
+_BASE64URL = re.compile(r"[A-Za-z0-9_\-]*")
+_STILL_ENCODED = re.compile(r"%[0-9A-Fa-f]{2}")
+
+
+def challenge_problem(challenge: str | None, method: str | None) -> ChallengeProblem | None:
+    """What is wrong with a request's PKCE pair, in the order ``pkce.check_challenge`` checks:
+    absent, no method (which RFC 7636 §4.3 reads as plain), plain, another method, then a
+    challenge that is too short but otherwise base64url (cut off) or malformed."""
+    if challenge is None:
+        return "missing"
+    if method is None:
+        return "method_missing"
+    if method == "plain":
+        return "method_plain"
+    if method != pkce.S256:
+        return "method_unsupported"
+    if pkce.is_valid_challenge(challenge):
+        return None
+    if len(challenge) < 43 and _BASE64URL.fullmatch(challenge):
+        return "truncated"
+    return "malformed"
+
+
+def state_problem(state: str | None) -> StateProblem | None:
+    """Signs that ``state`` was damaged on its way: over the length proofkey accepts, still
+    percent-encoded after decoding (double encoding), or holding a space (a ``+`` decoded by
+    an intermediary). ``state`` is opaque, so these are hints, never reasons to refuse."""
+    if state is None:
+        return None
+    if len(state) > _MAX_STATE:
+        return "too_long"
+    if _STILL_ENCODED.search(state):
+        return "double_encoded"
+    if " " in state:
+        return "mangled"
+    return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +95,8 @@ class AuthorizationStarted(Event):
     client_id: str
     scope: str
     prompt: str
+    # Diagnostics for M4, derived from the request; left out of equality (compare=False).
+    state_problem: StateProblem | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +105,9 @@ class AuthorizationFailed(Event):
     error: str
     redirected: bool
     missing_challenge: bool
+    # Diagnostics for M4, derived from the request; left out of equality (compare=False).
+    challenge_problem: ChallengeProblem | None = field(default=None, compare=False)
+    state_problem: StateProblem | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,6 +180,19 @@ class TokenRevoked(Event):
     client_id: str
     kind: str
     grant_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class AdminChange(Event):
+    """An administrator changed a client, a user or the signing keys (audit only).
+
+    ``action`` is one of client_registered, client_removed, user_added, user_removed,
+    password_changed, keys_rotated; ``subject`` names what changed (a client id, a user id,
+    the new key ids) — never a secret.
+    """
+
+    action: str
+    subject: str
 
 
 Subscriber = Callable[[Event], None]
