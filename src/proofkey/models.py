@@ -101,7 +101,6 @@ class PendingAuthorization:
     prompt: frozenset[str]
     max_age: int | None
     browser_digest: str
-    csrf_digest: str
     created_at: int
     expires_at: int
     user_id: str | None = None

@@ -382,23 +382,24 @@ async def test_of_sixty_concurrent_redemptions_of_one_code_exactly_one_succeeds(
 
 async def test_a_replay_arriving_while_the_first_redemption_is_in_flight_still_revokes_it(
         http: httpx.AsyncClient, web_secret: str) -> None:
-    """With a networked store (PostgreSQL) the winner awaits between consuming the code and
-    saving its grant; a valid replay in that gap must still revoke what the winner issues."""
+    """With a networked store (PostgreSQL) the winner awaits between redeeming the code and
+    handing out its tokens; a valid replay in that gap must still revoke what the winner
+    issues (the grant is created in the same transaction as the redemption)."""
     services = app_services(http)
     codes = services.token.codes
-    consumed = asyncio.Event()
+    redeemed = asyncio.Event()
     replay_done = asyncio.Event()
 
     class SlowCodes:
-        """The real store, with the winner held after its consume until the replay is done."""
+        """The real store, with the winner held after its redeem until the replay is done."""
 
         def __getattr__(self, name: str) -> Any:
             return getattr(codes, name)
 
-        async def consume_code(self, *args: Any) -> Any:
-            record = await codes.consume_code(*args)
+        async def redeem_code(self, *args: Any) -> Any:
+            record = await codes.redeem_code(*args)
             if record is not None:
-                consumed.set()
+                redeemed.set()
                 await replay_done.wait()
             return record
 
@@ -406,7 +407,7 @@ async def test_a_replay_arriving_while_the_first_redemption_is_in_flight_still_r
     flow = new_flow()
     code = await get_code(http, flow)
     first = asyncio.create_task(exchange(http, flow, code))
-    await consumed.wait()
+    await redeemed.wait()
     replay = await exchange(http, flow, code)
     replay_done.set()
     assert_oauth_error(replay, "invalid_grant")

@@ -6,6 +6,7 @@ import asyncio
 import sqlite3
 import stat
 import threading
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from pathlib import Path
@@ -17,6 +18,7 @@ from proofkey.crypto import digest
 from proofkey.models import (
     AuthorizationCode,
     Client,
+    DeviceAuthorization,
     Grant,
     PendingAuthorization,
     RefreshToken,
@@ -67,7 +69,6 @@ def a_pending(handle: str = "h1", **changes: Any) -> PendingAuthorization:
         prompt=frozenset(),
         max_age=None,
         browser_digest=digest("browser"),
-        csrf_digest=digest("csrf"),
         created_at=NOW,
         expires_at=NOW + 10 * MINUTE,
     )
@@ -98,6 +99,13 @@ def a_grant(grant_id: str = "g1", **changes: Any) -> Grant:
 def a_refresh(handle: str = "r1", grant_id: str = "g1", **changes: Any) -> RefreshToken:
     refresh = RefreshToken(digest(handle), grant_id, "app", NOW, NOW + HOUR)
     return replace(refresh, **changes)
+
+
+def a_device(device_code: str = "d1", user_code: str = "WDJB-MJHT",
+             **changes: Any) -> DeviceAuthorization:  # fmt: skip
+    device = DeviceAuthorization(digest(device_code), user_code, "tv", ("openid", "profile"),
+                                 NOW, NOW + 10 * MINUTE, 5)  # fmt: skip
+    return replace(device, **changes)
 
 
 def a_key(kid: str = "k1", **changes: Any) -> SigningKey:
@@ -204,6 +212,68 @@ async def test_users_are_listed_removed_and_get_new_passwords(store: Store) -> N
     assert await store.get_user("u1") is None
 
 
+async def test_removing_a_user_revokes_their_grants_and_ends_sessions_and_consents(
+    store: Store,
+) -> None:
+    await store.add_user(a_user())
+    await store.add_user(a_user("u2", "bob"))
+    await store.save_grant(a_grant(), a_refresh())
+    await store.save_grant(a_grant("g-old", revoked_at=NOW - 1), None)
+    await store.save_grant(a_grant("g2", user_id="u2"), a_refresh("r2", "g2"))
+    for user_id in ("u1", "u2"):
+        await store.save_session(Session(digest(f"s-{user_id}"), user_id, NOW, NOW + HOUR))
+        await store.save_consent(user_id, "app", ["openid"], NOW)
+
+    assert await store.remove_user("alice", now=NOW + 1) is True
+    assert await store.get_grant("g1") == a_grant(revoked_at=NOW + 1)
+    assert await store.get_grant("g-old") == a_grant("g-old", revoked_at=NOW - 1)
+    assert await store.rotate_refresh(digest("r1"), NOW + 2, a_refresh("r1b")) is None
+    assert await store.get_session(digest("s-u1"), NOW) is None
+    assert await store.get_consent("u1", "app") == frozenset()
+    # bob keeps everything
+    assert await store.get_grant("g2") == a_grant("g2", user_id="u2")
+    assert await store.get_session(digest("s-u2"), NOW) is not None
+    assert await store.get_consent("u2", "app") == {"openid"}
+    assert await store.rotate_refresh(digest("r2"), NOW + 2, a_refresh("r2b", "g2")) is not None
+
+
+async def test_removing_a_client_revokes_its_grants_and_forgets_its_consents(
+    store: Store,
+) -> None:
+    await store.add_client(a_client())
+    await store.add_client(a_client("other"))
+    await store.save_grant(a_grant(), a_refresh())
+    await store.save_grant(a_grant("g2", client_id="other"), a_refresh("r2", "g2"))
+    await store.save_consent("u1", "app", ["openid"], NOW)
+    await store.save_consent("u1", "other", ["openid"], NOW)
+
+    assert await store.remove_client("app", now=NOW + 1) is True
+    assert await store.get_grant("g1") == a_grant(revoked_at=NOW + 1)
+    assert await store.rotate_refresh(digest("r1"), NOW + 2, a_refresh("r1b")) is None
+    assert await store.get_consent("u1", "app") == frozenset()
+    assert await store.get_grant("g2") == a_grant("g2", client_id="other")
+    assert await store.get_consent("u1", "other") == {"openid"}
+
+
+async def test_removal_revokes_at_the_current_time_unless_told_and_only_if_found(
+    store: Store,
+) -> None:
+    await store.add_user(a_user())
+    await store.add_client(a_client())
+    await store.save_grant(a_grant(), None)
+    await store.save_grant(a_grant("g2", user_id="ghost", client_id="gone"), None)
+    assert await store.remove_user("ghost", now=NOW) is False
+    assert await store.remove_client("gone", now=NOW) is False
+    assert await store.get_grant("g2") == a_grant("g2", user_id="ghost", client_id="gone")
+    before = int(time.time())
+    assert await store.remove_user("alice") is True
+    revoked = await store.get_grant("g1")
+    assert revoked is not None
+    assert revoked.revoked_at is not None
+    assert before <= revoked.revoked_at <= int(time.time())
+    assert await store.remove_client("app") is True
+
+
 # -- pending authorizations, sessions, consent -------------------------------------------------
 
 
@@ -278,25 +348,75 @@ async def test_a_code_round_trips_with_every_field(store: Store) -> None:
 
 async def test_a_code_digest_is_never_stored_twice(store: Store) -> None:
     await store.save_code(a_code())
-    await store.consume_code(digest("c1"), NOW, "g1")
+    await store.redeem_code(digest("c1"), NOW, "g1", NOW + DAY, None)
     with pytest.raises(AlreadyExists):
         await store.save_code(a_code())  # must not resurrect the redeemed code
     assert (await store.find_code(digest("c1"))) == a_code(redeemed_at=NOW, grant_id="g1")
 
 
-async def test_a_code_is_consumed_at_most_once(store: Store) -> None:
+def the_grant_of(code: AuthorizationCode, grant_id: str, now: int) -> Grant:
+    """The grant ``redeem_code`` creates for ``code``."""
+    return Grant(grant_id, code.client_id, code.user_id, code.scope, code.auth_time, now,
+                 now + DAY)  # fmt: skip
+
+
+async def test_a_code_is_redeemed_at_most_once(store: Store) -> None:
     await store.save_code(a_code())
-    first = await store.consume_code(digest("c1"), NOW + 1, "g1")
+    first = await store.redeem_code(digest("c1"), NOW + 1, "g1", NOW + 1 + DAY, a_refresh())
     assert first == a_code(redeemed_at=NOW + 1, grant_id="g1")
-    assert await store.consume_code(digest("c1"), NOW + 2, "g2") is None
+    second = await store.redeem_code(digest("c1"), NOW + 2, "g2", NOW + DAY, a_refresh("r2", "g2"))
+    assert second is None
     assert await store.find_code(digest("c1")) == first
 
 
-async def test_an_expired_or_unknown_code_is_not_consumed(store: Store) -> None:
+async def test_a_redeemed_code_creates_its_grant_and_refresh_token(store: Store) -> None:
+    await store.save_code(a_code())
+    await store.save_code(a_code("c2", scope=(), nonce=None))
+    await store.redeem_code(digest("c1"), NOW + 1, "g1", NOW + 1 + DAY, a_refresh())
+    await store.redeem_code(digest("c2"), NOW + 2, "g2", NOW + 2 + DAY, None)
+    assert await store.get_grant("g1") == the_grant_of(a_code(), "g1", NOW + 1)
+    assert await store.get_grant("g2") == the_grant_of(a_code(scope=()), "g2", NOW + 2)
+    assert await store.find_refresh(digest("r1")) == a_refresh()
+
+
+async def test_a_lost_redemption_writes_nothing(store: Store) -> None:
+    await store.save_code(a_code())
+    await store.redeem_code(digest("c1"), NOW, "g1", NOW + DAY, None)
+    lost = await store.redeem_code(digest("c1"), NOW, "g2", NOW + DAY, a_refresh("r2", "g2"))
+    assert lost is None
+    assert await store.get_grant("g2") is None
+    assert await store.find_refresh(digest("r2")) is None
+    assert await store.find_code(digest("c1")) == a_code(redeemed_at=NOW, grant_id="g1")
+
+
+async def test_an_expired_or_unknown_code_is_not_redeemed(store: Store) -> None:
     await store.save_code(a_code(expires_at=NOW + 60))
-    assert await store.consume_code(digest("c1"), NOW + 60, "g1") is None
-    assert await store.consume_code(digest("nope"), NOW, "g1") is None
+    assert await store.redeem_code(digest("c1"), NOW + 60, "g1", NOW + DAY, a_refresh()) is None
+    assert await store.redeem_code(digest("nope"), NOW, "g2", NOW + DAY, None) is None
     assert await store.find_code(digest("c1")) == a_code(expires_at=NOW + 60)
+    assert await store.get_grant("g1") is None
+    assert await store.get_grant("g2") is None
+    assert await store.find_refresh(digest("r1")) is None
+
+
+async def test_a_redemption_whose_grant_cannot_be_written_leaves_the_code_unredeemed(
+    store: Store,
+) -> None:
+    await store.save_grant(a_grant("taken"), None)
+    await store.save_code(a_code())
+    with pytest.raises(AlreadyExists):
+        await store.redeem_code(digest("c1"), NOW, "taken", NOW + DAY, None)
+    assert await store.find_code(digest("c1")) == a_code()
+
+
+async def test_a_refresh_token_of_another_grant_is_refused_before_anything_is_written(
+    store: Store,
+) -> None:
+    await store.save_code(a_code())
+    with pytest.raises(ValueError, match="grant"):
+        await store.redeem_code(digest("c1"), NOW, "g1", NOW + DAY, a_refresh("r1", "g2"))
+    assert await store.find_code(digest("c1")) == a_code()
+    assert await store.get_grant("g1") is None
 
 
 async def test_of_eight_concurrent_redeemers_exactly_one_wins(
@@ -307,13 +427,46 @@ async def test_of_eight_concurrent_redeemers_exactly_one_wins(
         await store.save_code(code)
 
         async def redeem(racer: Store, index: int, code: AuthorizationCode = code) -> object:
-            return await racer.consume_code(code.code_digest, NOW, f"grant-{index}")
+            grant_id = f"grant-{code.code_digest[:8]}-{index}"
+            refresh = a_refresh(f"{grant_id}-r", grant_id)
+            return await racer.redeem_code(code.code_digest, NOW, grant_id, NOW + DAY, refresh)
 
         results = await asyncio.to_thread(race, shared_backend, redeem)
         winners = [i for i, won in enumerate(results) if won is not None]
         assert len(winners) == 1, f"trial {trial}: winners {winners}"
+        won = f"grant-{code.code_digest[:8]}-{winners[0]}"
         stored = await store.find_code(code.code_digest)
-        assert stored == replace(code, redeemed_at=NOW, grant_id=f"grant-{winners[0]}")
+        assert stored == replace(code, redeemed_at=NOW, grant_id=won)
+        for index in range(8):
+            grant_id = f"grant-{code.code_digest[:8]}-{index}"
+            grant = await store.get_grant(grant_id)
+            refresh = await store.find_refresh(digest(f"{grant_id}-r"))
+            if index == winners[0]:
+                assert grant == the_grant_of(code, grant_id, NOW)
+                assert refresh == a_refresh(f"{grant_id}-r", grant_id)
+            else:
+                assert grant is None, f"trial {trial}: loser {index} wrote a grant"
+                assert refresh is None, f"trial {trial}: loser {index} wrote a refresh token"
+
+
+async def test_of_eight_redeemers_sharing_one_store_exactly_one_wins(store: Store) -> None:
+    """Every backend, sqlite-memory too; on PostgreSQL the eight use pooled connections."""
+    for trial in range(5):
+        code = a_code(f"shared-{trial}")
+        await store.save_code(code)
+        grant_ids = [f"shared-{trial}-{i}" for i in range(8)]
+        results = await asyncio.gather(*(
+            store.redeem_code(code.code_digest, NOW, grant_id, NOW + DAY,
+                              a_refresh(f"{grant_id}-r", grant_id))
+            for grant_id in grant_ids
+        ))  # fmt: skip
+        winners = [i for i, won in enumerate(results) if won is not None]
+        assert len(winners) == 1, f"trial {trial}: winners {winners}"
+        grants = [i for i, g in enumerate(grant_ids) if await store.get_grant(g)]
+        refreshes = [
+            i for i, g in enumerate(grant_ids) if await store.find_refresh(digest(f"{g}-r"))
+        ]
+        assert grants == refreshes == winners
 
 
 # -- grants and refresh tokens -----------------------------------------------------------------
@@ -392,6 +545,16 @@ async def test_a_refresh_token_is_not_rotated_unless_it_and_its_grant_are_live(
     assert await store.find_refresh(digest("r2")) is None
 
 
+async def test_a_refresh_token_does_not_rotate_into_another_grant(store: Store) -> None:
+    await store.save_grant(a_grant(), a_refresh())
+    await store.save_grant(a_grant("g2"), None)
+    stray = a_refresh("r2", "g2", parent_digest=digest("r1"))
+    assert await store.rotate_refresh(digest("r1"), NOW + 1, stray) is None
+    assert await store.find_refresh(digest("r1")) == a_refresh()
+    assert await store.find_refresh(digest("r2")) is None
+    assert await store.rotate_refresh(digest("r1"), NOW + 1, a_refresh("r3")) is not None
+
+
 async def test_revoking_the_grant_stops_its_refresh_tokens(store: Store) -> None:
     await store.save_grant(a_grant(), a_refresh())
     assert await store.revoke_grant("g1", NOW + 1)
@@ -421,6 +584,181 @@ async def test_a_revoked_access_token_jti_is_remembered(store: Store) -> None:
     await store.revoke_access_token("jti-1", NOW + HOUR)
     assert await store.is_access_token_revoked("jti-1") is True
     assert await store.is_access_token_revoked("jti-2") is False
+
+
+# -- device authorizations (RFC 8628) ----------------------------------------------------------
+
+
+async def test_a_device_authorization_round_trips_with_every_field(store: Store) -> None:
+    bare = a_device(scope=())
+    full = a_device("d2", "BCDF-GHJK", status="approved", user_id="u1", auth_time=NOW - 1,
+                    last_polled_at=NOW + 5, consumed_at=NOW + 6, grant_id="g1")  # fmt: skip
+    await store.save_device(bare)
+    await store.save_device(full)
+    assert await store.get_device_by_user_code("WDJB-MJHT", NOW) == bare
+    assert await store.get_device_by_user_code("BCDF-GHJK", NOW) == full
+    assert await store.get_device_by_user_code("XXXX-XXXX", NOW) is None
+
+
+@pytest.mark.parametrize(
+    "duplicate", [a_device("d2"), a_device(user_code="BCDF-GHJK")],
+    ids=["same user code", "same device code"],
+)  # fmt: skip
+async def test_a_taken_device_code_or_user_code_is_refused(
+    store: Store, duplicate: DeviceAuthorization
+) -> None:
+    await store.save_device(a_device())
+    with pytest.raises(AlreadyExists):
+        await store.save_device(duplicate)
+    assert await store.get_device_by_user_code("WDJB-MJHT", NOW) == a_device()
+    assert await store.get_device_by_user_code("BCDF-GHJK", NOW) is None
+
+
+async def test_a_device_request_is_found_by_user_code_only_while_unexpired(store: Store) -> None:
+    await store.save_device(a_device(expires_at=NOW + 10))
+    assert await store.get_device_by_user_code("WDJB-MJHT", NOW + 9) == a_device(
+        expires_at=NOW + 10)  # fmt: skip
+    assert await store.get_device_by_user_code("WDJB-MJHT", NOW + 10) is None
+
+
+async def test_a_device_request_is_decided_exactly_once(store: Store) -> None:
+    await store.save_device(a_device())
+    await store.save_device(a_device("d2", "BCDF-GHJK"))
+    assert await store.decide_device("WDJB-MJHT", NOW, approve=True, user_id="u1",
+                                     auth_time=NOW - 1) is True  # fmt: skip
+    assert await store.decide_device("BCDF-GHJK", NOW, approve=False, user_id="u1",
+                                     auth_time=NOW - 1) is True  # fmt: skip
+    for user_code, approve in [("WDJB-MJHT", False), ("WDJB-MJHT", True), ("BCDF-GHJK", True)]:
+        assert await store.decide_device(user_code, NOW + 1, approve=approve, user_id="u2",
+                                         auth_time=NOW) is False  # fmt: skip
+    approved = a_device(status="approved", user_id="u1", auth_time=NOW - 1)
+    assert await store.get_device_by_user_code("WDJB-MJHT", NOW) == approved
+    denied = a_device("d2", "BCDF-GHJK", status="denied")
+    assert await store.get_device_by_user_code("BCDF-GHJK", NOW) == denied
+
+
+async def test_an_expired_or_unknown_device_request_is_not_decided(store: Store) -> None:
+    await store.save_device(a_device(expires_at=NOW + 10))
+    for user_code in ["WDJB-MJHT", "XXXX-XXXX"]:
+        assert await store.decide_device(user_code, NOW + 10, approve=True, user_id="u1",
+                                         auth_time=NOW) is False  # fmt: skip
+    assert await store.get_device_by_user_code("WDJB-MJHT", NOW) == a_device(expires_at=NOW + 10)
+
+
+async def test_a_poll_is_recorded_and_returns_the_previous_poll(store: Store) -> None:
+    await store.save_device(a_device(expires_at=NOW + 10))
+    assert await store.poll_device(digest("d1"), NOW + 1) == (
+        a_device(expires_at=NOW + 10, last_polled_at=NOW + 1), None)  # fmt: skip
+    assert await store.poll_device(digest("d1"), NOW + 6) == (
+        a_device(expires_at=NOW + 10, last_polled_at=NOW + 6), NOW + 1)  # fmt: skip
+    # an expired request is still returned (the caller answers expired_token)
+    assert await store.poll_device(digest("d1"), NOW + 20) == (
+        a_device(expires_at=NOW + 10, last_polled_at=NOW + 20), NOW + 6)  # fmt: skip
+    assert await store.poll_device(digest("unknown"), NOW) is None
+
+
+async def test_concurrent_polls_each_see_the_poll_before_them(
+    store: Store, shared_backend: Backend
+) -> None:
+    await store.save_device(a_device())
+
+    async def poll(racer: Store, index: int) -> object:
+        return await racer.poll_device(digest("d1"), NOW + index)
+
+    results = await asyncio.to_thread(race, shared_backend, poll)
+    previous = [result[1] for result in results]
+    assert previous.count(None) == 1, previous
+    final = await store.poll_device(digest("d1"), NOW + 100)
+    assert final is not None
+    # the polls form one chain: every poll time but the last is someone's previous poll
+    chained = sorted([*(p for p in previous if p is not None), final[1]])
+    assert chained == [NOW + i for i in range(8)], previous
+
+
+def a_device_grant(grant_id: str = "g1") -> Grant:
+    return a_grant(grant_id, client_id="tv", scope=("openid", "profile"))
+
+
+async def test_an_approved_device_request_is_consumed_once_with_its_grant(store: Store) -> None:
+    await store.save_device(a_device())
+    await store.decide_device("WDJB-MJHT", NOW, approve=True, user_id="u1", auth_time=NOW - 5)
+    refresh = a_refresh(grant_id="g1", client_id="tv")
+    consumed = await store.consume_device(digest("d1"), NOW + 1, a_device_grant(), refresh)
+    approved = a_device(status="approved", user_id="u1", auth_time=NOW - 5)
+    assert consumed == replace(approved, consumed_at=NOW + 1, grant_id="g1")
+    assert await store.get_grant("g1") == a_device_grant()
+    assert await store.find_refresh(digest("r1")) == refresh
+    again = await store.consume_device(digest("d1"), NOW + 2, a_device_grant("g2"),
+                                       a_refresh("r2", "g2"))  # fmt: skip
+    assert again is None
+    assert await store.get_grant("g2") is None
+    assert await store.find_refresh(digest("r2")) is None
+    assert await store.get_device_by_user_code("WDJB-MJHT", NOW) == consumed
+
+
+@pytest.mark.parametrize("state", ["pending", "denied", "expired", "unknown"])
+async def test_a_device_request_is_not_consumed_unless_approved_and_live(
+    store: Store, state: str
+) -> None:
+    await store.save_device(a_device(expires_at=NOW + 10))
+    if state != "pending":
+        await store.decide_device("WDJB-MJHT", NOW, approve=state != "denied", user_id="u1",
+                                  auth_time=NOW)  # fmt: skip
+    when = NOW + 10 if state == "expired" else NOW + 1
+    device_code = "unknown" if state == "unknown" else "d1"
+    consumed = await store.consume_device(digest(device_code), when, a_device_grant(),
+                                          a_refresh())  # fmt: skip
+    assert consumed is None
+    assert await store.get_grant("g1") is None
+    assert await store.find_refresh(digest("r1")) is None
+    stored = await store.get_device_by_user_code("WDJB-MJHT", NOW)
+    assert stored is not None
+    assert stored.consumed_at is None
+    assert stored.grant_id is None
+
+
+async def test_of_eight_concurrent_device_polls_exactly_one_gets_the_grant(
+    store: Store, shared_backend: Backend
+) -> None:
+    for trial in range(5):
+        await store.save_device(a_device(f"d{trial}", f"CODE-{trial}"))
+        await store.decide_device(f"CODE-{trial}", NOW, approve=True, user_id="u1",
+                                  auth_time=NOW)  # fmt: skip
+
+        async def consume(racer: Store, index: int, trial: int = trial) -> object:
+            grant_id = f"g{trial}-{index}"
+            return await racer.consume_device(
+                digest(f"d{trial}"),
+                NOW,
+                a_device_grant(grant_id),
+                a_refresh(f"r{trial}-{index}", grant_id),
+            )
+
+        results = await asyncio.to_thread(race, shared_backend, consume)
+        winners = [i for i, won in enumerate(results) if won is not None]
+        assert len(winners) == 1, f"trial {trial}: winners {winners}"
+        grants = [i for i in range(8) if await store.get_grant(f"g{trial}-{i}")]
+        refreshes = [i for i in range(8) if await store.find_refresh(digest(f"r{trial}-{i}"))]
+        assert grants == refreshes == winners
+
+
+async def test_a_device_grant_with_another_grants_refresh_token_is_refused(store: Store) -> None:
+    await store.save_device(a_device())
+    await store.decide_device("WDJB-MJHT", NOW, approve=True, user_id="u1", auth_time=NOW)
+    with pytest.raises(ValueError, match="grant"):
+        await store.consume_device(digest("d1"), NOW, a_device_grant(), a_refresh("r1", "g2"))
+    assert await store.consume_device(digest("d1"), NOW, a_device_grant(), None) is not None
+
+
+async def test_purging_keeps_device_requests_for_the_replay_window(store: Store) -> None:
+    await store.save_device(a_device("old", "OLD", expires_at=NOW - HOUR))
+    await store.save_device(a_device("recent", "RECENT", expires_at=NOW - MINUTE))
+    await store.save_device(a_device("live", "LIVE"))
+    assert await store.purge_expired(NOW) == 1
+    assert await store.poll_device(digest("old"), NOW) is None
+    assert await store.poll_device(digest("recent"), NOW) is not None
+    assert await store.get_device_by_user_code("LIVE", NOW) is not None
+    assert await store.purge_expired(NOW + HOUR) == 2
 
 
 # -- signing keys ------------------------------------------------------------------------------
@@ -477,7 +815,7 @@ async def test_data_survives_closing_and_reopening(store: Store, shared_backend:
         assert await reopened.migrate() == []
         assert await reopened.get_client("app") == a_client()
         assert await reopened.list_keys() == [a_key()]
-        assert await reopened.consume_code(digest("c1"), NOW, "g1") is not None
+        assert await reopened.redeem_code(digest("c1"), NOW, "g1", NOW + DAY, None) is not None
     finally:
         await reopened.close()
 

@@ -157,8 +157,8 @@ async def test_an_outage_is_unavailable_and_the_same_store_recovers(
         await proxy.stop()  # every pooled connection is cut, and nothing listens
         await unavailable_soon(store.ping, TIMEOUT + SLACK)
         await unavailable_soon(lambda: store.save_code(a_code("during")), TIMEOUT + SLACK)
-        await unavailable_soon(lambda: store.consume_code(digest("before"), NOW, "g1"),
-                               TIMEOUT + SLACK)  # fmt: skip
+        redeem = lambda: store.redeem_code(digest("before"), NOW, "g1", NOW + 1, None)  # noqa: E731
+        await unavailable_soon(redeem, TIMEOUT + SLACK)
 
         proxy.blackhole = True  # back, but hanging: bounded by the connect timeout
         await proxy.start()
@@ -169,7 +169,7 @@ async def test_an_outage_is_unavailable_and_the_same_store_recovers(
         await proxy.start()  # the database is back: the next call works
         await store.ping()
         assert await store.find_code(digest("during")) is None
-        assert await store.consume_code(digest("before"), NOW, "g1") is not None
+        assert await store.redeem_code(digest("before"), NOW, "g1", NOW + 1, None) is not None
         await store.add_client(a_client())
         assert await store.get_client("app") == a_client()
 
@@ -191,7 +191,7 @@ async def test_terminated_server_connections_are_replaced_on_the_next_call(
         finally:
             await admin.close()
         await asyncio.sleep(0.2)  # the server's goodbye reaches the idle connections
-        assert await store.consume_code(digest("c1"), NOW, "g1") is not None
+        assert await store.redeem_code(digest("c1"), NOW, "g1", NOW + 1, None) is not None
 
 
 async def test_a_server_that_stops_answering_mid_operation_is_unavailable(
@@ -206,7 +206,7 @@ async def test_a_server_that_stops_answering_mid_operation_is_unavailable(
         await unavailable_soon(lambda: store.find_code(digest("c1")), 2 * TIMEOUT + SLACK)
         await unavailable_soon(lambda: store.find_code(digest("c1")), TIMEOUT + SLACK)
         proxy.blackhole = False
-        assert await store.consume_code(digest("c1"), NOW, "g1") is not None
+        assert await store.redeem_code(digest("c1"), NOW, "g1", NOW + 1, None) is not None
 
 
 # -- URLs --------------------------------------------------------------------------------------

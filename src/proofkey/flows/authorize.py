@@ -23,7 +23,13 @@ from proofkey.errors import (
     UnsupportedResponseType,
 )
 from proofkey.models import AuthorizationCode, Client, PendingAuthorization, Session
-from proofkey.observability.events import AuthorizationFailed, AuthorizationStarted, CodeIssued
+from proofkey.observability.events import (
+    AuthorizationFailed,
+    AuthorizationStarted,
+    CodeIssued,
+    challenge_problem,
+    state_problem,
+)
 from proofkey.protocol import pkce
 from proofkey.protocol.params import Params
 from proofkey.protocol.redirect_uri import match_redirect_uri
@@ -125,7 +131,8 @@ async def start(
     except OAuthError as error:
         return _to_client(ctx, client_id, redirect_uri, state, error, params)
     ctx.bus.emit(AuthorizationStarted(client.client_id, format_scope(request.scope),
-                                      " ".join(sorted(request.prompt))))
+                                      " ".join(sorted(request.prompt)),
+                                      state_problem=state_problem(state)))
 
     # 2. Login and consent: what does this request still need from the user?
     needs_login = session is None or "login" in request.prompt or _too_old(
@@ -159,7 +166,6 @@ async def start(
         prompt=request.prompt,
         max_age=request.max_age,
         browser_digest=digest(browser_id),
-        csrf_digest="",
         created_at=now,
         expires_at=now + ctx.settings.interaction_ttl_seconds,
         user_id=None if needs_login or session is None else session.user_id,
@@ -272,5 +278,9 @@ def _page(ctx: Context, client_id: str | None, error: OAuthError) -> ShowError:
 def _to_client(ctx: Context, client_id: str, redirect_uri: str, state: str | None,
                error: OAuthError, params: Params) -> Redirect:
     missing = "code_challenge" not in params
-    ctx.bus.emit(AuthorizationFailed(client_id, error.error, True, missing))
+    ctx.bus.emit(AuthorizationFailed(
+        client_id, error.error, True, missing,
+        challenge_problem=challenge_problem(params.get("code_challenge"),
+                                            params.get("code_challenge_method")),
+        state_problem=state_problem(params.get("state"))))
     return error_redirect(ctx, redirect_uri, state, error)

@@ -1,13 +1,14 @@
 """The authorization_code grant (RFC 6749 §4.1.3, RFC 7636 §4.5–4.6, OAuth 2.1 §4.1.3).
 
 Order, deliberately: syntax checks first (a malformed request burns nothing and revokes
-nothing), then the code is **consumed atomically** (one UPDATE … WHERE redeemed_at IS NULL …
-RETURNING), and only then are client, redirect_uri and the PKCE verifier compared. Consuming
-first means a code gets exactly one verification attempt: a wrong verifier burns it, so a
-stolen code cannot be brute-forced, and of N concurrent redemptions exactly one proceeds.
-The grant the code will issue is saved just *before* the consume (and revoked if the consume
-or a binding check fails): a replay that lands while the winning redemption is still in
-flight then always finds the grant it has to revoke.
+nothing), then the code is **redeemed atomically** (``CodeStore.redeem_code``: one UPDATE …
+WHERE redeemed_at IS NULL … RETURNING), and only then are client, redirect_uri and the PKCE
+verifier compared: consume, then verify. Consuming first means a code gets exactly one
+verification attempt: a wrong verifier burns it, so a stolen code cannot be brute-forced, and
+of N concurrent redemptions exactly one proceeds. The grant the code issues (and its first
+refresh token) is created in the same transaction as the consume, so a replay that finds the
+code redeemed always finds the grant to revoke, even while the winning redemption is still in
+flight; a binding check that fails after the redeem revokes that grant (the code stays burned).
 A replay of a redeemed code is ``invalid_grant``; if the replay itself is valid (right client,
 redirect_uri and verifier) the tokens issued from the code are revoked (RFC 6749 §4.1.2:
 "If an authorization code is used more than once, the authorization server MUST deny the
@@ -22,7 +23,7 @@ from typing import NoReturn
 
 from proofkey.crypto import digest, fingerprint, new_handle, new_id
 from proofkey.errors import InvalidGrant, InvalidRequest, OAuthError
-from proofkey.models import AuthorizationCode, Client, Grant, RefreshToken
+from proofkey.models import AuthorizationCode, Client, RefreshToken
 from proofkey.observability.events import CodeReplayed
 from proofkey.protocol import pkce
 from proofkey.protocol.params import Params
@@ -53,11 +54,6 @@ async def redeem_code(
 
     now = ctx.now()
     code_digest = digest(code)
-    found = await codes.find_code(code_digest)
-    if found is None or found.redeemed_at is not None or found.expires_at <= now:
-        await _refuse_unusable(found, code, client, redirect_uri, verifier, grants=grants,
-                               ctx=ctx)
-
     grant_id = new_id()
     refresh: str | None = None
     refresh_record: RefreshToken | None = None
@@ -65,17 +61,15 @@ async def redeem_code(
         refresh = new_handle()
         refresh_record = RefreshToken(digest(refresh), grant_id, client.client_id, now,
                                       now + ctx.settings.refresh_token_ttl_seconds)
-    await grants.save_grant(Grant(grant_id, client.client_id, found.user_id, found.scope,
-                                  found.auth_time, now, now + ctx.settings.grant_ttl_seconds),
-                            refresh_record)
-    record = await codes.consume_code(code_digest, now, grant_id)
+    record = await codes.redeem_code(code_digest, now, grant_id,
+                                     now + ctx.settings.grant_ttl_seconds, refresh_record)
+    if record is None:  # unknown, expired, or redeemed before: tell which
+        await _refuse_unusable(await codes.find_code(code_digest), code, client, redirect_uri,
+                               verifier, grants=grants, ctx=ctx)
     try:
-        if record is None:  # another redemption consumed it since find_code
-            await _refuse_unusable(await codes.find_code(code_digest), code, client,
-                                   redirect_uri, verifier, grants=grants, ctx=ctx)
         _bound_to(record, client, redirect_uri, verifier)
     except OAuthError:
-        await grants.revoke_grant(grant_id, now)  # never handed out
+        await grants.revoke_grant(grant_id, now)  # never handed out; the code stays burned
         raise
 
     scope = format_scope(record.scope)

@@ -2,8 +2,10 @@
 
 Rules every backend keeps (the contract suite in ``tests/store`` checks each):
 - secrets are looked up by SHA-256 digest only; no raw code, token or handle is ever stored;
-- ``consume_code`` and ``rotate_refresh`` are each ONE atomic statement (UPDATE … WHERE
-  <still unused> … RETURNING), so of N concurrent callers exactly one wins;
+- single use is a conditional ``UPDATE … WHERE <still unused> … RETURNING``, so of N
+  concurrent callers exactly one wins (``redeem_code``, ``rotate_refresh``, ``take_pending``,
+  ``decide_device``, ``consume_device``); what the winner writes besides (a grant, a refresh
+  token, a successor) goes in the same transaction, and a loser writes nothing;
 - ``save_grant`` writes the grant and its first refresh token in one transaction;
 - reads never return expired pending authorizations or sessions;
 - a store that cannot reach its database raises ``StoreUnavailable``, never a driver error.
@@ -17,6 +19,7 @@ from typing import Protocol
 from proofkey.models import (
     AuthorizationCode,
     Client,
+    DeviceAuthorization,
     Grant,
     PendingAuthorization,
     RefreshToken,
@@ -30,6 +33,7 @@ __all__ = [
     "ClientStore",
     "CodeStore",
     "ConsentStore",
+    "DeviceStore",
     "GrantStore",
     "InteractionStore",
     "KeyStore",
@@ -53,7 +57,11 @@ class ClientStore(Protocol):
     async def get_client(self, client_id: str) -> Client | None: ...
     async def add_client(self, client: Client) -> None: ...
     async def list_clients(self) -> list[Client]: ...
-    async def remove_client(self, client_id: str) -> bool: ...
+    async def remove_client(self, client_id: str, *, now: int | None = None) -> bool:
+        """Delete the client and, in the same transaction, revoke its grants (revoked_at
+        ``now``, default the current time; so every refresh token of the client stops working)
+        and delete the consents given to it. False if there was no such client."""
+        ...
 
 
 class UserStore(Protocol):
@@ -61,7 +69,12 @@ class UserStore(Protocol):
     async def get_user_by_username(self, username: str) -> User | None: ...
     async def add_user(self, user: User) -> None: ...
     async def list_users(self) -> list[User]: ...
-    async def remove_user(self, username: str) -> bool: ...
+    async def remove_user(self, username: str, *, now: int | None = None) -> bool:
+        """Delete the user and, in the same transaction, revoke their grants (revoked_at
+        ``now``, default the current time) and delete their sessions and consents. False if
+        there was no such user."""
+        ...
+
     async def set_password(self, username: str, password_hash: str) -> bool: ...
 
 
@@ -93,11 +106,21 @@ class ConsentStore(Protocol):
 
 class CodeStore(Protocol):
     async def save_code(self, code: AuthorizationCode) -> None: ...
-    async def consume_code(
-        self, code_digest: str, now: int, grant_id: str
+    async def redeem_code(
+        self,
+        code_digest: str,
+        now: int,
+        grant_id: str,
+        grant_expires_at: int,
+        refresh: RefreshToken | None,
     ) -> AuthorizationCode | None:
-        """Atomically mark the code redeemed (recording ``grant_id``) if it is unredeemed and
-        unexpired, and return it; None if it does not exist, expired or was redeemed before."""
+        """In ONE transaction: mark the code redeemed at ``now`` (recording ``grant_id``) if it
+        is unredeemed and unexpired, create the grant ``grant_id`` from the code's client_id,
+        user_id, scope and auth_time (created_at ``now``, expires_at ``grant_expires_at``) and
+        store ``refresh`` (a token of that grant), if given. Return the redeemed code (with its
+        bindings for the caller to check); None if it does not exist, expired or was redeemed
+        before, and then nothing is written. So a replay that sees the code redeemed
+        always finds its grant. ValueError if ``refresh`` belongs to another grant."""
         ...
 
     async def find_code(self, code_digest: str) -> AuthorizationCode | None:
@@ -115,13 +138,49 @@ class GrantStore(Protocol):
     async def rotate_refresh(
         self, token_digest: str, now: int, successor: RefreshToken
     ) -> RefreshToken | None:
-        """Atomically retire an unrotated, unexpired refresh token of an active grant, pointing
-        it at ``successor``, and store the successor; return the retired token, else None."""
+        """Atomically retire an unrotated, unexpired refresh token of an active, unexpired
+        grant, pointing it at ``successor``, and store the successor; return the retired token,
+        else None (nothing written). The token must belong to ``successor.grant_id`` (else
+        None): a successor never moves a token family to another grant."""
         ...
 
     async def find_refresh(self, token_digest: str) -> RefreshToken | None: ...
     async def revoke_access_token(self, jti: str, expires_at: int) -> None: ...
     async def is_access_token_revoked(self, jti: str) -> bool: ...
+
+
+class DeviceStore(Protocol):
+    """Device authorization requests (RFC 8628) between the device and the user's browser."""
+
+    async def save_device(self, device: DeviceAuthorization) -> None:
+        """Store a new request; AlreadyExists if the device digest or user code is taken."""
+        ...
+
+    async def get_device_by_user_code(self, user_code: str, now: int) -> DeviceAuthorization | None:
+        """The unexpired request with this user code, whatever its status."""
+        ...
+
+    async def decide_device(
+        self, user_code: str, now: int, *, approve: bool, user_id: str, auth_time: int
+    ) -> bool:
+        """Atomically move an unexpired pending request to approved (with the user) or denied;
+        False if it is not pending or has expired."""
+        ...
+
+    async def poll_device(
+        self, device_digest: str, now: int
+    ) -> tuple[DeviceAuthorization, int | None] | None:
+        """Atomically record a poll at ``now``; return the request (expired ones too) and the
+        time of the previous poll (for slow_down), or None for an unknown device code."""
+        ...
+
+    async def consume_device(
+        self, device_digest: str, now: int, grant: Grant, refresh: RefreshToken | None
+    ) -> DeviceAuthorization | None:
+        """Atomically mark an approved, unconsumed, unexpired request consumed (recording
+        ``grant.grant_id``) and store ``grant`` and ``refresh`` in the same transaction; None
+        if another poll won, or it is not approved, or it expired."""
+        ...
 
 
 class KeyStore(Protocol):
@@ -139,6 +198,7 @@ class Store(
     ConsentStore,
     CodeStore,
     GrantStore,
+    DeviceStore,
     KeyStore,
     Protocol,
 ):
@@ -149,7 +209,9 @@ class Store(
         ...
 
     async def purge_expired(self, now: int, batch: int = 1000) -> int:
-        """Delete up to ``batch`` expired rows per table; return how many went."""
+        """Delete up to ``batch`` expired rows per table; return how many went. Codes and
+        device authorizations stay until they have been expired for CODE_REPLAY_WINDOW, so
+        that a late replay is still recognised."""
         ...
 
     async def ping(self) -> None: ...

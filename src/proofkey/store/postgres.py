@@ -1,13 +1,16 @@
 """The production backend: every store Protocol on PostgreSQL through an asyncpg pool.
 
 Semantics mirror ``store/sqlite.py``. Each operation holds ONE pooled connection throughout and
-runs one statement (asyncpg prepares and caches it per connection). ``consume_code`` is ``UPDATE
-… WHERE redeemed_at IS NULL AND expires_at > now RETURNING``, ``take_pending`` ``DELETE …
-RETURNING``: under READ COMMITTED a concurrent second writer waits on the row lock, re-checks and
-gets no row. ``rotate_refresh`` is one conditional UPDATE … RETURNING (unrotated, unexpired,
-grant active and unexpired) whose data-modifying CTE inserts the successor only if a row came
-back: one statement, so one transaction and one round trip (``save_grant`` likewise).
-``purge_expired`` deletes bounded batches by ``ctid``, keeping expired codes CODE_REPLAY_WINDOW.
+runs one statement (asyncpg prepares and caches it per connection). Single use is a conditional
+``UPDATE … RETURNING`` (``take_pending``: ``DELETE … RETURNING``): under READ COMMITTED a
+concurrent second writer waits on the row lock, re-checks and gets no row. What the winner
+writes besides goes in data-modifying CTEs that read the UPDATE's returned row, so they write
+nothing when it lost: ``redeem_code`` (UPDATE the code, INSERT its grant … SELECT FROM the
+UPDATE, INSERT the refresh token … SELECT FROM the grant), ``consume_device`` likewise, and
+``rotate_refresh`` (retire, insert the successor) are each one statement, so one transaction
+and one round trip; so are ``remove_user`` and ``remove_client`` with what they revoke and
+delete. ``purge_expired`` deletes bounded batches by ``ctid``, keeping expired codes and device
+requests CODE_REPLAY_WINDOW.
 ``migrate()`` applies ``migrations/postgres/*.sql`` in one transaction under
 ``pg_advisory_xact_lock`` (concurrent starts apply each version once), into the first schema of
 the connection's ``search_path``.
@@ -16,9 +19,10 @@ The pool is made on ``migrate()`` or first use, never at import or construction.
 normally runs asyncpg's reset query (``pg_advisory_unlock_all(); CLOSE ALL; UNLISTEN *; RESET
 ALL``), one more round trip. This store changes no session state (only ``SET LOCAL``), so the
 pool's ``reset`` does nothing; asyncpg still rolls back a transaction a cancellation left open.
-Client CPU (user + system) per code lifecycle, save_code + consume_code each acquiring and
-releasing (medians of 5 × 3000 lifecycles, 5 runs; PG 15 on loopback, client pinned to a core):
-asyncpg's default reset 270-380 µs, this pool 160-210 µs, one connection held 70-110 µs.
+Client CPU (user + system) for two one-statement calls (save_code and the code's single-use
+UPDATE, as measured before redeem_code also wrote the grant), each acquiring and releasing
+(medians of 5 × 3000, 5 runs; PG 15 on loopback, client pinned to a core): asyncpg's default
+reset 270-380 µs, this pool 160-210 µs, one connection held 70-110 µs.
 
 Hot-path commits follow the server's ``synchronous_commit``; ``?synchronous_commit=off`` on the
 URL (a server setting to asyncpg) trades the last ~0.6 s of codes on a server crash, as SQLite's
@@ -28,20 +32,20 @@ of a closed pool or connection become ``StoreUnavailable``: within connect_timeo
 connection can be had, 2 × command_timeout when one stops answering (statement, then asyncpg's
 cancel request). A connection that died expires its siblings; the pool reconnects on the next
 call. Unique violations become ``AlreadyExists``; SQL mistakes surface unchanged.
-Over 400 lines because one class serves all eight roles (~40 one-statement methods).
+Over 400 lines because one class serves all nine roles (~45 one-statement methods); row
+conversion and column lists live in ``_rows.py``, shared with the SQLite backend.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import fields
 from importlib import resources
 from importlib.resources.abc import Traversable
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import asyncpg  # type: ignore[import-untyped]
@@ -49,6 +53,7 @@ import asyncpg  # type: ignore[import-untyped]
 from proofkey.models import (
     AuthorizationCode,
     Client,
+    DeviceAuthorization,
     Grant,
     PendingAuthorization,
     RefreshToken,
@@ -56,15 +61,18 @@ from proofkey.models import (
     SigningKey,
     User,
 )
+from proofkey.store._rows import (
+    CODE_REPLAY_WINDOW,
+    FIELDS,
+    PURGED,
+    Codec,
+    check_family,
+    expand,
+    inserts,
+)
 from proofkey.store.base import AlreadyExists, StoreUnavailable
 
-if TYPE_CHECKING:
-    from _typeshed import DataclassInstance
-
 __all__ = ["CODE_REPLAY_WINDOW", "PostgresStore"]
-
-CODE_REPLAY_WINDOW = 600
-"""Seconds a code outlives its expiry before purging, so that a late replay is still seen."""
 
 MAX_IDLE = 60.0  # seconds an idle pooled connection lives (fewer stale ones after a failover)
 
@@ -74,75 +82,107 @@ _MIGRATE_TIMEOUT = 600.0  # a migration may wait for another instance's, or rewr
 _UNAVAILABLE = frozenset({"08", "28", "3D", "53", "57", "58"})
 
 _T = TypeVar("_T")
-_M = TypeVar("_M", bound="DataclassInstance")
-
-# Columns are named and ordered like the model's fields, so the SQL takes its lists from them.
-_TABLES: dict[str, tuple[str, type[Any]]] = {
-    "client": ("clients", Client), "user": ("users", User),
-    "pending": ("pending_authorizations", PendingAuthorization), "session": ("sessions", Session),
-    "code": ("auth_codes", AuthorizationCode), "grant": ("grants", Grant),
-    "refresh": ("refresh_tokens", RefreshToken), "key": ("signing_keys", SigningKey),
-}  # fmt: skip
-_COLUMNS = {name: ", ".join(f.name for f in fields(m)) for name, (_, m) in _TABLES.items()}
 
 
 def _marks(count: int, start: int = 1) -> str:
     return ", ".join(f"${i}" for i in range(start, start + count))
 
 
-_INSERT = {
-    name: f"INSERT INTO {table} ({_COLUMNS[name]}) VALUES ({_marks(len(fields(m)))})"  # noqa: S608
-    for name, (table, m) in _TABLES.items()
-}
-# One statement, so both rows or neither (the foreign key is checked at the statement's end).
-_INSERT_GRANT_AND_REFRESH = (
-    f"WITH g AS ({_INSERT['grant']}) INSERT INTO refresh_tokens ({_COLUMNS['refresh']})"  # noqa: S608
-    f" VALUES ({_marks(len(fields(RefreshToken)), len(fields(Grant)) + 1)})"
-)
+def _typed_marks(model: type[Any], start: int) -> str:
+    """``$start::type, …``, one per field of ``model`` (str, int or tuple of str): in ``INSERT
+    … SELECT`` PostgreSQL does not take a parameter's type from the target column."""
+    types = {"str": "text", "int": "bigint", "tuple": "text[]"}
+    return ", ".join(f"${i}::{types[str(f.type).partition('[')[0].partition(' ')[0]]}"
+                     for i, f in enumerate(fields(model), start))  # fmt: skip
 
+
+_INSERT = inserts(_marks)
+# One statement, so both rows or neither (the foreign key is checked at the statement's end).
+_INSERT_GRANT_AND_REFRESH = expand(
+    f"WITH g AS ({_INSERT['grant']}) INSERT INTO refresh_tokens ({{refresh}})"  # noqa: S608
+    f" VALUES ({_marks(len(FIELDS[RefreshToken]), len(FIELDS[Grant]) + 1)})"
+)
+# Redeem a code and create its grant (and its first refresh token) in one statement: each
+# INSERT reads the row the one before it returned, so it writes nothing when the UPDATE lost.
+_REDEEM = (
+    "WITH won AS (UPDATE auth_codes SET redeemed_at = $1, grant_id = $2 WHERE code_digest = $3"
+    " AND redeemed_at IS NULL AND expires_at > $1 RETURNING {code}),"
+    " grant_row AS (INSERT INTO grants (grant_id, client_id, user_id, scope, auth_time,"
+    " created_at, expires_at) SELECT grant_id, client_id, user_id, scope, auth_time,"
+    " redeemed_at, $4::bigint FROM won RETURNING grant_id)"
+)
+_REDEEM_BARE = expand(f"{_REDEEM} SELECT {{code}} FROM won")  # noqa: S608
+_REDEEM_WITH_REFRESH = expand(
+    f"{_REDEEM}, refresh AS (INSERT INTO refresh_tokens ({{refresh}})"  # noqa: S608
+    f" SELECT {_typed_marks(RefreshToken, 5)} FROM grant_row) SELECT {{code}} FROM won"
+)
+# Retire a refresh token (unrotated, unexpired, of the successor's grant, which is active and
+# unexpired) and insert its successor only if the UPDATE returned the retired row.
+_ROTATE = expand(
+    "WITH retired AS (UPDATE refresh_tokens SET rotated_at = $1, replaced_by = $2"  # noqa: S608
+    " WHERE token_digest = $3 AND grant_id = $5 AND rotated_at IS NULL AND expires_at > $1"
+    " AND EXISTS (SELECT 1 FROM grants AS g WHERE g.grant_id = refresh_tokens.grant_id"
+    " AND g.revoked_at IS NULL AND g.expires_at > $1) RETURNING {refresh}),"
+    " successor AS (INSERT INTO refresh_tokens ({refresh})"
+    f" SELECT {_typed_marks(RefreshToken, 4)} FROM retired) SELECT {{refresh}} FROM retired"
+)
+# Consume an approved device authorization and store its grant (and refresh token) in one
+# statement, the same way.
+_CONSUME_DEVICE = (
+    "WITH won AS (UPDATE device_authorizations SET consumed_at = $1, grant_id = $2"  # noqa: S608
+    " WHERE device_digest = $3 AND status = 'approved' AND consumed_at IS NULL"
+    " AND expires_at > $1 RETURNING {device}),"
+    f" grant_row AS (INSERT INTO grants ({{grant}}) SELECT {_typed_marks(Grant, 4)} FROM won"
+    " RETURNING grant_id)"
+)
+_CONSUME_DEVICE_BARE = expand(f"{_CONSUME_DEVICE} SELECT {{device}} FROM won")  # noqa: S608
+_CONSUME_DEVICE_WITH_REFRESH = expand(
+    f"{_CONSUME_DEVICE}, refresh AS (INSERT INTO refresh_tokens ({{refresh}})"  # noqa: S608
+    f" SELECT {_typed_marks(RefreshToken, 4 + len(FIELDS[Grant]))} FROM grant_row)"
+    " SELECT {device} FROM won"
+)
+# Removing a user or client revokes its grants and deletes what hangs off it in the same
+# statement; the command tag ``SELECT n`` counts the removed rows.
+_REMOVE_USER = (
+    "WITH gone AS (DELETE FROM users WHERE username = $1 RETURNING user_id),"
+    " revoked AS (UPDATE grants SET revoked_at = $2 WHERE revoked_at IS NULL"
+    " AND user_id IN (SELECT user_id FROM gone)),"
+    " ended AS (DELETE FROM sessions WHERE user_id IN (SELECT user_id FROM gone)),"
+    " forgotten AS (DELETE FROM consents WHERE user_id IN (SELECT user_id FROM gone))"
+    " SELECT user_id FROM gone"
+)
+_REMOVE_CLIENT = (
+    "WITH gone AS (DELETE FROM clients WHERE client_id = $1 RETURNING client_id),"
+    " revoked AS (UPDATE grants SET revoked_at = $2 WHERE revoked_at IS NULL"
+    " AND client_id IN (SELECT client_id FROM gone)),"
+    " forgotten AS (DELETE FROM consents WHERE client_id IN (SELECT client_id FROM gone))"
+    " SELECT client_id FROM gone"
+)
 # Up to ``batch`` rows per table and call, found by ctid (a TID scan, no second index lookup).
-# Codes stay CODE_REPLAY_WINDOW past expiry; deleting a grant deletes its refresh tokens.
 _PURGES = tuple(
     (f"DELETE FROM {table} WHERE ctid = ANY (ARRAY (SELECT ctid FROM {table}"  # noqa: S608
-     " WHERE expires_at <= $1 ORDER BY expires_at LIMIT $2))", grace)
-    for table, grace in [("pending_authorizations", 0), ("sessions", 0),
-                         ("auth_codes", CODE_REPLAY_WINDOW), ("refresh_tokens", 0), ("grants", 0),
-                         ("revoked_access_tokens", 0)]
+     " WHERE expires_at <= $1 ORDER BY expires_at LIMIT $2))", grace) for table, grace in PURGED
 )  # fmt: skip
 
 
-@functools.cache
-def _sql(template: str) -> str:
-    """Expand ``{code}``-style column lists (from the model's fields; never input)."""
-    return template.format_map(_COLUMNS)
+# -- row <-> model: lists and sets are TEXT[] (sets sorted).
+
+_CODEC = Codec(
+    encode={"scope": list, "redirect_uris": list, "scopes": sorted, "grant_types": sorted,
+            "prompt": sorted},
+    decode={"scope": tuple, "redirect_uris": tuple, "scopes": frozenset,
+            "grant_types": frozenset, "prompt": frozenset},
+)  # fmt: skip
+_row, _read = _CODEC.row, _CODEC.reader
+_client, _user, _pending = _read(Client), _read(User), _read(PendingAuthorization)
+_session, _code, _grant = _read(Session), _read(AuthorizationCode), _read(Grant)
+_refresh, _key, _device = _read(RefreshToken), _read(SigningKey), _read(DeviceAuthorization)
 
 
-# -- row <-> model: a column holds its field; lists and sets are TEXT[] (sets sorted).
-
-_ENCODE: dict[str, Callable[[Any], list[str]]] = {"scope": list, "redirect_uris": list,
-    "scopes": sorted, "grant_types": sorted, "prompt": sorted}  # fmt: skip
-_DECODE: dict[str, Callable[[Any], Any]] = {"scope": tuple, "redirect_uris": tuple,
-    "scopes": frozenset, "grant_types": frozenset, "prompt": frozenset}  # fmt: skip
-_FIELDS = {model: tuple(f.name for f in fields(model)) for _, model in _TABLES.values()}
-
-
-def _row(record: DataclassInstance) -> tuple[Any, ...]:
-    """The record's column values, in field order, encoded as stored."""
-    return tuple(
-        _ENCODE[name](getattr(record, name)) if name in _ENCODE else getattr(record, name)
-        for name in _FIELDS[type(record)]
-    )
-
-
-def _reader(model: type[_M]) -> Callable[[Any], _M]:
-    """Turn a row (columns in field order) back into ``model``."""
-    decoders = [_DECODE.get(name) for name in _FIELDS[model]]
-    return lambda row: model(*(d(v) if d else v for d, v in zip(decoders, row, strict=True)))
-
-
-_client, _user, _pending = _reader(Client), _reader(User), _reader(PendingAuthorization)
-_session, _code, _grant = _reader(Session), _reader(AuthorizationCode), _reader(Grant)
-_refresh, _key = _reader(RefreshToken), _reader(SigningKey)
+def _polled(row: Any) -> tuple[DeviceAuthorization, int | None]:
+    """A ``RETURNING {device}, previous_poll_at`` row."""
+    values = tuple(row)
+    return _device(values[:-1]), values[-1]
 
 
 def _count(status: str) -> int:
@@ -247,13 +287,13 @@ class PostgresStore:
         return StoreUnavailable(f"PostgreSQL unavailable: {detail}")
 
     async def _get(self, make: Callable[[Any], _T], template: str, *params: Any) -> _T | None:
-        sql = _sql(template)
-        row = await self._with(lambda db: db.fetchrow(sql, *params))
+        query = expand(template)
+        row = await self._with(lambda db: db.fetchrow(query, *params))
         return None if row is None else make(row)
 
     async def _list(self, make: Callable[[Any], _T], template: str) -> list[_T]:
-        sql = _sql(template)
-        rows: list[Any] = await self._with(lambda db: db.fetch(sql))
+        query = expand(template)
+        rows: list[Any] = await self._with(lambda db: db.fetch(query))
         return [make(row) for row in rows]
 
     async def _run(self, sql: str, *params: Any, durable: bool = False) -> int:
@@ -322,9 +362,9 @@ class PostgresStore:
         sql = 'SELECT {client} FROM clients ORDER BY client_id COLLATE "C"'
         return await self._list(_client, sql)
 
-    async def remove_client(self, client_id: str) -> bool:
-        sql = "DELETE FROM clients WHERE client_id = $1"
-        return await self._run(sql, client_id, durable=True) > 0
+    async def remove_client(self, client_id: str, *, now: int | None = None) -> bool:
+        revoked_at = int(time.time()) if now is None else now
+        return await self._run(_REMOVE_CLIENT, client_id, revoked_at, durable=True) > 0
 
     async def get_user(self, user_id: str) -> User | None:
         return await self._get(_user, "SELECT {user} FROM users WHERE user_id = $1", user_id)
@@ -338,8 +378,9 @@ class PostgresStore:
     async def list_users(self) -> list[User]:
         return await self._list(_user, 'SELECT {user} FROM users ORDER BY username COLLATE "C"')
 
-    async def remove_user(self, username: str) -> bool:
-        return await self._run("DELETE FROM users WHERE username = $1", username, durable=True) > 0
+    async def remove_user(self, username: str, *, now: int | None = None) -> bool:
+        revoked_at = int(time.time()) if now is None else now
+        return await self._run(_REMOVE_USER, username, revoked_at, durable=True) > 0
 
     async def set_password(self, username: str, password_hash: str) -> bool:
         sql = "UPDATE users SET password_hash = $1 WHERE username = $2"
@@ -396,12 +437,19 @@ class PostgresStore:
     async def save_code(self, code: AuthorizationCode) -> None:
         await self._run(_INSERT["code"], *_row(code))
 
-    async def consume_code(
-        self, code_digest: str, now: int, grant_id: str
+    async def redeem_code(
+        self,
+        code_digest: str,
+        now: int,
+        grant_id: str,
+        grant_expires_at: int,
+        refresh: RefreshToken | None,
     ) -> AuthorizationCode | None:
-        sql = ("UPDATE auth_codes SET redeemed_at = $1, grant_id = $2 WHERE code_digest = $3"
-               " AND redeemed_at IS NULL AND expires_at > $4 RETURNING {code}")  # fmt: skip
-        return await self._get(_code, sql, now, grant_id, code_digest, now)
+        check_family(grant_id, refresh)
+        params = (now, grant_id, code_digest, grant_expires_at)
+        if refresh is None:
+            return await self._get(_code, _REDEEM_BARE, *params)
+        return await self._get(_code, _REDEEM_WITH_REFRESH, *params, *_row(refresh))
 
     async def find_code(self, code_digest: str) -> AuthorizationCode | None:
         sql = "SELECT {code} FROM auth_codes WHERE code_digest = $1"
@@ -423,19 +471,8 @@ class PostgresStore:
     async def rotate_refresh(
         self, token_digest: str, now: int, successor: RefreshToken
     ) -> RefreshToken | None:
-        # The successor is inserted only if the conditional UPDATE returned the retired row;
-        # both happen in this one statement (one transaction).
-        sql = (
-            "WITH retired AS (UPDATE refresh_tokens SET rotated_at = $1, replaced_by = $2"
-            " WHERE token_digest = $3 AND rotated_at IS NULL AND expires_at > $1"
-            " AND EXISTS (SELECT 1 FROM grants AS g WHERE g.grant_id = refresh_tokens.grant_id"
-            " AND g.revoked_at IS NULL AND g.expires_at > $1) RETURNING {refresh}),"
-            " successor AS (INSERT INTO refresh_tokens ({refresh}) SELECT $4::text, $5::text,"
-            " $6::text, $7::bigint, $8::bigint, $9::text, $10::bigint, $11::text"
-            " WHERE EXISTS (SELECT 1 FROM retired)) SELECT {refresh} FROM retired"
-        )
         params = (now, successor.token_digest, token_digest, *_row(successor))
-        return await self._get(_refresh, sql, *params)
+        return await self._get(_refresh, _ROTATE, *params)
 
     async def find_refresh(self, token_digest: str) -> RefreshToken | None:
         sql = "SELECT {refresh} FROM refresh_tokens WHERE token_digest = $1"
@@ -451,6 +488,41 @@ class PostgresStore:
     async def is_access_token_revoked(self, jti: str) -> bool:
         sql = "SELECT 1 FROM revoked_access_tokens WHERE jti = $1"
         return bool(await self._get(bool, sql, jti))
+
+    # -- device authorizations -----------------------------------------------------------------
+
+    async def save_device(self, device: DeviceAuthorization) -> None:
+        await self._run(_INSERT["device"], *_row(device))
+
+    async def get_device_by_user_code(self, user_code: str, now: int) -> DeviceAuthorization | None:
+        sql = "SELECT {device} FROM device_authorizations WHERE user_code = $1 AND expires_at > $2"
+        return await self._get(_device, sql, user_code, now)
+
+    async def decide_device(
+        self, user_code: str, now: int, *, approve: bool, user_id: str, auth_time: int
+    ) -> bool:
+        sql = ("UPDATE device_authorizations SET status = $1, user_id = $2, auth_time = $3"
+               " WHERE user_code = $4 AND status = 'pending' AND expires_at > $5")  # fmt: skip
+        decision = ("approved", user_id, auth_time) if approve else ("denied", None, None)
+        return await self._run(sql, *decision, user_code, now) > 0
+
+    async def poll_device(
+        self, device_digest: str, now: int
+    ) -> tuple[DeviceAuthorization, int | None] | None:
+        # The right-hand sides of SET see the row as it was: the old last_polled_at is kept.
+        sql = ("UPDATE device_authorizations SET previous_poll_at = last_polled_at,"
+               " last_polled_at = $1 WHERE device_digest = $2"
+               " RETURNING {device}, previous_poll_at")  # fmt: skip
+        return await self._get(_polled, sql, now, device_digest)
+
+    async def consume_device(
+        self, device_digest: str, now: int, grant: Grant, refresh: RefreshToken | None
+    ) -> DeviceAuthorization | None:
+        check_family(grant.grant_id, refresh)
+        params = (now, grant.grant_id, device_digest, *_row(grant))
+        if refresh is None:
+            return await self._get(_device, _CONSUME_DEVICE_BARE, *params)
+        return await self._get(_device, _CONSUME_DEVICE_WITH_REFRESH, *params, *_row(refresh))
 
     # -- signing keys --------------------------------------------------------------------------
 

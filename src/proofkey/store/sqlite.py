@@ -8,33 +8,35 @@ store on the same file, and SQLite's single write lock serialises them.
 The connection opens lazily on ``migrate()`` or first use, never at import or construction:
 autocommit, WAL, ``synchronous=NORMAL`` (safe on a process crash, may lose the last commits on
 power loss; client, user and key writes use ``synchronous=FULL``), 5 s busy timeout, foreign
-keys. Single use is one statement: ``consume_code``/``take_pending`` are ``UPDATE``/``DELETE
-… RETURNING`` guarded by "unused and unexpired"; ``rotate_refresh`` retires the old token the
-same way and inserts the successor in that transaction only if a row came back. Failures that
-make the database unusable (locked past the timeout, I/O, cannot open, not a database) become
-``StoreUnavailable``; SQL and programming errors surface unchanged. Needs SQLite >= 3.37.
-It runs past 400 lines because one class serves all eight roles (~40 one-statement methods).
+keys. Single use is one statement guarded by "unused and unexpired": ``take_pending`` is
+``DELETE … RETURNING``, ``decide_device`` and ``poll_device`` an ``UPDATE … RETURNING``;
+``redeem_code``, ``rotate_refresh`` and ``consume_device`` run ``BEGIN IMMEDIATE``, the
+``UPDATE … RETURNING`` and, only if a row came back, their inserts (grant and refresh token;
+successor), then ``COMMIT``: the winner writes everything or nothing, a loser nothing. Failures
+that make the database unusable (locked past the timeout, I/O, cannot open, not a database)
+become ``StoreUnavailable``; SQL and programming errors surface unchanged. Needs SQLite >= 3.37.
+It runs past 400 lines because one class serves all nine roles (~45 short methods); row
+conversion and column lists live in ``_rows.py``, shared with the PostgreSQL backend.
 """
 
 from __future__ import annotations
 
 import contextlib
-import functools
 import json
 import os
 import sqlite3
 import time
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import fields
 from importlib import resources
 from importlib.resources.abc import Traversable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 from urllib.parse import unquote, urlsplit
 
 from proofkey.models import (
     AuthorizationCode,
     Client,
+    DeviceAuthorization,
     Grant,
     PendingAuthorization,
     RefreshToken,
@@ -42,18 +44,19 @@ from proofkey.models import (
     SigningKey,
     User,
 )
+from proofkey.store._rows import (
+    CODE_REPLAY_WINDOW,
+    PURGED,
+    Codec,
+    check_family,
+    expand,
+    inserts,
+)
 from proofkey.store.base import AlreadyExists, StoreUnavailable
-
-if TYPE_CHECKING:
-    from _typeshed import DataclassInstance
 
 __all__ = ["CODE_REPLAY_WINDOW", "SQLiteStore", "open_sqlite"]
 
-CODE_REPLAY_WINDOW = 600
-"""Seconds a code outlives its expiry before purging, so that a late replay is still seen."""
-
 _T = TypeVar("_T")
-_M = TypeVar("_M", bound="DataclassInstance")
 _UNAVAILABLE = frozenset({
     sqlite3.SQLITE_PERM, sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED, sqlite3.SQLITE_NOMEM,
     sqlite3.SQLITE_READONLY, sqlite3.SQLITE_IOERR, sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_FULL,
@@ -61,39 +64,31 @@ _UNAVAILABLE = frozenset({
 })  # fmt: skip
 _DUPLICATE = frozenset({sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY, sqlite3.SQLITE_CONSTRAINT_UNIQUE})
 
-# Columns are named and ordered like the model's fields, so the SQL takes its lists from them.
-_TABLES: dict[str, tuple[str, type[Any]]] = {
-    "client": ("clients", Client), "user": ("users", User),
-    "pending": ("pending_authorizations", PendingAuthorization), "session": ("sessions", Session),
-    "code": ("auth_codes", AuthorizationCode), "grant": ("grants", Grant),
-    "refresh": ("refresh_tokens", RefreshToken), "key": ("signing_keys", SigningKey),
-}  # fmt: skip
-_COLUMNS = {name: ", ".join(f.name for f in fields(m)) for name, (_, m) in _TABLES.items()}
-_MARKS = {name: ", ".join("?" * len(fields(m))) for name, (_, m) in _TABLES.items()}
-_INSERT = {
-    name: f"INSERT INTO {table} ({_COLUMNS[name]}) VALUES ({_MARKS[name]})"  # noqa: S608
-    for name, (table, _) in _TABLES.items()
-}
-
-# Up to ``batch`` rows per table and call. Codes stay CODE_REPLAY_WINDOW past expiry; deleting
-# a grant deletes its refresh tokens (ON DELETE CASCADE).
+_INSERT = inserts(lambda count: ", ".join("?" * count))
+# Up to ``batch`` rows per table and call.
 _PURGES = tuple(
     (f"DELETE FROM {table} WHERE rowid IN (SELECT rowid FROM {table}"  # noqa: S608 - constants
-     " WHERE expires_at <= ? ORDER BY expires_at LIMIT ?)", grace)
-    for table, grace in [("pending_authorizations", 0), ("sessions", 0),
-                         ("auth_codes", CODE_REPLAY_WINDOW), ("refresh_tokens", 0), ("grants", 0),
-                         ("revoked_access_tokens", 0)]
+     " WHERE expires_at <= ? ORDER BY expires_at LIMIT ?)", grace) for table, grace in PURGED
 )  # fmt: skip
+# The single-use UPDATEs whose winner writes more in the same transaction.
+_REDEEM = expand(
+    "UPDATE auth_codes SET redeemed_at = ?1, grant_id = ?2 WHERE code_digest = ?3"
+    " AND redeemed_at IS NULL AND expires_at > ?1 RETURNING {code}"
+)
+_ROTATE = expand(
+    "UPDATE refresh_tokens SET rotated_at = ?1, replaced_by = ?2 WHERE token_digest = ?3"
+    " AND grant_id = ?4 AND rotated_at IS NULL AND expires_at > ?1"
+    " AND EXISTS (SELECT 1 FROM grants AS g WHERE g.grant_id = refresh_tokens.grant_id"
+    " AND g.revoked_at IS NULL AND g.expires_at > ?1) RETURNING {refresh}"
+)
+_CONSUME_DEVICE = expand(
+    "UPDATE device_authorizations SET consumed_at = ?1, grant_id = ?2 WHERE device_digest = ?3"
+    " AND status = 'approved' AND consumed_at IS NULL AND expires_at > ?1 RETURNING {device}"
+)
 
 
-@functools.cache
-def _sql(template: str) -> str:
-    """Expand ``{code}``-style column lists (from the model's fields; never input)."""
-    return template.format_map(_COLUMNS)
-
-
-# -- row <-> model: a column holds its field; scope lists are space-separated words (in order),
-# sets are sorted words, redirect URIs a JSON array (order matters).
+# -- row <-> model: scope lists are space-separated words (in order), sets are sorted words,
+# redirect URIs a JSON array (order matters).
 
 
 def _set(values: frozenset[str]) -> str:
@@ -104,34 +99,21 @@ def _unset(text: str) -> frozenset[str]:
     return frozenset(text.split())
 
 
-_ENCODE: dict[str, Callable[[Any], Any]] = {
-    "scope": " ".join, "scopes": _set, "grant_types": _set, "prompt": _set,
-    "redirect_uris": lambda uris: json.dumps(list(uris)),
-}  # fmt: skip
-_DECODE: dict[str, Callable[[Any], Any]] = {
-    "scope": lambda text: tuple(text.split()), "scopes": _unset, "grant_types": _unset,
-    "prompt": _unset, "redirect_uris": lambda text: tuple(json.loads(text)),
-}  # fmt: skip
-_FIELDS = {model: tuple(f.name for f in fields(model)) for _, model in _TABLES.values()}
+_CODEC = Codec(
+    encode={"scope": " ".join, "scopes": _set, "grant_types": _set, "prompt": _set,
+            "redirect_uris": lambda uris: json.dumps(list(uris))},
+    decode={"scope": lambda text: tuple(text.split()), "scopes": _unset, "grant_types": _unset,
+            "prompt": _unset, "redirect_uris": lambda text: tuple(json.loads(text))},
+)  # fmt: skip
+_row, _read = _CODEC.row, _CODEC.reader
+_client, _user, _pending = _read(Client), _read(User), _read(PendingAuthorization)
+_session, _code, _grant = _read(Session), _read(AuthorizationCode), _read(Grant)
+_refresh, _key, _device = _read(RefreshToken), _read(SigningKey), _read(DeviceAuthorization)
 
 
-def _row(record: DataclassInstance) -> tuple[Any, ...]:
-    """The record's column values, in field order, encoded as stored."""
-    return tuple(
-        _ENCODE[name](getattr(record, name)) if name in _ENCODE else getattr(record, name)
-        for name in _FIELDS[type(record)]
-    )
-
-
-def _reader(model: type[_M]) -> Callable[[Any], _M]:
-    """Turn a row (columns in field order) back into ``model``."""
-    decoders = [_DECODE.get(name) for name in _FIELDS[model]]
-    return lambda row: model(*(d(v) if d else v for d, v in zip(decoders, row, strict=True)))
-
-
-_client, _user, _pending = _reader(Client), _reader(User), _reader(PendingAuthorization)
-_session, _code, _grant = _reader(Session), _reader(AuthorizationCode), _reader(Grant)
-_refresh, _key = _reader(RefreshToken), _reader(SigningKey)
+def _polled(row: Any) -> tuple[DeviceAuthorization, int | None]:
+    """A ``RETURNING {device}, previous_poll_at`` row."""
+    return _device(row[:-1]), row[-1]
 
 
 # -- plumbing ----------------------------------------------------------------------------------
@@ -225,12 +207,12 @@ class SQLiteStore:
 
     def _get(self, make: Callable[[Any], _T], template: str, *params: Any) -> _T | None:
         with _translated():
-            rows = self._db().execute(_sql(template), params).fetchall()
+            rows = self._db().execute(expand(template), params).fetchall()
         return make(rows[0]) if rows else None
 
     def _list(self, make: Callable[[Any], _T], template: str) -> list[_T]:
         with _translated():
-            return [make(row) for row in self._db().execute(_sql(template))]
+            return [make(row) for row in self._db().execute(expand(template))]
 
     def _run(self, sql: str, *params: Any, durable: bool = False) -> int:
         """Execute one statement; return the rows it changed. ``durable`` syncs the commit."""
@@ -245,19 +227,26 @@ class SQLiteStore:
                 db.execute("PRAGMA synchronous=NORMAL")
 
     @contextlib.contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
-        """``BEGIN IMMEDIATE`` … ``COMMIT``, rolled back if the body raises."""
+    def _tx(self, *, durable: bool = False) -> Iterator[sqlite3.Connection]:
+        """``BEGIN IMMEDIATE`` … ``COMMIT``, rolled back if the body raises. ``durable`` syncs
+        the commit."""
         with _translated():
             db = self._db()
-            db.execute("BEGIN IMMEDIATE")
+            if durable:
+                db.execute("PRAGMA synchronous=FULL")
             try:
-                yield db
-                db.execute("COMMIT")
-            except BaseException:
-                if db.in_transaction:
-                    with contextlib.suppress(sqlite3.Error):
-                        db.execute("ROLLBACK")
-                raise
+                db.execute("BEGIN IMMEDIATE")
+                try:
+                    yield db
+                    db.execute("COMMIT")
+                except BaseException:
+                    if db.in_transaction:
+                        with contextlib.suppress(sqlite3.Error):
+                            db.execute("ROLLBACK")
+                    raise
+            finally:
+                if durable:
+                    db.execute("PRAGMA synchronous=NORMAL")
 
     # -- lifecycle and housekeeping ------------------------------------------------------------
 
@@ -300,8 +289,15 @@ class SQLiteStore:
     async def list_clients(self) -> list[Client]:
         return self._list(_client, "SELECT {client} FROM clients ORDER BY client_id")
 
-    async def remove_client(self, client_id: str) -> bool:
-        return self._run("DELETE FROM clients WHERE client_id = ?", client_id, durable=True) > 0
+    async def remove_client(self, client_id: str, *, now: int | None = None) -> bool:
+        revoked_at = int(time.time()) if now is None else now
+        with self._tx(durable=True) as db:
+            if not db.execute("DELETE FROM clients WHERE client_id = ?", (client_id,)).rowcount:
+                return False
+            db.execute("UPDATE grants SET revoked_at = ? WHERE client_id = ?"
+                       " AND revoked_at IS NULL", (revoked_at, client_id))  # fmt: skip
+            db.execute("DELETE FROM consents WHERE client_id = ?", (client_id,))
+        return True
 
     async def get_user(self, user_id: str) -> User | None:
         return self._get(_user, "SELECT {user} FROM users WHERE user_id = ?", user_id)
@@ -315,8 +311,17 @@ class SQLiteStore:
     async def list_users(self) -> list[User]:
         return self._list(_user, "SELECT {user} FROM users ORDER BY username")
 
-    async def remove_user(self, username: str) -> bool:
-        return self._run("DELETE FROM users WHERE username = ?", username, durable=True) > 0
+    async def remove_user(self, username: str, *, now: int | None = None) -> bool:
+        revoked_at = int(time.time()) if now is None else now
+        with self._tx(durable=True) as db:
+            gone = db.execute("DELETE FROM users WHERE username = ? RETURNING user_id",
+                              (username,)).fetchall()  # fmt: skip
+            for (user_id,) in gone:
+                db.execute("UPDATE grants SET revoked_at = ? WHERE user_id = ?"
+                           " AND revoked_at IS NULL", (revoked_at, user_id))  # fmt: skip
+                db.execute("DELETE FROM sessions WHERE user_id = ?", (user_id,))
+                db.execute("DELETE FROM consents WHERE user_id = ?", (user_id,))
+        return bool(gone)
 
     async def set_password(self, username: str, password_hash: str) -> bool:
         sql = "UPDATE users SET password_hash = ? WHERE username = ?"
@@ -374,12 +379,26 @@ class SQLiteStore:
     async def save_code(self, code: AuthorizationCode) -> None:
         self._run(_INSERT["code"], *_row(code))
 
-    async def consume_code(
-        self, code_digest: str, now: int, grant_id: str
+    async def redeem_code(
+        self,
+        code_digest: str,
+        now: int,
+        grant_id: str,
+        grant_expires_at: int,
+        refresh: RefreshToken | None,
     ) -> AuthorizationCode | None:
-        sql = ("UPDATE auth_codes SET redeemed_at = ?1, grant_id = ?2 WHERE code_digest = ?3"
-               " AND redeemed_at IS NULL AND expires_at > ?1 RETURNING {code}")  # fmt: skip
-        return self._get(_code, sql, now, grant_id, code_digest)
+        check_family(grant_id, refresh)
+        with self._tx() as db:  # the write lock is taken first: the UPDATE cannot be beaten
+            rows = db.execute(_REDEEM, (now, grant_id, code_digest)).fetchall()
+            if not rows:
+                return None
+            code = _code(rows[0])
+            grant = Grant(grant_id, code.client_id, code.user_id, code.scope, code.auth_time,
+                          now, grant_expires_at)  # fmt: skip
+            db.execute(_INSERT["grant"], _row(grant))
+            if refresh is not None:
+                db.execute(_INSERT["refresh"], _row(refresh))
+        return code
 
     async def find_code(self, code_digest: str) -> AuthorizationCode | None:
         return self._get(_code, "SELECT {code} FROM auth_codes WHERE code_digest = ?", code_digest)
@@ -402,14 +421,9 @@ class SQLiteStore:
     async def rotate_refresh(
         self, token_digest: str, now: int, successor: RefreshToken
     ) -> RefreshToken | None:
-        retire = _sql(
-            "UPDATE refresh_tokens SET rotated_at = ?1, replaced_by = ?2"
-            " WHERE token_digest = ?3 AND rotated_at IS NULL AND expires_at > ?1"
-            " AND EXISTS (SELECT 1 FROM grants AS g WHERE g.grant_id = refresh_tokens.grant_id"
-            " AND g.revoked_at IS NULL AND g.expires_at > ?1) RETURNING {refresh}"
-        )
+        params = (now, successor.token_digest, token_digest, successor.grant_id)
         with self._tx() as db:
-            retired = db.execute(retire, (now, successor.token_digest, token_digest)).fetchall()
+            retired = db.execute(_ROTATE, params).fetchall()
             if retired:
                 db.execute(_INSERT["refresh"], _row(successor))
         return _refresh(retired[0]) if retired else None
@@ -424,6 +438,45 @@ class SQLiteStore:
 
     async def is_access_token_revoked(self, jti: str) -> bool:
         return bool(self._get(bool, "SELECT 1 FROM revoked_access_tokens WHERE jti = ?", jti))
+
+    # -- device authorizations -----------------------------------------------------------------
+
+    async def save_device(self, device: DeviceAuthorization) -> None:
+        self._run(_INSERT["device"], *_row(device))
+
+    async def get_device_by_user_code(self, user_code: str, now: int) -> DeviceAuthorization | None:
+        sql = "SELECT {device} FROM device_authorizations WHERE user_code = ? AND expires_at > ?"
+        return self._get(_device, sql, user_code, now)
+
+    async def decide_device(
+        self, user_code: str, now: int, *, approve: bool, user_id: str, auth_time: int
+    ) -> bool:
+        sql = ("UPDATE device_authorizations SET status = ?, user_id = ?, auth_time = ?"
+               " WHERE user_code = ? AND status = 'pending' AND expires_at > ?")  # fmt: skip
+        decision = ("approved", user_id, auth_time) if approve else ("denied", None, None)
+        return self._run(sql, *decision, user_code, now) > 0
+
+    async def poll_device(
+        self, device_digest: str, now: int
+    ) -> tuple[DeviceAuthorization, int | None] | None:
+        # The right-hand sides of SET see the row as it was: the old last_polled_at is kept.
+        sql = ("UPDATE device_authorizations SET previous_poll_at = last_polled_at,"
+               " last_polled_at = ? WHERE device_digest = ?"
+               " RETURNING {device}, previous_poll_at")  # fmt: skip
+        return self._get(_polled, sql, now, device_digest)
+
+    async def consume_device(
+        self, device_digest: str, now: int, grant: Grant, refresh: RefreshToken | None
+    ) -> DeviceAuthorization | None:
+        check_family(grant.grant_id, refresh)
+        with self._tx() as db:
+            rows = db.execute(_CONSUME_DEVICE, (now, grant.grant_id, device_digest)).fetchall()
+            if not rows:
+                return None
+            db.execute(_INSERT["grant"], _row(grant))
+            if refresh is not None:
+                db.execute(_INSERT["refresh"], _row(refresh))
+        return _device(rows[0])
 
     # -- signing keys --------------------------------------------------------------------------
 

@@ -21,10 +21,13 @@ from starlette.staticfiles import StaticFiles
 
 from proofkey.observability.audit import AuditLog
 from proofkey.observability.events import EventBus
+from proofkey.observability.logs import configure_logging
 from proofkey.settings import Settings, load_settings
+from proofkey.tokens.keys import prune_retired_keys
 
 from . import endpoints, pages
 from .middleware import error_handlers, install_middleware
+from .ops import install_ops
 from .services import Services, build_services
 
 __all__ = ["create_app", "create_app_from_env"]
@@ -35,12 +38,17 @@ HOUSEKEEPING_SECONDS = 60.0
 
 
 async def _housekeeping(services: Services) -> None:
-    """Purge expired rows and refresh keys, with jitter so instances do not run in step."""
+    """Purge expired rows, drop keys whose tokens have all expired and pick up rotated keys;
+    with jitter, so that instances do not run in step."""
     while True:
         await asyncio.sleep(HOUSEKEEPING_SECONDS * random.uniform(0.8, 1.2))  # noqa: S311
         try:
+            now = int(time.time())
+            keep = max(services.settings.access_token_ttl_seconds,
+                       services.settings.id_token_ttl_seconds)
+            await prune_retired_keys(services.store, now, keep_seconds=keep)
             await services.refresh_keys()
-            purged = await services.store.purge_expired(int(time.time()))
+            purged = await services.store.purge_expired(now)
             if purged:
                 _log.debug("purged %d expired rows", purged)
         except Exception:
@@ -74,6 +82,9 @@ def create_app(settings: Settings, *, bus: EventBus | None = None) -> Starlette:
         Route("/revoke", endpoints.revoke, methods=["POST"]),
         Route("/introspect", endpoints.introspect, methods=["POST"]),
         Route("/userinfo", endpoints.userinfo, methods=["GET", "POST"]),
+        Route("/token", endpoints.preflight, methods=["OPTIONS"]),
+        Route("/revoke", endpoints.preflight, methods=["OPTIONS"]),
+        Route("/userinfo", endpoints.preflight, methods=["OPTIONS"]),
         Route("/healthz", endpoints.healthz),
         Route("/readyz", endpoints.readyz),
         Route("/interaction/{handle}", pages.interaction, methods=["GET"]),
@@ -82,11 +93,14 @@ def create_app(settings: Settings, *, bus: EventBus | None = None) -> Starlette:
         Route("/account", pages.account, methods=["GET"]),
         Route("/account/login", pages.account_login, methods=["POST"]),
         Route("/account/logout", pages.account_logout, methods=["POST"]),
+        Route("/demo", pages.demo, methods=["GET"]),
         Route("/", pages.index, methods=["GET"]),
         Mount("/static", StaticFiles(directory=_HERE / "static"), name="static"),
     ]
     app = Starlette(routes=routes, lifespan=lifespan, exception_handlers=error_handlers())
     install_middleware(app, settings)
+    ops = install_ops(app, settings, events)
+    configure_logging(settings, ops.metrics)
     return app
 
 

@@ -43,7 +43,6 @@ CREATE TABLE pending_authorizations (
     prompt         TEXT[] NOT NULL,
     max_age        BIGINT,
     browser_digest TEXT NOT NULL,
-    csrf_digest    TEXT NOT NULL,
     created_at     BIGINT NOT NULL,
     expires_at     BIGINT NOT NULL,
     user_id        TEXT,

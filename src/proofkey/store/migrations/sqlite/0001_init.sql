@@ -41,7 +41,6 @@ CREATE TABLE pending_authorizations (
     prompt         TEXT NOT NULL,
     max_age        INTEGER,
     browser_digest TEXT NOT NULL,
-    csrf_digest    TEXT NOT NULL,
     created_at     INTEGER NOT NULL,
     expires_at     INTEGER NOT NULL,
     user_id        TEXT,

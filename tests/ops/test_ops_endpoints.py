@@ -1,0 +1,150 @@
+"""/metrics and /status: where they are served, who may see the status page, and how."""
+
+from __future__ import annotations
+
+import socket
+import time
+
+import httpx
+import pytest
+
+from tests.helpers import exchange, get_code, new_flow
+
+ADMIN_TOKEN = "status-token-for-tests-0123456789"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class TestDefaults:
+    async def test_metrics_are_on_the_main_port(self, http: httpx.AsyncClient) -> None:
+        response = await http.get("/metrics")
+        assert response.status_code == 200
+        assert response.headers["content-type"].startswith("text/plain; version=0.0.4")
+        assert "proofkey_token_exchanges_total" in response.text
+
+    async def test_no_admin_token_means_no_status_page(self, http: httpx.AsyncClient) -> None:
+        assert (await http.get("/status")).status_code == 404
+        response = await http.get("/status", headers={"Authorization": "Bearer "})
+        assert response.status_code == 404
+        assert (await http.post("/status/login", data={"token": ""})).status_code in {404, 405}
+
+
+class TestMetricsPath:
+    @pytest.fixture
+    def settings_overrides(self) -> dict[str, object]:
+        return {"metrics_path": "/internal/prometheus"}
+
+    async def test_the_path_moves(self, http: httpx.AsyncClient) -> None:
+        assert (await http.get("/metrics")).status_code == 404
+        assert (await http.get("/internal/prometheus")).status_code == 200
+
+
+class TestMetricsDisabled:
+    @pytest.fixture
+    def settings_overrides(self) -> dict[str, object]:
+        return {"metrics_path": ""}
+
+    async def test_an_empty_path_disables_metrics(self, http: httpx.AsyncClient) -> None:
+        assert (await http.get("/metrics")).status_code == 404
+
+
+class TestStatusPage:
+    @pytest.fixture
+    def settings_overrides(self) -> dict[str, object]:
+        return {"admin_token": ADMIN_TOKEN}
+
+    async def test_without_credentials_it_shows_a_login_form(
+            self, http: httpx.AsyncClient) -> None:
+        response = await http.get("/status")
+        assert response.status_code == 401
+        assert 'action="/status/login"' in response.text
+        assert "<svg" not in response.text
+        assert response.headers["www-authenticate"].startswith("Bearer")
+
+    @pytest.mark.parametrize("header", ["Bearer wrong", f"Basic {ADMIN_TOKEN}", "Bearer",
+                                        f"Bearer {ADMIN_TOKEN}x"])
+    async def test_a_wrong_bearer_is_refused(self, http: httpx.AsyncClient,
+                                             header: str) -> None:
+        response = await http.get("/status", headers={"Authorization": header})
+        assert response.status_code == 401
+
+    async def test_the_admin_bearer_sees_charts_of_real_traffic(
+            self, http: httpx.AsyncClient) -> None:
+        flow = new_flow()
+        assert (await exchange(http, flow, await get_code(http, flow))).status_code == 200
+        response = await http.get("/status",
+                                  headers={"Authorization": f"Bearer {ADMIN_TOKEN}"})
+        assert response.status_code == 200
+        assert response.text.count("<svg") == 8
+        assert "100.00 % of exchanges succeeded (1/1)" in response.text
+        assert "<script" not in response.text
+        csp = response.headers["content-security-policy"]
+        assert "default-src 'none'" in csp
+        assert "script-src" not in csp
+        assert response.headers["cache-control"] == "no-store"
+        assert response.headers["x-frame-options"] == "DENY"
+
+    async def test_the_login_form_sets_an_httponly_cookie_that_expires(
+            self, http: httpx.AsyncClient) -> None:
+        wrong = await http.post("/status/login", data={"token": "nope"})
+        assert wrong.status_code == 401
+        assert "not valid" in wrong.text
+        response = await http.post("/status/login", data={"token": ADMIN_TOKEN})
+        assert response.status_code == 303
+        cookie = response.headers["set-cookie"]
+        assert cookie.startswith("pk_status=")
+        for attribute in ("HttpOnly", "SameSite=strict", "Path=/status", "Max-Age=28800"):
+            assert attribute.lower() in cookie.lower()
+        assert ADMIN_TOKEN not in cookie
+        assert (await http.get("/status")).status_code == 200
+
+        value = http.cookies["pk_status"]
+        expires, _, mac = value.partition(".")
+        http.cookies.clear()
+        for forged in (f"{int(expires) + 3600}.{mac}", f"{expires}.{mac[:-2]}AA",
+                       f"{int(time.time()) - 10}.{mac}", "garbage", ""):
+            http.cookies.set("pk_status", forged)
+            response = await http.get("/status")
+            assert response.status_code == 401, forged
+
+        http.cookies.set("pk_status", value)
+        response = await http.post("/status/logout")
+        assert response.status_code == 303
+        assert "pk_status=" in response.headers["set-cookie"]
+        assert "max-age=0" in response.headers["set-cookie"].lower()
+
+    async def test_guessing_the_token_is_throttled(self, http: httpx.AsyncClient) -> None:
+        statuses = [(await http.post("/status/login", data={"token": f"guess{i}"})).status_code
+                    for i in range(22)]
+        assert statuses[:20] == [401] * 20
+        assert statuses[-1] == 429
+        # Even the right token waits out the minute.
+        assert (await http.post("/status/login",
+                                data={"token": ADMIN_TOKEN})).status_code == 429
+
+
+class TestAdminPort:
+    @pytest.fixture
+    def settings_overrides(self) -> dict[str, object]:
+        return {"admin_port": free_port(), "admin_token": ADMIN_TOKEN}
+
+    async def test_metrics_and_status_move_to_the_admin_port(
+            self, http: httpx.AsyncClient, settings_overrides: dict[str, object]) -> None:
+        assert (await http.get("/metrics")).status_code == 404
+        assert (await http.get("/status")).status_code == 404
+        port = settings_overrides["admin_port"]
+        flow = new_flow()
+        assert (await exchange(http, flow, await get_code(http, flow))).status_code == 200
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as admin:
+            metrics = await admin.get("/metrics")
+            assert metrics.status_code == 200
+            assert 'outcome="success"} 1.0' in metrics.text
+            status = await admin.get("/status",
+                                     headers={"Authorization": f"Bearer {ADMIN_TOKEN}"})
+            assert status.status_code == 200
+            assert (await admin.get("/static/status.css")).status_code == 200
+            assert (await admin.get("/authorize")).status_code == 404
