@@ -110,6 +110,8 @@ def _client_dict(client: Client) -> dict[str, Any]:
             "grant_types": sorted(client.grant_types),
             "token_endpoint_auth_method": client.token_endpoint_auth_method,
             "id_token_signed_response_alg": client.id_token_signed_response_alg,
+            "require_pushed_authorization_requests":
+                client.require_pushed_authorization_requests,
             "created_at": client.created_at}
 
 
@@ -241,6 +243,8 @@ def client_add(
         help="client_secret_basic or client_secret_post for confidential clients.")] = None,
     id_token_alg: Annotated[str, typer.Option(help="RS256 or ES256.")] = "RS256",  # noqa: S107
     name: Annotated[str, typer.Option(help="Name shown on consent pages.")] = "",
+    require_par: Annotated[bool, typer.Option(
+        "--require-par", help="Accept only pushed authorization requests (RFC 9126).")] = False,
     config: ConfigOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -258,7 +262,8 @@ def client_add(
             redirect_uris=redirect_uri or [], scopes=scopes,
             supported_scopes=settings.scopes_supported, grant_types=grants,
             auth_method=auth_method,  # type: ignore[arg-type]
-            id_token_alg=id_token_alg, name=name, now=int(time.time()))
+            id_token_alg=id_token_alg, name=name, require_par=require_par,
+            now=int(time.time()))
 
     created = _run(settings, work)
     _audit(settings, "client_registered", client_id)

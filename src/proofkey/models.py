@@ -69,6 +69,7 @@ class Client:
     id_token_signed_response_alg: str = "RS256"  # noqa: S105 - an algorithm name
     name: str = ""
     created_at: int = 0
+    require_pushed_authorization_requests: bool = False
 
     @property
     def is_public(self) -> bool:

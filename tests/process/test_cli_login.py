@@ -74,8 +74,10 @@ def _cli(config_home: Path, *args: str) -> subprocess.CompletedProcess[str]:
 def test_login_then_token_then_logout(server: ServerProcess, tmp_path: Path) -> None:
     process = _start_login(server, tmp_path)
     url = _authorization_url(process)
-    assert "code_challenge_method=S256" in url
-    assert "redirect_uri=http%3A%2F%2F127.0.0.1%3A" in url  # an ephemeral loopback port
+    # proofkey advertises PAR: the challenge and the loopback redirect travel in the back
+    # channel; the browser sees only client_id and a one-time request_uri.
+    assert "request_uri=urn%3Aietf%3Aparams%3Aoauth%3Arequest_uri%3A" in url
+    assert "code_challenge" not in url
     _browser(url)
     _, err = process.communicate(timeout=30)
     assert process.returncode == 0, err
@@ -103,8 +105,10 @@ def test_login_then_token_then_logout(server: ServerProcess, tmp_path: Path) -> 
 
 
 def test_a_denied_login_says_so_and_stores_nothing(server: ServerProcess, tmp_path: Path) -> None:
-    process = _start_login(server, tmp_path)
-    _browser(_authorization_url(process) + "&prompt=consent", decision="deny")
+    # A scope not yet consented to, so the consent page shows (front-channel extras such as
+    # prompt=consent would be ignored: the request was pushed).
+    process = _start_login(server, tmp_path, "--scope", "openid email")
+    _browser(_authorization_url(process), decision="deny")
     _, err = process.communicate(timeout=30)
     assert process.returncode == 1
     assert "denied" in err

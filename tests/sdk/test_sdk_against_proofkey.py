@@ -42,7 +42,8 @@ async def test_the_sdk_completes_discovery_pkce_exchange_userinfo_refresh_and_re
 ) -> None:
     request = await sdk.authorization_request()
     params = query_of(request.url)
-    assert params["code_challenge_method"] == "S256"
+    # proofkey advertises PAR (RFC 9126): only client_id and request_uri go through the browser.
+    assert set(params) == {"client_id", "request_uri"}
     assert len(request.code_verifier) == 64
     assert "code_verifier" not in request.url
     callback = await _browser_login(http, request.url)
@@ -116,6 +117,21 @@ async def test_a_denied_consent_surfaces_as_access_denied(
     with pytest.raises(CallbackError) as refused:
         await sdk.complete(response.headers["location"], request)
     assert refused.value.error == "access_denied"
+
+
+async def test_without_par_the_front_channel_carries_the_s256_challenge(
+    http: httpx.AsyncClient,
+) -> None:
+    transport = http._transport
+    assert isinstance(transport, httpx.AsyncBaseTransport)
+    sdk = AsyncOAuthClient(ISSUER, PUBLIC_ID, REDIRECT, scope="openid profile",
+                           transport=transport, use_par=False)
+    request = await sdk.authorization_request()
+    params = query_of(request.url)
+    assert params["code_challenge_method"] == "S256"
+    assert params["state"] == request.state
+    tokens = await sdk.complete(await _browser_login(http, request.url), request)
+    assert tokens.access_token
 
 
 async def test_every_attempt_gets_a_fresh_verifier_state_and_nonce(sdk: AsyncOAuthClient) -> None:

@@ -312,6 +312,33 @@ async def test_a_pending_authorization_is_taken_exactly_once(store: Store) -> No
     assert await store.get_pending(digest("h1"), NOW) is None
 
 
+async def test_a_client_requiring_pushed_requests_round_trips(store: Store) -> None:
+    strict = a_client("strict", require_pushed_authorization_requests=True)
+    await store.add_client(strict)
+    await store.add_client(a_client("lenient"))
+    assert await store.get_client("strict") == strict
+    lenient = await store.get_client("lenient")
+    assert lenient is not None
+    assert lenient.require_pushed_authorization_requests is False
+
+
+async def test_a_pushed_request_is_taken_exactly_once_before_it_expires(store: Store) -> None:
+    params = {"response_type": "code", "state": "ü & =", "scope": "openid profile"}
+    await store.save_pushed(digest("r1"), "app", params, NOW + 60)
+    await store.save_pushed(digest("r2"), "app", {"a": "b"}, NOW + 60)
+    assert await store.take_pushed(digest("r1"), NOW) == ("app", params)
+    assert await store.take_pushed(digest("r1"), NOW) is None
+    assert await store.take_pushed(digest("r2"), NOW + 60) is None  # expired
+    assert await store.take_pushed(digest("nope"), NOW) is None
+
+
+async def test_expired_pushed_requests_are_purged(store: Store) -> None:
+    await store.save_pushed(digest("old"), "app", {"a": "b"}, NOW - 1)
+    await store.save_pushed(digest("new"), "app", {"a": "b"}, NOW + 60)
+    assert await store.purge_expired(NOW) >= 1
+    assert await store.take_pushed(digest("new"), NOW) == ("app", {"a": "b"})
+
+
 async def test_a_session_lives_until_it_expires_or_is_deleted(store: Store) -> None:
     session = Session(digest("s1"), "u1", NOW - 100, NOW + 10)
     await store.save_session(session)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from proofkey.crypto import digest, hash_password_async, new_handle, new_id
 from proofkey.models import Client, ClientType, Secret, TokenAuthMethod, User
+from proofkey.protocol.device import DEVICE_GRANT_TYPE
 from proofkey.protocol.redirect_uri import validate_registration
 from proofkey.store.base import ClientStore, UserStore
 
@@ -29,7 +30,8 @@ DEFAULT_GRANTS = ("authorization_code", "refresh_token")
 _CLIENT_ID = re.compile(r"[A-Za-z0-9._~-]{1,128}")
 _USERNAME = re.compile(r"[A-Za-z0-9._@+-]{1,128}")
 _ID_TOKEN_ALGS = frozenset({"RS256", "ES256"})
-_KNOWN_GRANTS = frozenset({"authorization_code", "refresh_token", "client_credentials"})
+_KNOWN_GRANTS = frozenset({"authorization_code", "refresh_token", "client_credentials",
+                           DEVICE_GRANT_TYPE})
 
 
 class AdminError(ValueError):
@@ -54,6 +56,7 @@ async def register_client(
     auth_method: TokenAuthMethod | None = None,
     id_token_alg: str = "RS256",  # noqa: S107 - an algorithm name
     name: str = "",
+    require_par: bool = False,
     now: int,
 ) -> NewClient:
     """Validate and store a client; a confidential client's secret is returned once."""
@@ -87,7 +90,8 @@ async def register_client(
         client_id=client_id, client_type=client_type, redirect_uris=tuple(redirect_uris),
         scopes=scope_set, grant_types=grants, token_endpoint_auth_method=method,
         secret_digest=digest(secret.reveal()) if secret else None,
-        id_token_signed_response_alg=id_token_alg, name=name, created_at=now)
+        id_token_signed_response_alg=id_token_alg, name=name, created_at=now,
+        require_pushed_authorization_requests=require_par)
     await clients.add_client(client)
     return NewClient(client, secret)
 

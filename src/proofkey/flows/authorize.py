@@ -45,6 +45,7 @@ __all__ = [
     "Interact",
     "Redirect",
     "ShowError",
+    "check_request",
     "error_redirect",
     "issue_code",
     "start",
@@ -103,8 +104,10 @@ async def start(
     session: Session | None,
     browser_id: str,
     ctx: Context,
+    pushed: bool = False,
 ) -> Outcome:
-    """Validate an authorization request and decide what happens next."""
+    """Validate an authorization request and decide what happens next; ``pushed`` says the
+    parameters came from a pushed authorization request (RFC 9126)."""
     now = ctx.now()
     started = time.perf_counter()
     # 1. Client and redirect URI: until both are verified, errors are shown, not redirected.
@@ -127,7 +130,7 @@ async def start(
         return _to_client(ctx, client_id, redirect_uri, None,
                           InvalidRequest("state is too long"), params)
     try:
-        request = _check(params, client, redirect_uri, state, ctx.settings)
+        request = check_request(params, client, redirect_uri, ctx.settings, pushed=pushed)
     except OAuthError as error:
         return _to_client(ctx, client_id, redirect_uri, state, error, params)
     ctx.bus.emit(AuthorizationStarted(client.client_id, format_scope(request.scope),
@@ -174,13 +177,20 @@ async def start(
     return Interact(handle)
 
 
-def _check(params: Params, client: Client, redirect_uri: str, state: str | None,
-           settings: Settings) -> AuthorizeRequest:
-    """The remaining checks, in order; each raises a redirectable OAuthError."""
+def check_request(params: Params, client: Client, redirect_uri: str, settings: Settings, *,
+                  pushed: bool = False) -> AuthorizeRequest:
+    """The checks after client and redirect URI, in order; each raises a redirectable
+    OAuthError. ``/par`` runs the same checks on a pushed request (RFC 9126 §2.1)."""
     if "request" in params:
         raise RequestNotSupported("request objects are not supported")
     if "request_uri" in params:
-        raise RequestUriNotSupported("request_uri is not supported")
+        raise RequestUriNotSupported("only request_uri values from /par are supported")
+    if client.require_pushed_authorization_requests and not pushed:
+        # RFC 9126 §6: such a client's requests MUST come through the PAR endpoint.
+        raise InvalidRequest("this client must use pushed authorization requests (/par)")
+    state = params.get("state")
+    if state is not None and len(state) > _MAX_STATE:
+        raise InvalidRequest("state is too long")
     response_type = params.get("response_type")
     if response_type is None:
         raise InvalidRequest("response_type is required")

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from .device import DEVICE_GRANT_TYPE
+
 __all__ = ["server_metadata"]
 
 
@@ -20,10 +22,14 @@ def server_metadata(
         "userinfo_endpoint": f"{issuer}/userinfo",
         "revocation_endpoint": f"{issuer}/revoke",
         "introspection_endpoint": f"{issuer}/introspect",
+        "device_authorization_endpoint": f"{issuer}/device_authorization",
+        "pushed_authorization_request_endpoint": f"{issuer}/par",
+        "require_pushed_authorization_requests": False,
         "scopes_supported": list(scopes),
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],
-        "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
+        "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials",
+                                  DEVICE_GRANT_TYPE],
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": algs,
         "token_endpoint_auth_methods_supported": [
@@ -40,5 +46,5 @@ def server_metadata(
         "prompt_values_supported": ["none", "login", "consent"],
         "claims_parameter_supported": False,
         "request_parameter_supported": False,
-        "request_uri_parameter_supported": False,
+        "request_uri_parameter_supported": False,  # only /par's request_uri values
     }

@@ -64,7 +64,7 @@ COLUMNS = {name: ", ".join(FIELDS[model]) for name, (_, model) in TABLES.items()
 PURGED: tuple[tuple[str, int], ...] = (
     ("pending_authorizations", 0), ("sessions", 0), ("auth_codes", CODE_REPLAY_WINDOW),
     ("refresh_tokens", 0), ("grants", 0), ("revoked_access_tokens", 0),
-    ("device_authorizations", CODE_REPLAY_WINDOW),
+    ("device_authorizations", CODE_REPLAY_WINDOW), ("pushed_requests", 0),
 )  # fmt: skip
 
 

@@ -13,7 +13,7 @@ Rules every backend keeps (the contract suite in ``tests/store`` checks each):
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Protocol
 
 from proofkey.models import (
@@ -37,6 +37,7 @@ __all__ = [
     "GrantStore",
     "InteractionStore",
     "KeyStore",
+    "PushedRequestStore",
     "RateLimiter",
     "SessionStore",
     "Store",
@@ -183,6 +184,19 @@ class DeviceStore(Protocol):
         ...
 
 
+class PushedRequestStore(Protocol):
+    """Pushed authorization requests (RFC 9126), each usable once before it expires."""
+
+    async def save_pushed(self, request_digest: str, client_id: str,
+                          params: Mapping[str, str], expires_at: int) -> None: ...
+
+    async def take_pushed(
+        self, request_digest: str, now: int
+    ) -> tuple[str, dict[str, str]] | None:
+        """Atomically delete and return (client_id, params) of an unexpired request."""
+        ...
+
+
 class KeyStore(Protocol):
     async def list_keys(self) -> list[SigningKey]: ...
     async def add_key(self, key: SigningKey) -> None: ...
@@ -199,6 +213,7 @@ class Store(
     CodeStore,
     GrantStore,
     DeviceStore,
+    PushedRequestStore,
     KeyStore,
     Protocol,
 ):

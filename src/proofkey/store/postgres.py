@@ -40,8 +40,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import fields
 from importlib import resources
 from importlib.resources.abc import Traversable
@@ -405,6 +406,19 @@ class PostgresStore:
         sql = ("DELETE FROM pending_authorizations WHERE handle_digest = $1 AND expires_at > $2"
                " RETURNING {pending}")  # fmt: skip
         return await self._get(_pending, sql, handle_digest, now)
+
+    async def save_pushed(self, request_digest: str, client_id: str,
+                          params: Mapping[str, str], expires_at: int) -> None:
+        await self._run("INSERT INTO pushed_requests VALUES ($1, $2, $3::jsonb, $4)",
+                        request_digest, client_id, json.dumps(dict(params)), expires_at)
+
+    async def take_pushed(
+        self, request_digest: str, now: int
+    ) -> tuple[str, dict[str, str]] | None:
+        sql = ("DELETE FROM pushed_requests WHERE request_digest = $1 AND expires_at > $2"
+               " RETURNING client_id, params::text")  # fmt: skip
+        return await self._get(lambda row: (row[0], json.loads(row[1])), sql, request_digest,
+                               now)
 
     async def save_session(self, session: Session) -> None:
         await self._run(_INSERT["session"], *_row(session))

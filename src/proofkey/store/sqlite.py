@@ -26,7 +26,7 @@ import json
 import os
 import sqlite3
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from importlib import resources
 from importlib.resources.abc import Traversable
 from pathlib import Path
@@ -103,7 +103,8 @@ _CODEC = Codec(
     encode={"scope": " ".join, "scopes": _set, "grant_types": _set, "prompt": _set,
             "redirect_uris": lambda uris: json.dumps(list(uris))},
     decode={"scope": lambda text: tuple(text.split()), "scopes": _unset, "grant_types": _unset,
-            "prompt": _unset, "redirect_uris": lambda text: tuple(json.loads(text))},
+            "prompt": _unset, "redirect_uris": lambda text: tuple(json.loads(text)),
+            "require_pushed_authorization_requests": bool},
 )  # fmt: skip
 _row, _read = _CODEC.row, _CODEC.reader
 _client, _user, _pending = _read(Client), _read(User), _read(PendingAuthorization)
@@ -345,6 +346,18 @@ class SQLiteStore:
         sql = ("DELETE FROM pending_authorizations WHERE handle_digest = ? AND expires_at > ?"
                " RETURNING {pending}")  # fmt: skip
         return self._get(_pending, sql, handle_digest, now)
+
+    async def save_pushed(self, request_digest: str, client_id: str,
+                          params: Mapping[str, str], expires_at: int) -> None:
+        self._run("INSERT INTO pushed_requests VALUES (?, ?, ?, ?)", request_digest, client_id,
+                  json.dumps(dict(params)), expires_at)
+
+    async def take_pushed(
+        self, request_digest: str, now: int
+    ) -> tuple[str, dict[str, str]] | None:
+        sql = ("DELETE FROM pushed_requests WHERE request_digest = ? AND expires_at > ?"
+               " RETURNING client_id, params")  # fmt: skip
+        return self._get(lambda row: (row[0], json.loads(row[1])), sql, request_digest, now)
 
     async def save_session(self, session: Session) -> None:
         self._run(_INSERT["session"], *_row(session))

@@ -25,7 +25,7 @@ from proofkey.observability.logs import configure_logging
 from proofkey.settings import Settings, load_settings
 from proofkey.tokens.keys import prune_retired_keys
 
-from . import endpoints, pages
+from . import device_pages, endpoints, pages
 from .middleware import error_handlers, install_middleware
 from .ops import install_ops
 from .services import Services, build_services
@@ -78,6 +78,7 @@ def create_app(settings: Settings, *, bus: EventBus | None = None) -> Starlette:
         Route("/.well-known/openid-configuration", endpoints.server_metadata),
         Route("/jwks", endpoints.jwks),
         Route("/authorize", endpoints.authorize, methods=["GET"]),
+        Route("/par", endpoints.par, methods=["POST"]),
         Route("/token", endpoints.token, methods=["POST"]),
         Route("/revoke", endpoints.revoke, methods=["POST"]),
         Route("/introspect", endpoints.introspect, methods=["POST"]),
@@ -93,6 +94,11 @@ def create_app(settings: Settings, *, bus: EventBus | None = None) -> Starlette:
         Route("/account", pages.account, methods=["GET"]),
         Route("/account/login", pages.account_login, methods=["POST"]),
         Route("/account/logout", pages.account_logout, methods=["POST"]),
+        Route("/device_authorization", device_pages.device_authorization, methods=["POST"]),
+        Route("/device", device_pages.device, methods=["GET"]),
+        Route("/device", device_pages.device_submit, methods=["POST"]),
+        Route("/device/login", device_pages.device_login, methods=["POST"]),
+        Route("/device/decide", device_pages.device_decide, methods=["POST"]),
         Route("/demo", pages.demo, methods=["GET"]),
         Route("/", pages.index, methods=["GET"]),
         Mount("/static", StaticFiles(directory=_HERE / "static"), name="static"),

@@ -15,11 +15,14 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from proofkey.crypto import digest
 from proofkey.errors import InvalidRequest, InvalidToken, OAuthError
 from proofkey.flows import authorize as authorize_flow
+from proofkey.flows import par as par_flow
+from proofkey.flows.client_auth import authenticate_client
 from proofkey.flows.introspection import introspect as introspect_flow
 from proofkey.flows.revocation import revoke as revoke_flow
 from proofkey.flows.token import exchange
 from proofkey.flows.userinfo import userinfo as userinfo_flow
 from proofkey.models import Session
+from proofkey.protocol.credentials import read_client_credentials
 from proofkey.protocol.discovery import server_metadata as metadata
 from proofkey.protocol.params import Params, parse_urlencoded
 from proofkey.protocol.responses import NO_STORE_HEADERS
@@ -35,6 +38,7 @@ __all__ = [
     "healthz",
     "introspect",
     "jwks",
+    "par",
     "preflight",
     "readyz",
     "revoke",
@@ -84,11 +88,18 @@ async def authorize(request: Request) -> Response:
     except OAuthError as error:
         error.redirectable = False
         return render_error(request, error)
+    pushed = params.get("request_uri", "").startswith(par_flow.REQUEST_URI_PREFIX)
+    if pushed:  # RFC 9126 §4: the parameters come from the pushed request, used once
+        try:
+            params = await par_flow.resolve(params, pushed=services.store, ctx=services.ctx)
+        except OAuthError as error:
+            return render_error(request, error)
     secret = browser_secret(request)
     session = await _session(request)
     outcome = await authorize_flow.start(
         params, clients=services.store, interactions=services.store, consents=services.store,
-        codes=services.store, session=session, browser_id=secret, ctx=services.ctx)
+        codes=services.store, session=session, browser_id=secret, ctx=services.ctx,
+        pushed=pushed)
     if isinstance(outcome, authorize_flow.ShowError):
         return render_error(request, outcome.error)
     if isinstance(outcome, authorize_flow.Redirect):
@@ -117,7 +128,23 @@ async def token(request: Request) -> Response:
         response: Response = _json(body)
     except OAuthError as error:
         response = error_response(error)
+        if response.status_code == 403:  # RFC 6749 §5.2 (RFC 8628 §3.5 access_denied): 400
+            response.status_code = 400
     return await services.cors.decorate(request, response)
+
+
+async def par(request: Request) -> Response:
+    """RFC 9126 §2: the pushed authorization request endpoint (201 with a request_uri)."""
+    services = services_of(request)
+    try:
+        form = await read_form(request)
+        client = await authenticate_client(
+            read_client_credentials(request.headers.get("authorization"), form), services.store)
+        body = await par_flow.push(form, client, pushed=services.store, ctx=services.ctx)
+    except OAuthError as error:
+        error.redirectable = False
+        return error_response(error)
+    return _json(body, status=201)
 
 
 async def revoke(request: Request) -> Response:

@@ -1,0 +1,79 @@
+"""Pushed authorization requests (RFC 9126): the parameters travel over a back channel.
+
+The client authenticates and POSTs the authorization request to ``/par``; the request is
+validated exactly as ``/authorize`` would (errors come back as JSON, §2.3), stored under a
+one-time ``request_uri`` that expires within a minute (§2.2: "a short-lived" reference), and
+the browser carries only ``client_id`` and ``request_uri``. Parameters a gateway could strip or
+mangle in the front channel never pass through it.
+"""
+
+from __future__ import annotations
+
+from types import MappingProxyType
+from typing import Any
+
+from proofkey.crypto import digest, new_handle
+from proofkey.errors import InvalidRequest, OAuthError
+from proofkey.models import Client
+from proofkey.protocol.params import Params
+from proofkey.protocol.redirect_uri import match_redirect_uri
+from proofkey.store.base import PushedRequestStore
+
+from .authorize import check_request
+from .context import Context
+
+__all__ = ["PAR_TTL", "REQUEST_URI_PREFIX", "InvalidRequestUri", "push", "resolve"]
+
+REQUEST_URI_PREFIX = "urn:ietf:params:oauth:request_uri:"
+PAR_TTL = 60
+# Parameters that only authenticate the client at /par; never part of the stored request.
+_AUTH_PARAMS = frozenset({"client_secret", "client_assertion", "client_assertion_type"})
+
+
+class InvalidRequestUri(OAuthError):
+    """The request_uri is unknown, used, expired or another client's (RFC 9126 §4, RFC 9101)."""
+
+    error = "invalid_request_uri"
+    default_redirectable = False
+
+
+async def push(form: Params, client: Client, *, pushed: PushedRequestStore,
+               ctx: Context) -> dict[str, Any]:
+    """RFC 9126 §2.1–2.2: validate the pushed request and store it for one use."""
+    if "request_uri" in form:
+        # RFC 9126 §2.1: "The request_uri authorization request parameter is prohibited".
+        raise InvalidRequest("request_uri must not be pushed")
+    if form.get("client_id", client.client_id) != client.client_id:
+        raise InvalidRequest("client_id differs from the authenticated client")
+    redirect_uri = form.get("redirect_uri")
+    if redirect_uri is None:
+        raise InvalidRequest("redirect_uri is required")
+    if not match_redirect_uri(client.redirect_uris, redirect_uri,
+                              loopback_any_port=client.is_public):
+        raise InvalidRequest("redirect_uri does not match a registered redirect URI")
+    stored = {k: v for k, v in form.items() if k not in _AUTH_PARAMS}
+    stored["client_id"] = client.client_id
+    check_request(MappingProxyType(stored), client, redirect_uri, ctx.settings, pushed=True)
+    handle = new_handle()
+    now = ctx.now()
+    await pushed.save_pushed(digest(handle), client.client_id, stored, now + PAR_TTL)
+    return {"request_uri": REQUEST_URI_PREFIX + handle, "expires_in": PAR_TTL}
+
+
+async def resolve(params: Params, *, pushed: PushedRequestStore, ctx: Context) -> Params:
+    """RFC 9126 §4: swap ``client_id`` + ``request_uri`` for the pushed parameters, once."""
+    request_uri = params.get("request_uri", "")
+    client_id = params.get("client_id")
+    if client_id is None:
+        raise InvalidRequest("client_id is required", redirectable=False)
+    handle = request_uri.removeprefix(REQUEST_URI_PREFIX)
+    if handle == request_uri or len(handle) > 64:
+        raise InvalidRequestUri("request_uri is not one this server issued")
+    found = await pushed.take_pushed(digest(handle), ctx.now())
+    if found is None:
+        raise InvalidRequestUri("request_uri is unknown, used or expired")
+    owner, stored = found
+    if owner != client_id:
+        raise InvalidRequestUri("request_uri belongs to another client")
+    return MappingProxyType(dict(stored))
+
