@@ -1,4 +1,8 @@
-"""Fixtures: the real app with its lifespan, on a fresh SQLite store, driven over HTTP."""
+"""Fixtures: the real app with its lifespan, on a fresh store, driven over HTTP.
+
+The store is SQLite unless a directory's conftest parametrises ``store_backend`` (the
+protocol suites in tests/http and tests/sdk run on both SQLite and PostgreSQL).
+"""
 
 from __future__ import annotations
 
@@ -24,6 +28,7 @@ from tests.helpers import (
     WEB_ID,
     WEB_REDIRECT,
 )
+from tests.pg import fresh_schema
 
 
 class Recorder:
@@ -45,9 +50,25 @@ def settings_overrides() -> dict[str, object]:
 
 
 @pytest.fixture
-def settings(tmp_path: Path, settings_overrides: dict[str, object]) -> Settings:
+def store_backend() -> str:
+    return "sqlite"
+
+
+@pytest.fixture
+async def database_url(store_backend: str) -> AsyncIterator[str]:
+    """Empty for the default SQLite file in the data dir; a fresh schema on PostgreSQL."""
+    if store_backend == "sqlite":
+        yield ""
+        return
+    async with fresh_schema() as url:
+        yield url
+
+
+@pytest.fixture
+def settings(tmp_path: Path, settings_overrides: dict[str, object],
+             database_url: str) -> Settings:
     values: dict[str, object] = {"data_dir": str(tmp_path), "issuer": ISSUER, "demo": False,
-                                 "login_failures_per_user": 5}
+                                 "login_failures_per_user": 5, "database_url": database_url}
     values.update(settings_overrides)
     return load_settings(values, environ={})
 

@@ -139,7 +139,8 @@ def test_a_wrong_password_fails_the_login_step_and_exits_one(provider: Provider)
 def test_an_unknown_client_fails_the_authorize_step(provider: Provider) -> None:
     result = run(provider, client_id="no-such-client")
     assert result.exit_code == 1
-    assert "FAILED at authorize: HTTP 400" in result.stderr
+    # proofkey advertises PAR, so the request is pushed and refused at client authentication.
+    assert "FAILED at authorize: invalid_client" in result.stderr
 
 
 def test_an_unreachable_provider_fails_discovery() -> None:

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import contextlib
-import os
-import secrets
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from tests.pg import fresh_schema
 
 from proofkey.store.base import Store
 from proofkey.store.sqlite import SQLiteStore
@@ -43,43 +42,13 @@ async def sqlite_memory(tmp_path: Path) -> AsyncIterator[Backend]:
     yield Backend("sqlite-memory", lambda: SQLiteStore(":memory:"), shared=False)
 
 
-POSTGRES_URL = os.environ.get(
-    "PROOFKEY_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
-)
-
-_unreachable: list[str] = []
-
-
-def postgres_missing(reason: str) -> None:
-    """Skip on a developer's machine; fail loudly in CI, where PostgreSQL must be there."""
-    if os.environ.get("CI", "").lower() not in {"", "0", "false"}:
-        pytest.fail(f"PostgreSQL is required in CI: {reason}", pytrace=False)
-    pytest.skip(f"PostgreSQL not reachable ({reason}); set PROOFKEY_TEST_POSTGRES_URL")
-
-
 @contextlib.asynccontextmanager
 async def postgres(tmp_path: Path) -> AsyncIterator[Backend]:
     """A fresh schema per test, first on every store's search_path; dropped afterwards."""
-    import asyncpg  # type: ignore[import-untyped]
-
     from proofkey.store.postgres import PostgresStore
 
-    schema = f"t_{secrets.token_hex(6)}"
-    if _unreachable:  # found out before: do not wait for the connect timeout again
-        postgres_missing(_unreachable[0])
-    try:
-        admin = await asyncpg.connect(POSTGRES_URL, timeout=5)
-    except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-        _unreachable.append(f"{type(exc).__name__}: {exc}")
-        postgres_missing(_unreachable[0])
-    try:
-        await admin.execute(f"CREATE SCHEMA {schema}")
-        separator = "&" if "?" in POSTGRES_URL else "?"
-        url = f"{POSTGRES_URL}{separator}search_path={schema}"
+    async with fresh_schema() as url:
         yield Backend("postgres", lambda: PostgresStore(url), shared=True, url=url)
-    finally:
-        await admin.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
-        await admin.close()
 
 
 BACKENDS: dict[str, Callable[[Path], AbstractAsyncContextManager[Backend]]] = {
