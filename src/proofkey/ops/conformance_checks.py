@@ -74,7 +74,7 @@ async def plain_not_advertised(p: Probe) -> Verdict:
 async def baseline(p: Probe) -> Verdict:
     attempt = await p.authorize("flow.baseline")
     if attempt.code is None:
-        return failed(authorization=describe(attempt))
+        return failed(authorization=describe(attempt), **_refusal(p, attempt))
     reply = await p.redeem("flow.baseline", attempt)
     if not reply.ok:
         return failed(authorization="code issued", redemption=f"{reply.status} {reply.error}")
@@ -82,6 +82,20 @@ async def baseline(p: Probe) -> Verdict:
     issued = sorted(k for k in (reply.body or {}) if k.endswith("_token"))
     return passed(authorization=describe(attempt), redemption=f"{reply.status}",
                   issued=",".join(issued))
+
+
+def _refusal(p: Probe, attempt: Attempt) -> dict[str, str]:
+    """Why a well-formed request was refused as invalid: the provider's own public words, and
+    a hint that something between browser and provider may have stripped or cut parameters
+    (failure F2); PAR (RFC 9126), when advertised, keeps them off that path."""
+    if attempt.query.get("error") != "invalid_request":
+        return {}
+    note = ("a well-formed S256 request sent through the browser was refused: were parameters "
+            "lost on the way?")
+    if isinstance(p.raw_metadata.get("pushed_authorization_request_endpoint"), str):
+        note += " PAR (RFC 9126) is advertised and keeps them off that path"
+    return {"error_description": attempt.query.get("error_description", "-")[:200],
+            "note": note}
 
 
 # --- PKCE at the authorization endpoint -----------------------------------------------------

@@ -4,8 +4,10 @@ A run is ``discovery → authorize → login → consent (if shown) → token �
 The OAuth steps go through ``proofkey.sdk`` (PKCE S256, state, iss and nonce checked, the ID
 token validated); the login and consent pages through a cookie-keeping httpx client that reads
 the HTML forms as a browser would (hidden fields such as the CSRF token copied, the redirect
-URI never fetched). ``revoke`` revokes the rotated refresh token and then checks that it no
-longer refreshes. Each run ends at its first failed step, which is named.
+URI never fetched). The authorization request is pushed (RFC 9126) when the provider
+advertises PAR, unless ``use_par`` is off; an error redirect straight back from the
+authorization endpoint fails ``authorize``. ``revoke`` revokes the rotated refresh token and
+then checks that it no longer refreshes. Each run ends at its first failed step, which is named.
 
 Results go to a Prometheus ``CollectorRegistry`` of the probe's own, never the process-global
 one (the server's metrics live there): served on ``/metrics`` or pushed to a Pushgateway. This
@@ -21,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from typing import TypeVar
-from urllib.parse import urlencode, urljoin, urlsplit
+from urllib.parse import parse_qs, urlencode, urljoin, urlsplit
 from wsgiref.simple_server import WSGIServer
 
 import httpx
@@ -58,6 +60,7 @@ class ProbeConfig:
     client_secret: str | None = field(default=None, repr=False)
     scope: str = "openid offline_access"
     timeout: float = 10.0
+    use_par: bool = True  # RFC 9126 when advertised; False keeps every parameter in the URL
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,6 +176,12 @@ class _Run:
         if landing.response is not None and landing.response.status_code >= 400:
             alert = _alert(landing.response) or "no sign-in page"
             raise StepFailed(f"HTTP {landing.response.status_code}: {alert}")
+        if landing.callback is not None:  # refused before sign-in (RFC 6749 §4.1.2.1)
+            refused = parse_qs(urlsplit(landing.callback).query)
+            if "error" in refused:
+                description = refused.get("error_description", [""])[0]
+                raise StepFailed(f"redirected back with error={refused['error'][0]}"
+                                 + (f": {description}" if description else ""))
         return request, landing
 
     def plan(self, landing: _Landing) -> Step | str | None:
@@ -253,7 +262,8 @@ def run_once(config: ProbeConfig, transport: httpx.BaseTransport | None = None) 
     headers = {"User-Agent": f"proofkey-probe/{__version__}"}
     with OAuthClient(config.issuer, config.client_id, config.redirect_uri,
                      client_secret=config.client_secret, scope=config.scope,
-                     transport=transport, timeout=config.timeout) as oauth, httpx.Client(
+                     use_par=config.use_par, transport=transport,
+                     timeout=config.timeout) as oauth, httpx.Client(
             transport=transport, timeout=config.timeout, headers=headers,
             follow_redirects=False) as browser:
         return _Run(config, oauth, browser).run()

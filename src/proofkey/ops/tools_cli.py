@@ -233,6 +233,10 @@ def probe(
     count: Annotated[int, typer.Option(min=0, help="Runs to make; 0 runs until "
                                                    "interrupted.")] = 1,
     timeout: Annotated[float, typer.Option(help="Seconds to wait for each answer.")] = 10.0,
+    par: Annotated[bool, typer.Option(
+        "--par/--no-par", help="Push the authorization request (RFC 9126 PAR) when the "
+        "provider advertises it; --no-par sends every parameter through the browser, as a "
+        "client without PAR does.")] = True,
     metrics_port: Annotated[int | None, typer.Option(
         min=1, max=65535, help="Serve the probe's /metrics on this port while it runs.")] =
         None,
@@ -262,7 +266,7 @@ def probe(
     if count == 0 and pause < 1:
         raise _usage("--count 0 runs until interrupted: give an --interval of 1s or more")
     config = ProbeConfig(issuer.rstrip("/"), client_id, redirect_uri, username, password,
-                         secret, scope, timeout)
+                         secret, scope, timeout, use_par=par)
     metrics = ProbeMetrics()
     server: WSGIServer | None = None
     if metrics_port is not None:
