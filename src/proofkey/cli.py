@@ -211,7 +211,11 @@ def serve(
     uvicorn.run("proofkey.web.app:create_app_from_env", factory=True, host=settings.host,
                 port=settings.port, workers=settings.workers, loop="uvloop", http="httptools",
                 access_log=False, log_level=settings.log_level.lower(),
-                timeout_graceful_shutdown=30, server_header=False, proxy_headers=False)
+                timeout_graceful_shutdown=30, server_header=False,
+                # X-Forwarded-For/-Proto only from the configured proxies (never X-Forwarded-Host:
+                # the issuer is a setting, not a header).
+                proxy_headers=bool(settings.trusted_proxies),
+                forwarded_allow_ips=list(settings.trusted_proxies))
 
 
 @app.command()
@@ -224,6 +228,38 @@ def migrate(config: ConfigOpt = None) -> None:
 
     _run(settings, work)
     out.print("migrations applied")
+
+
+@app.command()
+def gc(
+    config: ConfigOpt = None,
+    batch: Annotated[int, typer.Option(min=1, max=100_000,
+                                       help="Rows per table and round.")] = 1000,
+    max_rounds: Annotated[int, typer.Option(min=1, help="Stop after this many rounds.")] = 1000,
+    as_json: JsonOpt = False,
+) -> None:
+    """Purge expired codes, sessions, pending and pushed requests, grants, tokens and device
+    requests in bounded batches until none is left (running servers also do this every
+    minute). Codes and device codes stay 10 minutes past expiry, so late replays are caught."""
+    settings = _settings(config)
+
+    async def work(store: Store) -> tuple[int, int, bool]:
+        now, purged = int(time.time()), 0
+        for rounds in range(1, max_rounds + 1):
+            deleted = await store.purge_expired(now, batch)
+            purged += deleted
+            if not deleted:
+                return purged, rounds, True
+        return purged, max_rounds, False
+
+    purged, rounds, complete = _run(settings, work)
+    if as_json:
+        _emit({"purged": purged, "rounds": rounds, "complete": complete}, True)
+    else:
+        out.print(f"purged {purged} expired rows in {rounds} rounds", markup=False)
+    if not complete:
+        err.print(f"proofkey: stopped after {max_rounds} rounds; expired rows remain (run gc "
+                  "again)", markup=False, highlight=False)
 
 
 # -- clients -------------------------------------------------------------------------------

@@ -1,8 +1,10 @@
 """``proofkey login|token|logout``: sign a CLI tool in with PKCE over a loopback redirect.
 
 RFC 8252: the redirect URI is ``http://127.0.0.1:<ephemeral port>/callback``, which a provider
-matches against the registered ``http://127.0.0.1/callback`` at any port. Tokens are kept per
-issuer and client in a 0600 file (``$XDG_CONFIG_HOME/proofkey/tokens.json``).
+matches against the registered ``http://127.0.0.1/callback`` at any port. On a machine without a
+browser, ``--device`` uses the device authorization grant (RFC 8628) instead: the person opens
+the verification URI anywhere, enters the user code, and this command polls for the tokens.
+Tokens are kept per issuer and client in a 0600 file (``$XDG_CONFIG_HOME/proofkey/tokens.json``).
 """
 
 from __future__ import annotations
@@ -11,9 +13,10 @@ import sys
 import webbrowser
 from typing import Annotated
 
+import httpx
 import typer
 
-from proofkey.sdk import CallbackError, OAuthClient, OAuthClientError
+from proofkey.sdk import CallbackError, OAuthClient, OAuthClientError, TokenSet
 from proofkey.sdk.loopback import LoopbackReceiver, LoopbackTimeout
 from proofkey.sdk.tokencache import TokenCache
 
@@ -51,11 +54,29 @@ def login(
     scope: Annotated[str, typer.Option(help="Scopes to ask for.")] = DEFAULT_SCOPE,
     no_browser: Annotated[bool, typer.Option("--no-browser",
                                              help="Print the URL instead of opening it.")] = False,
-    timeout: Annotated[int, typer.Option(help="Seconds to wait for the sign-in.")] = 300,
+    timeout: Annotated[int, typer.Option(
+        help="Seconds to wait for the sign-in (--device waits as long as its code lives).")
+    ] = 300,
     port: Annotated[int, typer.Option(help="Loopback port (0: any free port).")] = 0,
+    device: Annotated[bool, typer.Option(
+        "--device", help="Sign in with a code on another device (RFC 8628), for machines "
+        "without a browser.")] = False,
 ) -> None:
-    """Sign in through the browser with PKCE and keep the tokens for `proofkey token`."""
+    """Sign in through the browser with PKCE (or with a code, --device) and keep the tokens
+    for `proofkey token`."""
     cache = TokenCache()
+    if device:
+        tokens = _device_login(issuer, client_id, scope)
+    else:
+        tokens = _loopback_login(issuer, client_id, scope, no_browser=no_browser,
+                                 timeout=timeout, port=port)
+    cache.put(issuer, client_id, tokens)
+    who = (tokens.id_claims or {}).get("sub")
+    _say(f"Logged in to {issuer}" + (f" as {who}" if who else "") + f" (tokens in {cache.path})")
+
+
+def _loopback_login(issuer: str, client_id: str, scope: str, *, no_browser: bool, timeout: int,
+                    port: int) -> TokenSet:
     try:
         receiver = LoopbackReceiver(port=port)
     except OSError as exc:
@@ -79,9 +100,35 @@ def login(
             raise _fail(f"the provider refused: {exc}") from None
         except OSError as exc:
             raise _fail(f"cannot reach {issuer}: {exc}") from None
-    cache.put(issuer, client_id, tokens)
-    who = (tokens.id_claims or {}).get("sub")
-    _say(f"Logged in to {issuer}" + (f" as {who}" if who else "") + f" (tokens in {cache.path})")
+    return tokens
+
+
+def _device_login(issuer: str, client_id: str, scope: str) -> TokenSet:
+    """RFC 8628: show the code, then poll until the person approves it elsewhere."""
+    with OAuthClient(issuer, client_id, scope=scope) as client:
+        try:
+            device = client.device_authorization()
+            _say(f"To sign in, open {device.verification_uri} in a browser on any device")
+            _say(f"and enter the code:  {device.user_code}")
+            if device.verification_uri_complete:
+                _say("or open this link, which carries the code (check it shows the same one):")
+            print(device.verification_uri_complete or device.verification_uri, flush=True)
+            minutes = max(1, device.expires_in // 60)
+            _say(f"Waiting for approval (the code is valid for {minutes} minutes) ...")
+            return client.poll_device(device)
+        except OAuthClientError as exc:
+            if exc.error == "access_denied":
+                raise _fail("sign-in was denied") from None
+            if exc.error == "expired_token":
+                raise _fail("the code expired before it was approved; "
+                            "run `proofkey login --device` again") from None
+            if exc.error == "unauthorized_client":
+                raise _fail(f"client {client_id} may not use the device grant; register it "
+                            "with --grant-type urn:ietf:params:oauth:grant-type:device_code"
+                            ) from None
+            raise _fail(f"the provider refused: {exc}") from None
+        except (OSError, httpx.TransportError) as exc:
+            raise _fail(f"cannot reach {issuer}: {exc}") from None
 
 
 def token(issuer: IssuerOpt = None, client_id: ClientOpt = None) -> None:

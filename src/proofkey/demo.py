@@ -1,4 +1,7 @@
-"""First-start demo data: a public native/CLI client and a user, so a newcomer can log in."""
+"""First-start demo data: a public native/CLI client and a user, so a newcomer can log in.
+
+The CLI client may also use the device authorization grant (``proofkey login --device``).
+"""
 
 from __future__ import annotations
 
@@ -10,7 +13,8 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from proofkey.crypto import new_handle
-from proofkey.flows.admin import register_client, register_user
+from proofkey.flows.admin import DEFAULT_GRANTS, register_client, register_user
+from proofkey.protocol.device import DEVICE_GRANT_TYPE
 from proofkey.settings import Settings
 from proofkey.store.base import AlreadyExists, Store
 
@@ -50,14 +54,15 @@ def _spa_redirects(issuer: str) -> list[str]:
 
 
 async def _ensure_client(store: Store, settings: Settings, client_id: str, name: str,
-                         redirect_uris: list[str], now: int) -> None:
+                         redirect_uris: list[str], now: int,
+                         grant_types: tuple[str, ...] = DEFAULT_GRANTS) -> None:
     if await store.get_client(client_id) is not None:
         return
     with contextlib.suppress(AlreadyExists):  # another worker created it first
         await register_client(
             store, client_id, client_type="public", redirect_uris=redirect_uris,
             scopes=settings.scopes_supported, supported_scopes=settings.scopes_supported,
-            name=name, now=now)
+            grant_types=grant_types, name=name, now=now)
 
 
 async def seed_demo(store: Store, settings: Settings) -> DemoInfo:
@@ -68,7 +73,8 @@ async def seed_demo(store: Store, settings: Settings) -> DemoInfo:
     created = False
     loopback = ["http://127.0.0.1/callback", "http://[::1]/callback"]
     await _ensure_client(store, settings, DEMO_CLIENT_ID, "proofkey demo", loopback, now)
-    await _ensure_client(store, settings, CLI_CLIENT_ID, "proofkey CLI", loopback, now)
+    await _ensure_client(store, settings, CLI_CLIENT_ID, "proofkey CLI", loopback, now,
+                         (*DEFAULT_GRANTS, DEVICE_GRANT_TYPE))
     await _ensure_client(store, settings, DEMO_SPA_CLIENT_ID, "proofkey browser demo",
                          _spa_redirects(settings.effective_issuer), now)
     password: str | None = None

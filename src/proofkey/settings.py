@@ -70,6 +70,19 @@ def _words(name: str, raw: Any) -> tuple[str, ...]:
     return tuple(str(i).strip() for i in items if str(i).strip())
 
 
+def _networks(name: str, raw: Any) -> tuple[str, ...]:
+    """IP addresses and CIDR networks, normalised (10.1.2.3/8 becomes 10.0.0.0/8)."""
+    normalised = []
+    for item in _words(name, raw):
+        try:
+            value = (str(ipaddress.ip_network(item, strict=False)) if "/" in item
+                     else str(ipaddress.ip_address(item)))
+        except ValueError:
+            raise SettingsError(name, f"{item[:60]!r} is not an IP address or network") from None
+        normalised.append(value)
+    return tuple(normalised)
+
+
 def _opt(help_text: str, convert: Callable[[str, Any], Any], **kw: Any) -> Any:
     return field(metadata={"help": help_text, "convert": convert}, **kw)
 
@@ -126,6 +139,15 @@ class Settings:
                            "main one (0: main port).", _int(0, 65535), default=0)
     admin_token: str = _opt("Bearer token for the status page (/status); empty disables it.",
                             _str, default="")
+    redis_url: str = _opt(
+        "Redis URL (redis://host:6379/0, rediss:// for TLS) for rate limits shared by every "
+        "instance; empty keeps them in each process. If Redis fails, each instance limits on "
+        "its own until it is back.", _str, default="")
+    trusted_proxies: tuple[str, ...] = _opt(
+        "Addresses or networks (comma separated, e.g. 127.0.0.1,10.0.0.0/8) of reverse proxies "
+        "whose X-Forwarded-For and X-Forwarded-Proto are believed for the client address; "
+        "empty trusts none. The issuer never comes from request headers.",
+        _networks, default=())
 
     @property
     def effective_issuer(self) -> str:
@@ -165,6 +187,9 @@ def _check(settings: Settings) -> Settings:
     url = settings.effective_database_url
     if not url.startswith(("sqlite:///", "postgresql://", "postgres://")):
         raise SettingsError("database_url", "must start with sqlite:/// or postgresql://")
+    if settings.redis_url and not settings.redis_url.startswith(
+            ("redis://", "rediss://", "unix://")):
+        raise SettingsError("redis_url", "must start with redis://, rediss:// or unix://")
     return settings
 
 

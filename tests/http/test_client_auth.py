@@ -166,7 +166,7 @@ async def test_a_token_request_without_grant_type_is_invalid_request(
 
 
 @pytest.mark.parametrize("grant_type", [
-    "password", "implicit", "urn:ietf:params:oauth:grant-type:device_code", "AUTHORIZATION_CODE",
+    "password", "implicit", "urn:ietf:params:oauth:grant-type:jwt-bearer", "AUTHORIZATION_CODE",
     "token"])
 async def test_an_unknown_grant_type_is_unsupported_grant_type(
         http: httpx.AsyncClient, web_secret: str, grant_type: str) -> None:

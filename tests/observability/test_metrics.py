@@ -37,6 +37,10 @@ def label_values(metrics: Metrics, name: str, label: str) -> set[str]:
     ("invalid_scope", "invalid_scope", "invalid_scope"),
     ("something new", "invalid_grant", "invalid_grant"),
     ("<script>", "made_up_error", "other"),
+    ("device_invalid", "invalid_grant", "device_invalid"),
+    ("expired_token", "expired_token", "expired_token"),
+    ("access_denied", "access_denied", "access_denied"),
+    ("slow_down", "slow_down", "slow_down"),
 ])
 def test_token_outcomes_fold_into_a_closed_set(outcome: str, error: str,
                                                expected: str) -> None:

@@ -1,7 +1,9 @@
 """The token endpoint (RFC 6749 §3.2, §5): authenticate the client, dispatch on grant_type.
 
 Every outcome, success or refusal, is emitted as an event with a closed-set outcome label
-(the ``detail`` of the error), which metrics and the audit log turn into SLIs.
+(the ``detail`` of the error), which metrics and the audit log turn into SLIs; except a device
+poll answered ``authorization_pending`` (RFC 8628 §3.5): that is the grant's normal waiting
+state, not a refusal, and counting it would burn the token-exchange error budget.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ import time
 from dataclasses import dataclass
 
 from proofkey.errors import (
+    AuthorizationPending,
     InvalidRequest,
     InvalidScope,
     OAuthError,
@@ -19,20 +22,23 @@ from proofkey.errors import (
 from proofkey.models import Client
 from proofkey.observability.events import TokenExchanged, TokenExchangeFailed
 from proofkey.protocol.credentials import read_client_credentials
+from proofkey.protocol.device import DEVICE_GRANT_TYPE
 from proofkey.protocol.params import Params
 from proofkey.protocol.responses import token_body
 from proofkey.protocol.scope import check_scope, format_scope, parse_scope
-from proofkey.store.base import ClientStore, CodeStore, GrantStore
+from proofkey.store.base import ClientStore, CodeStore, DeviceStore, GrantStore
 from proofkey.tokens.mint import TokenMinter
 
 from .client_auth import authenticate_client
 from .code_grant import redeem_code
 from .context import Context
+from .device import poll
 from .refresh_grant import refresh
 
 __all__ = ["TokenServices", "exchange"]
 
-_GRANT_TYPES = frozenset({"authorization_code", "refresh_token", "client_credentials"})
+_GRANT_TYPES = frozenset({"authorization_code", "refresh_token", "client_credentials",
+                          DEVICE_GRANT_TYPE})
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +46,7 @@ class TokenServices:
     clients: ClientStore
     codes: CodeStore
     grants: GrantStore
+    devices: DeviceStore
     minter: TokenMinter
 
 
@@ -66,8 +73,13 @@ async def exchange(
         elif grant_type == "refresh_token":
             body, grant_id = await refresh(form, client, grants=services.grants,
                                            minter=services.minter, ctx=ctx)
+        elif grant_type == DEVICE_GRANT_TYPE:
+            body, grant_id = await poll(form, client, devices=services.devices,
+                                        minter=services.minter, ctx=ctx)
         else:
             body, grant_id = _client_credentials(form, client, services.minter, ctx), None
+    except AuthorizationPending:
+        raise
     except OAuthError as error:
         ctx.bus.emit(TokenExchangeFailed(
             client.client_id if client else None,

@@ -53,7 +53,8 @@ MAX_CLIENT_LABELS = 100
 OTHER = "other"
 UNKNOWN = "unknown"
 
-GRANT_TYPES = frozenset({"authorization_code", "refresh_token", "client_credentials"})
+GRANT_TYPES = frozenset({"authorization_code", "refresh_token", "client_credentials",
+                         "urn:ietf:params:oauth:grant-type:device_code"})
 # M1 outcomes: "success" plus the token flow's error details, client-auth failures folded
 # into invalid_client, then the RFC 6749 §5.2 codes for refusals that carry no detail.
 OUTCOMES = frozenset({
@@ -61,6 +62,7 @@ OUTCOMES = frozenset({
     "client_mismatch", "redirect_uri_mismatch", "refresh_invalid", "refresh_reused",
     "refresh_expired", "invalid_client", "invalid_request", "invalid_grant", "invalid_scope",
     "unauthorized_client", "unsupported_grant_type", "server_error", "temporarily_unavailable",
+    "device_invalid", "expired_token", "access_denied", "slow_down",
 })
 _CLIENT_AUTH_DETAILS = frozenset({"unknown_client", "bad_secret"})
 AUTH_ERRORS = frozenset({
@@ -68,7 +70,7 @@ AUTH_ERRORS = frozenset({
     "unsupported_grant_type", "unsupported_response_type", "access_denied", "server_error",
     "temporarily_unavailable", "login_required", "consent_required", "interaction_required",
     "request_not_supported", "request_uri_not_supported", "invalid_token", "slow_down",
-    "invalid_credentials",
+    "invalid_credentials", "invalid_request_uri", "expired_token", "authorization_pending",
 })
 _PARAMETERS = frozenset({"code_challenge", "state", "redirect_uri"})
 _PROBLEMS = frozenset({

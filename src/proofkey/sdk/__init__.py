@@ -8,6 +8,7 @@ from proofkey.sdk.client import AsyncOAuthClient, OAuthClient
 from proofkey.sdk.core import (
     AuthorizationRequest,
     CallbackError,
+    DeviceAuthorizationResponse,
     OAuthClientError,
     ProviderMetadata,
     TokenSet,
@@ -17,6 +18,7 @@ __all__ = [
     "AsyncOAuthClient",
     "AuthorizationRequest",
     "CallbackError",
+    "DeviceAuthorizationResponse",
     "OAuthClient",
     "OAuthClientError",
     "ProviderMetadata",

@@ -2,26 +2,34 @@
 
 Each operation is a generator that yields ``httpx.Request`` objects and receives the
 responses; ``OAuthClient`` drives it with a sync transport, ``AsyncOAuthClient`` with an async
-one. Tests and tools inject any httpx transport (ASGI app, mock, real network).
+one. Tests and tools inject any httpx transport (ASGI app, mock, real network). The device
+grant's waits between polls are the drivers' (``sleep`` is injectable), never the steps'.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
-from collections.abc import Generator
+import time
+from collections.abc import Awaitable, Callable, Generator
 from typing import Any, TypeVar
 from urllib.parse import quote_plus, urlsplit
 
 import httpx
 from joserfc.jwk import KeySet
 
+from proofkey.protocol.device import DEVICE_GRANT_TYPE
+
 from .core import (
     AuthorizationRequest,
+    DeviceAuthorizationResponse,
+    DevicePolling,
     OAuthClientError,
     ProviderMetadata,
     TokenSet,
     build_authorization_request,
     check_callback,
+    parse_device_authorization_response,
     parse_token_response,
     validate_id_token,
 )
@@ -119,13 +127,38 @@ class Operations:
             "grant_type": "authorization_code", "code": code,
             "redirect_uri": request.redirect_uri, "code_verifier": request.code_verifier})
         tokens = parse_token_response(response.status_code, _json(response))
+        return (yield from self._with_id_claims(tokens, request.scope, request.nonce))
+
+    def _with_id_claims(self, tokens: TokenSet, scope: str, nonce: str | None) -> Op[TokenSet]:
+        """The first tokens of a login: the id_token, required for openid, is validated."""
         if tokens.id_token is None:
-            if "openid" in request.scope.split():
+            if "openid" in scope.split():
                 raise OAuthClientError("invalid_response", "openid was asked, no id_token came")
             return tokens
-        claims = yield from self.validate_id_token(tokens.id_token, request.nonce)
+        claims = yield from self.validate_id_token(tokens.id_token, nonce)
         return TokenSet(tokens.access_token, tokens.token_type, tokens.expires_at,
                         tokens.refresh_token, tokens.id_token, tokens.scope, claims)
+
+    def device_authorization(self, scope: str | None = None) -> Op[DeviceAuthorizationResponse]:
+        """RFC 8628 §3.1: ask for a device code and a user code."""
+        metadata = yield from self.discover()
+        if not metadata.device_authorization_endpoint:
+            raise OAuthClientError("unsupported",
+                                   "the provider has no device authorization endpoint")
+        wanted = scope or self.scope
+        response = yield self._post(metadata.device_authorization_endpoint, {"scope": wanted})
+        return parse_device_authorization_response(response.status_code, _json(response), wanted)
+
+    def device_poll(self, device: DeviceAuthorizationResponse,
+                    polling: DevicePolling) -> Op[TokenSet | None]:
+        """RFC 8628 §3.4: one token request; None while the user has not yet decided."""
+        metadata = yield from self.discover()
+        response = yield self._post(metadata.token_endpoint, {
+            "grant_type": DEVICE_GRANT_TYPE, "device_code": device.device_code})
+        tokens = polling.answer(response.status_code, _json(response))
+        if tokens is None:
+            return None
+        return (yield from self._with_id_claims(tokens, device.scope, None))
 
     def complete(self, callback_url: str, request: AuthorizationRequest) -> Op[TokenSet]:
         metadata = yield from self.discover()
@@ -232,6 +265,20 @@ class OAuthClient:
     def exchange_code(self, code: str, request: AuthorizationRequest) -> TokenSet:
         return self._run(self.ops.exchange_code(code, request))
 
+    def device_authorization(self, scope: str | None = None) -> DeviceAuthorizationResponse:
+        return self._run(self.ops.device_authorization(scope))
+
+    def poll_device(self, device: DeviceAuthorizationResponse, *,
+                    sleep: Callable[[float], None] = time.sleep) -> TokenSet:
+        """Poll at the interval until the user approves (RFC 8628 §3.5); OAuthClientError on
+        ``access_denied``, ``expired_token`` or once ``expires_in`` is spent."""
+        polling = DevicePolling(device)
+        while True:
+            sleep(polling.next_wait())
+            tokens = self._run(self.ops.device_poll(device, polling))
+            if tokens is not None:
+                return tokens
+
     def refresh(self, refresh_token: str, scope: str | None = None) -> TokenSet:
         return self._run(self.ops.refresh(refresh_token, scope))
 
@@ -285,6 +332,21 @@ class AsyncOAuthClient:
 
     async def exchange_code(self, code: str, request: AuthorizationRequest) -> TokenSet:
         return await self._run(self.ops.exchange_code(code, request))
+
+    async def device_authorization(self,
+                                   scope: str | None = None) -> DeviceAuthorizationResponse:
+        return await self._run(self.ops.device_authorization(scope))
+
+    async def poll_device(self, device: DeviceAuthorizationResponse, *,
+                          sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> TokenSet:
+        """Poll at the interval until the user approves (RFC 8628 §3.5); OAuthClientError on
+        ``access_denied``, ``expired_token`` or once ``expires_in`` is spent."""
+        polling = DevicePolling(device)
+        while True:
+            await sleep(polling.next_wait())
+            tokens = await self._run(self.ops.device_poll(device, polling))
+            if tokens is not None:
+                return tokens
 
     async def refresh(self, refresh_token: str, scope: str | None = None) -> TokenSet:
         return await self._run(self.ops.refresh(refresh_token, scope))

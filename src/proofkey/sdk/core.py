@@ -3,6 +3,7 @@
 Callback checks come first and in this order: ``state`` (CSRF, RFC 6749 §10.12), then ``iss``
 (mix-up defence, RFC 9207 §2.4: a client that knows the server supports it "MUST" check the
 parameter is present and equal to the issuer), then ``error``, and only then the code.
+The device grant (RFC 8628) has its response shape and its polling schedule here too.
 """
 
 from __future__ import annotations
@@ -24,14 +25,20 @@ from proofkey.protocol import pkce
 __all__ = [
     "AuthorizationRequest",
     "CallbackError",
+    "DeviceAuthorizationResponse",
+    "DevicePolling",
     "OAuthClientError",
     "ProviderMetadata",
     "TokenSet",
     "build_authorization_request",
     "check_callback",
+    "parse_device_authorization_response",
     "parse_token_response",
     "validate_id_token",
 ]
+
+DEFAULT_DEVICE_INTERVAL = 5  # RFC 8628 §3.2: "If no value is provided, clients MUST use 5"
+SLOW_DOWN_STEP = 5  # RFC 8628 §3.5: "the interval MUST be increased by 5 seconds"
 
 
 class OAuthClientError(Exception):
@@ -186,6 +193,72 @@ def parse_token_response(status: int, body: Any, now: float | None = None) -> To
     expires_at = int((now or time.time()) + expires_in) if isinstance(expires_in, int) else None
     return TokenSet(token, "Bearer", expires_at, body.get("refresh_token"),
                     body.get("id_token"), body.get("scope"))
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceAuthorizationResponse:
+    """RFC 8628 §3.2: what the device shows the person, and the code it polls with."""
+
+    device_code: str = field(repr=False)
+    user_code: str
+    verification_uri: str
+    verification_uri_complete: str | None
+    expires_in: int
+    interval: int
+    scope: str = ""
+
+
+def parse_device_authorization_response(status: int, body: Any,
+                                        scope: str = "") -> DeviceAuthorizationResponse:
+    if not isinstance(body, dict):
+        raise OAuthClientError("invalid_response", "the device authorization response is not "
+                               "JSON", status)
+    if status != 200:
+        raise OAuthClientError(str(body.get("error", "invalid_response")),
+                               str(body.get("error_description", "")), status)
+    strings = [body.get(name) for name in ("device_code", "user_code", "verification_uri")]
+    expires_in: Any = body.get("expires_in")
+    interval: Any = body.get("interval", DEFAULT_DEVICE_INTERVAL)
+    complete = body.get("verification_uri_complete")
+    if (not all(isinstance(v, str) and v for v in strings) or not _positive(expires_in)
+            or not _positive(interval) or not isinstance(complete, str | None)):
+        raise OAuthClientError("invalid_response", "the device authorization response lacks "
+                               "a field", status)
+    return DeviceAuthorizationResponse(
+        body["device_code"], body["user_code"], body["verification_uri"], complete,
+        expires_in, interval, scope)
+
+
+def _positive(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value > 0
+
+
+class DevicePolling:
+    """The device's side of RFC 8628 §3.4–3.5: wait ``interval`` seconds before each poll, 5
+    more after each ``slow_down``, keep going on ``authorization_pending`` and give up once
+    the waits would outlast ``expires_in``."""
+
+    def __init__(self, device: DeviceAuthorizationResponse) -> None:
+        self.interval = device.interval
+        self.remaining = device.expires_in
+
+    def next_wait(self) -> int:
+        """Seconds to sleep before the next poll; ``expired_token`` when the code is spent."""
+        if self.interval > self.remaining:
+            raise OAuthClientError("expired_token", "the code expired before it was approved")
+        self.remaining -= self.interval
+        return self.interval
+
+    def answer(self, status: int, body: Any) -> TokenSet | None:
+        """One poll's answer: the tokens, or None to poll again. Anything else, including
+        ``access_denied`` and ``expired_token``, raises OAuthClientError."""
+        error = body.get("error") if isinstance(body, dict) and status != 200 else None
+        if error == "authorization_pending":
+            return None
+        if error == "slow_down":
+            self.interval += SLOW_DOWN_STEP
+            return None
+        return parse_token_response(status, body)
 
 
 def validate_id_token(

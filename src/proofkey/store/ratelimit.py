@@ -35,3 +35,6 @@ class MemoryRateLimiter:
 
     async def reset(self, key: str) -> None:
         self._events.pop(key, None)
+
+    async def close(self) -> None:
+        """Nothing to release (the Protocol's lifecycle hook)."""

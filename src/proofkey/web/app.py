@@ -35,6 +35,7 @@ __all__ = ["create_app", "create_app_from_env"]
 _log = logging.getLogger("proofkey")
 _HERE = Path(__file__).parent
 HOUSEKEEPING_SECONDS = 60.0
+PURGE_ROUNDS = 20  # at most this many purge batches (1000 rows per table each) per run
 
 
 async def _housekeeping(services: Services) -> None:
@@ -48,7 +49,12 @@ async def _housekeeping(services: Services) -> None:
                        services.settings.id_token_ttl_seconds)
             await prune_retired_keys(services.store, now, keep_seconds=keep)
             await services.refresh_keys()
-            purged = await services.store.purge_expired(now)
+            purged = 0
+            for _ in range(PURGE_ROUNDS):  # batches until done: no backlog under load
+                deleted = await services.store.purge_expired(now)
+                purged += deleted
+                if not deleted:
+                    break
             if purged:
                 _log.debug("purged %d expired rows", purged)
         except Exception:
@@ -71,6 +77,7 @@ def create_app(settings: Settings, *, bus: EventBus | None = None) -> Starlette:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+            await services.limiter.close()
             await services.store.close()
 
     routes = [

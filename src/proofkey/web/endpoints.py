@@ -7,6 +7,7 @@ This is the only layer that knows Starlette. Each handler reads its input strict
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 from starlette.requests import Request
@@ -26,6 +27,7 @@ from proofkey.protocol.credentials import read_client_credentials
 from proofkey.protocol.discovery import server_metadata as metadata
 from proofkey.protocol.params import Params, parse_urlencoded
 from proofkey.protocol.responses import NO_STORE_HEADERS
+from proofkey.store.base import StoreUnavailable
 
 from .cookies import SESSION_COOKIE, browser_secret, set_browser_cookie
 from .cors import allow_any_origin
@@ -74,7 +76,8 @@ async def server_metadata(request: Request) -> Response:
 
 async def jwks(request: Request) -> Response:
     services = services_of(request)
-    await services.refresh_keys()
+    with contextlib.suppress(StoreUnavailable):  # database down: the keys held in memory
+        await services.refresh_keys()
     return allow_any_origin(JSONResponse(services.minter.keys.jwks(),
                                          headers={"Cache-Control": "public, max-age=60"},
                                          media_type="application/jwk-set+json"))

@@ -2,7 +2,8 @@
 
 Anything unexpected becomes an RFC 6749 §5.2 ``server_error`` with a generic description; the
 server log gets the exception type and location, never request values. A store that is down
-answers 503 ``temporarily_unavailable``.
+answers 503 ``temporarily_unavailable`` with ``Retry-After``: JSON on the protocol endpoints, an
+HTML error page on the browser pages (``/authorize``, login, consent, account, device).
 """
 
 from __future__ import annotations
@@ -23,7 +24,9 @@ from proofkey.protocol.responses import NO_STORE_HEADERS
 from proofkey.settings import Settings
 from proofkey.store.base import StoreUnavailable
 
-__all__ = ["error_handlers", "error_response", "install_middleware"]
+from .pages import render_error
+
+__all__ = ["error_handlers", "error_response", "install_middleware", "is_page"]
 
 _log = logging.getLogger("proofkey.web")
 
@@ -50,8 +53,25 @@ def _server_error(path: str, exc: Exception) -> JSONResponse:
     return error_response(ServerError())
 
 
+def is_page(path: str) -> bool:
+    """Whether ``path`` is a browser page (answered with HTML), not a JSON endpoint."""
+    if path in {"/", "/authorize", "/device", "/demo"}:
+        return True
+    return path.startswith(("/interaction/", "/account", "/device/"))
+
+
 async def _unexpected(request: Request, exc: Exception) -> Response:
-    return _server_error(request.url.path, exc)
+    response = _server_error(request.url.path, exc)
+    if isinstance(exc, StoreUnavailable) and is_page(request.url.path):
+        # A browser gets a page it can show (and retry), with the same status and Retry-After.
+        try:
+            page = render_error(request, TemporarilyUnavailable(
+                "The service is temporarily unavailable. Please try again in a moment."))
+        except Exception:  # the page itself failed: the JSON answer still stands
+            return response
+        page.headers["Retry-After"] = response.headers["Retry-After"]
+        return page
+    return response
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:

@@ -51,7 +51,7 @@ PAGE_HEADERS = {
     "Referrer-Policy": "no-referrer",
 }
 _FORM = "application/x-www-form-urlencoded"
-_SCOPE_TEXT = {
+SCOPE_TEXT = {
     "openid": "Sign you in (your user identifier)",
     "profile": "Your username and name",
     "email": "Your email address",
@@ -121,7 +121,7 @@ async def interaction(request: Request) -> Response:
     if pending.user_id is None:
         return _login_page(request, handle, client)
     return _render(request, "consent.html", client=client,
-                   scopes=[(s, _SCOPE_TEXT.get(s, s)) for s in pending.scope],
+                   scopes=[(s, SCOPE_TEXT.get(s, s)) for s in pending.scope],
                    action=f"/interaction/{handle}/consent",
                    csrf=flow.csrf_token(browser_secret(request), f"consent:{handle}"))
 

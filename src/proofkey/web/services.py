@@ -14,7 +14,7 @@ from proofkey.flows.token import TokenServices
 from proofkey.observability.events import EventBus
 from proofkey.settings import Settings
 from proofkey.store import open_store
-from proofkey.store.base import Store
+from proofkey.store.base import RateLimiter, Store
 from proofkey.store.ratelimit import MemoryRateLimiter
 from proofkey.tokens.keys import KeyRing
 from proofkey.tokens.mint import TokenMinter
@@ -34,7 +34,7 @@ class Services:
     store: Store
     minter: TokenMinter
     ctx: Context
-    limiter: MemoryRateLimiter
+    limiter: RateLimiter
     templates: Environment
     token: TokenServices
     cors: CorsPolicy
@@ -57,6 +57,15 @@ def _templates() -> Environment:
     )
 
 
+def _limiter(settings: Settings) -> RateLimiter:
+    """Shared through Redis when a URL is set (redis loads only then), else in-process."""
+    if not settings.redis_url:
+        return MemoryRateLimiter()
+    from proofkey.store.ratelimit_redis import RedisRateLimiter
+
+    return RedisRateLimiter(settings.redis_url)
+
+
 async def build_services(settings: Settings, bus: EventBus) -> Services:
     store = open_store(settings.effective_database_url)
     await store.migrate()
@@ -66,9 +75,10 @@ async def build_services(settings: Settings, bus: EventBus) -> Services:
                          access_ttl=settings.access_token_ttl_seconds,
                          id_ttl=settings.id_token_ttl_seconds)
     services = Services(
-        settings=settings, store=store, minter=minter, ctx=ctx, limiter=MemoryRateLimiter(),
+        settings=settings, store=store, minter=minter, ctx=ctx, limiter=_limiter(settings),
         templates=_templates(),
-        token=TokenServices(clients=store, codes=store, grants=store, minter=minter),
+        token=TokenServices(clients=store, codes=store, grants=store, devices=store,
+                            minter=minter),
         cors=CorsPolicy(store),
         key_versions=frozenset((r.kid, r.retired_at) for r in ring.records()),
     )

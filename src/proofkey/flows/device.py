@@ -1,0 +1,181 @@
+"""The device authorization grant (RFC 8628) for input-constrained and headless devices.
+
+The device asks for a device code and a user code (§3.1–3.2), shows the user code, and polls
+the token endpoint (§3.4) while the user signs in on another device, enters the code and
+approves (§3.3). Polls answer ``authorization_pending`` until then, ``slow_down`` when they
+come faster than the interval, ``access_denied`` or ``expired_token`` at the end (§3.5). The
+approved authorization is consumed exactly once, in the same transaction that creates its
+grant. User-code entry is throttled per address (§5.1: brute forcing the user code).
+
+A device code that already gave its tokens is ``invalid_grant``, as a used authorization code
+is (RFC 6749 §5.2): RFC 8628 keeps ``expired_token`` for a code whose lifetime ran out, and a
+replay is no reason to tell the device to start a new authorization.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from proofkey.crypto import digest, new_handle, new_id
+from proofkey.errors import (
+    AccessDenied,
+    AuthorizationPending,
+    ExpiredToken,
+    InvalidGrant,
+    InvalidRequest,
+    RateLimited,
+    ServerError,
+    SlowDown,
+    UnauthorizedClient,
+)
+from proofkey.models import Client, DeviceAuthorization, Grant, RefreshToken, Session
+from proofkey.protocol.device import (
+    DEVICE_GRANT_TYPE,
+    format_user_code,
+    new_user_code,
+    normalize_user_code,
+)
+from proofkey.protocol.params import Params
+from proofkey.protocol.responses import token_body
+from proofkey.protocol.scope import check_scope, format_scope, parse_scope
+from proofkey.store.base import AlreadyExists, ConsentStore, DeviceStore, RateLimiter
+from proofkey.tokens.mint import TokenMinter
+
+from .context import Context
+
+__all__ = [
+    "DEVICE_CODE_TTL",
+    "POLL_INTERVAL",
+    "authorize_device",
+    "decide",
+    "find_request",
+    "poll",
+]
+
+DEVICE_CODE_TTL = 600
+POLL_INTERVAL = 5
+_SLOW_DOWN_STEP = 5  # RFC 8628 §3.5: "the interval MUST be increased by 5 seconds"
+_ENTRY_LIMIT = 10  # wrong user codes per address per window
+_ENTRY_WINDOW = 300
+_UNKNOWN = "that code is not valid or has expired; check it and try again"
+
+
+async def authorize_device(
+    form: Params, client: Client, *, devices: DeviceStore, ctx: Context
+) -> dict[str, Any]:
+    """RFC 8628 §3.1–3.2: issue a device code and a user code for an authenticated client."""
+    if DEVICE_GRANT_TYPE not in client.grant_types:
+        raise UnauthorizedClient("the client may not use the device authorization grant")
+    scope = check_scope(parse_scope(form.get("scope")), allowed=client.scopes,
+                        supported=ctx.settings.scopes_supported)
+    now = ctx.now()
+    device_code = new_handle()
+    for _attempt in range(5):  # a user-code collision is rare; draw again
+        user_code = new_user_code()
+        try:
+            await devices.save_device(DeviceAuthorization(
+                device_digest=digest(device_code), user_code=user_code,
+                client_id=client.client_id, scope=scope, created_at=now,
+                expires_at=now + DEVICE_CODE_TTL, interval=POLL_INTERVAL))
+            break
+        except AlreadyExists:
+            continue
+    else:
+        raise RateLimited("no user code is free right now; retry", retry_after=1)
+    issuer = ctx.settings.effective_issuer
+    return {
+        "device_code": device_code,
+        "user_code": format_user_code(user_code),
+        "verification_uri": f"{issuer}/device",
+        "verification_uri_complete": f"{issuer}/device?user_code={user_code}",
+        "expires_in": DEVICE_CODE_TTL,
+        "interval": POLL_INTERVAL,
+    }
+
+
+async def find_request(
+    typed: str, *, devices: DeviceStore, limiter: RateLimiter, client_ip: str, ctx: Context
+) -> DeviceAuthorization:
+    """The pending request behind a code a person typed; wrong codes are throttled."""
+    key = f"device:ip:{client_ip}"
+    now = ctx.clock()
+    wait = await limiter.retry_after(key, _ENTRY_LIMIT, _ENTRY_WINDOW, now)
+    if wait:
+        raise RateLimited("too many wrong codes; wait a few minutes", retry_after=wait)
+    user_code = normalize_user_code(typed)
+    request = (await devices.get_device_by_user_code(user_code, ctx.now())
+               if user_code else None)
+    if request is None or request.status != "pending":
+        await limiter.hit(key, _ENTRY_WINDOW, now)
+        raise InvalidRequest(_UNKNOWN, redirectable=False)
+    return request
+
+
+async def decide(
+    request: DeviceAuthorization, approve: bool, session: Session, *, devices: DeviceStore,
+    consents: ConsentStore, ctx: Context,
+) -> None:
+    """The signed-in user approves or denies the device's request, exactly once."""
+    now = ctx.now()
+    decided = await devices.decide_device(request.user_code, now, approve=approve,
+                                          user_id=session.user_id,
+                                          auth_time=session.auth_time)
+    if not decided:
+        raise InvalidRequest(_UNKNOWN, redirectable=False)
+    if approve:
+        await consents.save_consent(session.user_id, request.client_id, request.scope, now)
+
+
+async def poll(
+    form: Params, client: Client, *, devices: DeviceStore, minter: TokenMinter, ctx: Context
+) -> tuple[dict[str, str | int], str]:
+    """RFC 8628 §3.4–3.5: one token request of the polling device."""
+    device_code = form.get("device_code")
+    if device_code is None:
+        raise InvalidRequest("device_code is required")
+    if len(device_code) > 256:
+        raise InvalidGrant("the device code is invalid", detail="device_invalid")
+    now = ctx.now()
+    polled = await devices.poll_device(digest(device_code), now)
+    if polled is None or polled[0].client_id != client.client_id:
+        raise InvalidGrant("the device code is invalid", detail="device_invalid")
+    request, previous = polled
+    if request.consumed_at is not None:
+        raise InvalidGrant("the device code was already used", detail="device_reused")
+    if request.expires_at <= now:
+        raise ExpiredToken("the device code has expired; start again")
+    if request.status == "denied":
+        raise AccessDenied("the user denied the request")
+    if previous is not None and now - previous < request.interval:
+        raise SlowDown(f"poll at most every {request.interval + _SLOW_DOWN_STEP} seconds")
+    if request.status == "pending":
+        raise AuthorizationPending("the user has not approved the request yet")
+    return await _issue(request, client, devices=devices, minter=minter, ctx=ctx, now=now)
+
+
+async def _issue(request: DeviceAuthorization, client: Client, *, devices: DeviceStore,
+                 minter: TokenMinter, ctx: Context, now: int) -> tuple[dict[str, str | int], str]:
+    if request.user_id is None or request.auth_time is None:
+        raise ServerError("approved device request without a user")  # store contract broken
+    grant_id = new_id()
+    grant = Grant(grant_id, client.client_id, request.user_id, request.scope, request.auth_time,
+                  now, now + ctx.settings.grant_ttl_seconds)
+    refresh = new_handle() if "refresh_token" in client.grant_types else None
+    refresh_record = (RefreshToken(digest(refresh), grant_id, client.client_id, now,
+                                   now + ctx.settings.refresh_token_ttl_seconds)
+                      if refresh else None)
+    if await devices.consume_device(request.device_digest, now, grant, refresh_record) is None:
+        # A concurrent poll of the same device code won the approved request.
+        raise InvalidGrant("the device code was already used", detail="device_reused")
+    scope = format_scope(request.scope)
+    access = minter.access_token(client_id=client.client_id, subject=request.user_id,
+                                 scope=scope, grant_id=grant_id, auth_time=request.auth_time,
+                                 now=now)
+    id_token = None
+    if "openid" in request.scope:
+        id_token = minter.id_token(client_id=client.client_id, subject=request.user_id,
+                                   nonce=None, auth_time=request.auth_time,
+                                   access_token=access.token,
+                                   alg=client.id_token_signed_response_alg, now=now)
+    return token_body(access_token=access.token, expires_in=access.expires_at - now,
+                      scope=scope, refresh_token=refresh, id_token=id_token), grant_id
