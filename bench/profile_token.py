@@ -131,7 +131,7 @@ def main() -> int:
     print(f"\nproofkey POST /token, scope={args.scope}: {rate:,.0f} exchanges/s, server CPU "
           f"{cpu / wall:.0%} of a core, {us_per_exchange:,.0f} µs CPU per exchange; "
           f"{total} samples\n")
-    print("| where | share | µs per exchange |\n|---|---|---|")
+    print("| where | share of samples | ≈ µs per exchange (share × CPU) |\n|---|---|---|")
     for name, n in counts.most_common():
         print(f"| {name} | {n / total:.1%} | {n / total * us_per_exchange:,.0f} |")
     print(f"\nraw stacks: {raw}; flame graph: {svg if svg.exists() else '(not written)'}")
