@@ -148,3 +148,25 @@ async def test_keys_retired_longer_than_the_token_lifetime_are_dropped_on_the_ne
     assert not first & published
     assert second <= published
     assert len(published) == 4
+
+
+async def test_a_token_signed_by_a_key_another_instance_picked_up_verifies_here_at_once(
+        http: httpx.AsyncClient, settings: Settings, web_secret: str) -> None:
+    """Instance A picked up rotated keys (its JWKS was fetched) and signs with them; this
+    instance, B, has not refreshed yet: userinfo, introspection and revocation must still
+    recognise A's tokens instead of calling them invalid for up to a minute."""
+    from proofkey.web.app import create_app
+
+    await rotate(settings)
+    other = create_app(settings)  # instance A, on the same database
+    async with (other.router.lifespan_context(other),
+                httpx.AsyncClient(transport=httpx.ASGITransport(app=other),
+                                  base_url=ISSUER) as instance_a):
+        await app_services(instance_a).refresh_keys()
+        tokens = await public_tokens(instance_a)
+    bearer = {"Authorization": f"Bearer {tokens['access_token']}"}
+    info = await http.get("/userinfo", headers=bearer)
+    assert info.status_code == 200, info.text
+    inspected = await http.post("/introspect", data={"token": tokens["access_token"]},
+                                auth=("web-app", web_secret))
+    assert inspected.json()["active"] is True

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from proofkey.errors import InvalidGrant, ServerError
 from proofkey.protocol.discovery import server_metadata
-from proofkey.protocol.responses import NO_STORE_HEADERS, error_body, redirect_with, token_body
+from proofkey.protocol.responses import NO_STORE_HEADERS, redirect_with, token_body
 
 ISSUER = "https://id.example.com"
 # Text a client might put in ``state``: anything encodable (no lone surrogates).
@@ -99,7 +99,7 @@ def test_no_parameters_leave_the_uri_as_it_is() -> None:
 def test_an_error_redirect_carries_error_state_and_iss() -> None:
     error = InvalidGrant("nope")
     uri = redirect_with(
-        "https://app.example.com/cb", {**error_body(error), "state": "s", "iss": ISSUER}
+        "https://app.example.com/cb", {**error.as_dict(), "state": "s", "iss": ISSUER}
     )
     assert query_of(uri) == {
         "error": ["invalid_grant"],
@@ -139,14 +139,14 @@ def test_responses_with_tokens_are_not_stored() -> None:
 
 
 def test_an_error_body_is_the_rfc_6749_section_5_2_shape() -> None:
-    assert error_body(InvalidGrant("code expired")) == {
+    assert InvalidGrant("code expired").as_dict() == {
         "error": "invalid_grant",
         "error_description": "code expired",
     }
 
 
 def test_a_server_error_body_is_generic() -> None:
-    body = error_body(ServerError("Traceback: db password=hunter2"))
+    body = ServerError("Traceback: db password=hunter2").as_dict()
     assert body["error"] == "server_error"
     assert "hunter2" not in body["error_description"]
 

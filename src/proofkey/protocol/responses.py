@@ -5,9 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from urllib.parse import urlencode
 
-from proofkey.errors import OAuthError
-
-__all__ = ["NO_STORE_HEADERS", "error_body", "redirect_with", "token_body"]
+__all__ = ["NO_STORE_HEADERS", "redirect_with", "token_body"]
 
 # RFC 6749 §5.1: "The authorization server MUST include the HTTP "Cache-Control" response
 # header field with a value of "no-store" in any response containing tokens, credentials, or
@@ -35,10 +33,6 @@ def token_body(
     if id_token is not None:
         body["id_token"] = id_token
     return body
-
-
-def error_body(error: OAuthError) -> dict[str, str]:
-    return error.as_dict()
 
 
 def redirect_with(redirect_uri: str, params: Mapping[str, str | None]) -> str:

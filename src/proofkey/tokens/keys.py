@@ -9,6 +9,8 @@ ES256 signs access tokens; RS256 is always present because OIDC Discovery §3 re
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 from dataclasses import dataclass
 from typing import Any
@@ -79,8 +81,16 @@ class KeyRing:
             raise LookupError(f"no active {alg} signing key")
         return entry.record.kid, entry.key
 
-    def has_kid(self, kid: str) -> bool:
-        return kid in self._entries
+    def knows_signer_of(self, token: str) -> bool:
+        """False only for a JWS whose header names a ``kid`` this ring does not hold (another
+        instance or the CLI added it since the last reload); anything unparsable is left for
+        verification to refuse."""
+        header = token.split(".", 1)[0]
+        try:
+            kid = json.loads(base64.urlsafe_b64decode(header + "=" * (-len(header) % 4)))["kid"]
+        except (ValueError, TypeError, KeyError, binascii.Error):
+            return True
+        return not isinstance(kid, str) or kid in self._entries
 
     @property
     def algorithms(self) -> tuple[str, ...]:

@@ -33,7 +33,7 @@ from .cookies import SESSION_COOKIE, browser_secret, set_browser_cookie
 from .cors import allow_any_origin
 from .middleware import error_response
 from .pages import render_error
-from .services import services_of
+from .services import Services, services_of
 
 __all__ = [
     "authorize",
@@ -150,10 +150,18 @@ async def par(request: Request) -> Response:
     return _json(body, status=201)
 
 
+async def _reload_keys_for(services: Services, token: str | None) -> None:
+    """Before verifying a JWT signed with a key this instance has not loaded yet (rotated via
+    another instance or the CLI), reload the key ring once."""
+    if token and token.count(".") == 2 and not services.minter.keys.knows_signer_of(token):
+        await services.refresh_keys()
+
+
 async def revoke(request: Request) -> Response:
     services = services_of(request)
     try:
         form = await read_form(request)
+        await _reload_keys_for(services, form.get("token"))
         await revoke_flow(form, request.headers.get("authorization"), clients=services.store,
                           grants=services.store, minter=services.minter, ctx=services.ctx)
         response = Response(status_code=200, headers=dict(NO_STORE_HEADERS))
@@ -166,6 +174,7 @@ async def introspect(request: Request) -> Response:
     services = services_of(request)
     try:
         form = await read_form(request)
+        await _reload_keys_for(services, form.get("token"))
         body = await introspect_flow(form, request.headers.get("authorization"),
                                      clients=services.store, grants=services.store,
                                      minter=services.minter, ctx=services.ctx)
@@ -178,6 +187,7 @@ async def userinfo(request: Request) -> Response:
     services = services_of(request)
     try:
         bearer = await _bearer_token(request)
+        await _reload_keys_for(services, bearer)
         body = await userinfo_flow(bearer, users=services.store, grants=services.store,
                                    minter=services.minter, ctx=services.ctx)
         response: Response = _json(body)
