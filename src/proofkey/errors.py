@@ -113,10 +113,10 @@ class InvalidScope(OAuthError):
 
 
 class AccessDenied(OAuthError):
-    """The resource owner denied the request (RFC 6749 §4.1.2.1)."""
+    """The resource owner denied the request (RFC 6749 §4.1.2.1 redirect; RFC 8628 §3.5 token
+    error, a §5.2 400)."""
 
     error = "access_denied"
-    status_code = 403
 
 
 class LoginRequired(OAuthError):

@@ -56,7 +56,7 @@ EXPECTED_STATUS = {
     "unsupported_grant_type": 400,
     "unsupported_response_type": 400,
     "invalid_scope": 400,
-    "access_denied": 403,
+    "access_denied": 400,
     "login_required": 400,
     "consent_required": 400,
     "interaction_required": 400,

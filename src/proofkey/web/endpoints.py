@@ -131,8 +131,6 @@ async def token(request: Request) -> Response:
         response: Response = _json(body)
     except OAuthError as error:
         response = error_response(error)
-        if response.status_code == 403:  # RFC 6749 §5.2 (RFC 8628 §3.5 access_denied): 400
-            response.status_code = 400
     return await services.cors.decorate(request, response)
 
 
