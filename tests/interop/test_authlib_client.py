@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urljoin, urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
@@ -22,7 +22,7 @@ from authlib.oidc.core import CodeIDToken
 from joserfc import jwt
 from joserfc.jwk import KeySet
 
-from tests.helpers import action_of, csrf_of
+from tests.interop.conftest import sign_in_at_proofkey
 from tests.process.conftest import ServerProcess, running_server, seed
 
 pytestmark = pytest.mark.interop
@@ -62,25 +62,9 @@ def public_client(provider: Provider) -> OAuth2Session:
 
 def sign_in_and_consent(provider: Provider, authorization_url: str, *,
                         decision: str = "allow") -> str:
-    """Play the browser: follow the server's redirects, sign in, answer the consent page;
-    return the URL the server finally sends the browser to (the client's redirect URI)."""
-    interaction = f"{provider.server.base_url}/interaction/"
-    with httpx.Client(timeout=10) as browser:
-        response = browser.get(authorization_url)
-        for _ in range(4):
-            assert response.status_code == 303, response.text
-            location = urljoin(str(response.url), response.headers["location"])
-            if not location.startswith(interaction):
-                return location
-            page = browser.get(location)
-            assert page.status_code == 200, page.text
-            form: dict[str, str] = {"csrf": csrf_of(page.text)}
-            if 'name="password"' in page.text:
-                form.update(username=USERNAME, password=PASSWORD)
-            else:
-                form["decision"] = decision
-            response = browser.post(urljoin(location, action_of(page.text)), data=form)
-    raise AssertionError("the authorization did not come back to the client")
+    """Play the browser: sign in, answer consent; return the client's redirect URL."""
+    return sign_in_at_proofkey(provider.server.base_url, authorization_url, username=USERNAME,
+                               password=PASSWORD, decision=decision)
 
 
 def redeem(client: OAuth2Session, metadata: dict[str, Any], callback: str, verifier: str,
