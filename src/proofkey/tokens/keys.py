@@ -21,6 +21,8 @@ from proofkey.crypto import new_id
 from proofkey.models import SigningKey
 from proofkey.store.base import KeyStore
 
+from .jws import JwsSigner
+
 __all__ = ["SUPPORTED_ALGS", "KeyRing", "generate_key", "prune_retired_keys", "rotate_keys"]
 
 SUPPORTED_ALGS = ("ES256", "RS256")
@@ -46,6 +48,13 @@ def _parse(record: SigningKey) -> JoseKey:
     return RSAKey.import_key(data) if record.alg == "RS256" else ECKey.import_key(data)
 
 
+def _signer(record: SigningKey, key: JoseKey) -> JwsSigner:
+    private = key.private_key
+    if private is None:
+        raise ValueError(f"signing key {record.kid} has no private part")
+    return JwsSigner(record.alg, record.kid, private)
+
+
 @dataclass(frozen=True, slots=True)
 class _Entry:
     record: SigningKey
@@ -61,6 +70,7 @@ class KeyRing:
         for entry in sorted(self._entries.values(), key=lambda e: e.record.created_at):
             if entry.record.is_active():
                 self._signing[entry.record.alg] = entry
+        self._signers = {alg: _signer(e.record, e.key) for alg, e in self._signing.items()}
         self.verify_set = KeySet([e.key for e in self._entries.values()])
 
     @classmethod
@@ -75,11 +85,12 @@ class KeyRing:
                 records.append(record)
         return cls(records)
 
-    def signing_key(self, alg: str) -> tuple[str, JoseKey]:
-        entry = self._signing.get(alg)
-        if entry is None:
+    def signer(self, alg: str) -> JwsSigner:
+        """The signer of the newest active key for ``alg``."""
+        signer = self._signers.get(alg)
+        if signer is None:
             raise LookupError(f"no active {alg} signing key")
-        return entry.record.kid, entry.key
+        return signer
 
     def knows_signer_of(self, token: str) -> bool:
         """False only for a JWS whose header names a ``kid`` this ring does not hold (another

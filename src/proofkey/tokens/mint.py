@@ -1,5 +1,8 @@
 """Minting and verifying JWTs: RFC 9068 access tokens and OIDC Core §2 ID tokens.
 
+Signing goes through ``jws.JwsSigner`` (OpenSSL, headers encoded once per key); verification
+through joserfc.
+
 Access tokens carry ``gid``, the grant (token family) they belong to, so that revoking a grant
 (code replay, refresh-token reuse, revocation of a refresh token) invalidates them at
 introspection and userinfo, alongside per-token revocation by ``jti``.
@@ -54,7 +57,7 @@ class TokenMinter:
         auth_time: int | None,
         now: int,
     ) -> IssuedAccessToken:
-        kid, key = self.keys.signing_key("ES256")
+        signer = self.keys.signer("ES256")
         jti = new_id()
         exp = now + self.access_ttl
         claims: dict[str, Any] = {
@@ -73,8 +76,7 @@ class TokenMinter:
         if grant_id is not None:
             claims["gid"] = grant_id
         # RFC 9068 §2.1: the "typ" header MUST be "at+jwt".
-        header = {"alg": "ES256", "typ": "at+jwt", "kid": kid}
-        return IssuedAccessToken(jwt.encode(header, claims, key), jti, exp)
+        return IssuedAccessToken(signer.sign(claims, typ="at+jwt"), jti, exp)
 
     def id_token(
         self,
@@ -87,7 +89,7 @@ class TokenMinter:
         alg: str,
         now: int,
     ) -> str:
-        kid, key = self.keys.signing_key(alg)
+        signer = self.keys.signer(alg)
         claims: dict[str, Any] = {
             "iss": self.issuer,
             "sub": subject,
@@ -102,7 +104,7 @@ class TokenMinter:
             claims["nonce"] = nonce
         if access_token is not None:
             claims["at_hash"] = _half_hash(access_token, alg)
-        return jwt.encode({"alg": alg, "typ": "JWT", "kid": kid}, claims, key)
+        return signer.sign(claims, typ="JWT")
 
     def verify_access_token(self, token: str, now: int) -> Mapping[str, Any]:
         """Signature, ``typ``, issuer, audience and expiry; raise InvalidToken otherwise."""
