@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import random
 import time
@@ -29,6 +30,7 @@ from . import device_pages, endpoints, pages
 from .middleware import error_handlers, install_middleware
 from .ops import install_ops
 from .services import Services, build_services
+from .token_endpoint import TokenEndpoint
 
 __all__ = ["create_app", "create_app_from_env"]
 
@@ -61,8 +63,13 @@ async def _housekeeping(services: Services) -> None:
             _log.exception("housekeeping failed")
 
 
-def create_app(settings: Settings, *, bus: EventBus | None = None) -> Starlette:
-    """The ASGI app for ``settings``; ``bus`` lets tests and operators subscribe to events."""
+def create_app(settings: Settings, *, bus: EventBus | None = None,
+               freeze_heap: bool = False) -> Starlette:
+    """The ASGI app for ``settings``; ``bus`` lets tests and operators subscribe to events.
+    ``freeze_heap`` (for a server process that runs one app) moves everything alive after
+    start-up out of the garbage collector's reach: a full collection then walks only what
+    requests created, not the ~10^5 objects of the imported libraries, which keeps its pause
+    out of the latency tail."""
     events = bus or EventBus()
     events.subscribe(AuditLog())
 
@@ -70,6 +77,9 @@ def create_app(settings: Settings, *, bus: EventBus | None = None) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         services = await build_services(settings, events)
         app.state.services = services
+        if freeze_heap:
+            gc.collect()
+            gc.freeze()
         task = asyncio.create_task(_housekeeping(services))
         try:
             yield
@@ -86,7 +96,7 @@ def create_app(settings: Settings, *, bus: EventBus | None = None) -> Starlette:
         Route("/jwks", endpoints.jwks),
         Route("/authorize", endpoints.authorize, methods=["GET"]),
         Route("/par", endpoints.par, methods=["POST"]),
-        Route("/token", endpoints.token, methods=["POST"]),
+        Route("/token", TokenEndpoint(), methods=["POST"]),
         Route("/revoke", endpoints.revoke, methods=["POST"]),
         Route("/introspect", endpoints.introspect, methods=["POST"]),
         Route("/userinfo", endpoints.userinfo, methods=["GET", "POST"]),
@@ -119,4 +129,4 @@ def create_app(settings: Settings, *, bus: EventBus | None = None) -> Starlette:
 
 def create_app_from_env() -> Starlette:
     """Factory for ``uvicorn --factory`` and worker processes: settings from the environment."""
-    return create_app(load_settings())
+    return create_app(load_settings(), freeze_heap=True)

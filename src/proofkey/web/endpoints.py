@@ -20,7 +20,6 @@ from proofkey.flows import par as par_flow
 from proofkey.flows.client_auth import authenticate_client
 from proofkey.flows.introspection import introspect as introspect_flow
 from proofkey.flows.revocation import revoke as revoke_flow
-from proofkey.flows.token import exchange
 from proofkey.flows.userinfo import userinfo as userinfo_flow
 from proofkey.models import Session
 from proofkey.protocol.credentials import read_client_credentials
@@ -34,6 +33,7 @@ from .cors import allow_any_origin
 from .middleware import error_response
 from .pages import render_error
 from .services import Services, services_of
+from .token_endpoint import is_form
 
 __all__ = [
     "authorize",
@@ -45,7 +45,6 @@ __all__ = [
     "readyz",
     "revoke",
     "server_metadata",
-    "token",
     "userinfo",
 ]
 
@@ -54,8 +53,7 @@ _FORM = "application/x-www-form-urlencoded"
 
 async def read_form(request: Request) -> Params:
     """The body of a form POST, strictly parsed (RFC 6749 §3.2: form-encoded, UTF-8)."""
-    content_type = request.headers.get("content-type", "")
-    if content_type.split(";", 1)[0].strip().lower() != _FORM:
+    if not is_form(request.headers.get("content-type")):
         raise InvalidRequest("the request body must be application/x-www-form-urlencoded")
     body = await request.body()
     return parse_urlencoded(body, max_bytes=services_of(request).settings.max_body_bytes)
@@ -120,18 +118,6 @@ async def _session(request: Request) -> Session | None:
         return None
     services = services_of(request)
     return await services.store.get_session(digest(handle), services.ctx.now())
-
-
-async def token(request: Request) -> Response:
-    services = services_of(request)
-    try:
-        form = await read_form(request)
-        body = await exchange(form, request.headers.get("authorization"),
-                              services=services.token, ctx=services.ctx)
-        response: Response = _json(body)
-    except OAuthError as error:
-        response = error_response(error)
-    return await services.cors.decorate(request, response)
 
 
 async def par(request: Request) -> Response:

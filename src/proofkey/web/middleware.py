@@ -26,19 +26,26 @@ from proofkey.store.base import StoreUnavailable
 
 from .pages import render_error
 
-__all__ = ["error_handlers", "error_response", "install_middleware", "is_page"]
+__all__ = ["error_handlers", "error_headers", "error_response", "install_middleware", "is_page"]
 
 _log = logging.getLogger("proofkey.web")
 
 
-def error_response(error: OAuthError, headers: Mapping[str, str] | None = None) -> JSONResponse:
-    """An RFC 6749 §5.2 JSON error with no-store caching."""
+def error_headers(error: OAuthError, headers: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The headers of an RFC 6749 §5.2 error: no-store, and a challenge on a 401 (§5.2:
+    "MUST include the WWW-Authenticate response header field")."""
     merged = dict(NO_STORE_HEADERS)
     if headers:
         merged.update(headers)
     if error.status_code == 401 and "WWW-Authenticate" not in merged:
         merged["WWW-Authenticate"] = 'Basic realm="proofkey"'
-    return JSONResponse(error.as_dict(), status_code=error.status_code, headers=merged)
+    return merged
+
+
+def error_response(error: OAuthError, headers: Mapping[str, str] | None = None) -> JSONResponse:
+    """An RFC 6749 §5.2 JSON error with no-store caching."""
+    return JSONResponse(error.as_dict(), status_code=error.status_code,
+                        headers=error_headers(error, headers))
 
 
 def _server_error(path: str, exc: Exception) -> JSONResponse:
