@@ -10,10 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import ctypes
+import ctypes.util
 import functools
 import hashlib
 import hmac
+import os
 import secrets
+from concurrent.futures import ThreadPoolExecutor
 
 from argon2 import PasswordHasher, Type
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
@@ -36,7 +40,33 @@ __all__ = [
 
 # OWASP Password Storage Cheat Sheet, argon2id: m=19 MiB, t=2, p=1.
 PASSWORD_HASHER = PasswordHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1, type=Type.ID)
+_M_MMAP_THRESHOLD = -3  # glibc <malloc.h>
+_MMAP_ABOVE = 128 * 1024  # glibc's initial threshold, pinned
 
+
+def _return_large_blocks_to_the_os() -> None:
+    """Each argon2id hash mallocs a 19 MiB block. glibc serves the first from mmap and, on its
+    free, raises its mmap threshold past 19 MiB (the dynamic threshold), so later blocks come
+    from the thread's arena and stay resident: ~19 MiB per thread that ever hashed. Pinning
+    the threshold keeps such blocks on mmap, returned to the kernel when freed."""
+    name = ctypes.util.find_library("c")
+    if not name:
+        return
+    try:
+        libc = ctypes.CDLL(name)
+        libc.mallopt(_M_MMAP_THRESHOLD, _MMAP_ABOVE)
+    except (OSError, AttributeError):  # not glibc: nothing to pin
+        return
+
+
+@functools.cache
+def _password_executor() -> ThreadPoolExecutor:
+    """argon2id is CPU-bound and releases the GIL: one thread per core this process may run
+    on is all it can use (a worker pinned to one core gets one), and it bounds the hashes held
+    in memory at once; further logins queue."""
+    threads = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
+    return ThreadPoolExecutor(max_workers=max(1, threads), thread_name_prefix="argon2",
+                              initializer=_return_large_blocks_to_the_os)
 
 
 @functools.cache
@@ -87,9 +117,11 @@ def verify_password(password_hash: str | None, password: str) -> bool:
 
 async def hash_password_async(password: str) -> str:
     """Hash off the event loop (argon2id costs tens of milliseconds of CPU)."""
-    return await asyncio.to_thread(hash_password, password)
+    return await asyncio.get_running_loop().run_in_executor(
+        _password_executor(), hash_password, password)
 
 
 async def verify_password_async(password_hash: str | None, password: str) -> bool:
     """Verify off the event loop (argon2id costs tens of milliseconds of CPU)."""
-    return await asyncio.to_thread(verify_password, password_hash, password)
+    return await asyncio.get_running_loop().run_in_executor(
+        _password_executor(), verify_password, password_hash, password)
