@@ -61,9 +61,13 @@ REDIRECT_URI = "http://127.0.0.1:9999/cb"
 USERNAME = "bench"
 PASSWORD = "bench-password-" + "x" * 8
 SCOPES_SUPPORTED = "openid profile email offline_access api"
-# The two token-exchange variants: with openid (id_token + JWT access token + refresh token)
-# and without (a resource scope: JWT access token + refresh token).
-SCOPE_VARIANTS = {"openid": "openid", "plain": "api"}
+# The token-exchange variants: with openid (RS256 id_token + JWT access token + refresh token)
+# and without (a resource scope: JWT access token + refresh token); and openid again for a
+# second client registered for ES256 id_tokens (proofkey and node-oidc-provider only), which
+# shows the servers' own costs without the RSA-2048 signature both pay.
+SCOPE_VARIANTS = {"openid": "openid", "plain": "api", "openid-es256": "openid"}
+ES_CLIENT_ID = "bench-client-es256"
+VARIANT_CLIENT = {"openid-es256": ES_CLIENT_ID}
 SERVER_CPU = "0"
 LOAD_CPU = "1"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -339,14 +343,20 @@ class Server:
         if self.proc:
             self.proc.stop()
 
-    def driver_args(self) -> list[str]:
-        return ["--kind", self.kind, "--base", self.base, "--client-id", CLIENT_ID,
+    def supports(self, variant: str) -> bool:
+        return variant not in VARIANT_CLIENT
+
+    def driver_args(self, client_id: str = CLIENT_ID) -> list[str]:
+        return ["--kind", self.kind, "--base", self.base, "--client-id", client_id,
                 "--redirect-uri", REDIRECT_URI, "--user", USERNAME, "--password", PASSWORD]
 
 
 class Proofkey(Server):
     kind = "proofkey"
     label = "proofkey"
+
+    def supports(self, variant: str) -> bool:
+        return True
 
     def __init__(self, work: Path, *, cpus: str | None = SERVER_CPU, workers: int = 1,
                  database_url: str = "", label: str = "proofkey") -> None:
@@ -376,6 +386,8 @@ class Proofkey(Server):
         steps = [
             ([str(self.exe), "client", "add", CLIENT_ID, "--public", "--redirect-uri",
               REDIRECT_URI, "--scope", SCOPES_SUPPORTED], None),
+            ([str(self.exe), "client", "add", ES_CLIENT_ID, "--public", "--redirect-uri",
+              REDIRECT_URI, "--scope", SCOPES_SUPPORTED, "--id-token-alg", "ES256"], None),
             ([str(self.exe), "user", "add", USERNAME, "--password-stdin"], PASSWORD + "\n"),
         ]
         for argv, stdin in steps:
@@ -397,11 +409,14 @@ class NodeOidc(Server):
     kind = "node"
     label = "node-oidc-provider"
 
+    def supports(self, variant: str) -> bool:
+        return True
+
     def start(self) -> None:
         node = NODE_MODULES / ".bin" / "node"
         argv = [*self.taskset(), str(node), str(BENCH / "peers" / "node-oidc" / "server.js"),
                 "--port", str(self.port), "--client-id", CLIENT_ID, "--redirect-uri",
-                REDIRECT_URI]
+                REDIRECT_URI, "--es-client-id", ES_CLIENT_ID]
         self.version = "oidc-provider " + _npm_version("oidc-provider") + ", node " + \
             subprocess.run([str(node), "--version"], capture_output=True, text=True,
                            check=False).stdout.strip()
@@ -505,12 +520,12 @@ class Tools:
         return self.work / f"{self._n:04d}-{name}"
 
     def driver(self, server: Server, command: str, *args: str, cpus: str | None = LOAD_CPU,
-               timeout: float = 900) -> dict[str, Any]:
+               timeout: float = 900, client_id: str = CLIENT_ID) -> dict[str, Any]:
         if self.node:
-            argv = [self.node, str(DRIVER), command, *server.driver_args(), *args]
+            argv = [self.node, str(DRIVER), command, *server.driver_args(client_id), *args]
         else:
             argv = [sys.executable, str(BENCH / "drivers" / "pydriver.py"), command,
-                    *server.driver_args(), *args]
+                    *server.driver_args(client_id), *args]
         if cpus:
             argv = ["taskset", "-c", cpus, *argv]
         done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False)
@@ -583,27 +598,27 @@ class Bench:
 
     # .. scenario 1: token exchange with pre-minted codes ........................................
 
-    def mint(self, server: Server, scope: str, count: int) -> Path:
+    def mint(self, server: Server, scope: str, count: int, client_id: str = CLIENT_ID) -> Path:
         path = self.tools.tmp(f"codes-{server.kind}-{scope}.txt")
         out = self.tools.driver(server, "mint", "--scope", scope, "--count", str(count),
                                 "--concurrency", str(self.scale.mint_concurrency),
-                                "--out", str(path), "--duration", "300")
+                                "--out", str(path), "--duration", "300", client_id=client_id)
         if out["minted"] < count * 0.95:
             raise RuntimeError(f"minted only {out['minted']} of {count} codes: {out}")
         return path
 
     def token_run(self, server: Server, scope: str, duration: float, rate_guess: float,
                   *, cpus: str | None = LOAD_CPU, window_kw: dict[str, Any] | None = None,
-                  connections: int | None = None, retry: bool = True
-                  ) -> tuple[dict[str, Any], Window]:
+                  connections: int | None = None, retry: bool = True,
+                  client_id: str = CLIENT_ID) -> tuple[dict[str, Any], Window]:
         """One wrk run fed with fresh codes; re-minted and retried once if the codes ran out."""
         count = int(min(self.scale.max_codes, max(200, rate_guess * duration * 1.4 + 200)))
         for attempt in range(2):
-            codes = self.mint(server, scope, count)
+            codes = self.mint(server, scope, count, client_id)
             with Window(server.pids(), self.idle_pids(server), **(window_kw or {})) as w:
                 out = self.tools.wrk_run(
                     "token.lua", server.base + server.token_path,
-                    [str(codes), CLIENT_ID, REDIRECT_URI, "1"], duration=duration,
+                    [str(codes), client_id, REDIRECT_URI, "1"], duration=duration,
                     connections=connections or self.scale.connections, cpus=cpus)
             codes.unlink(missing_ok=True)
             if not out["exhausted"] or not retry or attempt == 1 or count >= self.scale.max_codes:
@@ -612,22 +627,25 @@ class Bench:
             log(f"codes ran out ({server.label}); retrying with {count}")
         raise AssertionError("unreachable")
 
-    def warm(self, server: Server, scope: str) -> None:
+    def warm(self, server: Server, scope: str, client_id: str = CLIENT_ID) -> None:
         if self.scale.warmup <= 0:
             return
         guess = self.scale.prior_rate[server.kind]
         with suppress(RuntimeError):
-            self.token_run(server, scope, self.scale.warmup, guess, retry=False)
+            self.token_run(server, scope, self.scale.warmup, guess, retry=False,
+                           client_id=client_id)
 
     def scenario_token(self) -> None:
         for variant, scope in SCOPE_VARIANTS.items():
-            for server in self.servers:
-                self.warm(server, scope)
-            guesses = {s.label: self.scale.prior_rate[s.kind] for s in self.servers}
+            client_id = VARIANT_CLIENT.get(variant, CLIENT_ID)
+            servers = [s for s in self.servers if s.supports(variant)]
+            for server in servers:
+                self.warm(server, scope, client_id)
+            guesses = {s.label: self.scale.prior_rate[s.kind] for s in servers}
             for rep in range(1, self.scale.repeat + 1):
-                for server in self.servers:  # interleaved: drift in noise hits every server
+                for server in servers:  # interleaved: drift in noise hits every server
                     out, w = self.token_run(server, scope, self.scale.duration,
-                                            guesses[server.label])
+                                            guesses[server.label], client_id=client_id)
                     valid = out["non_expected"] == 0 and out["exhausted"] == 0 and out["ok"] > 0
                     reason = "" if valid else (
                         f"{out['non_expected']} non-200 ({out['bad_statuses'][:60].strip()})"

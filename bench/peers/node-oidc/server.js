@@ -3,12 +3,13 @@
 // Configured to do the same work per token exchange as proofkey: PKCE (S256) required for every
 // client, one public client with the benchmark's client id and redirect URI, ES256 JWT access
 // tokens (RFC 9068, through a default resource indicator), RS256 id_tokens, a refresh token on
-// every code exchange and refresh-token rotation. It keeps its state in memory, in an adapter
+// every code exchange and refresh-token rotation; and a second public client, alike but for
+// ES256 id_tokens (the `openid-es256` variant). It keeps its state in memory, in an adapter
 // defined below (the bundled one holds only 1,000 entries).
 // Login uses devInteractions (any username; no password check), which is enough to establish a
 // session and a remembered consent (grant) for the flows under test.
 //
-// Usage: node server.js --port 18402 [--client-id bench-client] [--redirect-uri URI]
+// Usage: node server.js --port 18402 [--client-id bench-client] [--es-client-id ID] [--redirect-uri URI]
 import { generateKeyPairSync } from 'node:crypto';
 import { parseArgs } from 'node:util';
 
@@ -18,6 +19,7 @@ const { values: args } = parseArgs({
   options: {
     port: { type: 'string', default: '18402' },
     'client-id': { type: 'string', default: 'bench-client' },
+    'es-client-id': { type: 'string', default: 'bench-client-es256' },
     'redirect-uri': { type: 'string', default: 'http://127.0.0.1:9999/cb' },
   },
 });
@@ -112,14 +114,16 @@ function jwk(type, options, extra) {
 
 const configuration = {
   adapter: BenchAdapter,
-  clients: [{
-    client_id: args['client-id'],
+  clients: [args['client-id'], args['es-client-id']].map((clientId, i) => ({
+    client_id: clientId,
     token_endpoint_auth_method: 'none',
     redirect_uris: [args['redirect-uri']],
     grant_types: ['authorization_code', 'refresh_token'],
     response_types: ['code'],
     application_type: 'web',
-  }],
+    // The second client takes ES256 id_tokens (the RS256 default otherwise).
+    ...(i === 1 ? { id_token_signed_response_alg: 'ES256' } : {}),
+  })),
   jwks: {
     keys: [
       jwk('rsa', { modulusLength: 2048 }, { use: 'sig', alg: 'RS256', kid: 'rs256' }),
