@@ -122,6 +122,9 @@ class Settings:
     login_failures_per_ip: int = _opt("Failed logins per client address per window before 429.",
                                       _int(1, 100000), default=30)
     login_window_seconds: int = _opt("Login throttling window.", _int(1, DAY), default=300)
+    client_cache_ms: int = _opt(
+        "How long a process keeps a client it looked up (0: no cache); a client removed by "
+        "another process still works here for up to this long.", _int(0, 60000), default=1000)
     max_body_bytes: int = _opt("Largest request body accepted.", _int(1024, 1 << 20),
                                default=16384)
     max_query_bytes: int = _opt("Largest query string accepted.", _int(512, 1 << 16),

@@ -55,7 +55,7 @@ async def device_authorization(request: Request) -> Response:
     try:
         form = await read_form(request)
         credentials = read_client_credentials(request.headers.get("authorization"), form)
-        client = await authenticate_client(credentials, services.store)
+        client = await authenticate_client(credentials, services.clients)
         body = await device_flow.authorize_device(form, client, devices=services.store,
                                                   ctx=services.ctx)
     except RateLimited as error:
@@ -195,7 +195,7 @@ async def device_submit(request: Request) -> Response:
     except OAuthError as error:
         return _entry_page(request, signed_in, _shown(typed), status=400,
                            message=error.description)
-    client = await services.store.get_client(pending.client_id)
+    client = await services.clients.get_client(pending.client_id)
     if client is None:  # removed since the device asked
         return _entry_page(request, signed_in, _shown(typed), status=400,
                            message="That code is not valid any more.")

@@ -98,7 +98,7 @@ async def authorize(request: Request) -> Response:
     secret = browser_secret(request)
     session = await _session(request)
     outcome = await authorize_flow.start(
-        params, clients=services.store, interactions=services.store, consents=services.store,
+        params, clients=services.clients, interactions=services.store, consents=services.store,
         codes=services.store, session=session, browser_id=secret, ctx=services.ctx,
         pushed=pushed)
     if isinstance(outcome, authorize_flow.ShowError):
@@ -126,7 +126,7 @@ async def par(request: Request) -> Response:
     try:
         form = await read_form(request)
         client = await authenticate_client(
-            read_client_credentials(request.headers.get("authorization"), form), services.store)
+            read_client_credentials(request.headers.get("authorization"), form), services.clients)
         body = await par_flow.push(form, client, pushed=services.store, ctx=services.ctx)
     except OAuthError as error:
         error.redirectable = False
@@ -146,7 +146,7 @@ async def revoke(request: Request) -> Response:
     try:
         form = await read_form(request)
         await _reload_keys_for(services, form.get("token"))
-        await revoke_flow(form, request.headers.get("authorization"), clients=services.store,
+        await revoke_flow(form, request.headers.get("authorization"), clients=services.clients,
                           grants=services.store, minter=services.minter, ctx=services.ctx)
         response = Response(status_code=200, headers=dict(NO_STORE_HEADERS))
     except OAuthError as error:
@@ -160,7 +160,7 @@ async def introspect(request: Request) -> Response:
         form = await read_form(request)
         await _reload_keys_for(services, form.get("token"))
         body = await introspect_flow(form, request.headers.get("authorization"),
-                                     clients=services.store, grants=services.store,
+                                     clients=services.clients, grants=services.store,
                                      minter=services.minter, ctx=services.ctx)
     except OAuthError as error:
         return error_response(error)

@@ -101,7 +101,7 @@ async def _load(request: Request) -> tuple[str, PendingAuthorization, Client]:
     if len(handle) > 64:
         raise InvalidRequest("unknown sign-in request", redirectable=False)
     pending, client = await flow.load_pending(
-        handle, browser_secret(request), interactions=services.store, clients=services.store,
+        handle, browser_secret(request), interactions=services.store, clients=services.clients,
         ctx=services.ctx)
     return handle, pending, client
 

@@ -14,7 +14,8 @@ from proofkey.flows.token import TokenServices
 from proofkey.observability.events import EventBus
 from proofkey.settings import Settings
 from proofkey.store import open_store
-from proofkey.store.base import RateLimiter, Store
+from proofkey.store.base import ClientStore, RateLimiter, Store
+from proofkey.store.client_cache import CachedClientStore
 from proofkey.store.ratelimit import MemoryRateLimiter
 from proofkey.tokens.keys import KeyRing
 from proofkey.tokens.mint import TokenMinter
@@ -32,6 +33,7 @@ class Services:
 
     settings: Settings
     store: Store
+    clients: ClientStore  # the store's clients through the per-process cache
     minter: TokenMinter
     ctx: Context
     limiter: RateLimiter
@@ -74,10 +76,11 @@ async def build_services(settings: Settings, bus: EventBus) -> Services:
     minter = TokenMinter(ring, issuer=settings.effective_issuer, audience=settings.audience,
                          access_ttl=settings.access_token_ttl_seconds,
                          id_ttl=settings.id_token_ttl_seconds)
+    clients = CachedClientStore(store, ttl=settings.client_cache_ms / 1000)
     services = Services(
-        settings=settings, store=store, minter=minter, ctx=ctx, limiter=_limiter(settings),
-        templates=_templates(),
-        token=TokenServices(clients=store, codes=store, grants=store, devices=store,
+        settings=settings, store=store, clients=clients, minter=minter, ctx=ctx,
+        limiter=_limiter(settings), templates=_templates(),
+        token=TokenServices(clients=clients, codes=store, grants=store, devices=store,
                             minter=minter),
         cors=CorsPolicy(store),
         key_versions=frozenset((r.kid, r.retired_at) for r in ring.records()),
