@@ -10,7 +10,7 @@ import logging
 import pytest
 
 from proofkey.crypto import new_handle
-from proofkey.observability.logs import configure_logging
+from proofkey.observability.logs import JsonFormatter, configure_logging
 from proofkey.settings import Settings
 
 
@@ -94,3 +94,15 @@ def test_configuring_again_replaces_the_handler_and_the_counter(settings: Settin
     assert first.getvalue() == ""
     assert len(lines(second)) == 1
     assert (first_sink.kinds, second_sink.kinds) == ([], ["handle"])
+
+
+def test_each_line_carries_the_time_of_its_own_record() -> None:
+    formatter = JsonFormatter()
+    noon = 1_767_268_800.0  # 2026-01-01T12:00:00Z
+    stamps = []
+    for offset in (0.25, 1.5, 0.75, 61.0):  # the same second, the next, back, a minute on
+        record = logging.makeLogRecord({"name": "proofkey.x", "msg": "m",
+                                        "created": noon + offset, "msecs": offset % 1 * 1000})
+        stamps.append(json.loads(formatter.format(record))["ts"])
+    assert stamps == ["2026-01-01T12:00:00.250Z", "2026-01-01T12:00:01.500Z",
+                      "2026-01-01T12:00:00.750Z", "2026-01-01T12:01:01.000Z"]

@@ -1,15 +1,30 @@
-"""The audit log: one JSON line per security event, built from domain events only."""
+"""The audit log: one JSON line per security event, built from domain events only.
+
+It runs on every token exchange, so it stays cheap: an event's fields are read by name from a
+per-class tuple (events are flat dataclasses of str, int, float, bool and None; ``asdict``
+would deep-copy them) into an ``AuditEntry``, which the logging setup masks once and writes
+without encoding it twice (``logs``).
+"""
 
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import time
 
 from .events import Event
+from .logs import AuditEntry
 
 __all__ = ["AuditLog"]
+
+_FIELDS: dict[type[Event], tuple[str, ...]] = {}
+
+
+def _field_names(cls: type[Event]) -> tuple[str, ...]:
+    names = _FIELDS.get(cls)
+    if names is None:
+        names = _FIELDS[cls] = tuple(f.name for f in dataclasses.fields(cls))
+    return names
 
 
 class AuditLog:
@@ -21,6 +36,8 @@ class AuditLog:
     def __call__(self, event: Event) -> None:
         if not self._logger.isEnabledFor(logging.INFO):
             return
-        record = {"ts": round(time.time(), 3), "event": type(event).__name__}
-        record.update(dataclasses.asdict(event))
-        self._logger.info(json.dumps(record, separators=(",", ":"), default=str))
+        cls = type(event)
+        entry = AuditEntry(ts=round(time.time(), 3), event=cls.__name__)
+        for name in _field_names(cls):
+            entry[name] = getattr(event, name)
+        self._logger.info(entry)

@@ -15,6 +15,13 @@ installs three things, idempotently:
    URL's known secrets are dropped by design and do not count as detections.
 
 The audit logger stays at INFO whatever ``log_level`` says: security events are always kept.
+
+Audit lines are on every token exchange's path, so they take a shorter road (performance.md):
+``AuditLog`` logs an ``AuditEntry`` (the event's fields) as the message. Redaction masks each
+string value once — attacker-chosen values such as an unknown ``client_id`` reach these
+fields — and counts the catches like any other; the record's message becomes the JSON text of
+the masked fields, so every handler still sees one redacted JSON object, and ``JsonFormatter``
+splices that text into its line instead of parsing it back and encoding it again.
 """
 
 from __future__ import annotations
@@ -33,9 +40,12 @@ from proofkey.settings import Settings
 from .redact import Redactor
 from .tracing import current_trace_ids
 
-__all__ = ["JsonFormatter", "RedactionFilter", "RedactionSink", "configure_logging", "redactor"]
+__all__ = ["AuditEntry", "JsonFormatter", "RedactionFilter", "RedactionSink", "configure_logging",
+           "redactor"]
 
 _MARK = "_proofkey_redacted"
+_AUDIT = "_proofkey_audit"  # an AuditEntry message's masked JSON text, else None
+_AUDIT_LOGGER = "proofkey.audit"
 _UVICORN = ("uvicorn", "uvicorn.error", "uvicorn.access", "uvicorn.asgi")
 _INTERACTION = re.compile(r"^/interaction/[^/]+")
 
@@ -59,6 +69,52 @@ def _count(kind: str) -> None:
 
 
 redactor = Redactor(_count)
+# One encoder for every line: ``json.dumps`` with options builds a new encoder per call.
+_dumps = json.JSONEncoder(separators=(",", ":"), default=str).encode
+
+
+class AuditEntry(dict[str, object]):
+    """An audit event's fields, logged as the message itself (see the module docstring).
+
+    Without proofkey's logging configured, it shows as its JSON text, masked all the same.
+    """
+
+    __slots__ = ()
+
+    def __str__(self) -> str:
+        return _dumps(_masked(self))
+
+
+# Audit values that redaction leaves as they are. Most repeat from line to line (event names,
+# client ids, grant types, outcomes, error codes); redaction is a pure function of the text and
+# a catch always changes it, so skipping these changes neither a line nor a count. Bounded:
+# unknown client ids are the caller's choice.
+_CLEAN: set[str] = set()
+_CLEAN_MAX_ENTRIES = 4096
+_CLEAN_MAX_CHARS = 128
+
+
+def _masked(fields: dict[str, object]) -> dict[str, object]:
+    """The fields with every string value redacted; numbers, booleans and None pass as they
+    are, anything else as its redacted ``str`` (what the JSON line would show)."""
+    masked: dict[str, object] = {}
+    for name, value in fields.items():
+        if isinstance(value, str):
+            if value not in _CLEAN:
+                value = _redact_value(value)
+        elif not (value is None or isinstance(value, (bool, int, float))):
+            value = _redact_value(str(value))
+        masked[name] = value
+    return masked
+
+
+def _redact_value(value: str) -> str:
+    masked = redactor.redact(value)
+    if masked == value and len(value) <= _CLEAN_MAX_CHARS:
+        if len(_CLEAN) >= _CLEAN_MAX_ENTRIES:
+            _CLEAN.clear()
+        _CLEAN.add(value)
+    return masked
 
 
 def _scrub_path(path: object) -> object:
@@ -69,11 +125,20 @@ def _scrub_path(path: object) -> object:
 
 
 def redact_record(record: logging.LogRecord) -> None:
-    """Replace the record's message, traceback and stack by their redacted text, once."""
+    """Replace the record's message, traceback and stack by their redacted text, once.
+
+    An ``AuditEntry`` message is masked field by field; its JSON text is also kept for
+    ``JsonFormatter`` under an attribute set on every record, so ``extra`` cannot forge it.
+    """
     if getattr(record, _MARK, False):
         return
     setattr(record, _MARK, True)
-    if record.name == "uvicorn.access" and isinstance(record.args, tuple) and len(
+    setattr(record, _AUDIT, None)
+    if type(record.msg) is AuditEntry and not record.args:
+        record.msg = _dumps(_masked(record.msg))
+        record.args = None
+        setattr(record, _AUDIT, record.msg)
+    elif record.name == "uvicorn.access" and isinstance(record.args, tuple) and len(
             record.args) == 5:
         # (client_addr, method, full_path, http_version, status): uvicorn's formatter reads
         # these positions, so keep the tuple and clean each part.
@@ -105,21 +170,34 @@ class RedactionFilter(logging.Filter):
 
 
 class JsonFormatter(logging.Formatter):
-    """One JSON object per record; audit messages (JSON already) are nested under ``audit``."""
+    """One JSON object per record; audit messages (an ``AuditEntry``, or JSON text logged to
+    ``proofkey.audit``) are nested under ``audit``."""
+
+    # (whole second, its strftime text): lines come many per second; one tuple, so a thread
+    # never pairs a second with another second's text.
+    _second: tuple[int, str] = (-1, "")
 
     def format(self, record: logging.LogRecord) -> str:
         redact_record(record)
+        second, text = self._second
+        if second != int(record.created):
+            second = int(record.created)
+            text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+            self._second = (second, text)
         entry: dict[str, Any] = {
-            "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
-            + f".{int(record.msecs):03d}Z",
+            "ts": f"{text}.{int(record.msecs):03d}Z",
             "level": record.levelname.lower(),
             "logger": record.name,
         }
         ids = current_trace_ids()
         if ids is not None:
             entry["trace_id"], entry["span_id"] = ids
+        masked = getattr(record, _AUDIT, None) if record.name == _AUDIT_LOGGER else None
+        if masked is not None and not (record.exc_text or record.stack_info):
+            # The same bytes as encoding the masked fields again under "audit".
+            return f'{_dumps(entry)[:-1]},"audit":{masked}}}'
         message = record.getMessage()
-        audit = _audit_fields(record.name, message)
+        audit = _audit_fields(record.name, message if masked is None else masked)
         if audit is not None:
             entry["audit"] = audit
         else:
@@ -128,11 +206,11 @@ class JsonFormatter(logging.Formatter):
             entry["exc"] = record.exc_text
         if record.stack_info:
             entry["stack"] = record.stack_info
-        return json.dumps(entry, separators=(",", ":"), default=str)
+        return _dumps(entry)
 
 
 def _audit_fields(name: str, message: str) -> dict[str, Any] | None:
-    if name != "proofkey.audit" or not message.startswith("{"):
+    if name != _AUDIT_LOGGER or not message.startswith("{"):
         return None
     try:
         value = json.loads(message)
@@ -194,5 +272,5 @@ def configure_logging(settings: Settings, metrics: RedactionSink | None,
         for old in list(logger.handlers):
             logger.removeHandler(old)
         logger.propagate = True
-    logging.getLogger("proofkey.audit").setLevel(logging.INFO)
+    logging.getLogger(_AUDIT_LOGGER).setLevel(logging.INFO)
     return handler
