@@ -43,6 +43,12 @@ def run(text: str) -> tuple[str, list[str]]:
      "authorization"),
     ("Basic " + BASIC, BASIC, "authorization"),
     ("x" + "A1b2" * 40, "A1b2" * 40, "opaque"),
+    # A verifier of letters, "_" and one "." once passed for a qualified name (found by
+    # test_any_handle_or_verifier_anywhere_is_masked).
+    ("verifier vPzWrAWmQszuDDMOZnFLoicZNmmfliOWp.LrcLYY_vS sent",
+     "vPzWrAWmQszuDDMOZnFLoicZNmmfliOWp.LrcLYY_vS", "verifier"),
+    ("k " + "ab.cdEfGhIjKlMnOpQrStUvWxYzAbCdEfGhIjKlMnOpQrS", "cdEfGhIjKlMnOpQrStUvWxYzAbCd",
+     "verifier"),
 ])
 def test_each_secret_shape_is_masked_and_counted_once(text: str, secret: str,
                                                        kind: str) -> None:
@@ -58,6 +64,8 @@ def test_each_secret_shape_is_masked_and_counted_once(text: str, secret: str,
     "Bearer token required",
     'WWW-Authenticate: Bearer realm="proofkey", error="invalid_token"',
     "proofkey.observability.metrics.SomethingQuiteLong_and_dotted.name",
+    "asyncpg.exceptions.ConnectionDoesNotExistError raised",
+    "opentelemetry.exporter.otlp.proto.http.trace_exporter.OTLPSpanExporter",
     "status_code=400 code: 400 error_code=invalid_grant",
     "Secret('**********') and fingerprint 0123456789ab and id 0d3e63f1d9eafde056c1ff95449d8803",
     "unexpected ValueError at /token (/work/src/proofkey/flows/token.py:42)",
