@@ -106,3 +106,25 @@ def test_each_line_carries_the_time_of_its_own_record() -> None:
         stamps.append(json.loads(formatter.format(record))["ts"])
     assert stamps == ["2026-01-01T12:00:00.250Z", "2026-01-01T12:00:01.500Z",
                       "2026-01-01T12:00:00.750Z", "2026-01-01T12:01:01.000Z"]
+
+
+def test_a_record_made_by_make_log_record_is_redacted(settings: Settings) -> None:
+    """``logging.makeLogRecord`` (what a socket log receiver uses) fills an empty record from a
+    dict after the record factory ran; it was written out unmasked."""
+    stream, sink = configured(settings)
+    record = logging.makeLogRecord({"name": "remote", "levelno": logging.INFO,
+                                    "levelname": "INFO", "msg": "login password=%s",
+                                    "args": ("hunter2",)})
+    logging.getLogger().handle(record)
+    [entry] = lines(stream)
+    assert entry["msg"] == "login password=[REDACTED:password]"
+    assert sink.kinds == ["password"]
+
+
+def test_a_record_arriving_with_a_mark_of_its_own_is_still_redacted(settings: Settings) -> None:
+    stream, _sink = configured(settings)
+    record = logging.makeLogRecord({"name": "remote", "levelno": logging.INFO,
+                                    "levelname": "INFO", "msg": "password=hunter2",
+                                    "_proofkey_redacted": True})
+    logging.getLogger().handle(record)
+    assert "hunter2" not in stream.getvalue()

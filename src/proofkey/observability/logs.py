@@ -44,6 +44,10 @@ __all__ = ["AuditEntry", "JsonFormatter", "RedactionFilter", "RedactionSink", "c
            "redactor"]
 
 _MARK = "_proofkey_redacted"
+# The mark holds this token and the message it redacted: a record whose message was replaced
+# afterwards (``logging.makeLogRecord`` fills an empty record from a dict after the factory
+# ran) or that arrived with a mark of its own (a pickled record from a socket) is redacted again.
+_TOKEN = object()
 _AUDIT = "_proofkey_audit"  # an AuditEntry message's masked JSON text, else None
 _AUDIT_LOGGER = "proofkey.audit"
 _UVICORN = ("uvicorn", "uvicorn.error", "uvicorn.access", "uvicorn.asgi")
@@ -130,9 +134,10 @@ def redact_record(record: logging.LogRecord) -> None:
     An ``AuditEntry`` message is masked field by field; its JSON text is also kept for
     ``JsonFormatter`` under an attribute set on every record, so ``extra`` cannot forge it.
     """
-    if getattr(record, _MARK, False):
+    mark = getattr(record, _MARK, None)
+    if isinstance(mark, tuple) and len(mark) == 2 and mark[0] is _TOKEN and (
+            mark[1] is record.msg):
         return
-    setattr(record, _MARK, True)
     setattr(record, _AUDIT, None)
     if type(record.msg) is AuditEntry and not record.args:
         record.msg = _dumps(_masked(record.msg))
@@ -159,6 +164,7 @@ def redact_record(record: logging.LogRecord) -> None:
         record.exc_text = redactor.redact(record.exc_text)
     if record.stack_info:
         record.stack_info = redactor.redact(record.stack_info)
+    setattr(record, _MARK, (_TOKEN, record.msg))
 
 
 class RedactionFilter(logging.Filter):
