@@ -606,6 +606,115 @@ async def test_of_eight_concurrent_rotations_exactly_one_wins(
         assert stored == winners
 
 
+# rotate_refresh_for_client: the common refresh (no scope parameter) in one call.
+
+
+def the_successor(handle: str, parent: str, now: int, *, grant_id: str = "g1") -> RefreshToken:
+    """The token ``rotate_refresh_for_client`` stores in place of ``parent``."""
+    return RefreshToken(digest(handle), grant_id, "app", now, now + HOUR, digest(parent))
+
+
+async def test_a_clients_refresh_token_rotates_in_one_call_returning_its_grant(
+    store: Store,
+) -> None:
+    grant = a_grant(user_id="u1", scope=("openid", "profile"), auth_time=NOW - 7)
+    await store.save_grant(grant, a_refresh())
+    rotated = await store.rotate_refresh_for_client(digest("r1"), "app", NOW + 5, digest("r2"),
+                                                    NOW + 5 + HOUR)  # fmt: skip
+    assert rotated == grant
+    assert await store.find_refresh(digest("r1")) == a_refresh(rotated_at=NOW + 5,
+                                                               replaced_by=digest("r2"))
+    assert await store.find_refresh(digest("r2")) == the_successor("r2", "r1", NOW + 5)
+    # Once only; the successor rotates in turn, and the chain stays in the grant.
+    assert await store.rotate_refresh_for_client(digest("r1"), "app", NOW + 6, digest("r3"),
+                                                 NOW + 6 + HOUR) is None  # fmt: skip
+    assert await store.find_refresh(digest("r3")) is None
+    assert await store.rotate_refresh_for_client(digest("r2"), "app", NOW + 7, digest("r4"),
+                                                 NOW + 7 + HOUR) == grant  # fmt: skip
+    assert await store.find_refresh(digest("r4")) == the_successor("r4", "r2", NOW + 7)
+
+
+async def test_a_grant_without_user_or_scope_comes_back_as_stored(store: Store) -> None:
+    service = a_grant(user_id=None, auth_time=None, scope=())
+    await store.save_grant(service, a_refresh())
+    assert await store.rotate_refresh_for_client(digest("r1"), "app", NOW, digest("r2"),
+                                                 NOW + HOUR) == service  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("grant", "refresh", "client_id"),
+    [
+        (a_grant(), a_refresh(expires_at=NOW + 10), "app"),
+        (a_grant(revoked_at=NOW - 1), a_refresh(), "app"),
+        (a_grant(expires_at=NOW + 10), a_refresh(), "app"),
+        (a_grant(), a_refresh(rotated_at=NOW - 1, replaced_by=digest("r0")), "app"),
+        (a_grant(), a_refresh(), "other-app"),
+        (a_grant(client_id="other-app"), a_refresh(), "other-app"),
+    ],
+    ids=["token expired", "grant revoked", "grant expired", "token already rotated",
+         "another client", "another client's grant"],
+)  # fmt: skip
+async def test_a_refresh_token_is_rotated_for_a_client_only_if_its_and_live(
+    store: Store, grant: Grant, refresh: RefreshToken, client_id: str
+) -> None:
+    await store.save_grant(grant, refresh)
+    assert await store.rotate_refresh_for_client(digest("r1"), client_id, NOW + 10,
+                                                 digest("r2"), NOW + HOUR) is None  # fmt: skip
+    assert await store.rotate_refresh_for_client(digest("unknown"), "app", NOW, digest("r3"),
+                                                 NOW + HOUR) is None  # fmt: skip
+    assert await store.find_refresh(digest("r1")) == refresh
+    assert await store.find_refresh(digest("r2")) is None
+    assert await store.find_refresh(digest("r3")) is None
+    assert await store.get_grant(grant.grant_id) == grant
+
+
+async def test_revoking_the_grant_stops_rotation_for_the_client(store: Store) -> None:
+    await store.save_grant(a_grant(), a_refresh())
+    assert await store.revoke_grant("g1", NOW + 1)
+    assert await store.rotate_refresh_for_client(digest("r1"), "app", NOW + 2, digest("r2"),
+                                                 NOW + HOUR) is None  # fmt: skip
+    assert await store.find_refresh(digest("r2")) is None
+
+
+async def test_of_eight_concurrent_rotations_in_either_form_exactly_one_wins(
+    store: Store, shared_backend: Backend
+) -> None:
+    """Half the racers use rotate_refresh_for_client, half rotate_refresh (the flow's path for
+    a request with scope): one token, one successor, whichever way."""
+    for trial in range(5):
+        await store.save_grant(a_grant(f"g{trial}"), a_refresh(f"t{trial}", f"g{trial}"))
+
+        async def rotate(racer: Store, index: int, trial: int = trial) -> object:
+            parent, child = digest(f"t{trial}"), digest(f"t{trial}-{index}")
+            if index % 2:
+                successor = RefreshToken(child, f"g{trial}", "app", NOW, NOW + HOUR, parent)
+                return await racer.rotate_refresh(parent, NOW, successor)
+            return await racer.rotate_refresh_for_client(parent, "app", NOW, child, NOW + HOUR)
+
+        results = await asyncio.to_thread(race, shared_backend, rotate)
+        winners = [i for i, won in enumerate(results) if won is not None]
+        assert len(winners) == 1, f"trial {trial}: winners {winners}"
+        stored = [i for i in range(8) if await store.find_refresh(digest(f"t{trial}-{i}"))]
+        assert stored == winners
+        retired = await store.find_refresh(digest(f"t{trial}"))
+        assert retired is not None
+        assert retired.replaced_by == digest(f"t{trial}-{winners[0]}")
+
+
+async def test_of_eight_rotations_for_a_client_sharing_one_store_exactly_one_wins(
+    store: Store,
+) -> None:
+    """Every backend, sqlite-memory too; on PostgreSQL the eight use pooled connections."""
+    await store.save_grant(a_grant(), a_refresh())
+    results = await asyncio.gather(*(
+        store.rotate_refresh_for_client(digest("r1"), "app", NOW, digest(f"s{i}"), NOW + HOUR)
+        for i in range(8)
+    ))  # fmt: skip
+    winners = [i for i, won in enumerate(results) if won is not None]
+    assert len(winners) == 1, f"winners {winners}"
+    assert [i for i in range(8) if await store.find_refresh(digest(f"s{i}"))] == winners
+
+
 async def test_a_revoked_access_token_jti_is_remembered(store: Store) -> None:
     await store.revoke_access_token("jti-1", NOW + HOUR)
     await store.revoke_access_token("jti-1", NOW + HOUR)

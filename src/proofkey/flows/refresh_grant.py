@@ -5,6 +5,12 @@ retired token again is reuse: the whole family (grant) is revoked, access tokens
 except a retry of the immediately previous token within the grace window
 (``refresh_reuse_grace_seconds``, default 0), which retires the current successor and issues a
 new one, so the family never forks into two live tokens.
+
+The common request (no ``scope``) is one store call, ``rotate_refresh_for_client``, that
+rotates only a live token of this client in a live grant. Only when it refuses does the flow
+read the token to tell why (another client's, reused, a grace retry, expired or revoked), on the
+same path a request with ``scope`` takes from the start (its scope is checked before rotating),
+so every outcome and its event stay the same whichever way a request comes in.
 """
 
 from __future__ import annotations
@@ -39,6 +45,34 @@ async def refresh(
         raise InvalidGrant(_INVALID, detail="refresh_invalid")
     now = ctx.now()
     token_digest = digest(presented)
+    new_token = new_handle()
+    new_digest = digest(new_token)
+    raw_scope = form.get("scope")
+    grant = None
+    if raw_scope is None:
+        grant = await grants.rotate_refresh_for_client(
+            token_digest, client.client_id, now, new_digest,
+            now + ctx.settings.refresh_token_ttl_seconds)
+    if grant is not None:
+        scope, in_grace = grant.scope, False
+    else:
+        grant, scope, in_grace = await _rotate_checked(
+            presented, token_digest, raw_scope, client, new_digest, grants=grants, now=now,
+            ctx=ctx)
+    ctx.bus.emit(RefreshRotated(client.client_id, grant.grant_id, in_grace))
+    access = minter.access_token(client_id=client.client_id, subject=grant.user_id,
+                                 scope=format_scope(scope), grant_id=grant.grant_id,
+                                 auth_time=grant.auth_time, now=now)
+    return token_body(access_token=access.token, expires_in=access.expires_at - now,
+                      scope=format_scope(scope), refresh_token=new_token), grant.grant_id
+
+
+async def _rotate_checked(
+    presented: str, token_digest: str, raw_scope: str | None, client: Client, new_digest: str,
+    *, grants: GrantStore, now: int, ctx: Context,
+) -> tuple[Grant, tuple[str, ...], bool]:
+    """Check step by step, refusing with the reason, then rotate (or retry in the grace window);
+    return the grant, the scope granted and whether it was a grace retry."""
     current = await grants.find_refresh(token_digest)
     if current is None or current.client_id != client.client_id:
         # RFC 6749 §6: the refresh token must have been issued to the authenticated client.
@@ -50,10 +84,8 @@ async def refresh(
         # Reuse is detected before anything else is checked: a retired token must revoke its
         # family even when the request is wrong in some other way too (e.g. its scope).
         await _reject(current, presented, grants=grants, now=now, ctx=ctx)
-    scope = _narrowed_scope(form.get("scope"), grant)
-
-    new_token = new_handle()
-    successor = RefreshToken(digest(new_token), grant.grant_id, client.client_id, now,
+    scope = _narrowed_scope(raw_scope, grant)
+    successor = RefreshToken(new_digest, grant.grant_id, client.client_id, now,
                              now + ctx.settings.refresh_token_ttl_seconds, token_digest)
     in_grace = False
     if await grants.rotate_refresh(token_digest, now, successor) is None:
@@ -62,12 +94,7 @@ async def refresh(
         in_grace = await _retry_in_grace(current, successor, grants=grants, now=now, ctx=ctx)
         if not in_grace:
             await _reject(current, presented, grants=grants, now=now, ctx=ctx)
-    ctx.bus.emit(RefreshRotated(client.client_id, grant.grant_id, in_grace))
-    access = minter.access_token(client_id=client.client_id, subject=grant.user_id,
-                                 scope=format_scope(scope), grant_id=grant.grant_id,
-                                 auth_time=grant.auth_time, now=now)
-    return token_body(access_token=access.token, expires_in=access.expires_at - now,
-                      scope=format_scope(scope), refresh_token=new_token), grant.grant_id
+    return grant, scope, in_grace
 
 
 def _narrowed_scope(raw: str | None, grant: Grant) -> tuple[str, ...]:

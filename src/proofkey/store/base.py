@@ -3,9 +3,10 @@
 Rules every backend keeps (the contract suite in ``tests/store`` checks each):
 - secrets are looked up by SHA-256 digest only; no raw code, token or handle is ever stored;
 - single use is a conditional ``UPDATE … WHERE <still unused> … RETURNING``, so of N
-  concurrent callers exactly one wins (``redeem_code``, ``rotate_refresh``, ``take_pending``,
-  ``decide_device``, ``consume_device``); what the winner writes besides (a grant, a refresh
-  token, a successor) goes in the same transaction, and a loser writes nothing;
+  concurrent callers exactly one wins (``redeem_code``, ``rotate_refresh``,
+  ``rotate_refresh_for_client``, ``take_pending``, ``decide_device``, ``consume_device``);
+  what the winner writes besides (a grant, a refresh token, a successor) goes in the same
+  transaction, and a loser writes nothing;
 - ``save_grant`` writes the grant and its first refresh token in one transaction;
 - reads never return expired pending authorizations or sessions;
 - a store that cannot reach its database raises ``StoreUnavailable``, never a driver error.
@@ -143,6 +144,18 @@ class GrantStore(Protocol):
         grant, pointing it at ``successor``, and store the successor; return the retired token,
         else None (nothing written). The token must belong to ``successor.grant_id`` (else
         None): a successor never moves a token family to another grant."""
+        ...
+
+    async def rotate_refresh_for_client(
+        self, token_digest: str, client_id: str, now: int, successor_digest: str,
+        successor_expires_at: int,
+    ) -> Grant | None:
+        """The common refresh in one call (one round trip): atomically retire the refresh token
+        ``token_digest`` if it was issued to ``client_id``, is unrotated and unexpired, and its
+        grant is active and unexpired, pointing it at ``successor_digest``, and store that
+        successor (same grant and client, issued ``now``, expiring ``successor_expires_at``,
+        parent ``token_digest``); return the grant. None, and nothing written, if any of that
+        fails: the caller reads the token (``find_refresh``) to tell why."""
         ...
 
     async def find_refresh(self, token_digest: str) -> RefreshToken | None: ...

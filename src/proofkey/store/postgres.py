@@ -7,10 +7,11 @@ concurrent second writer waits on the row lock, re-checks and gets no row. What 
 writes besides goes in data-modifying CTEs that read the UPDATE's returned row, so they write
 nothing when it lost: ``redeem_code`` (UPDATE the code, INSERT its grant … SELECT FROM the
 UPDATE, INSERT the refresh token … SELECT FROM the grant), ``consume_device`` likewise, and
-``rotate_refresh`` (retire, insert the successor) are each one statement, so one transaction
-and one round trip; so are ``remove_user`` and ``remove_client`` with what they revoke and
-delete. ``purge_expired`` deletes bounded batches by ``ctid``, keeping expired codes and device
-requests CODE_REPLAY_WINDOW.
+``rotate_refresh`` and ``rotate_refresh_for_client`` (retire, insert the successor; the latter
+returns the grant too) are each one statement, so one transaction and one round trip; so are
+``remove_user`` and ``remove_client`` with what they revoke and delete. ``purge_expired``
+deletes bounded batches by ``ctid``, keeping expired codes and device requests
+CODE_REPLAY_WINDOW.
 ``migrate()`` applies ``migrations/postgres/*.sql`` in one transaction under
 ``pg_advisory_xact_lock`` (concurrent starts apply each version once), into the first schema of
 the connection's ``search_path``.
@@ -126,6 +127,18 @@ _ROTATE = expand(
     " AND g.revoked_at IS NULL AND g.expires_at > $1) RETURNING {refresh}),"
     " successor AS (INSERT INTO refresh_tokens ({refresh})"
     f" SELECT {_typed_marks(RefreshToken, 4)} FROM retired) SELECT {{refresh}} FROM retired"
+)
+# The common refresh in one statement: retire the token if this client's (in place of "of this
+# grant"; otherwise as _ROTATE), insert its successor under the token's grant, return the grant
+# (as the statement's snapshot saw it when the UPDATE checked it live).
+_ROTATE_FOR_CLIENT = expand(
+    "WITH retired AS (UPDATE refresh_tokens SET rotated_at = $1, replaced_by = $2"
+    " WHERE token_digest = $3 AND client_id = $4 AND rotated_at IS NULL AND expires_at > $1"
+    " AND EXISTS (SELECT 1 FROM grants AS g WHERE g.grant_id = refresh_tokens.grant_id"
+    " AND g.revoked_at IS NULL AND g.expires_at > $1) RETURNING grant_id),"
+    " successor AS (INSERT INTO refresh_tokens (token_digest, grant_id, client_id, issued_at,"
+    " expires_at, parent_digest) SELECT $2, grant_id, $4, $1, $5::bigint, $3 FROM retired)"
+    " SELECT {grant} FROM retired JOIN grants USING (grant_id)"
 )
 # Consume an approved device authorization and store its grant (and refresh token) in one
 # statement, the same way.
@@ -487,6 +500,13 @@ class PostgresStore:
     ) -> RefreshToken | None:
         params = (now, successor.token_digest, token_digest, *_row(successor))
         return await self._get(_refresh, _ROTATE, *params)
+
+    async def rotate_refresh_for_client(
+        self, token_digest: str, client_id: str, now: int, successor_digest: str,
+        successor_expires_at: int,
+    ) -> Grant | None:
+        return await self._get(_grant, _ROTATE_FOR_CLIENT, now, successor_digest, token_digest,
+                               client_id, successor_expires_at)  # fmt: skip
 
     async def find_refresh(self, token_digest: str) -> RefreshToken | None:
         sql = "SELECT {refresh} FROM refresh_tokens WHERE token_digest = $1"
