@@ -101,7 +101,10 @@ async def test_database_down_answers_503_everywhere_and_the_instance_recovers_by
             proxy.blackhole = True  # back, but hanging: bounded by the pool's timeouts
             proxy.start()
             started = time.monotonic()
-            response = await http.post(f"{base}/token", data=_exchange_form(pending, code))
+            # Authenticated, so that the answer needs the database even with the client still
+            # in the instance's client cache.
+            response = await http.post(f"{base}/token", data=_exchange_form(pending, code),
+                                       auth=(WEB_ID, secret))
             _unavailable_json(response)
             assert time.monotonic() - started < 2 * TIMEOUT + SLACK
             proxy.stop()
