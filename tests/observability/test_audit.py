@@ -20,27 +20,14 @@ from proofkey.observability.events import (
     TokenExchanged,
     TokenExchangeFailed,
 )
-from proofkey.observability.logs import AuditEntry, configure_logging
+from proofkey.observability.logs import AuditEntry
 from proofkey.settings import Settings
+from tests.observability.test_logs import configured
 
 JWT = ("eyJhbGciOiJFUzI1NiIsImtpZCI6ImsxIn0.eyJzdWIiOiJhbGljZSIsImV4cCI6MX0."
        "MEUCIQDx3Yk5b1m0f6bJ0")
 MASKED_JWT = f"[REDACTED:jwt fp={fingerprint(JWT)}]"
 HANDLE = new_handle()
-
-
-class Sink:
-    def __init__(self) -> None:
-        self.kinds: list[str] = []
-
-    def count_redaction(self, kind: str) -> None:
-        self.kinds.append(kind)
-
-
-def configured(settings: Settings) -> tuple[io.StringIO, Sink]:
-    stream, sink = io.StringIO(), Sink()
-    configure_logging(settings, sink, stream=stream)
-    return stream, sink
 
 
 def audit_lines(stream: io.StringIO) -> list[dict[str, typing.Any]]:
