@@ -9,12 +9,12 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import TYPE_CHECKING
-from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 from test_contract import NOW, a_client, a_code
+from tests.scale.pgproxy import PgProxy, running_proxy, via
 
 from proofkey.crypto import digest
 from proofkey.store import open_store
@@ -35,78 +35,11 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def via(url: str, port: int) -> str:
-    """``url`` pointed at 127.0.0.1:``port`` instead of its own host and port."""
-    parts = urlsplit(url)
-    user = parts.netloc.rpartition("@")[0]
-    return urlunsplit(
-        parts._replace(netloc=f"{user}@127.0.0.1:{port}" if user else f"127.0.0.1:{port}")
-    )
-
-
-class Proxy:
-    """A loopback TCP proxy in front of PostgreSQL that can be switched off and on again.
-
-    ``stop()`` closes the listener and cuts every forwarded connection (a server restart or a
-    network break); ``start()`` listens on the same port again. With ``blackhole`` set, new
-    connections are accepted and never answered, and open ones carry nothing more (a server
-    that hangs, or a network that silently drops packets).
-    """
-
-    def __init__(self, target: tuple[str, int]) -> None:
-        self.target = target
-        self.port = 0
-        self.blackhole = False
-        self._server: asyncio.Server | None = None
-        self._links: set[asyncio.StreamWriter] = set()
-
-    async def start(self) -> None:
-        self._server = await asyncio.start_server(self._accept, "127.0.0.1", self.port)
-        self.port = self._server.sockets[0].getsockname()[1]
-
-    async def stop(self) -> None:
-        assert self._server is not None
-        self._server.close()
-        for writer in list(self._links):
-            writer.transport.abort()
-        self._links.clear()
-        await self._server.wait_closed()
-        self._server = None
-
-    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self._links.add(writer)
-        if self.blackhole:
-            return  # keep the socket open and say nothing
-        try:
-            up_reader, up_writer = await asyncio.open_connection(*self.target)
-        except OSError:
-            writer.transport.abort()
-            return
-        self._links.add(up_writer)
-        await asyncio.gather(self._pipe(reader, up_writer), self._pipe(up_reader, writer))
-
-    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            while data := await reader.read(65536):
-                if not self.blackhole:
-                    writer.write(data)
-                    await writer.drain()
-        except OSError:
-            pass
-        finally:
-            self._links.discard(writer)
-            writer.transport.abort()
-
-
 @pytest.fixture
-async def proxy(postgres_backend: Backend) -> AsyncIterator[Proxy]:
+def proxy(postgres_backend: Backend) -> Iterator[PgProxy]:
     assert postgres_backend.url is not None
-    parts = urlsplit(postgres_backend.url)
-    running = Proxy((parts.hostname or "127.0.0.1", parts.port or 5432))
-    await running.start()
-    yield running
-    if running._server is not None:
-        await running.stop()
+    with running_proxy(postgres_backend.url) as running:
+        yield running
 
 
 @contextlib.asynccontextmanager
@@ -138,7 +71,7 @@ async def test_a_port_where_nothing_listens_is_unavailable() -> None:
 
 
 async def test_a_server_that_never_answers_is_unavailable_after_the_connect_timeout(
-    proxy: Proxy, postgres_backend: Backend
+    proxy: PgProxy, postgres_backend: Backend
 ) -> None:
     assert postgres_backend.url is not None
     proxy.blackhole = True
@@ -147,26 +80,26 @@ async def test_a_server_that_never_answers_is_unavailable_after_the_connect_time
 
 
 async def test_an_outage_is_unavailable_and_the_same_store_recovers(
-    proxy: Proxy, postgres_backend: Backend
+    proxy: PgProxy, postgres_backend: Backend
 ) -> None:
     assert postgres_backend.url is not None
     async with store_on(via(postgres_backend.url, proxy.port)) as store:
         await store.migrate()
         await store.save_code(a_code("before"))
 
-        await proxy.stop()  # every pooled connection is cut, and nothing listens
+        proxy.stop()  # every pooled connection is cut, and nothing listens
         await unavailable_soon(store.ping, TIMEOUT + SLACK)
         await unavailable_soon(lambda: store.save_code(a_code("during")), TIMEOUT + SLACK)
         redeem = lambda: store.redeem_code(digest("before"), NOW, "g1", NOW + 1, None)  # noqa: E731
         await unavailable_soon(redeem, TIMEOUT + SLACK)
 
         proxy.blackhole = True  # back, but hanging: bounded by the connect timeout
-        await proxy.start()
+        proxy.start()
         await unavailable_soon(lambda: store.find_code(digest("before")), TIMEOUT + SLACK)
-        await proxy.stop()
+        proxy.stop()
 
         proxy.blackhole = False
-        await proxy.start()  # the database is back: the next call works
+        proxy.start()  # the database is back: the next call works
         await store.ping()
         assert await store.find_code(digest("during")) is None
         assert await store.redeem_code(digest("before"), NOW, "g1", NOW + 1, None) is not None
@@ -195,7 +128,7 @@ async def test_terminated_server_connections_are_replaced_on_the_next_call(
 
 
 async def test_a_server_that_stops_answering_mid_operation_is_unavailable(
-    proxy: Proxy, postgres_backend: Backend
+    proxy: PgProxy, postgres_backend: Backend
 ) -> None:
     assert postgres_backend.url is not None
     async with store_on(via(postgres_backend.url, proxy.port)) as store:
