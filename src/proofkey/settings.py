@@ -8,6 +8,7 @@ by ``PROOFKEY_CONFIG`` (or ``--config``), the defaults below. Anything invalid r
 from __future__ import annotations
 
 import ipaddress
+import math
 import os
 import tomllib
 from collections.abc import Callable, Mapping
@@ -140,8 +141,14 @@ class Settings:
                              _str, default="/metrics")
     admin_port: int = _opt("Serve /metrics and the status page on this port instead of the "
                            "main one (0: main port).", _int(0, 65535), default=0)
-    admin_token: str = _opt("Bearer token for the status page (/status); empty disables it.",
-                            _str, default="")
+    metrics_public: bool = _opt(
+        "Serve the metrics path on the main port to every address (default: loopback and "
+        "trusted proxies only; the admin port, when set, serves everyone who reaches it).",
+        _bool, default=False)
+    admin_token: str = _opt(
+        "Bearer token for the status page (/status); empty disables it. At least 256 bits: "
+        "e.g. the output of `python3 -c 'import secrets; print(secrets.token_urlsafe(32))'`.",
+        _str, default="")
     redis_url: str = _opt(
         "Redis URL (redis://host:6379/0, rediss:// for TLS) for rate limits shared by every "
         "instance; empty keeps them in each process. If Redis fails, each instance limits on "
@@ -190,10 +197,33 @@ def _check(settings: Settings) -> Settings:
     url = settings.effective_database_url
     if not url.startswith(("sqlite:///", "postgresql://", "postgres://")):
         raise SettingsError("database_url", "must start with sqlite:/// or postgresql://")
+    if settings.admin_token and token_bits(settings.admin_token) < MIN_TOKEN_BITS:
+        raise SettingsError("admin_token", f"is too weak (about {token_bits(settings.admin_token)}"
+                                           f" bits; at least {MIN_TOKEN_BITS} needed, e.g. 43 "
+                                           "random base64url characters)")
     if settings.redis_url and not settings.redis_url.startswith(
             ("redis://", "rediss://", "unix://")):
         raise SettingsError("redis_url", "must start with redis://, rediss:// or unix://")
     return settings
+
+
+MIN_TOKEN_BITS = 256
+_ALPHABETS = (("0123456789abcdef", 16), ("0123456789ABCDEF", 16),
+              ("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_", 64),
+              ("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=", 64))
+
+
+def token_bits(token: str) -> int:
+    """An upper estimate of the entropy of a random token: its length times the bits of the
+    smallest usual alphabet (hex, base64url, base64; else printable ASCII) that holds all its
+    characters. A token with fewer than 16 distinct characters counts as none: that is a
+    pattern or a word, not randomness."""
+    if len(set(token)) < 16:
+        return 0
+    chars = set(token)
+    per_char = next((math.log2(size) for alphabet, size in _ALPHABETS
+                     if chars <= set(alphabet)), math.log2(95))
+    return int(len(token) * per_char)
 
 
 def _is_loopback(host: str) -> bool:
