@@ -7,6 +7,7 @@ by ``PROOFKEY_CONFIG`` (or ``--config``), the defaults below. Anything invalid r
 
 from __future__ import annotations
 
+import difflib
 import ipaddress
 import math
 import os
@@ -17,15 +18,20 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-__all__ = ["Settings", "SettingsError", "describe_settings", "load_settings"]
+__all__ = ["Settings", "SettingsError", "describe_settings", "load_settings",
+           "unknown_environment"]
+
+# PROOFKEY_* variables read by commands rather than by Settings.
+_COMMAND_VARIABLES = frozenset({"PROOFKEY_CONFIG", "PROOFKEY_CHECK_CLIENT_SECRET"})
 
 
 class SettingsError(ValueError):
-    """A setting has a value proofkey cannot run with."""
+    """A setting has a value proofkey cannot run with. ``where`` names where it was written
+    (a TOML key in a file); by default the message names the environment variable."""
 
-    def __init__(self, name: str, message: str) -> None:
+    def __init__(self, name: str, message: str, *, where: str | None = None) -> None:
         self.name = name
-        super().__init__(f"invalid setting {env_name(name)}: {message}")
+        super().__init__(f"invalid setting {where or env_name(name)}: {message}")
 
 
 def env_name(name: str) -> str:
@@ -243,22 +249,57 @@ def load_settings(
     """Build and validate Settings from defaults, TOML, the environment and overrides."""
     env = os.environ if environ is None else environ
     raw: dict[str, Any] = {}
+    in_file: dict[str, str] = {}  # setting -> how to name it when its value came from TOML
     path = config_file or (Path(env["PROOFKEY_CONFIG"]) if env.get("PROOFKEY_CONFIG") else None)
     if path is not None:
         raw.update(_read_toml(path))
+        in_file = {key: f"{key!r} in {path}" for key in raw}
     known = {f.name for f in fields(Settings)}
     for f in fields(Settings):
         if env_name(f.name) in env:
             raw[f.name] = env[env_name(f.name)]
+            in_file.pop(f.name, None)
     for key, value in (overrides or {}).items():
         if value is not None:
             raw[key] = value
+            in_file.pop(key, None)
     unknown = set(raw) - known
     if unknown:
-        raise SettingsError(sorted(unknown)[0], "unknown setting")
-    values = {f.name: f.metadata["convert"](f.name, raw[f.name]) for f in fields(Settings)
-              if f.name in raw}
-    return _check(replace(Settings(), **values))
+        name = sorted(unknown)[0]
+        raise SettingsError(name, "unknown setting", where=in_file.get(name))
+    values = {}
+    for f in fields(Settings):
+        if f.name in raw:
+            try:
+                values[f.name] = f.metadata["convert"](f.name, raw[f.name])
+            except SettingsError as exc:
+                if f.name not in in_file:
+                    raise
+                raise _in_file(exc, in_file[f.name]) from None
+    try:
+        return _check(replace(Settings(), **values))
+    except SettingsError as exc:
+        if exc.name not in in_file:
+            raise
+        raise _in_file(exc, in_file[exc.name]) from None
+
+
+def _in_file(error: SettingsError, where: str) -> SettingsError:
+    return SettingsError(error.name, str(error).split(": ", 1)[1], where=where)
+
+
+def unknown_environment(environ: Mapping[str, str] | None = None) -> list[str]:
+    """``PROOFKEY_*`` variables that name no setting (a misspelling is otherwise silently
+    ignored), each with the closest setting's variable when one is near."""
+    env = os.environ if environ is None else environ
+    names = [env_name(f.name) for f in fields(Settings)]
+    known = set(names) | _COMMAND_VARIABLES
+    notes = []
+    for variable in sorted(v for v in env if v.startswith("PROOFKEY_") and v not in known):
+        close = difflib.get_close_matches(variable, names, n=1, cutoff=0.75)
+        hint = f" (did you mean {close[0]}?)" if close else ""
+        notes.append(f"{variable} is not a proofkey setting and is ignored{hint}")
+    return notes
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
