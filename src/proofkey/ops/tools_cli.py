@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+import signal
 import statistics
 import sys
 import time
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from types import FrameType
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -47,6 +49,27 @@ class LintFormat(StrEnum):
 
 def _say(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
+
+
+_SAVED_HANDLERS: dict[int, Any] = {}
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+def stop_on_signals() -> None:
+    """SIGINT and SIGTERM end a probe loop cleanly (summary, metrics server stopped, exit
+    status by the runs). Installed explicitly: a shell that starts a job in the background
+    leaves SIGINT ignored, and Python then installs no handler of its own."""
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        _SAVED_HANDLERS[signum] = signal.signal(signum, _interrupt)
+
+
+def restore_signals() -> None:
+    while _SAVED_HANDLERS:
+        signum, handler = _SAVED_HANDLERS.popitem()
+        signal.signal(signum, handler)
 
 
 def _usage(message: str) -> typer.Exit:
@@ -278,6 +301,7 @@ def probe(
     runs: list[RunResult] = []
     push_failed = False
     try:
+        stop_on_signals()
         next_start = time.monotonic()
         while count == 0 or len(runs) < count:
             time.sleep(max(0.0, next_start - time.monotonic()))
@@ -298,6 +322,7 @@ def probe(
     except KeyboardInterrupt:
         _say("proofkey: interrupted")
     finally:
+        restore_signals()
         if server is not None:
             server.shutdown()
             server.server_close()
