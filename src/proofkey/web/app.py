@@ -144,6 +144,7 @@ def create_app(settings: Settings, *, bus: EventBus | None = None,
         Route("/device/decide", device_pages.device_decide, methods=["POST"]),
         Route("/demo", pages.demo, methods=["GET"]),
         Route("/", pages.index, methods=["GET"]),
+        Route("/favicon.ico", pages.favicon, methods=["GET"]),
         *([] if admin is not None else ops_routes),
         _static(),
     ]
