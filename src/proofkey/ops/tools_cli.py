@@ -25,8 +25,9 @@ from rich.table import Table
 
 from proofkey import __version__
 from proofkey.ops import lint_client, logscan
-from proofkey.ops.lint_client import ClientView, Issue, Policy, parse_duration
+from proofkey.ops.lint_client import Issue, Policy, parse_duration
 from proofkey.ops.probe import STEPS, ProbeConfig, ProbeMetrics, RunResult, run_once
+from proofkey.protocol.client_policy import view_of_client
 
 if TYPE_CHECKING:
     from wsgiref.simple_server import WSGIServer
@@ -121,18 +122,6 @@ def scan_logs(
         raise typer.Exit(1)
 
 
-def _view_of_client(client: Client) -> ClientView:
-    """proofkey's own client: PKCE S256 is enforced for every client by the server itself."""
-    return ClientView(
-        name=client.client_id, public=client.is_public,
-        explicitly_confidential=not client.is_public,
-        auth_method=client.token_endpoint_auth_method,
-        has_secret=client.secret_digest is not None, redirect_uris=client.redirect_uris,
-        grant_types=tuple(sorted(client.grant_types)), response_types=("code",),
-        code_flow="authorization_code" in client.grant_types, pkce_methods=("S256",),
-        pkce_required=True)
-
-
 def _from_db(config: Path | None, policy: Policy) -> list[Issue]:
     from proofkey.settings import SettingsError, load_settings
     from proofkey.store import open_store
@@ -154,7 +143,7 @@ def _from_db(config: Path | None, policy: Policy) -> list[Issue]:
     except Exception as exc:  # any driver's error (no such table, refused connection …)
         raise _usage(f"cannot read clients from the store: {exc}") from None
     source = "store"
-    issues = [i for c in clients for i in lint_client.lint(_view_of_client(c), policy, source)]
+    issues = [i for c in clients for i in lint_client.lint(view_of_client(c), policy, source)]
     server = [("code", "code_ttl_seconds", settings.code_ttl_seconds),
               ("refresh", "refresh_token_ttl_seconds", settings.refresh_token_ttl_seconds),
               ("refresh", "grant_ttl_seconds", settings.grant_ttl_seconds)]
