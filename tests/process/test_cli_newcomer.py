@@ -16,8 +16,8 @@ from tests.process.conftest import (
     PROOFKEY,
     clean_env,
     free_port,
-    running_server,
     run_cli,
+    running_server,
 )
 
 

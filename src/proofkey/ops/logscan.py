@@ -3,14 +3,14 @@
 Each line, plain or JSON, is searched for six shapes: an Authorization header (any dress:
 ``Authorization: Bearer …``, a JSON field, an ASGI header tuple), a named parameter in a query
 string, form or logfmt line (``code=…``), a named field in JSON or a repr (``"code": "…"``), a
-bare ``Bearer …`` credential, a random-looking word after "password" in prose (``… with
-password Xk3v9Qe2…``, the shape of ``proofkey serve``'s demo line), and a JWT anywhere. A
-candidate counts only if its value looks like the secret it claims to be: a verifier is 43–128
-unreserved characters (``protocol.pkce``), a code or token is long, mixes letters and digits and has the entropy of
-random data, a JWT's first segment decodes to a JSON header with ``alg``, a Basic credential
-decodes to ``user:secret``; masked values (``***``, ``[REDACTED…]``, ``[FILTERED]``) and
-prose (``"password": "must be 8 characters"``) are not leaks. That keeps ``code=200``, UUIDs,
-hashes, base64 blobs and "password reset email sent" out of the findings.
+bare ``Bearer …`` credential, a random-looking word after "password" in prose (``… with password
+Xk3v9Qe2…``, the shape of ``proofkey serve``'s demo line), and a JWT anywhere. A candidate
+counts only if its value looks like the secret it claims to be: a verifier is 43–128 unreserved
+characters (``protocol.pkce``), a code or token is long, mixes letters and digits and has the
+entropy of random data, a JWT's first segment decodes to a JSON header with ``alg``, a Basic
+credential decodes to ``user:secret``; masked values (``***``, ``[REDACTED…]``, ``[FILTERED]``)
+and prose (``"password": "must be 8 characters"``) are not leaks. That keeps ``code=200``,
+UUIDs, hashes, base64 blobs and "password reset email sent" out of the findings.
 
 A finding never carries the secret: only its first characters (at most 4, fewer for short
 values) and its length.
