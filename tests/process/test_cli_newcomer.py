@@ -11,6 +11,8 @@ import subprocess
 import time
 from pathlib import Path
 
+import pytest
+
 from proofkey.ops.logscan import scan_line
 from tests.process.conftest import (
     PROOFKEY,
@@ -128,3 +130,21 @@ def test_the_demo_password_is_shown_on_a_terminal_and_scan_logs_knows_its_shape(
     password = (data_dir / "demo-password.txt").read_text().strip()
     assert f"with password {password} " in line
     assert [(kind, value) for kind, _, _, value in scan_line(line)] == [("password", password)]
+
+
+def test_a_read_only_database_is_named_as_such(tmp_path: Path) -> None:
+    env = clean_env(tmp_path / "data")
+    assert run_cli(["client", "add", "a1", "--public", "--redirect-uri",
+                    "http://127.0.0.1/cb"], env).returncode == 0
+    database = tmp_path / "data" / "proofkey.db"
+    # Root ignores permission bits: the immutable attribute makes the file read-only for all.
+    if subprocess.run(["chattr", "+i", str(database)], capture_output=True).returncode != 0:
+        pytest.skip("chattr +i needs root on a filesystem with attributes")
+    try:
+        result = run_cli(["client", "add", "a2", "--public", "--redirect-uri",
+                          "http://127.0.0.1/cb"], env)
+    finally:
+        subprocess.run(["chattr", "-i", str(database)], check=True)
+    assert result.returncode == 1
+    assert "read-only" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
