@@ -167,15 +167,18 @@ class DeviceStore(Protocol):
     """Device authorization requests (RFC 8628) between the device and the user's browser."""
 
     async def save_device(self, device: DeviceAuthorization) -> None:
-        """Store a new request; AlreadyExists if the device digest or user code is taken."""
+        """Store a new request; AlreadyExists if the device digest or user code digest is taken."""
         ...
 
-    async def get_device_by_user_code(self, user_code: str, now: int) -> DeviceAuthorization | None:
-        """The unexpired request with this user code, whatever its status."""
+    async def get_device_by_user_code(
+        self, user_code_digest: str, now: int
+    ) -> DeviceAuthorization | None:
+        """The unexpired request whose (normalised) user code has this digest, whatever its
+        status."""
         ...
 
     async def decide_device(
-        self, user_code: str, now: int, *, approve: bool, user_id: str, auth_time: int
+        self, user_code_digest: str, now: int, *, approve: bool, user_id: str, auth_time: int
     ) -> bool:
         """Atomically move an unexpired pending request to approved (with the user) or denied;
         False if it is not pending or has expired."""

@@ -528,17 +528,21 @@ class PostgresStore:
     async def save_device(self, device: DeviceAuthorization) -> None:
         await self._run(_INSERT["device"], *_row(device))
 
-    async def get_device_by_user_code(self, user_code: str, now: int) -> DeviceAuthorization | None:
-        sql = "SELECT {device} FROM device_authorizations WHERE user_code = $1 AND expires_at > $2"
-        return await self._get(_device, sql, user_code, now)
+    async def get_device_by_user_code(
+        self, user_code_digest: str, now: int
+    ) -> DeviceAuthorization | None:
+        sql = ("SELECT {device} FROM device_authorizations"
+               " WHERE user_code_digest = $1 AND expires_at > $2")  # fmt: skip
+        return await self._get(_device, sql, user_code_digest, now)
 
     async def decide_device(
-        self, user_code: str, now: int, *, approve: bool, user_id: str, auth_time: int
+        self, user_code_digest: str, now: int, *, approve: bool, user_id: str, auth_time: int
     ) -> bool:
         sql = ("UPDATE device_authorizations SET status = $1, user_id = $2, auth_time = $3"
-               " WHERE user_code = $4 AND status = 'pending' AND expires_at > $5")  # fmt: skip
+               " WHERE user_code_digest = $4 AND status = 'pending'"
+               " AND expires_at > $5")  # fmt: skip
         decision = ("approved", user_id, auth_time) if approve else ("denied", None, None)
-        return await self._run(sql, *decision, user_code, now) > 0
+        return await self._run(sql, *decision, user_code_digest, now) > 0
 
     async def poll_device(
         self, device_digest: str, now: int

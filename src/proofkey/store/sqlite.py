@@ -621,17 +621,20 @@ class SQLiteStore:
     async def save_device(self, device: DeviceAuthorization) -> None:
         self._run(_INSERT["device"], *_row(device))
 
-    async def get_device_by_user_code(self, user_code: str, now: int) -> DeviceAuthorization | None:
-        sql = "SELECT {device} FROM device_authorizations WHERE user_code = ? AND expires_at > ?"
-        return self._get(_device, sql, user_code, now)
+    async def get_device_by_user_code(
+        self, user_code_digest: str, now: int
+    ) -> DeviceAuthorization | None:
+        sql = ("SELECT {device} FROM device_authorizations"
+               " WHERE user_code_digest = ? AND expires_at > ?")  # fmt: skip
+        return self._get(_device, sql, user_code_digest, now)
 
     async def decide_device(
-        self, user_code: str, now: int, *, approve: bool, user_id: str, auth_time: int
+        self, user_code_digest: str, now: int, *, approve: bool, user_id: str, auth_time: int
     ) -> bool:
         sql = ("UPDATE device_authorizations SET status = ?, user_id = ?, auth_time = ?"
-               " WHERE user_code = ? AND status = 'pending' AND expires_at > ?")  # fmt: skip
+               " WHERE user_code_digest = ? AND status = 'pending' AND expires_at > ?")  # fmt: skip
         decision = ("approved", user_id, auth_time) if approve else ("denied", None, None)
-        return self._run(sql, *decision, user_code, now) > 0
+        return self._run(sql, *decision, user_code_digest, now) > 0
 
     async def poll_device(
         self, device_digest: str, now: int
