@@ -43,10 +43,7 @@ import asyncio
 import contextlib
 import json
 import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping
-from dataclasses import fields
-from importlib import resources
-from importlib.resources.abc import Traversable
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
@@ -63,16 +60,10 @@ from proofkey.models import (
     SigningKey,
     User,
 )
-from proofkey.store._rows import (
-    CODE_REPLAY_WINDOW,
-    FIELDS,
-    PURGED,
-    Codec,
-    check_family,
-    expand,
-    inserts,
-)
+from proofkey.store._rows import CODE_REPLAY_WINDOW, Codec, check_family
 from proofkey.store.base import AlreadyExists, StoreUnavailable
+from proofkey.store.schema import apply_migrations
+from proofkey.store.sql import POSTGRES, Atomic, Statements
 
 __all__ = ["CODE_REPLAY_WINDOW", "PostgresStore"]
 
@@ -85,98 +76,12 @@ _UNAVAILABLE = frozenset({"08", "28", "3D", "53", "57", "58"})
 
 _T = TypeVar("_T")
 
-
-def _marks(count: int, start: int = 1) -> str:
-    return ", ".join(f"${i}" for i in range(start, start + count))
-
-
-def _typed_marks(model: type[Any], start: int) -> str:
-    """``$start::type, …``, one per field of ``model`` (str, int or tuple of str): in ``INSERT
-    … SELECT`` PostgreSQL does not take a parameter's type from the target column."""
-    types = {"str": "text", "int": "bigint", "tuple": "text[]"}
-    return ", ".join(f"${i}::{types[str(f.type).partition('[')[0].partition(' ')[0]]}"
-                     for i, f in enumerate(fields(model), start))  # fmt: skip
-
-
-_INSERT = inserts(_marks)
-# One statement, so both rows or neither (the foreign key is checked at the statement's end).
-_INSERT_GRANT_AND_REFRESH = expand(
-    f"WITH g AS ({_INSERT['grant']}) INSERT INTO refresh_tokens ({{refresh}})"  # noqa: S608
-    f" VALUES ({_marks(len(FIELDS[RefreshToken]), len(FIELDS[Grant]) + 1)})"
-)
-# Redeem a code and create its grant (and its first refresh token) in one statement: each
-# INSERT reads the row the one before it returned, so it writes nothing when the UPDATE lost.
-_REDEEM = (
-    "WITH won AS (UPDATE auth_codes SET redeemed_at = $1, grant_id = $2 WHERE code_digest = $3"
-    " AND redeemed_at IS NULL AND expires_at > $1 RETURNING {code}),"
-    " grant_row AS (INSERT INTO grants (grant_id, client_id, user_id, scope, auth_time,"
-    " created_at, expires_at) SELECT grant_id, client_id, user_id, scope, auth_time,"
-    " redeemed_at, $4::bigint FROM won RETURNING grant_id)"
-)
-_REDEEM_BARE = expand(f"{_REDEEM} SELECT {{code}} FROM won")  # noqa: S608
-_REDEEM_WITH_REFRESH = expand(
-    f"{_REDEEM}, refresh AS (INSERT INTO refresh_tokens ({{refresh}})"  # noqa: S608
-    f" SELECT {_typed_marks(RefreshToken, 5)} FROM grant_row) SELECT {{code}} FROM won"
-)
-# Retire a refresh token (unrotated, unexpired, of the successor's grant, which is active and
-# unexpired) and insert its successor only if the UPDATE returned the retired row.
-_ROTATE = expand(
-    "WITH retired AS (UPDATE refresh_tokens SET rotated_at = $1, replaced_by = $2"  # noqa: S608
-    " WHERE token_digest = $3 AND grant_id = $5 AND rotated_at IS NULL AND expires_at > $1"
-    " AND EXISTS (SELECT 1 FROM grants AS g WHERE g.grant_id = refresh_tokens.grant_id"
-    " AND g.revoked_at IS NULL AND g.expires_at > $1) RETURNING {refresh}),"
-    " successor AS (INSERT INTO refresh_tokens ({refresh})"
-    f" SELECT {_typed_marks(RefreshToken, 4)} FROM retired) SELECT {{refresh}} FROM retired"
-)
-# The common refresh in one statement: retire the token if this client's (in place of "of this
-# grant"; otherwise as _ROTATE), insert its successor under the token's grant, return the grant
-# (as the statement's snapshot saw it when the UPDATE checked it live).
-_ROTATE_FOR_CLIENT = expand(
-    "WITH retired AS (UPDATE refresh_tokens SET rotated_at = $1, replaced_by = $2"
-    " WHERE token_digest = $3 AND client_id = $4 AND rotated_at IS NULL AND expires_at > $1"
-    " AND EXISTS (SELECT 1 FROM grants AS g WHERE g.grant_id = refresh_tokens.grant_id"
-    " AND g.revoked_at IS NULL AND g.expires_at > $1) RETURNING grant_id),"
-    " successor AS (INSERT INTO refresh_tokens (token_digest, grant_id, client_id, issued_at,"
-    " expires_at, parent_digest) SELECT $2, grant_id, $4, $1, $5::bigint, $3 FROM retired)"
-    " SELECT {grant} FROM retired JOIN grants USING (grant_id)"
-)
-# Consume an approved device authorization and store its grant (and refresh token) in one
-# statement, the same way.
-_CONSUME_DEVICE = (
-    "WITH won AS (UPDATE device_authorizations SET consumed_at = $1, grant_id = $2"  # noqa: S608
-    " WHERE device_digest = $3 AND status = 'approved' AND consumed_at IS NULL"
-    " AND expires_at > $1 RETURNING {device}),"
-    f" grant_row AS (INSERT INTO grants ({{grant}}) SELECT {_typed_marks(Grant, 4)} FROM won"
-    " RETURNING grant_id)"
-)
-_CONSUME_DEVICE_BARE = expand(f"{_CONSUME_DEVICE} SELECT {{device}} FROM won")  # noqa: S608
-_CONSUME_DEVICE_WITH_REFRESH = expand(
-    f"{_CONSUME_DEVICE}, refresh AS (INSERT INTO refresh_tokens ({{refresh}})"  # noqa: S608
-    f" SELECT {_typed_marks(RefreshToken, 4 + len(FIELDS[Grant]))} FROM grant_row)"
-    " SELECT {device} FROM won"
-)
-# Removing a user or client revokes its grants and deletes what hangs off it in the same
-# statement; the command tag ``SELECT n`` counts the removed rows.
-_REMOVE_USER = (
-    "WITH gone AS (DELETE FROM users WHERE username = $1 RETURNING user_id),"
-    " revoked AS (UPDATE grants SET revoked_at = $2 WHERE revoked_at IS NULL"
-    " AND user_id IN (SELECT user_id FROM gone)),"
-    " ended AS (DELETE FROM sessions WHERE user_id IN (SELECT user_id FROM gone)),"
-    " forgotten AS (DELETE FROM consents WHERE user_id IN (SELECT user_id FROM gone))"
-    " SELECT user_id FROM gone"
-)
-_REMOVE_CLIENT = (
-    "WITH gone AS (DELETE FROM clients WHERE client_id = $1 RETURNING client_id),"
-    " revoked AS (UPDATE grants SET revoked_at = $2 WHERE revoked_at IS NULL"
-    " AND client_id IN (SELECT client_id FROM gone)),"
-    " forgotten AS (DELETE FROM consents WHERE client_id IN (SELECT client_id FROM gone))"
-    " SELECT client_id FROM gone"
-)
-# Up to ``batch`` rows per table and call, found by ctid (a TID scan, no second index lookup).
-_PURGES = tuple(
-    (f"DELETE FROM {table} WHERE ctid = ANY (ARRAY (SELECT ctid FROM {table}"  # noqa: S608
-     " WHERE expires_at <= $1 ORDER BY expires_at LIMIT $2))", grace) for table, grace in PURGED
-)  # fmt: skip
+_SQL = POSTGRES.render(Statements())
+_CLIENTS, _USERS, _PENDING, _PUSHED = _SQL.clients, _SQL.users, _SQL.interactions, _SQL.pushed
+_SESSIONS, _CONSENTS, _CODES, _GRANTS = _SQL.sessions, _SQL.consents, _SQL.codes, _SQL.grants
+_DEVICES, _KEYS = _SQL.devices, _SQL.keys
+_ATOMIC = POSTGRES.render(Atomic())
+_PURGES = POSTGRES.purges()  # up to ``batch`` rows per table and call
 
 
 # -- row <-> model: lists and sets are TEXT[] (sets sorted).
@@ -216,10 +121,21 @@ def _is_closed(connection: Any) -> bool:
         return True
 
 
-def _migrations() -> list[tuple[str, Traversable]]:
-    folder = resources.files("proofkey.store") / "migrations" / "postgres"
-    found = [(t.name.removesuffix(".sql"), t) for t in folder.iterdir() if t.name.endswith(".sql")]
-    return sorted(found, key=lambda item: item[0])
+class _Migrator:
+    """``schema.Migrator`` on a connection inside the locked migration transaction."""
+
+    def __init__(self, db: Any) -> None:
+        self._db = db
+
+    async def fetch(self, sql: str, /, *params: Any) -> Sequence[Sequence[Any]]:
+        rows: list[Any] = await self._db.fetch(sql, *params)
+        return rows
+
+    async def execute(self, sql: str, /, *params: Any) -> None:
+        await self._db.execute(sql, *params)
+
+    async def run_script(self, script: str, /) -> None:
+        await self._db.execute(script, timeout=_MIGRATE_TIMEOUT)  # several statements at once
 
 
 def _redacted(dsn: str) -> str:
@@ -300,14 +216,12 @@ class PostgresStore:
         detail = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
         return StoreUnavailable(f"PostgreSQL unavailable: {detail}")
 
-    async def _get(self, make: Callable[[Any], _T], template: str, *params: Any) -> _T | None:
-        query = expand(template)
-        row = await self._with(lambda db: db.fetchrow(query, *params))
+    async def _get(self, make: Callable[[Any], _T], sql: str, *params: Any) -> _T | None:
+        row = await self._with(lambda db: db.fetchrow(sql, *params))
         return None if row is None else make(row)
 
-    async def _list(self, make: Callable[[Any], _T], template: str) -> list[_T]:
-        query = expand(template)
-        rows: list[Any] = await self._with(lambda db: db.fetch(query))
+    async def _list(self, make: Callable[[Any], _T], sql: str) -> list[_T]:
+        rows: list[Any] = await self._with(lambda db: db.fetch(sql))
         return [make(row) for row in rows]
 
     async def _run(self, sql: str, *params: Any, durable: bool = False) -> int:
@@ -326,21 +240,10 @@ class PostgresStore:
 
     async def migrate(self) -> list[str]:
         async def apply(db: Any) -> list[str]:
-            applied: list[str] = []
             async with db.transaction():  # the lock makes check-and-apply safe across instances
                 await db.execute("SELECT pg_advisory_xact_lock($1)", _MIGRATE_LOCK,
                                  timeout=_MIGRATE_TIMEOUT)  # fmt: skip
-                done: set[str] = set()
-                if await db.fetchval("SELECT to_regclass('schema_migrations') IS NOT NULL"):
-                    done = {v for (v,) in await db.fetch("SELECT version FROM schema_migrations")}
-                for version, script in _migrations():
-                    if version not in done:
-                        await db.execute(script.read_text(encoding="utf-8"),
-                                         timeout=_MIGRATE_TIMEOUT)  # fmt: skip
-                        await db.execute("INSERT INTO schema_migrations VALUES ($1, $2)",
-                                         version, int(time.time()))  # fmt: skip
-                        applied.append(version)
-            return applied
+                return await apply_migrations(_Migrator(db), POSTGRES)
 
         return await self._with(apply)
 
@@ -351,7 +254,7 @@ class PostgresStore:
         return await self._with(purge)
 
     async def ping(self) -> None:
-        await self._with(lambda db: db.fetchval("SELECT 1"))
+        await self._with(lambda db: db.fetchval(_SQL.ledger.ping))
 
     async def close(self) -> None:
         pool, self._pool = self._pool, None
@@ -366,103 +269,86 @@ class PostgresStore:
     # -- clients and users ---------------------------------------------------------------------
 
     async def get_client(self, client_id: str) -> Client | None:
-        return await self._get(_client, "SELECT {client} FROM clients WHERE client_id = $1",
-                               client_id)  # fmt: skip
+        return await self._get(_client, _CLIENTS.get, client_id)
 
     async def add_client(self, client: Client) -> None:
-        await self._run(_INSERT["client"], *_row(client), durable=True)
+        await self._run(_CLIENTS.add, *_row(client), durable=True)
 
     async def list_clients(self) -> list[Client]:
-        sql = 'SELECT {client} FROM clients ORDER BY client_id COLLATE "C"'
-        return await self._list(_client, sql)
+        return await self._list(_client, _CLIENTS.every)
 
     async def remove_client(self, client_id: str, *, now: int | None = None) -> bool:
         revoked_at = int(time.time()) if now is None else now
-        return await self._run(_REMOVE_CLIENT, client_id, revoked_at, durable=True) > 0
+        return await self._run(_ATOMIC.remove_client, client_id, revoked_at, durable=True) > 0
 
     async def get_user(self, user_id: str) -> User | None:
-        return await self._get(_user, "SELECT {user} FROM users WHERE user_id = $1", user_id)
+        return await self._get(_user, _USERS.get, user_id)
 
     async def get_user_by_username(self, username: str) -> User | None:
-        return await self._get(_user, "SELECT {user} FROM users WHERE username = $1", username)
+        return await self._get(_user, _USERS.by_username, username)
 
     async def add_user(self, user: User) -> None:
-        await self._run(_INSERT["user"], *_row(user), durable=True)
+        await self._run(_USERS.add, *_row(user), durable=True)
 
     async def list_users(self) -> list[User]:
-        return await self._list(_user, 'SELECT {user} FROM users ORDER BY username COLLATE "C"')
+        return await self._list(_user, _USERS.every)
 
     async def remove_user(self, username: str, *, now: int | None = None) -> bool:
         revoked_at = int(time.time()) if now is None else now
-        return await self._run(_REMOVE_USER, username, revoked_at, durable=True) > 0
+        return await self._run(_ATOMIC.remove_user, username, revoked_at, durable=True) > 0
 
     async def set_password(self, username: str, password_hash: str) -> bool:
-        sql = "UPDATE users SET password_hash = $1 WHERE username = $2"
-        return await self._run(sql, password_hash, username, durable=True) > 0
+        return await self._run(_USERS.set_password, username, password_hash, durable=True) > 0
 
-    # -- interactions, sessions, consent -------------------------------------------------------
+    # -- interactions, pushed requests, sessions, consent --------------------------------------
 
     async def save_pending(self, pending: PendingAuthorization) -> None:
-        await self._run(_INSERT["pending"], *_row(pending))
+        await self._run(_PENDING.save, *_row(pending))
 
     async def get_pending(self, handle_digest: str, now: int) -> PendingAuthorization | None:
-        sql = ("SELECT {pending} FROM pending_authorizations"
-               " WHERE handle_digest = $1 AND expires_at > $2")  # fmt: skip
-        return await self._get(_pending, sql, handle_digest, now)
+        return await self._get(_pending, _PENDING.get, handle_digest, now)
 
     async def set_pending_user(self, handle_digest: str, user_id: str, auth_time: int) -> None:
-        sql = ("UPDATE pending_authorizations SET user_id = $1, auth_time = $2"
-               " WHERE handle_digest = $3")  # fmt: skip
-        await self._run(sql, user_id, auth_time, handle_digest)
+        await self._run(_PENDING.set_user, handle_digest, user_id, auth_time)
 
     async def take_pending(self, handle_digest: str, now: int) -> PendingAuthorization | None:
-        sql = ("DELETE FROM pending_authorizations WHERE handle_digest = $1 AND expires_at > $2"
-               " RETURNING {pending}")  # fmt: skip
-        return await self._get(_pending, sql, handle_digest, now)
+        return await self._get(_pending, _PENDING.take, handle_digest, now)
 
     async def save_pushed(self, request_digest: str, client_id: str,
                           params: Mapping[str, str], expires_at: int) -> None:
-        await self._run("INSERT INTO pushed_requests VALUES ($1, $2, $3::jsonb, $4)",
-                        request_digest, client_id, json.dumps(dict(params)), expires_at)
+        await self._run(_PUSHED.save, request_digest, client_id, json.dumps(dict(params)),
+                        expires_at)  # fmt: skip
 
     async def take_pushed(
         self, request_digest: str, now: int
     ) -> tuple[str, dict[str, str]] | None:
-        sql = ("DELETE FROM pushed_requests WHERE request_digest = $1 AND expires_at > $2"
-               " RETURNING client_id, params::text")  # fmt: skip
-        return await self._get(lambda row: (row[0], json.loads(row[1])), sql, request_digest,
-                               now)
+        return await self._get(lambda row: (row[0], json.loads(row[1])), _PUSHED.take,
+                               request_digest, now)  # fmt: skip
 
     async def save_session(self, session: Session) -> None:
-        await self._run(_INSERT["session"], *_row(session))
+        await self._run(_SESSIONS.save, *_row(session))
 
     async def get_session(self, session_digest: str, now: int) -> Session | None:
-        sql = "SELECT {session} FROM sessions WHERE session_digest = $1 AND expires_at > $2"
-        return await self._get(_session, sql, session_digest, now)
+        return await self._get(_session, _SESSIONS.get, session_digest, now)
 
     async def delete_session(self, session_digest: str) -> None:
-        await self._run("DELETE FROM sessions WHERE session_digest = $1", session_digest)
+        await self._run(_SESSIONS.delete, session_digest)
 
     async def get_consent(self, user_id: str, client_id: str) -> frozenset[str]:
-        sql = "SELECT scope FROM consents WHERE user_id = $1 AND client_id = $2"
-        scope = await self._get(lambda row: frozenset[str](row[0]), sql, user_id, client_id)
+        scope = await self._get(lambda row: frozenset[str](row[0]), _CONSENTS.get, user_id,
+                                client_id)  # fmt: skip
         return scope or frozenset()
 
     async def save_consent(
         self, user_id: str, client_id: str, scope: Iterable[str], now: int
     ) -> None:
         # One upsert: the row lock serialises writers, the union is taken under it.
-        await self._run(
-            "INSERT INTO consents VALUES ($1, $2, $3, $4) ON CONFLICT (user_id, client_id)"
-            ' DO UPDATE SET scope = ARRAY (SELECT DISTINCT s COLLATE "C" FROM unnest(consents.scope'
-            " || excluded.scope) AS s ORDER BY 1), updated_at = excluded.updated_at",
-            user_id, client_id, sorted(set(scope)), now,
-        )  # fmt: skip
+        await self._run(_CONSENTS.merge, user_id, client_id, sorted(set(scope)), now)
 
     # -- codes, grants, refresh and access tokens ----------------------------------------------
 
     async def save_code(self, code: AuthorizationCode) -> None:
-        await self._run(_INSERT["code"], *_row(code))
+        await self._run(_CODES.save, *_row(code))
 
     async def redeem_code(
         self,
@@ -475,83 +361,66 @@ class PostgresStore:
         check_family(grant_id, refresh)
         params = (now, grant_id, code_digest, grant_expires_at)
         if refresh is None:
-            return await self._get(_code, _REDEEM_BARE, *params)
-        return await self._get(_code, _REDEEM_WITH_REFRESH, *params, *_row(refresh))
+            return await self._get(_code, _ATOMIC.redeem, *params)
+        return await self._get(_code, _ATOMIC.redeem_with_refresh, *params, *_row(refresh))
 
     async def find_code(self, code_digest: str) -> AuthorizationCode | None:
-        sql = "SELECT {code} FROM auth_codes WHERE code_digest = $1"
-        return await self._get(_code, sql, code_digest)
+        return await self._get(_code, _CODES.find, code_digest)
 
     async def save_grant(self, grant: Grant, refresh: RefreshToken | None) -> None:
         if refresh is None:
-            await self._run(_INSERT["grant"], *_row(grant))
+            await self._run(_GRANTS.save, *_row(grant))
             return
-        await self._run(_INSERT_GRANT_AND_REFRESH, *_row(grant), *_row(refresh))
+        await self._run(_ATOMIC.save_grant_and_refresh, *_row(grant), *_row(refresh))
 
     async def get_grant(self, grant_id: str) -> Grant | None:
-        return await self._get(_grant, "SELECT {grant} FROM grants WHERE grant_id = $1", grant_id)
+        return await self._get(_grant, _GRANTS.get, grant_id)
 
     async def revoke_grant(self, grant_id: str, now: int) -> bool:
-        sql = "UPDATE grants SET revoked_at = $1 WHERE grant_id = $2 AND revoked_at IS NULL"
-        return await self._run(sql, now, grant_id) > 0
+        return await self._run(_GRANTS.revoke, grant_id, now) > 0
 
     async def rotate_refresh(
         self, token_digest: str, now: int, successor: RefreshToken
     ) -> RefreshToken | None:
-        params = (now, successor.token_digest, token_digest, *_row(successor))
-        return await self._get(_refresh, _ROTATE, *params)
+        params = (now, successor.token_digest, token_digest, successor.grant_id)
+        return await self._get(_refresh, _ATOMIC.rotate, *params, *_row(successor))
 
     async def rotate_refresh_for_client(
         self, token_digest: str, client_id: str, now: int, successor_digest: str,
         successor_expires_at: int,
     ) -> Grant | None:
-        return await self._get(_grant, _ROTATE_FOR_CLIENT, now, successor_digest, token_digest,
-                               client_id, successor_expires_at)  # fmt: skip
+        return await self._get(_grant, _ATOMIC.rotate_for_client, now, successor_digest,
+                               token_digest, client_id, successor_expires_at)  # fmt: skip
 
     async def find_refresh(self, token_digest: str) -> RefreshToken | None:
-        sql = "SELECT {refresh} FROM refresh_tokens WHERE token_digest = $1"
-        return await self._get(_refresh, sql, token_digest)
+        return await self._get(_refresh, _GRANTS.find_refresh, token_digest)
 
     async def revoke_access_token(self, jti: str, expires_at: int) -> None:
-        await self._run(
-            "INSERT INTO revoked_access_tokens VALUES ($1, $2) ON CONFLICT (jti) DO UPDATE"
-            " SET expires_at = GREATEST(revoked_access_tokens.expires_at, excluded.expires_at)",
-            jti, expires_at,
-        )  # fmt: skip
+        await self._run(_GRANTS.revoke_access, jti, expires_at)
 
     async def is_access_token_revoked(self, jti: str) -> bool:
-        sql = "SELECT 1 FROM revoked_access_tokens WHERE jti = $1"
-        return bool(await self._get(bool, sql, jti))
+        return bool(await self._get(bool, _GRANTS.is_access_revoked, jti))
 
     # -- device authorizations -----------------------------------------------------------------
 
     async def save_device(self, device: DeviceAuthorization) -> None:
-        await self._run(_INSERT["device"], *_row(device))
+        await self._run(_DEVICES.save, *_row(device))
 
     async def get_device_by_user_code(
         self, user_code_digest: str, now: int
     ) -> DeviceAuthorization | None:
-        sql = ("SELECT {device} FROM device_authorizations"
-               " WHERE user_code_digest = $1 AND expires_at > $2")  # fmt: skip
-        return await self._get(_device, sql, user_code_digest, now)
+        return await self._get(_device, _DEVICES.by_user_code, user_code_digest, now)
 
     async def decide_device(
         self, user_code_digest: str, now: int, *, approve: bool, user_id: str, auth_time: int
     ) -> bool:
-        sql = ("UPDATE device_authorizations SET status = $1, user_id = $2, auth_time = $3"
-               " WHERE user_code_digest = $4 AND status = 'pending'"
-               " AND expires_at > $5")  # fmt: skip
         decision = ("approved", user_id, auth_time) if approve else ("denied", None, None)
-        return await self._run(sql, *decision, user_code_digest, now) > 0
+        return await self._run(_DEVICES.decide, user_code_digest, now, *decision) > 0
 
     async def poll_device(
         self, device_digest: str, now: int
     ) -> tuple[DeviceAuthorization, int | None] | None:
-        # The right-hand sides of SET see the row as it was: the old last_polled_at is kept.
-        sql = ("UPDATE device_authorizations SET previous_poll_at = last_polled_at,"
-               " last_polled_at = $1 WHERE device_digest = $2"
-               " RETURNING {device}, previous_poll_at")  # fmt: skip
-        return await self._get(_polled, sql, now, device_digest)
+        return await self._get(_polled, _DEVICES.poll, device_digest, now)
 
     async def consume_device(
         self, device_digest: str, now: int, grant: Grant, refresh: RefreshToken | None
@@ -559,21 +428,20 @@ class PostgresStore:
         check_family(grant.grant_id, refresh)
         params = (now, grant.grant_id, device_digest, *_row(grant))
         if refresh is None:
-            return await self._get(_device, _CONSUME_DEVICE_BARE, *params)
-        return await self._get(_device, _CONSUME_DEVICE_WITH_REFRESH, *params, *_row(refresh))
+            return await self._get(_device, _ATOMIC.consume_device, *params)
+        return await self._get(_device, _ATOMIC.consume_device_with_refresh, *params,
+                               *_row(refresh))  # fmt: skip
 
     # -- signing keys --------------------------------------------------------------------------
 
     async def list_keys(self) -> list[SigningKey]:
-        sql = 'SELECT {key} FROM signing_keys ORDER BY created_at, kid COLLATE "C"'
-        return await self._list(_key, sql)
+        return await self._list(_key, _KEYS.every)
 
     async def add_key(self, key: SigningKey) -> None:
-        await self._run(_INSERT["key"], *_row(key), durable=True)
+        await self._run(_KEYS.add, *_row(key), durable=True)
 
     async def retire_key(self, kid: str, now: int) -> bool:
-        sql = "UPDATE signing_keys SET retired_at = $1 WHERE kid = $2 AND retired_at IS NULL"
-        return await self._run(sql, now, kid, durable=True) > 0
+        return await self._run(_KEYS.retire, kid, now, durable=True) > 0
 
     async def delete_key(self, kid: str) -> bool:
-        return await self._run("DELETE FROM signing_keys WHERE kid = $1", kid, durable=True) > 0
+        return await self._run(_KEYS.delete, kid, durable=True) > 0

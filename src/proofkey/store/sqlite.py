@@ -16,11 +16,11 @@ keys. Single use is one statement guarded by "unused and unexpired": ``take_pend
 nothing, a loser nothing. Failures that make the database unusable (locked past the timeout,
 I/O, cannot open, not a database) become ``StoreUnavailable``; SQL and programming errors
 surface unchanged. Needs SQLite >= 3.37.
-It runs past 400 lines because one class serves all nine roles (~45 short methods); row
-conversion and column lists live in ``_rows.py``, shared with the PostgreSQL backend.
 
-Checkpoints run off the event loop, in ``checkpoint.Checkpointer``'s thread; a file store turns
-SQLite's automatic checkpoint off on its connection (``wal_autocheckpoint=0``).
+The statements are ``sql.py``'s, rendered for sqlite3 once at import; rows convert through
+``_rows.py``; migrations run through ``schema.py``. Checkpoints run off the event loop, in
+``checkpoint.Checkpointer``'s thread; a file store turns SQLite's automatic checkpoint off on
+its connection (``wal_autocheckpoint=0``).
 """
 
 from __future__ import annotations
@@ -31,9 +31,7 @@ import logging
 import os
 import sqlite3
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from importlib import resources
-from importlib.resources.abc import Traversable
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import unquote, urlsplit
@@ -49,16 +47,11 @@ from proofkey.models import (
     SigningKey,
     User,
 )
-from proofkey.store._rows import (
-    CODE_REPLAY_WINDOW,
-    PURGED,
-    Codec,
-    check_family,
-    expand,
-    inserts,
-)
+from proofkey.store._rows import CODE_REPLAY_WINDOW, Codec, check_family
 from proofkey.store.base import AlreadyExists, StoreUnavailable
 from proofkey.store.checkpoint import Checkpointer
+from proofkey.store.schema import apply_migrations
+from proofkey.store.sql import SQLITE, Statements
 
 __all__ = ["CODE_REPLAY_WINDOW", "SQLiteStore", "open_sqlite"]
 
@@ -71,36 +64,11 @@ _UNAVAILABLE = frozenset({
 })  # fmt: skip
 _DUPLICATE = frozenset({sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY, sqlite3.SQLITE_CONSTRAINT_UNIQUE})
 
-_INSERT = inserts(lambda count: ", ".join("?" * count))
-# Up to ``batch`` rows per table and call.
-_PURGES = tuple(
-    (f"DELETE FROM {table} WHERE rowid IN (SELECT rowid FROM {table}"  # noqa: S608 - constants
-     " WHERE expires_at <= ? ORDER BY expires_at LIMIT ?)", grace) for table, grace in PURGED
-)  # fmt: skip
-# The single-use UPDATEs whose winner writes more in the same transaction.
-_REDEEM = expand(
-    "UPDATE auth_codes SET redeemed_at = ?1, grant_id = ?2 WHERE code_digest = ?3"
-    " AND redeemed_at IS NULL AND expires_at > ?1 RETURNING {code}"
-)
-_ROTATE = expand(
-    "UPDATE refresh_tokens SET rotated_at = ?1, replaced_by = ?2 WHERE token_digest = ?3"
-    " AND grant_id = ?4 AND rotated_at IS NULL AND expires_at > ?1"
-    " AND EXISTS (SELECT 1 FROM grants AS g WHERE g.grant_id = refresh_tokens.grant_id"
-    " AND g.revoked_at IS NULL AND g.expires_at > ?1) RETURNING {refresh}"
-)
-# The common refresh: the same conditions, plus "issued to this client", in place of "of this
-# grant"; the grant id comes back for the successor.
-_ROTATE_FOR_CLIENT = (
-    "UPDATE refresh_tokens SET rotated_at = ?1, replaced_by = ?2 WHERE token_digest = ?3"
-    " AND client_id = ?4 AND rotated_at IS NULL AND expires_at > ?1"
-    " AND EXISTS (SELECT 1 FROM grants AS g WHERE g.grant_id = refresh_tokens.grant_id"
-    " AND g.revoked_at IS NULL AND g.expires_at > ?1) RETURNING grant_id"
-)
-_GRANT = expand("SELECT {grant} FROM grants WHERE grant_id = ?")
-_CONSUME_DEVICE = expand(
-    "UPDATE device_authorizations SET consumed_at = ?1, grant_id = ?2 WHERE device_digest = ?3"
-    " AND status = 'approved' AND consumed_at IS NULL AND expires_at > ?1 RETURNING {device}"
-)
+_SQL = SQLITE.render(Statements())
+_CLIENTS, _USERS, _PENDING, _PUSHED = _SQL.clients, _SQL.users, _SQL.interactions, _SQL.pushed
+_SESSIONS, _CONSENTS, _CODES, _GRANTS = _SQL.sessions, _SQL.consents, _SQL.codes, _SQL.grants
+_DEVICES, _KEYS = _SQL.devices, _SQL.keys
+_PURGES = SQLITE.purges()  # up to ``batch`` rows per table and call
 
 
 # -- row <-> model: scope lists are space-separated words (in order), sets are sorted words,
@@ -193,12 +161,6 @@ def _nothing(db: sqlite3.Connection) -> None:
     """What a store without a checkpointer does after a write."""
 
 
-def _migrations() -> list[tuple[str, Traversable]]:
-    folder = resources.files("proofkey.store") / "migrations" / "sqlite"
-    found = [(t.name.removesuffix(".sql"), t) for t in folder.iterdir() if t.name.endswith(".sql")]
-    return sorted(found, key=lambda item: item[0])
-
-
 def _statements(script: str) -> Iterator[str]:
     """Split a migration into statements (a ``;`` in a string, comment or trigger is kept)."""
     pieces, buffer = script.split(";"), ""
@@ -210,6 +172,23 @@ def _statements(script: str) -> Iterator[str]:
     rest = buffer + pieces[-1]
     if any(line.strip() and not line.strip().startswith("--") for line in rest.splitlines()):
         raise ValueError(f"migration ends with an incomplete statement: {rest.strip()[:60]!r}")
+
+
+class _Migrator:
+    """``schema.Migrator`` on a connection inside ``BEGIN IMMEDIATE``."""
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self._db = db
+
+    async def fetch(self, sql: str, /, *params: Any) -> Sequence[Sequence[Any]]:
+        return self._db.execute(sql, params).fetchall()
+
+    async def execute(self, sql: str, /, *params: Any) -> None:
+        self._db.execute(sql, params)
+
+    async def run_script(self, script: str, /) -> None:
+        for statement in _statements(script):
+            self._db.execute(statement)
 
 
 class SQLiteStore:
@@ -246,16 +225,16 @@ class SQLiteStore:
             self._conn = conn
         return self._conn
 
-    def _get(self, make: Callable[[Any], _T], template: str, *params: Any) -> _T | None:
+    def _get(self, make: Callable[[Any], _T], sql: str, *params: Any) -> _T | None:
         with _TRANSLATED:
             db = self._db()
-            rows = db.execute(expand(template), params).fetchall()
+            rows = db.execute(sql, params).fetchall()
         self._wrote(db)  # some are DELETE or UPDATE … RETURNING
         return make(rows[0]) if rows else None
 
-    def _list(self, make: Callable[[Any], _T], template: str) -> list[_T]:
+    def _list(self, make: Callable[[Any], _T], sql: str) -> list[_T]:
         with _TRANSLATED:
-            return [make(row) for row in self._db().execute(expand(template))]
+            return [make(row) for row in self._db().execute(sql)]
 
     def _run(self, sql: str, *params: Any, durable: bool = False) -> int:
         """Execute one statement; return the rows it changed. ``durable`` syncs the commit."""
@@ -298,26 +277,14 @@ class SQLiteStore:
     # -- lifecycle and housekeeping ------------------------------------------------------------
 
     async def migrate(self) -> list[str]:
-        applied: list[str] = []
         with self._tx() as db:  # the write lock makes check-and-apply safe across processes
-            ledger = "SELECT 1 FROM sqlite_schema WHERE name = 'schema_migrations'"
-            done = set()
-            if db.execute(ledger).fetchall():
-                done = {v for (v,) in db.execute("SELECT version FROM schema_migrations")}
-            for version, script in _migrations():
-                if version not in done:
-                    for statement in _statements(script.read_text(encoding="utf-8")):
-                        db.execute(statement)
-                    db.execute("INSERT INTO schema_migrations VALUES (?, ?)",
-                               (version, int(time.time())))  # fmt: skip
-                    applied.append(version)
-        return applied
+            return await apply_migrations(_Migrator(db), SQLITE)
 
     async def purge_expired(self, now: int, batch: int = 1000) -> int:
         return sum(self._run(sql, now - grace, batch) for sql, grace in _PURGES)
 
     async def ping(self) -> None:
-        self._get(bool, "SELECT 1")
+        self._get(bool, _SQL.ledger.ping)
 
     async def close(self) -> None:
         checkpointer, self._checkpointer, self._wrote = self._checkpointer, None, _nothing
@@ -331,115 +298,97 @@ class SQLiteStore:
     # -- clients and users ---------------------------------------------------------------------
 
     async def get_client(self, client_id: str) -> Client | None:
-        return self._get(_client, "SELECT {client} FROM clients WHERE client_id = ?", client_id)
+        return self._get(_client, _CLIENTS.get, client_id)
 
     async def add_client(self, client: Client) -> None:
-        self._run(_INSERT["client"], *_row(client), durable=True)
+        self._run(_CLIENTS.add, *_row(client), durable=True)
 
     async def list_clients(self) -> list[Client]:
-        return self._list(_client, "SELECT {client} FROM clients ORDER BY client_id")
+        return self._list(_client, _CLIENTS.every)
 
     async def remove_client(self, client_id: str, *, now: int | None = None) -> bool:
         revoked_at = int(time.time()) if now is None else now
         with self._tx(durable=True) as db:
-            if not db.execute("DELETE FROM clients WHERE client_id = ?", (client_id,)).rowcount:
+            if not db.execute(_CLIENTS.delete, (client_id,)).rowcount:
                 return False
-            db.execute("UPDATE grants SET revoked_at = ? WHERE client_id = ?"
-                       " AND revoked_at IS NULL", (revoked_at, client_id))  # fmt: skip
-            db.execute("DELETE FROM consents WHERE client_id = ?", (client_id,))
+            db.execute(_CLIENTS.revoke_grants, (client_id, revoked_at))
+            db.execute(_CLIENTS.forget_consents, (client_id,))
         return True
 
     async def get_user(self, user_id: str) -> User | None:
-        return self._get(_user, "SELECT {user} FROM users WHERE user_id = ?", user_id)
+        return self._get(_user, _USERS.get, user_id)
 
     async def get_user_by_username(self, username: str) -> User | None:
-        return self._get(_user, "SELECT {user} FROM users WHERE username = ?", username)
+        return self._get(_user, _USERS.by_username, username)
 
     async def add_user(self, user: User) -> None:
-        self._run(_INSERT["user"], *_row(user), durable=True)
+        self._run(_USERS.add, *_row(user), durable=True)
 
     async def list_users(self) -> list[User]:
-        return self._list(_user, "SELECT {user} FROM users ORDER BY username")
+        return self._list(_user, _USERS.every)
 
     async def remove_user(self, username: str, *, now: int | None = None) -> bool:
         revoked_at = int(time.time()) if now is None else now
         with self._tx(durable=True) as db:
-            gone = db.execute("DELETE FROM users WHERE username = ? RETURNING user_id",
-                              (username,)).fetchall()  # fmt: skip
+            gone = db.execute(_USERS.delete, (username,)).fetchall()
             for (user_id,) in gone:
-                db.execute("UPDATE grants SET revoked_at = ? WHERE user_id = ?"
-                           " AND revoked_at IS NULL", (revoked_at, user_id))  # fmt: skip
-                db.execute("DELETE FROM sessions WHERE user_id = ?", (user_id,))
-                db.execute("DELETE FROM consents WHERE user_id = ?", (user_id,))
+                db.execute(_USERS.revoke_grants, (user_id, revoked_at))
+                db.execute(_USERS.end_sessions, (user_id,))
+                db.execute(_USERS.forget_consents, (user_id,))
         return bool(gone)
 
     async def set_password(self, username: str, password_hash: str) -> bool:
-        sql = "UPDATE users SET password_hash = ? WHERE username = ?"
-        return self._run(sql, password_hash, username, durable=True) > 0
+        return self._run(_USERS.set_password, username, password_hash, durable=True) > 0
 
-    # -- interactions, sessions, consent -------------------------------------------------------
+    # -- interactions, pushed requests, sessions, consent --------------------------------------
 
     async def save_pending(self, pending: PendingAuthorization) -> None:
-        self._run(_INSERT["pending"], *_row(pending))
+        self._run(_PENDING.save, *_row(pending))
 
     async def get_pending(self, handle_digest: str, now: int) -> PendingAuthorization | None:
-        sql = ("SELECT {pending} FROM pending_authorizations"
-               " WHERE handle_digest = ? AND expires_at > ?")  # fmt: skip
-        return self._get(_pending, sql, handle_digest, now)
+        return self._get(_pending, _PENDING.get, handle_digest, now)
 
     async def set_pending_user(self, handle_digest: str, user_id: str, auth_time: int) -> None:
-        sql = "UPDATE pending_authorizations SET user_id = ?, auth_time = ? WHERE handle_digest = ?"
-        self._run(sql, user_id, auth_time, handle_digest)
+        self._run(_PENDING.set_user, handle_digest, user_id, auth_time)
 
     async def take_pending(self, handle_digest: str, now: int) -> PendingAuthorization | None:
-        sql = ("DELETE FROM pending_authorizations WHERE handle_digest = ? AND expires_at > ?"
-               " RETURNING {pending}")  # fmt: skip
-        return self._get(_pending, sql, handle_digest, now)
+        return self._get(_pending, _PENDING.take, handle_digest, now)
 
     async def save_pushed(self, request_digest: str, client_id: str,
                           params: Mapping[str, str], expires_at: int) -> None:
-        self._run("INSERT INTO pushed_requests VALUES (?, ?, ?, ?)", request_digest, client_id,
-                  json.dumps(dict(params)), expires_at)
+        self._run(_PUSHED.save, request_digest, client_id, json.dumps(dict(params)), expires_at)
 
     async def take_pushed(
         self, request_digest: str, now: int
     ) -> tuple[str, dict[str, str]] | None:
-        sql = ("DELETE FROM pushed_requests WHERE request_digest = ? AND expires_at > ?"
-               " RETURNING client_id, params")  # fmt: skip
-        return self._get(lambda row: (row[0], json.loads(row[1])), sql, request_digest, now)
+        return self._get(lambda row: (row[0], json.loads(row[1])), _PUSHED.take,
+                         request_digest, now)  # fmt: skip
 
     async def save_session(self, session: Session) -> None:
-        self._run(_INSERT["session"], *_row(session))
+        self._run(_SESSIONS.save, *_row(session))
 
     async def get_session(self, session_digest: str, now: int) -> Session | None:
-        sql = "SELECT {session} FROM sessions WHERE session_digest = ? AND expires_at > ?"
-        return self._get(_session, sql, session_digest, now)
+        return self._get(_session, _SESSIONS.get, session_digest, now)
 
     async def delete_session(self, session_digest: str) -> None:
-        self._run("DELETE FROM sessions WHERE session_digest = ?", session_digest)
+        self._run(_SESSIONS.delete, session_digest)
 
     async def get_consent(self, user_id: str, client_id: str) -> frozenset[str]:
-        sql = "SELECT scope FROM consents WHERE user_id = ? AND client_id = ?"
-        scope = self._get(lambda row: str(row[0]), sql, user_id, client_id)
+        scope = self._get(lambda row: str(row[0]), _CONSENTS.get, user_id, client_id)
         return frozenset(scope.split() if scope else ())
 
     async def save_consent(
         self, user_id: str, client_id: str, scope: Iterable[str], now: int
     ) -> None:
         with self._tx() as db:  # read, union, write under the write lock
-            old = db.execute("SELECT scope FROM consents WHERE user_id = ? AND client_id = ?",
-                             (user_id, client_id)).fetchall()  # fmt: skip
+            old = db.execute(_CONSENTS.get, (user_id, client_id)).fetchall()
             merged = frozenset(scope).union(old[0][0].split() if old else ())
-            db.execute(
-                "INSERT INTO consents VALUES (?, ?, ?, ?) ON CONFLICT (user_id, client_id)"
-                " DO UPDATE SET scope = excluded.scope, updated_at = excluded.updated_at",
-                (user_id, client_id, _set(merged), now),
-            )
+            db.execute(_CONSENTS.merge, (user_id, client_id, _set(merged), now))
 
     # -- codes, grants, refresh and access tokens ----------------------------------------------
 
     async def save_code(self, code: AuthorizationCode) -> None:
-        self._run(_INSERT["code"], *_row(code))
+        self._run(_CODES.save, *_row(code))
 
     async def redeem_code(
         self,
@@ -451,127 +400,115 @@ class SQLiteStore:
     ) -> AuthorizationCode | None:
         check_family(grant_id, refresh)
         with self._tx() as db:  # the write lock is taken first: the UPDATE cannot be beaten
-            rows = db.execute(_REDEEM, (now, grant_id, code_digest)).fetchall()
+            rows = db.execute(_CODES.redeem, (now, grant_id, code_digest)).fetchall()
             if not rows:
                 return None
             code = _code(rows[0])
             grant = Grant(grant_id, code.client_id, code.user_id, code.scope, code.auth_time,
                           now, grant_expires_at)  # fmt: skip
-            db.execute(_INSERT["grant"], _row(grant))
+            db.execute(_GRANTS.save, _row(grant))
             if refresh is not None:
-                db.execute(_INSERT["refresh"], _row(refresh))
+                db.execute(_GRANTS.save_refresh, _row(refresh))
         return code
 
     async def find_code(self, code_digest: str) -> AuthorizationCode | None:
-        return self._get(_code, "SELECT {code} FROM auth_codes WHERE code_digest = ?", code_digest)
+        return self._get(_code, _CODES.find, code_digest)
 
     async def save_grant(self, grant: Grant, refresh: RefreshToken | None) -> None:
         if refresh is None:
-            self._run(_INSERT["grant"], *_row(grant))
+            self._run(_GRANTS.save, *_row(grant))
             return
         with self._tx() as db:
-            db.execute(_INSERT["grant"], _row(grant))
-            db.execute(_INSERT["refresh"], _row(refresh))
+            db.execute(_GRANTS.save, _row(grant))
+            db.execute(_GRANTS.save_refresh, _row(refresh))
 
     async def get_grant(self, grant_id: str) -> Grant | None:
-        return self._get(_grant, "SELECT {grant} FROM grants WHERE grant_id = ?", grant_id)
+        return self._get(_grant, _GRANTS.get, grant_id)
 
     async def revoke_grant(self, grant_id: str, now: int) -> bool:
-        sql = "UPDATE grants SET revoked_at = ? WHERE grant_id = ? AND revoked_at IS NULL"
-        return self._run(sql, now, grant_id) > 0
+        return self._run(_GRANTS.revoke, grant_id, now) > 0
 
     async def rotate_refresh(
         self, token_digest: str, now: int, successor: RefreshToken
     ) -> RefreshToken | None:
         params = (now, successor.token_digest, token_digest, successor.grant_id)
         with self._tx() as db:
-            retired = db.execute(_ROTATE, params).fetchall()
+            retired = db.execute(_GRANTS.rotate, params).fetchall()
             if retired:
-                db.execute(_INSERT["refresh"], _row(successor))
+                db.execute(_GRANTS.save_refresh, _row(successor))
         return _refresh(retired[0]) if retired else None
 
     async def rotate_refresh_for_client(
         self, token_digest: str, client_id: str, now: int, successor_digest: str,
         successor_expires_at: int,
     ) -> Grant | None:
+        params = (now, successor_digest, token_digest, client_id)
         with self._tx() as db:
-            retired = db.execute(_ROTATE_FOR_CLIENT,
-                                 (now, successor_digest, token_digest, client_id)).fetchall()
+            retired = db.execute(_GRANTS.rotate_for_client, params).fetchall()
             if not retired:
                 return None
             grant_id = retired[0][0]
-            db.execute(_INSERT["refresh"], _row(RefreshToken(
+            db.execute(_GRANTS.save_refresh, _row(RefreshToken(
                 successor_digest, grant_id, client_id, now, successor_expires_at, token_digest)))
-            grant = db.execute(_GRANT, (grant_id,)).fetchall()
+            grant = db.execute(_GRANTS.get, (grant_id,)).fetchall()
         return _grant(grant[0])
 
     async def find_refresh(self, token_digest: str) -> RefreshToken | None:
-        sql = "SELECT {refresh} FROM refresh_tokens WHERE token_digest = ?"
-        return self._get(_refresh, sql, token_digest)
+        return self._get(_refresh, _GRANTS.find_refresh, token_digest)
 
     async def revoke_access_token(self, jti: str, expires_at: int) -> None:
-        self._run("INSERT INTO revoked_access_tokens VALUES (?1, ?2) ON CONFLICT (jti)"
-                  " DO UPDATE SET expires_at = max(expires_at, ?2)", jti, expires_at)  # fmt: skip
+        self._run(_GRANTS.revoke_access, jti, expires_at)
 
     async def is_access_token_revoked(self, jti: str) -> bool:
-        return bool(self._get(bool, "SELECT 1 FROM revoked_access_tokens WHERE jti = ?", jti))
+        return bool(self._get(bool, _GRANTS.is_access_revoked, jti))
 
     # -- device authorizations -----------------------------------------------------------------
 
     async def save_device(self, device: DeviceAuthorization) -> None:
-        self._run(_INSERT["device"], *_row(device))
+        self._run(_DEVICES.save, *_row(device))
 
     async def get_device_by_user_code(
         self, user_code_digest: str, now: int
     ) -> DeviceAuthorization | None:
-        sql = ("SELECT {device} FROM device_authorizations"
-               " WHERE user_code_digest = ? AND expires_at > ?")  # fmt: skip
-        return self._get(_device, sql, user_code_digest, now)
+        return self._get(_device, _DEVICES.by_user_code, user_code_digest, now)
 
     async def decide_device(
         self, user_code_digest: str, now: int, *, approve: bool, user_id: str, auth_time: int
     ) -> bool:
-        sql = ("UPDATE device_authorizations SET status = ?, user_id = ?, auth_time = ?"
-               " WHERE user_code_digest = ? AND status = 'pending' AND expires_at > ?")  # fmt: skip
         decision = ("approved", user_id, auth_time) if approve else ("denied", None, None)
-        return self._run(sql, *decision, user_code_digest, now) > 0
+        return self._run(_DEVICES.decide, user_code_digest, now, *decision) > 0
 
     async def poll_device(
         self, device_digest: str, now: int
     ) -> tuple[DeviceAuthorization, int | None] | None:
-        # The right-hand sides of SET see the row as it was: the old last_polled_at is kept.
-        sql = ("UPDATE device_authorizations SET previous_poll_at = last_polled_at,"
-               " last_polled_at = ? WHERE device_digest = ?"
-               " RETURNING {device}, previous_poll_at")  # fmt: skip
-        return self._get(_polled, sql, now, device_digest)
+        return self._get(_polled, _DEVICES.poll, device_digest, now)
 
     async def consume_device(
         self, device_digest: str, now: int, grant: Grant, refresh: RefreshToken | None
     ) -> DeviceAuthorization | None:
         check_family(grant.grant_id, refresh)
         with self._tx() as db:
-            rows = db.execute(_CONSUME_DEVICE, (now, grant.grant_id, device_digest)).fetchall()
+            rows = db.execute(_DEVICES.consume, (now, grant.grant_id, device_digest)).fetchall()
             if not rows:
                 return None
-            db.execute(_INSERT["grant"], _row(grant))
+            db.execute(_GRANTS.save, _row(grant))
             if refresh is not None:
-                db.execute(_INSERT["refresh"], _row(refresh))
+                db.execute(_GRANTS.save_refresh, _row(refresh))
         return _device(rows[0])
 
     # -- signing keys --------------------------------------------------------------------------
 
     async def list_keys(self) -> list[SigningKey]:
-        return self._list(_key, "SELECT {key} FROM signing_keys ORDER BY created_at")
+        return self._list(_key, _KEYS.every)
 
     async def add_key(self, key: SigningKey) -> None:
-        self._run(_INSERT["key"], *_row(key), durable=True)
+        self._run(_KEYS.add, *_row(key), durable=True)
 
     async def retire_key(self, kid: str, now: int) -> bool:
-        sql = "UPDATE signing_keys SET retired_at = ? WHERE kid = ? AND retired_at IS NULL"
-        return self._run(sql, now, kid, durable=True) > 0
+        return self._run(_KEYS.retire, kid, now, durable=True) > 0
 
     async def delete_key(self, kid: str) -> bool:
-        return self._run("DELETE FROM signing_keys WHERE kid = ?", kid, durable=True) > 0
+        return self._run(_KEYS.delete, kid, durable=True) > 0
 
 
 def open_sqlite(url: str) -> SQLiteStore:
