@@ -4,6 +4,7 @@ every other secret (a database reader cannot approve a waiting device with what 
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
@@ -12,11 +13,19 @@ import pytest
 
 from proofkey.crypto import digest
 from proofkey.settings import Settings
-from tests.http.test_device_grant import approve, box_secret, device, poll, started
-
-__all__ = ["box_secret", "device"]  # fixtures shared with the device grant tests
+from tests.helpers import ISSUER
+from tests.http.test_device_grant import approve, poll, register_device_clients, started
 
 pytestmark = pytest.mark.parametrize("store_backend", ["sqlite", "postgres"])
+
+
+@pytest.fixture
+async def device(http: httpx.AsyncClient, settings: Settings, seeded: object
+                 ) -> AsyncIterator[httpx.AsyncClient]:
+    """The device's own HTTP client on the app, with the device clients registered."""
+    await register_device_clients(settings)
+    async with httpx.AsyncClient(transport=http._transport, base_url=ISSUER) as own:
+        yield own
 
 
 async def raw_rows(settings: Settings) -> list[tuple[Any, ...]]:

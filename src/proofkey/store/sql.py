@@ -18,7 +18,7 @@ The real differences between the backends, kept explicit and few:
 
 To add a column: a migration per backend and the model's field (column lists follow the
 fields). To add a statement: a field in its role's class; both backends render it.
-Over 250 lines: it is the SQL of nine roles and nothing else.
+Over 250 lines: the SQL of every role, and the two dialects that render it; nothing else.
 """
 
 from __future__ import annotations
