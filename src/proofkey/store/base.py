@@ -1,7 +1,8 @@
 """Storage roles as small Protocols, named for what a flow needs; every backend implements all.
 
 Rules every backend keeps (the contract suite in ``tests/store`` checks each):
-- secrets are looked up by SHA-256 digest only; no raw code, token or handle is ever stored;
+- secrets are looked up by SHA-256 digest only; no raw code, token, handle or user code is
+  ever stored;
 - single use is a conditional ``UPDATE … WHERE <still unused> … RETURNING``, so of N
   concurrent callers exactly one wins (``redeem_code``, ``rotate_refresh``,
   ``rotate_refresh_for_client``, ``take_pending``, ``decide_device``, ``consume_device``);
