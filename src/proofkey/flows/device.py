@@ -5,7 +5,8 @@ the token endpoint (§3.4) while the user signs in on another device, enters the
 approves (§3.3). Polls answer ``authorization_pending`` until then, ``slow_down`` when they
 come faster than the interval, ``access_denied`` or ``expired_token`` at the end (§3.5). The
 approved authorization is consumed exactly once, in the same transaction that creates its
-grant. User-code entry is throttled per address (§5.1: brute forcing the user code).
+grant. User-code entry is throttled per address (§5.1: brute forcing the user code), and the
+store keeps only the digest of a user code's normalised form, as of every other secret.
 
 A device code that already gave its tokens is ``invalid_grant``, as a used authorization code
 is (RFC 6749 §5.2): RFC 8628 keeps ``expired_token`` for a code whose lifetime ran out, and a
@@ -74,7 +75,7 @@ async def authorize_device(
         user_code = new_user_code()
         try:
             await devices.save_device(DeviceAuthorization(
-                device_digest=digest(device_code), user_code=user_code,
+                device_digest=digest(device_code), user_code_digest=digest(user_code),
                 client_id=client.client_id, scope=scope, created_at=now,
                 expires_at=now + DEVICE_CODE_TTL, interval=POLL_INTERVAL))
             break
@@ -103,7 +104,7 @@ async def find_request(
     if wait:
         raise RateLimited("too many wrong codes; wait a few minutes", retry_after=wait)
     user_code = normalize_user_code(typed)
-    request = (await devices.get_device_by_user_code(user_code, ctx.now())
+    request = (await devices.get_device_by_user_code(digest(user_code), ctx.now())
                if user_code else None)
     if request is None or request.status != "pending":
         await limiter.hit(key, _ENTRY_WINDOW, now)
@@ -117,7 +118,7 @@ async def decide(
 ) -> None:
     """The signed-in user approves or denies the device's request, exactly once."""
     now = ctx.now()
-    decided = await devices.decide_device(request.user_code, now, approve=approve,
+    decided = await devices.decide_device(request.user_code_digest, now, approve=approve,
                                           user_id=session.user_id,
                                           auth_time=session.auth_time)
     if not decided:

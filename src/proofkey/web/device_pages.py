@@ -201,7 +201,7 @@ async def device_submit(request: Request) -> Response:
                            message="That code is not valid any more.")
     return _render(request, "device_confirm.html", client=client,
                    scopes=[(s, SCOPE_TEXT.get(s, s)) for s in pending.scope],
-                   user_code=format_user_code(pending.user_code),
+                   user_code=_shown(typed),
                    username=signed_in.user.username)
 
 
