@@ -72,8 +72,8 @@ def test_none_and_booleans_keep_their_json_types(settings: Settings) -> None:
 
 def failed(client_id: str | None) -> TokenExchangeFailed:
     return TokenExchangeFailed(client_id=client_id, grant_type="authorization_code",
-                               outcome="unknown_client", error="invalid_client",
-                               latency_seconds=0.001)
+                               outcome="invalid_client", error="invalid_client",
+                               latency_seconds=0.001, detail="unknown_client")
 
 
 @pytest.mark.parametrize(("client_id", "secret", "kind"), [
@@ -91,7 +91,8 @@ def test_an_attacker_chosen_client_id_is_masked_and_counted(
     [line] = audit_lines(stream)
     assert f"[REDACTED:{kind}" in line["audit"]["client_id"]
     assert secret not in stream.getvalue()
-    assert line["audit"]["outcome"] == "unknown_client"
+    assert (line["audit"]["outcome"], line["audit"]["detail"]) == ("invalid_client",
+                                                                   "unknown_client")
     assert sink.kinds == [kind]
 
 

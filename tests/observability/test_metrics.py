@@ -43,7 +43,8 @@ def test_client_labels_are_the_first_registered_ids_then_other() -> None:
     metrics = Metrics(max_clients=3, process_collectors=False)
     for index in range(10):
         metrics(TokenExchanged(f"client-{index}", "authorization_code", None, 0.01))
-    metrics(TokenExchangeFailed(None, None, "unknown_client", "invalid_client", 0.001))
+    metrics(TokenExchangeFailed(None, None, "invalid_client", "invalid_client", 0.001,
+                                "unknown_client"))
     values = label_values(metrics, "proofkey_token_exchanges_total", "client_id")
     assert values == {"client-0", "client-1", "client-2", "other", "unknown"}
     assert samples(metrics)[key("proofkey_token_exchanges_total", client_id="other",
