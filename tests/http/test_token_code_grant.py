@@ -425,7 +425,9 @@ async def test_token_events_carry_outcomes_but_never_codes_verifiers_or_tokens(
     await http.post("/token", data={"grant_type": "client_credentials", "client_id": "x" * 60})
     outcomes = {e.outcome for e in events.of(TokenExchangeFailed)
                 if isinstance(e, TokenExchangeFailed)}
-    assert {"verifier_mismatch", "code_reused", "unknown_client"} <= outcomes
+    assert {"verifier_mismatch", "code_reused", "invalid_client"} <= outcomes
+    assert "unknown_client" in {e.detail for e in events.of(TokenExchangeFailed)
+                                if isinstance(e, TokenExchangeFailed)}
     assert all(e.client_id != "x" * 60 for e in events.of(TokenExchangeFailed)
                if isinstance(e, TokenExchangeFailed))
     secrets = [code, flow.verifier, wrong, other_code, other.verifier, web_secret,

@@ -37,12 +37,12 @@ from proofkey.protocol.device import (
     normalize_user_code,
 )
 from proofkey.protocol.params import Params
-from proofkey.protocol.responses import token_body
-from proofkey.protocol.scope import check_scope, format_scope, parse_scope
+from proofkey.protocol.scope import check_scope, parse_scope
 from proofkey.store.base import AlreadyExists, ConsentStore, DeviceStore, RateLimiter
 from proofkey.tokens.mint import TokenMinter
 
 from .context import Context
+from .token_response import mint_token_response
 
 __all__ = [
     "DEVICE_CODE_TTL",
@@ -168,15 +168,6 @@ async def _issue(request: DeviceAuthorization, client: Client, *, devices: Devic
     if await devices.consume_device(request.device_digest, now, grant, refresh_record) is None:
         # A concurrent poll of the same device code won the approved request.
         raise InvalidGrant("the device code was already used", detail="device_reused")
-    scope = format_scope(request.scope)
-    access = minter.access_token(client_id=client.client_id, subject=request.user_id,
-                                 scope=scope, grant_id=grant_id, auth_time=request.auth_time,
-                                 now=now)
-    id_token = None
-    if "openid" in request.scope:
-        id_token = minter.id_token(client_id=client.client_id, subject=request.user_id,
-                                   nonce=None, auth_time=request.auth_time,
-                                   access_token=access.token,
-                                   alg=client.id_token_signed_response_alg, now=now)
-    return token_body(access_token=access.token, expires_in=access.expires_at - now,
-                      scope=scope, refresh_token=refresh, id_token=id_token), grant_id
+    return mint_token_response(minter, client, subject=request.user_id, scope=request.scope,
+                               grant_id=grant_id, auth_time=request.auth_time, now=now,
+                               refresh_token=refresh), grant_id

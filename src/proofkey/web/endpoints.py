@@ -13,7 +13,6 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
-from proofkey.crypto import digest
 from proofkey.errors import InvalidRequest, InvalidToken, OAuthError
 from proofkey.flows import authorize as authorize_flow
 from proofkey.flows import par as par_flow
@@ -21,19 +20,18 @@ from proofkey.flows.client_auth import authenticate_client
 from proofkey.flows.introspection import introspect as introspect_flow
 from proofkey.flows.revocation import revoke as revoke_flow
 from proofkey.flows.userinfo import userinfo as userinfo_flow
-from proofkey.models import Session
 from proofkey.protocol.credentials import read_client_credentials
 from proofkey.protocol.discovery import server_metadata as metadata
-from proofkey.protocol.params import Params, parse_urlencoded
+from proofkey.protocol.params import parse_urlencoded
 from proofkey.protocol.responses import NO_STORE_HEADERS
 from proofkey.store.base import StoreUnavailable
 
-from .cookies import SESSION_COOKIE, browser_secret, set_browser_cookie
+from .cookies import browser_secret, current_session, set_browser_cookie
 from .cors import allow_any_origin
+from .forms import read_form
 from .middleware import error_response
 from .pages import render_error
 from .services import Services, services_of
-from .token_endpoint import is_form
 
 __all__ = [
     "authorize",
@@ -49,14 +47,6 @@ __all__ = [
 ]
 
 _FORM = "application/x-www-form-urlencoded"
-
-
-async def read_form(request: Request) -> Params:
-    """The body of a form POST, strictly parsed (RFC 6749 §3.2: form-encoded, UTF-8)."""
-    if not is_form(request.headers.get("content-type")):
-        raise InvalidRequest("the request body must be application/x-www-form-urlencoded")
-    body = await request.body()
-    return parse_urlencoded(body, max_bytes=services_of(request).settings.max_body_bytes)
 
 
 def _json(body: dict[str, Any], *, no_store: bool = True, status: int = 200) -> JSONResponse:
@@ -96,7 +86,7 @@ async def authorize(request: Request) -> Response:
         except OAuthError as error:
             return render_error(request, error)
     secret = browser_secret(request)
-    session = await _session(request)
+    session = await current_session(request)
     outcome = await authorize_flow.start(
         params, clients=services.clients, interactions=services.store, consents=services.store,
         codes=services.store, session=session, browser_id=secret, ctx=services.ctx,
@@ -110,14 +100,6 @@ async def authorize(request: Request) -> Response:
     response.headers.update(NO_STORE_HEADERS)
     set_browser_cookie(response, request, secret, services.settings)
     return response
-
-
-async def _session(request: Request) -> Session | None:
-    handle = request.cookies.get(SESSION_COOKIE)
-    if not handle or len(handle) > 128:
-        return None
-    services = services_of(request)
-    return await services.store.get_session(digest(handle), services.ctx.now())
 
 
 async def par(request: Request) -> Response:

@@ -20,15 +20,17 @@ from proofkey.errors import InvalidRequest, OAuthError, RateLimited
 from proofkey.flows import interaction as flow
 from proofkey.flows.authorize import Redirect
 from proofkey.models import Client, PendingAuthorization
-from proofkey.protocol.params import parse_urlencoded
 
 from .cookies import (
     SESSION_COOKIE,
     browser_secret,
     clear_session_cookie,
+    current_session,
+    session_handle,
     set_browser_cookie,
     set_session_cookie,
 )
+from .forms import read_form
 from .services import services_of
 
 __all__ = [
@@ -54,7 +56,6 @@ PAGE_HEADERS = {
     "frame-ancestors 'none'; base-uri 'none'",
     "Referrer-Policy": "no-referrer",
 }
-_FORM = "application/x-www-form-urlencoded"
 SCOPE_TEXT = {
     "openid": "Sign you in (your user identifier)",
     "profile": "Your username and name",
@@ -100,15 +101,8 @@ def _see_other(url: str) -> RedirectResponse:
 
 
 async def _form(request: Request) -> dict[str, str]:
-    if request.headers.get("content-type", "").split(";")[0].strip().lower() != _FORM:
-        raise InvalidRequest("the form must be sent as application/x-www-form-urlencoded",
-                             redirectable=False)
-    body = await request.body()
-    try:
-        return dict(parse_urlencoded(body, max_bytes=services_of(request).settings.max_body_bytes))
-    except OAuthError as error:
-        error.redirectable = False
-        raise
+    """The posted page form (as a dict, the type ``_authenticate`` takes)."""
+    return dict(await read_form(request, page=True))
 
 
 async def _load(request: Request) -> tuple[str, PendingAuthorization, Client]:
@@ -190,7 +184,7 @@ async def interaction_consent(request: Request) -> Response:
         handle, pending, _client = await _load(request)
         form = await _form(request)
         flow.check_csrf(browser_secret(request), f"consent:{handle}", form.get("csrf"))
-        session = await _current_session(request)
+        session = await current_session(request)
         if session is None or session.user_id != pending.user_id:
             raise InvalidRequest("your sign-in session has ended; start again",
                                  redirectable=False)
@@ -205,17 +199,9 @@ async def interaction_consent(request: Request) -> Response:
     return _see_other(outcome.url)
 
 
-async def _current_session(request: Request) -> Any:
-    handle = request.cookies.get(SESSION_COOKIE)
-    if not handle or len(handle) > 128:
-        return None
-    services = services_of(request)
-    return await services.store.get_session(digest(handle), services.ctx.now())
-
-
 async def account(request: Request) -> Response:
     services = services_of(request)
-    session = await _current_session(request)
+    session = await current_session(request)
     user = await services.store.get_user(session.user_id) if session else None
     return _render(request, "account.html", user=user,
                    csrf=flow.csrf_token(browser_secret(request), "account"))
@@ -254,8 +240,8 @@ async def account_logout(request: Request) -> Response:
         flow.check_csrf(browser_secret(request), "account", form.get("csrf"))
     except OAuthError as error:
         return render_error(request, error)
-    handle = request.cookies.get(SESSION_COOKIE)
-    if handle and len(handle) <= 128:
+    handle = session_handle(request)
+    if handle:
         await services.store.delete_session(digest(handle))
     response = _see_other("/account")
     clear_session_cookie(response, services.settings)
