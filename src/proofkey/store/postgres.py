@@ -165,6 +165,13 @@ _REMOVE_USER = (
     " forgotten AS (DELETE FROM consents WHERE user_id IN (SELECT user_id FROM gone))"
     " SELECT user_id FROM gone"
 )
+# end_user_access, between ending the sessions and revoking the grants ($1: the user_id).
+_END_USER_ACCESS = (
+    "DELETE FROM pending_authorizations WHERE user_id = $1",
+    "DELETE FROM auth_codes WHERE user_id = $1 AND redeemed_at IS NULL",
+    "UPDATE device_authorizations SET status = 'denied' WHERE user_id = $1"
+    " AND status = 'approved' AND consumed_at IS NULL",
+)
 _REMOVE_CLIENT = (
     "WITH gone AS (DELETE FROM clients WHERE client_id = $1 RETURNING client_id),"
     " revoked AS (UPDATE grants SET revoked_at = $2 WHERE revoked_at IS NULL"
@@ -399,6 +406,24 @@ class PostgresStore:
     async def set_password(self, username: str, password_hash: str) -> bool:
         sql = "UPDATE users SET password_hash = $1 WHERE username = $2"
         return await self._run(sql, password_hash, username, durable=True) > 0
+
+    async def end_user_access(self, user_id: str, now: int) -> tuple[int, int]:
+        async def run(db: Any) -> tuple[int, int]:
+            # Separate statements, grants last: under READ COMMITTED each sees what committed
+            # before it, so a grant that a redemption blocked on a deleted code committed first
+            # is revoked as well.
+            async with db.transaction():
+                await db.execute("SET LOCAL synchronous_commit = on")
+                ended = _count(await db.execute("DELETE FROM sessions WHERE user_id = $1",
+                                                user_id))
+                for sql in _END_USER_ACCESS:
+                    await db.execute(sql, user_id)
+                revoked = _count(await db.execute(
+                    "UPDATE grants SET revoked_at = $2 WHERE user_id = $1"
+                    " AND revoked_at IS NULL", user_id, now))  # fmt: skip
+                return ended, revoked
+
+        return await self._with(run)
 
     # -- interactions, sessions, consent -------------------------------------------------------
 

@@ -106,6 +106,13 @@ _CONSUME_DEVICE = expand(
     "UPDATE device_authorizations SET consumed_at = ?1, grant_id = ?2 WHERE device_digest = ?3"
     " AND status = 'approved' AND consumed_at IS NULL AND expires_at > ?1 RETURNING {device}"
 )
+# end_user_access, between ending the sessions and revoking the grants (?: the user_id).
+_END_USER_ACCESS = (
+    "DELETE FROM pending_authorizations WHERE user_id = ?",
+    "DELETE FROM auth_codes WHERE user_id = ? AND redeemed_at IS NULL",
+    "UPDATE device_authorizations SET status = 'denied' WHERE user_id = ?"
+    " AND status = 'approved' AND consumed_at IS NULL",
+)
 
 
 # -- row <-> model: scope lists are space-separated words (in order), sets are sorted words,
@@ -476,6 +483,15 @@ class SQLiteStore:
     async def set_password(self, username: str, password_hash: str) -> bool:
         sql = "UPDATE users SET password_hash = ? WHERE username = ?"
         return self._run(sql, password_hash, username, durable=True) > 0
+
+    async def end_user_access(self, user_id: str, now: int) -> tuple[int, int]:
+        with self._tx(durable=True) as db:  # BEGIN IMMEDIATE: no redemption interleaves
+            ended = db.execute("DELETE FROM sessions WHERE user_id = ?", (user_id,)).rowcount
+            for sql in _END_USER_ACCESS:
+                db.execute(sql, (user_id,))
+            revoked = db.execute("UPDATE grants SET revoked_at = ? WHERE user_id = ?"
+                                 " AND revoked_at IS NULL", (now, user_id)).rowcount  # fmt: skip
+        return ended, revoked
 
     # -- interactions, sessions, consent -------------------------------------------------------
 
