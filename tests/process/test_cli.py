@@ -294,7 +294,7 @@ def test_an_unknown_key_in_the_config_file_stops_serve(data_dir: Path, tmp_path:
     assert result.returncode == 2, result
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
-    assert "PROOFKEY_WORKER_COUNT" in lines[0]
+    assert f"'worker_count' in {config}" in lines[0]  # the TOML key, not a variable
     assert "unknown setting" in lines[0]
     assert not data_dir.exists()
     assert not port_is_open(port)

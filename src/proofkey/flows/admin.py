@@ -2,7 +2,9 @@
 
 Registration enforces the policy the protocol relies on: redirect URIs that are absolute, have
 no fragment, use https (or loopback http, or a reverse-domain private scheme for native apps);
-confidential clients get a 256-bit secret that is shown once and stored as a digest.
+then the rule set ``proofkey lint`` applies (``protocol/client_policy``): an error refuses the
+client, warnings come back with it. Confidential clients get a 256-bit secret that is shown
+once and stored as a digest.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from dataclasses import dataclass
 
 from proofkey.crypto import digest, hash_password_async, new_handle, new_id
 from proofkey.models import Client, ClientType, Secret, TokenAuthMethod, User
+from proofkey.protocol.client_policy import Policy, lint, view_of_client
 from proofkey.protocol.device import DEVICE_GRANT_TYPE
 from proofkey.protocol.redirect_uri import validate_registration
 from proofkey.store.base import ClientStore, UserStore
@@ -23,6 +26,7 @@ __all__ = [
     "NewClient",
     "PasswordChange",
     "change_password",
+    "check_policy",
     "register_client",
     "register_user",
     "validate_password",
@@ -44,6 +48,17 @@ class AdminError(ValueError):
 class NewClient:
     client: Client
     secret: Secret | None
+    warnings: tuple[str, ...] = ()  # the registration policy's warnings, with their rule ids
+
+
+def check_policy(client: Client) -> tuple[str, ...]:
+    """Apply the registration policy that ``proofkey lint`` applies (one rule set): raise
+    ``AdminError`` naming the first error's rule, else return the warnings."""
+    issues = lint(view_of_client(client), Policy())
+    errors = [i for i in issues if i.severity == "error"]
+    if errors:
+        raise AdminError(f"{errors[0].message} [{errors[0].rule}]")
+    return tuple(f"{i.message} [{i.rule}]" for i in issues if i.severity == "warning")
 
 
 async def register_client(
@@ -94,8 +109,9 @@ async def register_client(
         secret_digest=digest(secret.reveal()) if secret else None,
         id_token_signed_response_alg=id_token_alg, name=name, created_at=now,
         require_pushed_authorization_requests=require_par)
+    warnings = check_policy(client)
     await clients.add_client(client)
-    return NewClient(client, secret)
+    return NewClient(client, secret, warnings)
 
 
 def validate_password(password: str) -> None:

@@ -12,8 +12,8 @@ from collections import Counter
 
 from proofkey.protocol import pkce
 
-from .conformance import Check, Verdict, failed, passed, skipped, warned
 from .conformance_probe import Probe, TokenReply
+from .verdicts import Check, Verdict, failed, passed, skipped, warned
 
 __all__ = ["FINAL_CHECKS", "TOKEN_CHECKS"]
 

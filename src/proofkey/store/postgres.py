@@ -20,10 +20,7 @@ The pool is made on ``migrate()`` or first use, never at import or construction.
 normally runs asyncpg's reset query (``pg_advisory_unlock_all(); CLOSE ALL; UNLISTEN *; RESET
 ALL``), one more round trip. This store changes no session state (only ``SET LOCAL``), so the
 pool's ``reset`` does nothing; asyncpg still rolls back a transaction a cancellation left open.
-Client CPU (user + system) for two one-statement calls (save_code and the code's single-use
-UPDATE, as measured before redeem_code also wrote the grant), each acquiring and releasing
-(medians of 5 × 3000, 5 runs; PG 15 on loopback, client pinned to a core): asyncpg's default
-reset 270-380 µs, this pool 160-210 µs, one connection held 70-110 µs.
+What that saves: docs/performance.md, "Measurements behind design choices".
 
 Hot-path commits follow the server's ``synchronous_commit``; ``?synchronous_commit=off`` on the
 URL (a server setting to asyncpg) trades the last ~0.6 s of codes on a server crash, as SQLite's

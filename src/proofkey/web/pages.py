@@ -8,10 +8,11 @@ browser cookie (``flows.interaction.csrf_token``).
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 
 from proofkey.crypto import digest
 from proofkey.demo import DEMO_SPA_CLIENT_ID
@@ -35,13 +36,16 @@ __all__ = [
     "account_login",
     "account_logout",
     "demo",
+    "favicon",
     "index",
     "interaction",
     "interaction_consent",
     "interaction_login",
     "render_error",
+    "render_missing",
 ]
 
+_STATIC = Path(__file__).parent / "static"
 PAGE_HEADERS = {
     "Cache-Control": "no-store",
     "Pragma": "no-cache",
@@ -75,6 +79,18 @@ def render_error(request: Request, error: OAuthError) -> HTMLResponse:
     if isinstance(error, RateLimited):
         response.headers["Retry-After"] = str(error.retry_after)
     return response
+
+
+def render_missing(request: Request, status: int) -> HTMLResponse:
+    """The page for a browser that asked for an address with nothing (or nothing to GET)."""
+    if request.url.path.startswith("/status"):
+        description = ("The status page is not served at this address. It needs "
+                       "PROOFKEY_ADMIN_TOKEN, and moves to PROOFKEY_ADMIN_PORT when that is set.")
+    else:
+        description = "There is no page at this address."
+    return _render(request, "error.html", status=status,
+                   error="not_found" if status == 404 else "method_not_allowed",
+                   description=description)
 
 
 def _see_other(url: str) -> RedirectResponse:
@@ -244,6 +260,12 @@ async def account_logout(request: Request) -> Response:
     response = _see_other("/account")
     clear_session_cookie(response, services.settings)
     return response
+
+
+async def favicon(request: Request) -> Response:
+    """``/favicon.ico``, which browsers ask for on every site: the SVG icon the pages link."""
+    return FileResponse(_STATIC / "favicon.svg", media_type="image/svg+xml",
+                        headers={"Cache-Control": "public, max-age=86400"})
 
 
 async def index(request: Request) -> Response:
