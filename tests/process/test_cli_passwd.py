@@ -47,7 +47,7 @@ async def _refresh(http: httpx.AsyncClient, token: str) -> httpx.Response:
 
 async def _authorize_without_login(http: httpx.AsyncClient) -> bool:
     """True if the browser's session still gets a code without logging in again."""
-    response = await http.get("/authorize", params=authorize_params(new_flow()))
+    response = await http.get("/authorize", params=authorize_params(new_flow(), scope="openid"))
     assert response.status_code == 303, response.text
     return "code=" in response.headers["location"]
 
