@@ -37,13 +37,7 @@ from proofkey.protocol.redirect_uri import match_redirect_uri
 from proofkey.protocol.responses import redirect_with
 from proofkey.protocol.scope import check_scope, format_scope, parse_scope
 from proofkey.settings import Settings
-from proofkey.store.base import (
-    ClientStore,
-    CodeStore,
-    ConsentStore,
-    InteractionStore,
-    RateLimiter,
-)
+from proofkey.store.base import ClientStore, CodeStore, ConsentStore, InteractionStore, RateLimiter
 
 from .context import Context
 from .row_caps import pending_cap
