@@ -162,6 +162,10 @@ class Settings:
                                       default="")
     demo: bool = _opt("Create the demo client and user on first start.", _bool, default=True)
     log_level: str = _opt("Log level: debug, info, warning, error.", _str, default="info")
+    audit_log: str = _opt(
+        "File the audit lines are appended to (JSON lines, created 0600). Empty: the server "
+        "writes them to its JSON log on stderr, and management commands (client, user, keys) "
+        "append them to <data_dir>/audit.log.", _str, default="")
     metrics_path: str = _opt("Path of the Prometheus metrics endpoint; empty disables it.",
                              _str, default="/metrics")
     admin_port: int = _opt("Serve /metrics and the status page on this port instead of the "

@@ -14,7 +14,7 @@ from proofkey.ops import check_cli, tools_cli
 
 __all__ = ["app", "main"]
 
-app = typer.Typer(no_args_is_help=True, add_completion=False,
+app = typer.Typer(no_args_is_help=True, rich_markup_mode=None, add_completion=False,
                   help="proofkey: a PKCE-first OAuth 2.1 / OpenID Connect authorization server.")
 app.add_typer(clients.app, name="client")
 app.add_typer(users.app, name="user")

@@ -17,6 +17,7 @@ from proofkey.cli.common import (
     out,
     run,
     settings_from,
+    warn,
 )
 from proofkey.flows.admin import register_client
 from proofkey.models import Client
@@ -24,7 +25,8 @@ from proofkey.store.base import Store
 
 __all__ = ["app"]
 
-app = typer.Typer(no_args_is_help=True, help="Register and inspect OAuth clients.")
+app = typer.Typer(no_args_is_help=True, rich_markup_mode=None,
+                  help="Register and inspect OAuth clients.")
 
 
 def _client_dict(client: Client) -> dict[str, Any]:
@@ -74,7 +76,10 @@ def client_add(
             id_token_alg=id_token_alg, name=name, require_par=require_par,
             now=int(time.time()))
 
-    created = run(settings, work)
+    created = run(settings, work, exists=f"a client with id {client_id!r} exists already "
+                  f"(see `proofkey client show {client_id}`; remove it first to replace it)")
+    for warning in created.warnings:
+        warn(f"client {client_id}: {warning}")
     audit(settings, "client_registered", client_id)
     data = _client_dict(created.client)
     if created.secret is not None:

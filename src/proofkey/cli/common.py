@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime
 import json
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -22,15 +23,16 @@ from rich.table import Table
 
 from proofkey.flows.admin import AdminError, validate_password
 from proofkey.observability.events import AdminChange
-from proofkey.settings import Settings, SettingsError, load_settings
+from proofkey.settings import Settings, SettingsError, load_settings, unknown_environment
 from proofkey.store import open_store
 from proofkey.store.base import AlreadyExists, Store, StoreUnavailable
 
-__all__ = ["ConfigOpt", "JsonOpt", "audit", "emit", "err", "fail", "make_table", "out",
-           "read_password", "run", "settings_from"]
+__all__ = ["ConfigOpt", "JsonOpt", "audit", "audit_path", "cell", "emit", "err", "fail",
+           "make_table", "out", "read_password", "run", "settings_from", "warn"]
 
 T = TypeVar("T")
-out = Console()
+# Piped or redirected, tables keep every value whole (rich would cut cells at 80 columns).
+out = Console(width=None if sys.stdout.isatty() else 100_000)
 # soft_wrap: one message stays one line (rich would break it at 80 columns when piped), so
 # logs, scripts and copy-paste see whole URLs, paths and error messages.
 err = Console(stderr=True, soft_wrap=True)
@@ -43,11 +45,20 @@ def fail(message: str, code: int = 1) -> typer.Exit:
     return typer.Exit(code)
 
 
+def warn(message: str) -> None:
+    err.print(f"proofkey: warning: {message}", markup=False, highlight=False)
+
+
 def settings_from(config: Path | None, **overrides: Any) -> Settings:
+    """The validated settings (one line and exit 2 if invalid); a misspelt ``PROOFKEY_*``
+    variable gets a warning line instead of being silently ignored."""
     try:
-        return load_settings(overrides, config_file=config)
+        settings = load_settings(overrides, config_file=config)
     except SettingsError as exc:
         raise fail(str(exc), 2) from None
+    for note in unknown_environment():
+        warn(note)
+    return settings
 
 
 @contextlib.asynccontextmanager
@@ -60,7 +71,10 @@ async def _open(settings: Settings) -> AsyncIterator[Store]:
         await store.close()
 
 
-def run(settings: Settings, work: Callable[[Store], Awaitable[T]]) -> T:
+def run(settings: Settings, work: Callable[[Store], Awaitable[T]], *,
+        exists: str = "it exists already") -> T:
+    """Run ``work`` on the opened (and migrated) store; every error a user can cause ends in
+    one sentence: ``exists`` says what already existed."""
     async def runner() -> T:
         async with _open(settings) as store:
             return await work(store)
@@ -68,17 +82,35 @@ def run(settings: Settings, work: Callable[[Store], Awaitable[T]]) -> T:
     try:
         return asyncio.run(runner())
     except StoreUnavailable as exc:
-        raise fail(f"the store is unavailable: {exc}") from None
-    except (AdminError, AlreadyExists) as exc:
-        raise fail(str(exc) or "it exists already") from None
+        raise fail(f"the store is unavailable: {_store_problem(exc)}") from None
+    except AlreadyExists:
+        raise fail(exists) from None
+    except AdminError as exc:
+        raise fail(str(exc)) from None
+
+
+def _store_problem(exc: StoreUnavailable) -> str:
+    text = str(exc)
+    if "readonly" in text.replace("-", "").replace(" ", "").lower():
+        return "the database is read-only (check the file's and its directory's permissions)"
+    return text
+
+
+def audit_path(settings: Settings) -> Path:
+    """Where management commands append their audit lines."""
+    return Path(settings.audit_log) if settings.audit_log else settings.data_dir / "audit.log"
 
 
 def audit(settings: Settings, action: str, subject: str) -> None:
-    """One audit line (JSON, redacted) for an administrative change."""
+    """One audit line (JSON, redacted) for an administrative change, in the audit log
+    (``audit_path``): the terminal gets the command's own sentence instead."""
     from proofkey.observability.audit import AuditLog
     from proofkey.observability.logs import configure_logging
 
-    configure_logging(settings, None)
+    try:
+        configure_logging(settings, None, audit_path=audit_path(settings))
+    except OSError as exc:
+        raise fail(f"cannot write the audit log {audit_path(settings)}: {exc.strerror}") from None
     AuditLog()(AdminChange(action, subject))
 
 
@@ -89,13 +121,27 @@ def emit(data: Any, as_json: bool, table: Table | None = None) -> None:
         out.print(table)
 
 
+def cell(name: str, value: Any) -> str:
+    """A value as text output shows it: lists space-separated, ``*_at`` times in ISO 8601
+    (JSON output keeps the numbers), a missing time as "-"."""
+    if isinstance(value, list):
+        return " ".join(str(v) for v in value)
+    if name.endswith("_at") and not isinstance(value, bool):
+        if value is None:
+            return "-"
+        if isinstance(value, int):
+            moment = datetime.datetime.fromtimestamp(value, datetime.UTC)
+            return moment.isoformat(timespec="seconds").replace("+00:00", "Z")
+    return str(value)
+
+
 def make_table(title: str, rows: list[dict[str, Any]], columns: list[str]) -> Table:
     table = Table(title=title)
     for column in columns:
-        table.add_column(column)
+        table.add_column(column, overflow="fold")
     for row in rows:
-        table.add_row(*[" ".join(v) if isinstance(v, list) else str(v) for v in
-                        (row[c] for c in columns)])
+        key = str(row.get("field", "")) if columns == ["field", "value"] else None
+        table.add_row(*[cell(key if key is not None else c, row[c]) for c in columns])
     return table
 
 

@@ -12,7 +12,8 @@ from proofkey.models import SigningKey
 
 __all__ = ["app"]
 
-app = typer.Typer(no_args_is_help=True, help="List and rotate signing keys.")
+app = typer.Typer(no_args_is_help=True, rich_markup_mode=None,
+                  help="List and rotate signing keys.")
 
 
 def _key_dict(key: SigningKey) -> dict[str, Any]:

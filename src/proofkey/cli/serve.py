@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import socket
+import sys
 import time
 from dataclasses import fields
 from pathlib import Path
@@ -17,8 +19,10 @@ from proofkey.store.base import Store
 
 __all__ = ["EPILOG", "serve"]
 
-EPILOG = ("Settings (environment variables; TOML keys are the lower-case names "
-          "without the prefix):\n\n" + describe_settings().replace("\n", "\n\n"))
+# "\b" keeps click from re-wrapping the list: one setting per paragraph, names never split.
+EPILOG = ("Settings (environment variables; TOML keys are the lower-case names without the "
+          "prefix; deploy/proofkey.example.toml lists them all):\n\n"
+          + "\n\n".join("\b\n" + line for line in describe_settings().splitlines()))
 
 
 def _masked_url(url: str) -> str:
@@ -38,6 +42,22 @@ def _masked_url(url: str) -> str:
     return urlunsplit(parts._replace(netloc=netloc, query=query))
 
 
+def _check_port(host: str, port: int) -> None:
+    """One line and exit 2 when the address cannot be bound (another server has it)."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except OSError as exc:
+        raise fail(f"cannot listen on {host}:{port}: {exc.strerror or exc}", 2) from None
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(address)
+        except OSError as exc:
+            raise fail(f"cannot listen on {host}:{port}: {exc.strerror or exc} (is another "
+                       "server running there? set PROOFKEY_PORT or --port)", 2) from None
+
+
 def serve(
     config: ConfigOpt = None,
     host: Annotated[str | None, typer.Option(help="Listen address.")] = None,
@@ -49,6 +69,7 @@ def serve(
     """Run the authorization server (SQLite in the data directory unless configured)."""
     settings = settings_from(config, host=host, port=port, workers=workers, issuer=issuer,
                              data_dir=str(data_dir) if data_dir else None)
+    _check_port(settings.host, settings.port)  # before anything is created or printed
     import uvicorn
 
     from proofkey.demo import seed_demo
@@ -68,8 +89,10 @@ def serve(
     err.print(f"proofkey serving {issuer_url} (store: "
               f"{_masked_url(settings.effective_database_url)})", markup=False, highlight=False)
     if demo is not None:
+        # The password only to a person at a terminal: a captured log must not keep it.
+        shown = demo.password and sys.stderr.isatty()
         err.print(f"Log in at {issuer_url}/account as user '{demo.username}'"
-                  + (f" with password {demo.password}" if demo.password else "")
+                  + (f" with password {demo.password}" if shown else "")
                   + f" (password file: {demo.password_file}); demo client: {demo.client_id}",
                   markup=False, highlight=False)
     # Worker processes rebuild the same settings from the environment.

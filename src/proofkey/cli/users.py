@@ -24,7 +24,8 @@ from proofkey.models import User
 
 __all__ = ["app"]
 
-app = typer.Typer(no_args_is_help=True, help="Manage users who sign in.")
+app = typer.Typer(no_args_is_help=True, rich_markup_mode=None,
+                  help="Manage users who sign in.")
 
 
 def _user_dict(user: User) -> dict[str, Any]:
@@ -48,7 +49,8 @@ def user_add(
     settings = settings_from(config)
     password = read_password()
     user = run(settings, lambda s: register_user(s, username, password, name=name,
-                                                  email=email, now=int(time.time())))
+                                                  email=email, now=int(time.time())),
+               exists=f"a user named {username!r} exists already")
     audit(settings, "user_added", user.user_id)
     if as_json:
         emit(_user_dict(user), True)

@@ -274,7 +274,8 @@ async def index(request: Request) -> Response:
 
 async def demo(request: Request) -> Response:
     """The browser PKCE demo: a static single-page app, scripts from this origin only."""
-    response = _render(request, "demo.html", client_id=DEMO_SPA_CLIENT_ID)
+    response = _render(request, "demo.html", client_id=DEMO_SPA_CLIENT_ID,
+                       logout_csrf=flow.csrf_token(browser_secret(request), "account"))
     response.headers["Content-Security-Policy"] = (
         "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
         "img-src 'self'; frame-ancestors 'none'; base-uri 'none'")
