@@ -4,7 +4,6 @@ and revokes their refresh tokens unless ``--keep-sessions`` says otherwise; both
 from __future__ import annotations
 
 import asyncio
-import json
 from pathlib import Path
 
 import httpx
@@ -19,14 +18,9 @@ from tests.helpers import (
     new_flow,
 )
 from tests.process.conftest import clean_env, run_cli, running_server, seed
+from tests.process.test_cli_audit import AuditFile
 
 NEW_PASSWORD = "a brand new long password"
-
-
-def _audit(stderr: str) -> list[tuple[str, str]]:
-    lines = [json.loads(line) for line in stderr.splitlines() if line.startswith("{")]
-    return [(line["audit"]["action"], line["audit"]["subject"]) for line in lines
-            if line.get("logger") == "proofkey.audit"]
 
 
 async def _signed_in_with_refresh(http: httpx.AsyncClient) -> str:
@@ -52,12 +46,14 @@ async def _authorize_without_login(http: httpx.AsyncClient) -> bool:
     return "code=" in response.headers["location"]
 
 
-async def _passwd(env: dict[str, str], *flags: str) -> tuple[str, list[tuple[str, str]]]:
+async def _passwd(env: dict[str, str], audit: AuditFile,
+                  *flags: str) -> tuple[str, list[tuple[object, object]]]:
     result = await asyncio.to_thread(run_cli, ["user", "passwd", USERNAME, "--password-stdin",
                                                *flags], env, stdin=NEW_PASSWORD + "\n")
     assert result.returncode == 0, result.stderr
     assert NEW_PASSWORD not in result.stdout + result.stderr
-    return result.stdout, _audit(result.stderr)
+    assert NEW_PASSWORD not in audit.path.read_text()
+    return result.stdout, [(line["action"], line["subject"]) for line in audit.new()]
 
 
 async def test_a_new_password_ends_sessions_and_refresh_tokens_unless_kept(
@@ -66,11 +62,12 @@ async def test_a_new_password_ends_sessions_and_refresh_tokens_unless_kept(
     data_dir = tmp_path / "data"
     seed(data_dir, public_clients={PUBLIC_ID: [PUBLIC_REDIRECT]}, users={USERNAME: PASSWORD})
     env = clean_env(data_dir)
+    audit_file = AuditFile(data_dir / "audit.log")
     with running_server(data_dir) as server:
         async with httpx.AsyncClient(base_url=server.base_url, timeout=10) as http:
             refresh = await _signed_in_with_refresh(http)
 
-            out, audit = await _passwd(env, "--keep-sessions")
+            out, audit = await _passwd(env, audit_file, "--keep-sessions")
             assert "password changed for alice" in out
             assert audit == [("password_changed", "alice")]
             kept = await _refresh(http, refresh)
@@ -78,7 +75,7 @@ async def test_a_new_password_ends_sessions_and_refresh_tokens_unless_kept(
             assert await _authorize_without_login(http)
 
             refresh = kept.json()["refresh_token"]
-            out, audit = await _passwd(env)
+            out, audit = await _passwd(env, audit_file)
             assert "password changed for alice" in out
             assert "ended 1 session" in out
             assert audit == [("password_changed", "alice"), ("sessions_revoked", "alice")]
