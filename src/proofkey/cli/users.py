@@ -19,9 +19,8 @@ from proofkey.cli.common import (
     run,
     settings_from,
 )
-from proofkey.flows.admin import register_user
+from proofkey.flows.admin import change_password, register_user
 from proofkey.models import User
-from proofkey.store.base import Store
 
 __all__ = ["app"]
 
@@ -81,19 +80,25 @@ def user_passwd(
     username: str,
     password_stdin: Annotated[bool, typer.Option("--password-stdin",
                                                  help="Read the new password from stdin.")] = False,
+    keep_sessions: Annotated[bool, typer.Option(
+        "--keep-sessions", help="Keep the user's sessions and refresh tokens (by default "
+                                "they end with the old password).")] = False,
     config: ConfigOpt = None,
 ) -> None:
-    """Set a user's password (read from standard input)."""
+    """Set a user's password (read from standard input); end their sessions and revoke their
+    refresh tokens unless --keep-sessions."""
     if not password_stdin:
         raise fail("pass --password-stdin and write the password to standard input", 2)
     settings = settings_from(config)
     password = read_password()
-    from proofkey.crypto import hash_password_async
-
-    async def work(store: Store) -> bool:
-        return await store.set_password(username, await hash_password_async(password))
-
-    if not run(settings, work):
+    changed = run(settings, lambda s: change_password(
+        s, username, password, keep_sessions=keep_sessions, now=int(time.time())))
+    if changed is None:
         raise fail(f"no user {username!r}")
     audit(settings, "password_changed", username)
-    out.print(f"password changed for {username}", markup=False)
+    if keep_sessions:
+        out.print(f"password changed for {username}", markup=False)
+        return
+    audit(settings, "sessions_revoked", username)
+    out.print(f"password changed for {username}; ended {changed.sessions_ended} session(s) "
+              f"and revoked {changed.grants_revoked} grant(s)", markup=False)

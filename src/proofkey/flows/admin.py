@@ -24,6 +24,8 @@ __all__ = [
     "DEFAULT_GRANTS",
     "AdminError",
     "NewClient",
+    "PasswordChange",
+    "change_password",
     "check_policy",
     "register_client",
     "register_user",
@@ -131,3 +133,31 @@ async def register_user(
                 created_at=now)
     await users.add_user(user)
     return user
+
+
+@dataclass(frozen=True, slots=True)
+class PasswordChange:
+    """A changed password and what it ended (both 0 when the sessions were kept)."""
+
+    user: User
+    sessions_ended: int
+    grants_revoked: int
+
+
+async def change_password(
+    users: UserStore, username: str, password: str, *, keep_sessions: bool = False, now: int,
+) -> PasswordChange | None:
+    """Set a new password and, unless ``keep_sessions``, take back what the old one gave
+    (``UserStore.end_user_access``: sessions, refresh tokens and grants, codes and logins in
+    flight): whoever knew the old password, the usual reason for a change, keeps nothing. The
+    password is set first, so no login with the old one can start after access has ended.
+    None if there is no such user."""
+    validate_password(password)
+    user = await users.get_user_by_username(username)
+    if user is None or not await users.set_password(username,
+                                                    await hash_password_async(password)):
+        return None
+    if keep_sessions:
+        return PasswordChange(user, 0, 0)
+    ended, revoked = await users.end_user_access(user.user_id, now)
+    return PasswordChange(user, ended, revoked)

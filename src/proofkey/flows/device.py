@@ -42,6 +42,7 @@ from proofkey.store.base import AlreadyExists, ConsentStore, DeviceStore, RateLi
 from proofkey.tokens.mint import TokenMinter
 
 from .context import Context
+from .row_caps import device_cap
 from .token_response import mint_token_response
 
 __all__ = [
@@ -62,13 +63,17 @@ _UNKNOWN = "that code is not valid or has expired; check it and try again"
 
 
 async def authorize_device(
-    form: Params, client: Client, *, devices: DeviceStore, ctx: Context
+    form: Params, client: Client, *, devices: DeviceStore, ctx: Context, limiter: RateLimiter,
+    address: str,
 ) -> dict[str, Any]:
-    """RFC 8628 §3.1–3.2: issue a device code and a user code for an authenticated client."""
+    """RFC 8628 §3.1–3.2: issue a device code and a user code for an authenticated client; a
+    valid request counts against the caps of ``row_caps`` (``RateLimited`` beyond them)."""
     if DEVICE_GRANT_TYPE not in client.grant_types:
         raise UnauthorizedClient("the client may not use the device authorization grant")
     scope = check_scope(parse_scope(form.get("scope")), allowed=client.scopes,
                         supported=ctx.settings.scopes_supported)
+    await device_cap(ctx.settings, DEVICE_CODE_TTL).admit(
+        limiter, client_id=client.client_id, address=address, now=ctx.clock())
     now = ctx.now()
     device_code = new_handle()
     for _attempt in range(5):  # a user-code collision is rare; draw again

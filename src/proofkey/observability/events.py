@@ -188,8 +188,8 @@ class AdminChange(Event):
     """An administrator changed a client, a user or the signing keys (audit only).
 
     ``action`` is one of client_registered, client_removed, user_added, user_removed,
-    password_changed, keys_rotated; ``subject`` names what changed (a client id, a user id,
-    the new key ids) — never a secret.
+    password_changed, sessions_revoked (a user's sessions and grants ended), keys_rotated;
+    ``subject`` names what changed (a client id, a user id, the new key ids) — never a secret.
     """
 
     action: str

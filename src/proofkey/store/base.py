@@ -79,6 +79,15 @@ class UserStore(Protocol):
         ...
 
     async def set_password(self, username: str, password_hash: str) -> bool: ...
+    async def end_user_access(self, user_id: str, now: int) -> tuple[int, int]:
+        """Take back what the user's current credentials gave (after a password change), in
+        ONE transaction: delete their sessions, the pending authorizations they logged in to
+        and their unredeemed codes (redeemed ones stay, for replay detection), deny their
+        approved device requests not yet consumed, and revoke their active grants (revoked_at
+        ``now``; so every refresh token stops) — the grants last, so that a grant a concurrent
+        redemption or device poll commits first is revoked too. Consents and the user stay.
+        Return (sessions ended, grants revoked)."""
+        ...
 
 
 class InteractionStore(Protocol):

@@ -54,7 +54,7 @@ from proofkey.models import (
     User,
 )
 from proofkey.store._rows import CODE_REPLAY_WINDOW, Codec, check_family
-from proofkey.store.postgres_db import PostgresPool, redacted
+from proofkey.store.postgres_db import PostgresPool, count_changed, redacted
 from proofkey.store.sql import POSTGRES, Atomic, Statements
 
 __all__ = ["CODE_REPLAY_WINDOW", "PostgresStore"]
@@ -65,6 +65,8 @@ _SESSIONS, _CONSENTS, _CODES, _GRANTS = _SQL.sessions, _SQL.consents, _SQL.codes
 _DEVICES, _KEYS = _SQL.devices, _SQL.keys
 _ATOMIC = POSTGRES.render(Atomic())
 _PURGES = POSTGRES.purges()  # up to ``batch`` rows per table and call
+_END_USER_ACCESS = (_USERS.forget_pending, _USERS.forget_unredeemed_codes,
+                    _USERS.deny_approved_devices)
 
 
 # -- row <-> model: lists and sets are TEXT[] (sets sorted).
@@ -152,6 +154,21 @@ class PostgresStore:
 
     async def set_password(self, username: str, password_hash: str) -> bool:
         return await self._db.run(_USERS.set_password, username, password_hash, durable=True) > 0
+
+    async def end_user_access(self, user_id: str, now: int) -> tuple[int, int]:
+        async def run(db: Any) -> tuple[int, int]:
+            # Separate statements, grants last: under READ COMMITTED each sees what committed
+            # before it, so a grant that a redemption blocked on a deleted code committed first
+            # is revoked as well.
+            async with db.transaction():
+                await db.execute("SET LOCAL synchronous_commit = on")
+                ended = count_changed(await db.execute(_USERS.end_sessions, user_id))
+                for sql in _END_USER_ACCESS:
+                    await db.execute(sql, user_id)
+                revoked = count_changed(await db.execute(_USERS.revoke_grants, user_id, now))
+                return ended, revoked
+
+        return await self._db.with_connection(run)
 
     # -- interactions, pushed requests, sessions, consent --------------------------------------
 

@@ -22,7 +22,7 @@ from proofkey.store.base import AlreadyExists, StoreUnavailable
 from proofkey.store.schema import apply_migrations
 from proofkey.store.sql import POSTGRES
 
-__all__ = ["MAX_IDLE", "PostgresPool", "redacted"]
+__all__ = ["MAX_IDLE", "PostgresPool", "count_changed", "redacted"]
 
 MAX_IDLE = 60.0  # seconds an idle pooled connection lives (fewer stale ones after a failover)
 
@@ -34,7 +34,7 @@ _UNAVAILABLE = frozenset({"08", "28", "3D", "53", "57", "58"})
 _T = TypeVar("_T")
 
 
-def _count(status: str) -> int:
+def count_changed(status: str) -> int:
     """Rows changed, from a command tag such as ``UPDATE 1`` or ``INSERT 0 1``."""
     return int(status.rpartition(" ")[2] or 0)
 
@@ -158,7 +158,7 @@ class PostgresPool:
                 await db.execute("SET LOCAL synchronous_commit = on")
                 return str(await db.execute(sql, *params))
 
-        return _count(await self.with_connection(run))
+        return count_changed(await self.with_connection(run))
 
     async def migrate(self) -> list[str]:
         async def apply(db: Any) -> list[str]:
@@ -174,7 +174,7 @@ class PostgresPool:
         return the rows they changed."""
 
         async def run(db: Any) -> int:
-            return sum([_count(await db.execute(sql, *params)) for sql, params in calls])
+            return sum([count_changed(await db.execute(sql, *params)) for sql, params in calls])
 
         return await self.with_connection(run)
 

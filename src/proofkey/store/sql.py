@@ -93,6 +93,13 @@ class Users:
     revoke_grants: str = ("UPDATE grants SET revoked_at = $2 WHERE user_id = $1"
                           " AND revoked_at IS NULL")  # fmt: skip
     end_sessions: str = "DELETE FROM sessions WHERE user_id = $1"
+    # A password change ends access (flows/admin.change_password): these, then revoke_grants.
+    forget_pending: str = "DELETE FROM pending_authorizations WHERE user_id = $1"
+    forget_unredeemed_codes: str = ("DELETE FROM auth_codes WHERE user_id = $1"
+                                    " AND redeemed_at IS NULL")  # fmt: skip
+    deny_approved_devices: str = ("UPDATE device_authorizations SET status = 'denied'"
+                                  " WHERE user_id = $1 AND status = 'approved'"
+                                  " AND consumed_at IS NULL")  # fmt: skip
     forget_consents: str = "DELETE FROM consents WHERE user_id = $1"
     set_password: str = "UPDATE users SET password_hash = $2 WHERE username = $1"  # noqa: S105
 

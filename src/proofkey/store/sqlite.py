@@ -48,6 +48,8 @@ _CLIENTS, _USERS, _PENDING, _PUSHED = _SQL.clients, _SQL.users, _SQL.interaction
 _SESSIONS, _CONSENTS, _CODES, _GRANTS = _SQL.sessions, _SQL.consents, _SQL.codes, _SQL.grants
 _DEVICES, _KEYS = _SQL.devices, _SQL.keys
 _PURGES = SQLITE.purges()  # up to ``batch`` rows per table and call
+_END_USER_ACCESS = (_USERS.forget_pending, _USERS.forget_unredeemed_codes,
+                    _USERS.deny_approved_devices)
 
 
 # -- row <-> model: scope lists are space-separated words (in order), sets are sorted words,
@@ -148,6 +150,14 @@ class SQLiteStore:
 
     async def set_password(self, username: str, password_hash: str) -> bool:
         return self._db.run(_USERS.set_password, username, password_hash, durable=True) > 0
+
+    async def end_user_access(self, user_id: str, now: int) -> tuple[int, int]:
+        with self._db.tx(durable=True) as db:  # BEGIN IMMEDIATE: no redemption interleaves
+            ended = db.execute(_USERS.end_sessions, (user_id,)).rowcount
+            for sql in _END_USER_ACCESS:
+                db.execute(sql, (user_id,))
+            revoked = db.execute(_USERS.revoke_grants, (user_id, now)).rowcount
+        return ended, revoked
 
     # -- interactions, pushed requests, sessions, consent --------------------------------------
 

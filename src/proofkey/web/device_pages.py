@@ -61,7 +61,8 @@ async def device_authorization(request: Request) -> Response:
         credentials = read_client_credentials(request.headers.get("authorization"), form)
         client = await authenticate_client(credentials, services.clients)
         body = await device_flow.authorize_device(form, client, devices=services.store,
-                                                  ctx=services.ctx)
+                                                  ctx=services.ctx, limiter=services.limiter,
+                                                  address=_client_ip(request))
     except RateLimited as error:
         return error_response(error, {"Retry-After": str(error.retry_after)})
     except OAuthError as error:

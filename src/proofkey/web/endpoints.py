@@ -13,7 +13,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
-from proofkey.errors import InvalidRequest, InvalidToken, OAuthError
+from proofkey.errors import InvalidRequest, InvalidToken, OAuthError, RateLimited
 from proofkey.flows import authorize as authorize_flow
 from proofkey.flows import par as par_flow
 from proofkey.flows.client_auth import authenticate_client
@@ -54,6 +54,12 @@ def _json(body: dict[str, Any], *, no_store: bool = True, status: int = 200) -> 
                         headers=dict(NO_STORE_HEADERS) if no_store else None)
 
 
+def _client_address(request: Request) -> str:
+    """The client's address as uvicorn reports it: with ``PROOFKEY_TRUSTED_PROXIES`` set, the
+    one the trusted proxy put in X-Forwarded-For (``proofkey serve`` configures uvicorn so)."""
+    return request.client.host if request.client else "-"
+
+
 async def server_metadata(request: Request) -> Response:
     services = services_of(request)
     body = metadata(services.settings.effective_issuer,
@@ -90,7 +96,7 @@ async def authorize(request: Request) -> Response:
     outcome = await authorize_flow.start(
         params, clients=services.clients, interactions=services.store, consents=services.store,
         codes=services.store, session=session, browser_id=secret, ctx=services.ctx,
-        pushed=pushed)
+        limiter=services.limiter, address=_client_address(request), pushed=pushed)
     if isinstance(outcome, authorize_flow.ShowError):
         return render_error(request, outcome.error)
     if isinstance(outcome, authorize_flow.Redirect):
@@ -109,7 +115,10 @@ async def par(request: Request) -> Response:
         form = await read_form(request)
         client = await authenticate_client(
             read_client_credentials(request.headers.get("authorization"), form), services.clients)
-        body = await par_flow.push(form, client, pushed=services.store, ctx=services.ctx)
+        body = await par_flow.push(form, client, pushed=services.store, ctx=services.ctx,
+                                   limiter=services.limiter, address=_client_address(request))
+    except RateLimited as error:
+        return error_response(error, {"Retry-After": str(error.retry_after)})
     except OAuthError as error:
         error.redirectable = False
         return error_response(error)
