@@ -119,6 +119,8 @@ def _wrap_lifespan(app: Starlette, settings: Settings, ops: Ops) -> None:
         try:
             async with original(inner) as state:
                 services = getattr(app.state, "services", None)
+                if isinstance(services, Services):
+                    ops.metrics.watch_rate_limiter(lambda: services.limiter.evictions)
                 if ops.tracing.enabled and isinstance(services, Services):
                     _trace_store(services, ops.tracing, settings)
                 if ops.admin is not None:
