@@ -55,7 +55,9 @@ async def device_authorization(request: Request) -> Response:
     try:
         form = await read_form(request)
         credentials = read_client_credentials(request.headers.get("authorization"), form)
-        client = await authenticate_client(credentials, services.clients)
+        client = await authenticate_client(credentials, services.clients,
+                                           limiter=services.limiter,
+                                           client_ip=_client_ip(request), ctx=services.ctx)
         body = await device_flow.authorize_device(form, client, devices=services.store,
                                                   ctx=services.ctx)
     except RateLimited as error:

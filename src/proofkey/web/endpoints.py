@@ -37,6 +37,7 @@ from .token_endpoint import is_form
 
 __all__ = [
     "authorize",
+    "client_ip",
     "healthz",
     "introspect",
     "jwks",
@@ -57,6 +58,11 @@ async def read_form(request: Request) -> Params:
         raise InvalidRequest("the request body must be application/x-www-form-urlencoded")
     body = await request.body()
     return parse_urlencoded(body, max_bytes=services_of(request).settings.max_body_bytes)
+
+
+def client_ip(request: Request) -> str:
+    """The caller's address (the proxy-resolved one behind trusted proxies): a throttling key."""
+    return request.client.host if request.client else "-"
 
 
 def _json(body: dict[str, Any], *, no_store: bool = True, status: int = 200) -> JSONResponse:
@@ -126,7 +132,8 @@ async def par(request: Request) -> Response:
     try:
         form = await read_form(request)
         client = await authenticate_client(
-            read_client_credentials(request.headers.get("authorization"), form), services.clients)
+            read_client_credentials(request.headers.get("authorization"), form), services.clients,
+            limiter=services.limiter, client_ip=client_ip(request), ctx=services.ctx)
         body = await par_flow.push(form, client, pushed=services.store, ctx=services.ctx)
     except OAuthError as error:
         error.redirectable = False
@@ -147,7 +154,9 @@ async def revoke(request: Request) -> Response:
         form = await read_form(request)
         await _reload_keys_for(services, form.get("token"))
         await revoke_flow(form, request.headers.get("authorization"), clients=services.clients,
-                          grants=services.store, minter=services.minter, ctx=services.ctx)
+                          grants=services.store, minter=services.minter,
+                          limiter=services.limiter, client_ip=client_ip(request),
+                          ctx=services.ctx)
         response = Response(status_code=200, headers=dict(NO_STORE_HEADERS))
     except OAuthError as error:
         response = error_response(error)
@@ -161,7 +170,8 @@ async def introspect(request: Request) -> Response:
         await _reload_keys_for(services, form.get("token"))
         body = await introspect_flow(form, request.headers.get("authorization"),
                                      clients=services.clients, grants=services.store,
-                                     minter=services.minter, ctx=services.ctx)
+                                     minter=services.minter, limiter=services.limiter,
+                                     client_ip=client_ip(request), ctx=services.ctx)
     except OAuthError as error:
         return error_response(error)
     return _json(body)

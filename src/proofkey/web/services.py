@@ -77,11 +77,12 @@ async def build_services(settings: Settings, bus: EventBus) -> Services:
                          access_ttl=settings.access_token_ttl_seconds,
                          id_ttl=settings.id_token_ttl_seconds)
     clients = CachedClientStore(store, ttl=settings.client_cache_ms / 1000)
+    limiter = _limiter(settings)
     services = Services(
         settings=settings, store=store, clients=clients, minter=minter, ctx=ctx,
-        limiter=_limiter(settings), templates=_templates(),
+        limiter=limiter, templates=_templates(),
         token=TokenServices(clients=clients, codes=store, grants=store, devices=store,
-                            minter=minter),
+                            minter=minter, limiter=limiter),
         cors=CorsPolicy(store),
         key_versions=frozenset((r.kid, r.retired_at) for r in ring.records()),
     )
