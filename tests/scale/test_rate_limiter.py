@@ -21,6 +21,7 @@ from proofkey.store.ratelimit import MemoryRateLimiter
 from proofkey.store.ratelimit_redis import RedisRateLimiter
 from proofkey.web.app import create_app
 from proofkey.web.services import Services
+from tests.process.conftest import free_port
 
 
 @contextlib.asynccontextmanager
@@ -149,3 +150,18 @@ async def test_evictions_are_a_prometheus_counter(tmp_path: Path) -> None:
     found = re.search(r"^proofkey_ratelimit_evictions_total (\S+)$", scraped, re.M)
     assert found is not None, scraped
     assert float(found.group(1)) == 3.0
+
+
+async def test_with_redis_unreachable_reservations_fall_back_to_the_instance() -> None:
+    limiter = RedisRateLimiter(f"redis://127.0.0.1:{free_port()}/0")
+    try:
+        first = await limiter.reserve("k", 2, 60, 100.0)
+        second = await limiter.reserve("k", 2, 60, 100.0)
+        assert first.granted
+        assert second.granted
+        assert (await limiter.reserve("k", 2, 60, 100.0)).retry_after == 61
+        await limiter.release(first)
+        assert (await limiter.reserve("k", 2, 60, 100.0)).granted
+        assert not limiter.available
+    finally:
+        await limiter.close()
