@@ -84,6 +84,7 @@ def create_app(settings: Settings, *, bus: EventBus | None = None,
     out of the latency tail."""
     observers = build_observers(settings, bus or EventBus(), tracing=tracing)
     limiter = build_limiter(settings)
+    observers.metrics.watch_rate_limiter(lambda: limiter.evictions)
     ops_routes = _ops_routes(settings, observers, limiter,
                              restricted=not settings.admin_port and not settings.metrics_public)
     admin = None

@@ -150,7 +150,7 @@ async def build_services(settings: Settings, observers: Observers, limiter: Rate
         settings=settings, store=store, clients=clients, minter=minter, ctx=ctx,
         limiter=limiter, templates=_templates(),
         token=TokenServices(clients=clients, codes=store, grants=store, devices=store,
-                            minter=minter),
+                            minter=minter, limiter=limiter),
         cors=CorsPolicy(store), keys=watcher,
     )
 
