@@ -350,7 +350,8 @@ async def test_no_jwt_shaped_token_gets_a_server_error_or_a_wrong_answer(
     if how != "forge":  # signed with the server's own key: only the claims can be wrong
         token = sign(how, header, payload)
     else:
-        segments = [encode(raw, m) for raw, m in zip((header, payload, signature), mangles)]
+        parts = (header, payload, signature)
+        segments = [encode(raw, m) for raw, m in zip(parts, mangles, strict=True)]
         token = ".".join((segments * 2)[:count])
     if not token.strip() or token != token.strip():
         token = f"x{token}x"
