@@ -2,7 +2,8 @@
 item 10): whatever a bearer token, a token to introspect or revoke, or a refresh token looks
 like, the answer is the spec's, never a 5xx — 401 with ``WWW-Authenticate: Bearer
 error="invalid_token"`` at userinfo (RFC 6750 §3.1), ``{"active": false}`` at introspection
-(RFC 7662 §2.2), 200 at revocation (RFC 7009 §2.2), ``invalid_grant`` at /token (RFC 6749 §5.2).
+(RFC 7662 §2.2), 200 at revocation (RFC 7009 §2.2), ``invalid_grant`` at /token as a refresh
+token, an authorization code or a device code (RFC 6749 §5.2, RFC 8628 §3.5).
 
 The fuzz draws JWT-shaped inputs: huge or deeply nested JSON, many members, wrong claim types,
 bad base64url, wrong segment counts, non-ASCII, ``alg: none``, unknown ``kid``; some are
@@ -27,10 +28,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from joserfc.jwk import ECKey, RSAKey
 
+from proofkey.protocol.device import DEVICE_GRANT_TYPE
 from proofkey.settings import Settings
 from proofkey.web.app import create_app
-from tests.helpers import ISSUER, PUBLIC_ID, WEB_ID
-from tests.http.test_token_code_grant import app_services
+from tests.helpers import ISSUER, PUBLIC_ID, PUBLIC_REDIRECT, WEB_ID
+from tests.http.test_token_code_grant import app_services, register
 
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 Signer = Callable[[str, bytes, bytes], str]
@@ -43,8 +45,12 @@ def b64url(raw: bytes) -> str:
 # -- the app, with its server errors answered rather than raised ------------------------------
 
 
+TV_ID = "fuzz-tv"
+
+
 @pytest.fixture
 async def client(settings: Settings, seeded: object) -> AsyncIterator[httpx.AsyncClient]:
+    await register(settings, TV_ID, client_type="public", grant_types=[DEVICE_GRANT_TYPE])
     app = create_app(settings)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
@@ -123,14 +129,25 @@ async def assert_refused_everywhere(http: httpx.AsyncClient, token: str, web_sec
                                    auth=(WEB_ID, web_secret))
         assert response.status_code == 200, response.text
         assert response.content == b""
-    body = f"grant_type=refresh_token&refresh_token={quote(token, safe='')}".encode()
-    response = await http.post("/token", content=body, headers=FORM, auth=(WEB_ID, web_secret))
-    assert response.status_code == 400, response.text
-    assert response.json()["error"] == "invalid_grant"
-    response = await http.post("/token", content=body + f"&client_id={PUBLIC_ID}".encode(),
-                               headers=FORM)
-    assert response.status_code == 400, response.text
-    assert response.json()["error"] == "invalid_grant"
+    await assert_invalid_grant_at_token(http, token, web_secret)
+
+
+async def assert_invalid_grant_at_token(http: httpx.AsyncClient, token: str,
+                                        web_secret: str) -> None:
+    """As a refresh token, an authorization code or a device code: ``invalid_grant``."""
+    value = quote(token, safe="")
+    requests: list[tuple[str, tuple[str, str] | None]] = [
+        (f"grant_type=refresh_token&refresh_token={value}", (WEB_ID, web_secret)),
+        (f"grant_type=refresh_token&refresh_token={value}&client_id={PUBLIC_ID}", None),
+        (f"grant_type=authorization_code&code={value}&client_id={PUBLIC_ID}"
+         f"&redirect_uri={quote(PUBLIC_REDIRECT, safe='')}&code_verifier={'a' * 43}", None),
+        (f"grant_type={quote(DEVICE_GRANT_TYPE, safe='')}&device_code={value}"
+         f"&client_id={TV_ID}", None),
+    ]
+    for body, auth in requests:
+        response = await http.post("/token", content=body.encode(), headers=FORM, auth=auth)
+        assert response.status_code == 400, response.text
+        assert response.json()["error"] == "invalid_grant", response.text
 
 
 def assert_invalid_token(response: httpx.Response) -> None:

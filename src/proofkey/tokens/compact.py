@@ -22,7 +22,8 @@ from typing import Any, NoReturn
 
 from proofkey.errors import InvalidToken
 
-__all__ = ["MAX_TOKEN_CHARS", "CompactJws", "JwsHeader", "parse_compact", "parse_header"]
+__all__ = ["MAX_TOKEN_CHARS", "CompactJws", "JwsHeader", "json_object", "parse_compact",
+           "parse_header"]
 
 MAX_TOKEN_CHARS = 4096
 MAX_HEADER_CHARS = 512  # proofkey's own headers are about 100
@@ -74,20 +75,28 @@ _DECODER = json.JSONDecoder(object_pairs_hook=_members, parse_constant=_refuse,
                             parse_float=_finite)
 
 
-def _json_object(segment: str) -> dict[str, Any]:
-    """The JSON object a base64url segment encodes: bounded before, typed after decoding."""
-    if len(segment) % 4 == 1 or _SEGMENT.fullmatch(segment) is None:
+def json_object(raw: bytes) -> dict[str, Any]:
+    """The JSON object ``raw`` holds (UTF-8), its depth bounded before it is parsed."""
+    if raw.count(b"[") + raw.count(b"{") > MAX_BRACKETS:
         _refuse()
     try:
-        raw = base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
-        if raw.count(b"[") + raw.count(b"{") > MAX_BRACKETS:
-            _refuse()
         value = _DECODER.decode(raw.decode("utf-8"))
-    except (ValueError, binascii.Error):  # UnicodeDecodeError and JSONDecodeError included
+    except ValueError:  # UnicodeDecodeError and JSONDecodeError included
         _refuse()
     if not isinstance(value, dict):
         _refuse()
     return value
+
+
+def _json_segment(segment: str) -> dict[str, Any]:
+    """The JSON object a base64url segment encodes (RFC 7515 §2: no padding)."""
+    if len(segment) % 4 == 1 or _SEGMENT.fullmatch(segment) is None:
+        _refuse()
+    try:
+        raw = base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
+    except (ValueError, binascii.Error):
+        _refuse()
+    return json_object(raw)
 
 
 def _typed_header(members: dict[str, Any]) -> JwsHeader:
@@ -115,13 +124,13 @@ def _segments(token: str) -> list[str]:
 
 def parse_header(token: str) -> JwsHeader:
     """The typed protected header of a compact JWS; ``InvalidToken`` if it is not one."""
-    return _typed_header(_json_object(_segments(token)[0]))
+    return _typed_header(_json_segment(_segments(token)[0]))
 
 
 def parse_compact(token: str) -> CompactJws:
     """Header and claim set of a compact JWS, each bounded and parsed once. The signature is
     not checked here: the caller verifies it before trusting ``claims``."""
     header, payload, signature = _segments(token)
-    if _SEGMENT.fullmatch(signature) is None:
+    if len(signature) % 4 == 1 or _SEGMENT.fullmatch(signature) is None:
         _refuse()
-    return CompactJws(_typed_header(_json_object(header)), _json_object(payload))
+    return CompactJws(_typed_header(_json_segment(header)), _json_segment(payload))
