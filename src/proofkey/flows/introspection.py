@@ -43,7 +43,8 @@ async def introspect(
             claims = await active_access_token(token, minter=minter, grants=grants, now=now)
         except InvalidToken:
             return dict(_INACTIVE)
-        body = {k: claims[k] for k in _CLAIMS if k in claims}
+        issued = claims.as_dict()
+        body = {k: issued[k] for k in _CLAIMS if k in issued}
         return {"active": True, "token_type": "Bearer", **body}
     if len(token) > 256:
         return dict(_INACTIVE)

@@ -43,8 +43,8 @@ async def revoke(
             claims = minter.verify_access_token(token, now)
         except InvalidToken:
             return
-        if claims.get("client_id") == client.client_id:
-            await grants.revoke_access_token(str(claims["jti"]), int(claims["exp"]))
+        if claims.client_id == client.client_id:
+            await grants.revoke_access_token(claims.jti, claims.exp)
             ctx.bus.emit(TokenRevoked(client.client_id, "access_token", None))
         return
     if len(token) > 256:

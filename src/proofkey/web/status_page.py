@@ -5,10 +5,11 @@ SameSite=Strict, ``Path=/status``, valid 8 hours, an HMAC of the expiry keyed by
 token itself is never stored in the browser). Without an ``admin_token`` the page does not exist
 (404). Its charts are inline SVG drawn on the server: the page runs no script.
 
-Every attempt, by header or by form, is counted against the caller's address in the shared
-rate limiter (Redis when configured) before the token is compared, and released when it was
-right: after ``FAILURES_PER_WINDOW`` wrong ones in ``WINDOW_SECONDS`` the page answers 429 with
-``Retry-After`` without looking at the credential, so the answer says nothing about a guess. The token itself must carry 256 bits (settings refuse a weaker one).
+Every attempt, by header or by form, is counted against the caller's address in the shared rate
+limiter (Redis when configured) before the token is compared, and released when it was right:
+after ``FAILURES_PER_WINDOW`` wrong ones in ``WINDOW_SECONDS`` the page answers 429 with
+``Retry-After`` without looking at the credential, so the answer says nothing about a guess.
+The token itself must carry 256 bits (settings refuse a weaker one).
 """
 
 from __future__ import annotations
