@@ -71,7 +71,7 @@ async def server_metadata(request: Request) -> Response:
 async def jwks(request: Request) -> Response:
     services = services_of(request)
     with contextlib.suppress(StoreUnavailable):  # database down: the keys held in memory
-        await services.refresh_keys()
+        await services.refresh_keys()  # JWKS shows a rotation at once
     return allow_any_origin(JSONResponse(services.minter.keys.jwks(),
                                          headers={"Cache-Control": "public, max-age=60"},
                                          media_type="application/jwk-set+json"))
@@ -128,9 +128,10 @@ async def par(request: Request) -> Response:
 
 async def _reload_keys_for(services: Services, token: str | None) -> None:
     """Before verifying a JWT signed with a key this instance has not loaded yet (rotated via
-    another instance or the CLI), reload the key ring once."""
+    another instance or the CLI), reload the key ring, at most once a second (anyone can send a
+    made-up kid)."""
     if token and token.count(".") == 2 and not services.minter.keys.knows_signer_of(token):
-        await services.refresh_keys()
+        await services.refresh_keys_on_request()
 
 
 async def revoke(request: Request) -> Response:
