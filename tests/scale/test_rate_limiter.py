@@ -20,7 +20,6 @@ from proofkey.store.base import RateLimiter
 from proofkey.store.ratelimit import MemoryRateLimiter
 from proofkey.store.ratelimit_redis import RedisRateLimiter
 from proofkey.web.app import create_app
-from proofkey.web.services import Services
 from tests.process.conftest import free_port
 
 
@@ -138,12 +137,11 @@ async def test_when_every_key_is_locked_the_least_recently_limited_lockout_goes(
 async def test_evictions_are_a_prometheus_counter(tmp_path: Path) -> None:
     settings = load_settings({"data_dir": str(tmp_path), "issuer": "http://127.0.0.1:8000",
                               "demo": False}, environ={})
-    app = create_app(settings)
+    limiter = MemoryRateLimiter(max_keys=2)  # a tiny bound: evictions without 100k keys
+    app = create_app(settings, limiter=limiter)
     async with app.router.lifespan_context(app):
-        services: Services = app.state.services
-        services.limiter = MemoryRateLimiter(max_keys=2)
         for i in range(5):
-            await services.limiter.reserve(f"k{i}", 5, 60, 100.0)
+            await limiter.reserve(f"k{i}", 5, 60, 100.0)
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url=settings.issuer) as client:
             scraped = (await client.get("/metrics")).text
