@@ -5,7 +5,6 @@ that cannot be used to flush lockouts (issue 17 item 3)."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import re
 import secrets
 import time
@@ -21,25 +20,13 @@ from proofkey.store.ratelimit import MemoryRateLimiter
 from proofkey.store.ratelimit_redis import RedisRateLimiter
 from proofkey.web.app import create_app
 from tests.process.conftest import free_port
-
-
-@contextlib.asynccontextmanager
-async def _limiter(kind: str, redis_url: str | None) -> AsyncIterator[RateLimiter]:
-    if kind == "memory":
-        yield MemoryRateLimiter()
-        return
-    assert redis_url is not None
-    limiter = RedisRateLimiter(redis_url, prefix=f"proofkey-test:{secrets.token_hex(5)}:")
-    try:
-        yield limiter
-    finally:
-        await limiter.close()
+from tests.scale.test_redis_limits import open_limiter
 
 
 @pytest.fixture(params=["memory", "redis"])
 async def limiter(request: pytest.FixtureRequest) -> AsyncIterator[RateLimiter]:
     redis_url = request.getfixturevalue("redis_url") if request.param == "redis" else None
-    async with _limiter(str(request.param), redis_url) as made:
+    async with open_limiter(str(request.param), redis_url) as made:
         yield made
 
 
