@@ -203,8 +203,13 @@ class TestTracedStoreKeepsTheClientCache:
             flow = new_flow()
             response = await exchange(http, flow, await get_code(http, flow))
             assert response.status_code == 200
-        spans = collector.wait_for("token", "store.redeem_code")
-        tokens = [s for s in spans if s["name"] == "token"]
+        deadline = time.monotonic() + 15
+        while True:  # the exporter sends in batches: wait for both requests' spans
+            spans = collector.wait_for("token", "store.redeem_code")
+            tokens = [s for s in spans if s["name"] == "token"]
+            if len(tokens) >= 2 or time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
         assert len(tokens) == 2
         lookups = [s for s in spans if s["name"] == "store.get_client"]
         # The first /authorize fills the cache; neither /token asks the database for the client.
