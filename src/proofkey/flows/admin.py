@@ -57,6 +57,7 @@ async def register_client(
     id_token_alg: str = "RS256",  # noqa: S107 - an algorithm name
     name: str = "",
     require_par: bool = False,
+    resource_server: bool = False,
     now: int,
 ) -> NewClient:
     """Validate and store a client; a confidential client's secret is returned once."""
@@ -91,7 +92,7 @@ async def register_client(
         scopes=scope_set, grant_types=grants, token_endpoint_auth_method=method,
         secret_digest=digest(secret.reveal()) if secret else None,
         id_token_signed_response_alg=id_token_alg, name=name, created_at=now,
-        require_pushed_authorization_requests=require_par)
+        require_pushed_authorization_requests=require_par, resource_server=resource_server)
     await clients.add_client(client)
     return NewClient(client, secret)
 
