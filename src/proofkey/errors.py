@@ -13,6 +13,8 @@ from __future__ import annotations
 import re
 from typing import ClassVar
 
+from proofkey.outcomes import GrantRefusal
+
 __all__ = [
     "AccessDenied",
     "AuthorizationPending",
@@ -57,9 +59,11 @@ class OAuthError(Exception):
         *,
         detail: str | None = None,
         redirectable: bool | None = None,
+        retry_after: int | None = None,
     ) -> None:
         self.description = _DESCRIPTION_UNSAFE.sub("?", description)
         self.detail = detail
+        self.retry_after = retry_after  # seconds, sent as Retry-After (a throttled request)
         self.redirectable = self.default_redirectable if redirectable is None else redirectable
         super().__init__(f"{self.error}: {self.description}")
 
@@ -83,9 +87,17 @@ class InvalidClient(OAuthError):
 
 
 class InvalidGrant(OAuthError):
-    """Code or refresh token invalid, expired, revoked, or bound elsewhere (RFC 6749 §5.2)."""
+    """Code or refresh token invalid, expired, revoked, or bound elsewhere (RFC 6749 §5.2).
+
+    ``detail`` is one of the closed ``GrantRefusal`` values: the M1 outcome the token request
+    is counted under (``invalid_grant`` without one)."""
 
     error = "invalid_grant"
+
+    def __init__(self, description: str, *, detail: GrantRefusal | None = None,
+                 redirectable: bool | None = None) -> None:
+        super().__init__(description, detail=detail, redirectable=redirectable)
+        self.refusal = detail
 
 
 class UnauthorizedClient(OAuthError):
@@ -179,8 +191,8 @@ class RateLimited(OAuthError):
     default_redirectable = False
 
     def __init__(self, description: str, *, retry_after: int, detail: str | None = None) -> None:
-        super().__init__(description, detail=detail)
-        self.retry_after = retry_after
+        super().__init__(description, detail=detail, retry_after=retry_after)
+        self.retry_after: int = retry_after
 
 
 class AuthorizationPending(OAuthError):

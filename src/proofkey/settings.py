@@ -7,7 +7,9 @@ by ``PROOFKEY_CONFIG`` (or ``--config``), the defaults below. Anything invalid r
 
 from __future__ import annotations
 
+import difflib
 import ipaddress
+import math
 import os
 import tomllib
 from collections.abc import Callable, Mapping
@@ -16,15 +18,20 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-__all__ = ["Settings", "SettingsError", "describe_settings", "load_settings"]
+__all__ = ["Settings", "SettingsError", "describe_settings", "load_settings",
+           "unknown_environment"]
+
+# PROOFKEY_* variables read by commands rather than by Settings.
+_COMMAND_VARIABLES = frozenset({"PROOFKEY_CONFIG", "PROOFKEY_CHECK_CLIENT_SECRET"})
 
 
 class SettingsError(ValueError):
-    """A setting has a value proofkey cannot run with."""
+    """A setting has a value proofkey cannot run with. ``where`` names where it was written
+    (a TOML key in a file); by default the message names the environment variable."""
 
-    def __init__(self, name: str, message: str) -> None:
+    def __init__(self, name: str, message: str, *, where: str | None = None) -> None:
         self.name = name
-        super().__init__(f"invalid setting {env_name(name)}: {message}")
+        super().__init__(f"invalid setting {where or env_name(name)}: {message}")
 
 
 def env_name(name: str) -> str:
@@ -88,6 +95,7 @@ def _opt(help_text: str, convert: Callable[[str, Any], Any], **kw: Any) -> Any:
 
 
 DAY = 86400
+_CAP_MAX = 100_000  # the Redis rate limiter keeps at most this many events per key
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,6 +130,33 @@ class Settings:
     login_failures_per_ip: int = _opt("Failed logins per client address per window before 429.",
                                       _int(1, 100000), default=30)
     login_window_seconds: int = _opt("Login throttling window.", _int(1, DAY), default=300)
+    pending_authorizations_per_client: int = _opt(
+        "Login requests (/authorize waiting for login or consent) one client may start per "
+        "interaction lifetime before 429.", _int(1, _CAP_MAX), default=50000)
+    pending_authorizations_per_address: int = _opt(
+        "Login requests one client address may start per interaction lifetime before 429.",
+        _int(1, _CAP_MAX), default=500)
+    pushed_requests_per_client: int = _opt(
+        "Pushed authorization requests (/par) per client per minute (their lifetime) before "
+        "429.", _int(1, _CAP_MAX), default=10000)
+    pushed_requests_per_address: int = _opt(
+        "Pushed authorization requests per client address per minute before 429.",
+        _int(1, _CAP_MAX), default=3000)
+    device_requests_per_client: int = _opt(
+        "Device authorization requests per client per 10 minutes (their lifetime) before 429.",
+        _int(1, _CAP_MAX), default=10000)
+    device_requests_per_address: int = _opt(
+        "Device authorization requests per client address per 10 minutes before 429.",
+        _int(1, _CAP_MAX), default=300)
+    client_auth_failures_per_client: int = _opt(
+        "Failed client authentications per client per window before every authentication of "
+        "that client is refused until the window passes (RFC 6749 §2.3.1).", _int(1, 100000),
+        default=50)
+    client_auth_failures_per_ip: int = _opt(
+        "Failed client authentications per client address per window before that address is "
+        "refused (keep it below the per-client limit).", _int(1, 100000), default=10)
+    client_auth_window_seconds: int = _opt("Client authentication throttling window.",
+                                           _int(1, DAY), default=60)
     client_cache_ms: int = _opt(
         "How long a process keeps a client it looked up (0: no cache); a client removed by "
         "another process still works here for up to this long.", _int(0, 60000), default=1000)
@@ -136,12 +171,22 @@ class Settings:
                                       default="")
     demo: bool = _opt("Create the demo client and user on first start.", _bool, default=True)
     log_level: str = _opt("Log level: debug, info, warning, error.", _str, default="info")
+    audit_log: str = _opt(
+        "File the audit lines are appended to (JSON lines, created 0600). Empty: the server "
+        "writes them to its JSON log on stderr, and management commands (client, user, keys) "
+        "append them to <data_dir>/audit.log.", _str, default="")
     metrics_path: str = _opt("Path of the Prometheus metrics endpoint; empty disables it.",
                              _str, default="/metrics")
     admin_port: int = _opt("Serve /metrics and the status page on this port instead of the "
                            "main one (0: main port).", _int(0, 65535), default=0)
-    admin_token: str = _opt("Bearer token for the status page (/status); empty disables it.",
-                            _str, default="")
+    metrics_public: bool = _opt(
+        "Serve the metrics path on the main port to every address (default: loopback and "
+        "trusted proxies only; the admin port, when set, serves everyone who reaches it).",
+        _bool, default=False)
+    admin_token: str = _opt(
+        "Bearer token for the status page (/status); empty disables it. At least 256 bits: "
+        "e.g. the output of `python3 -c 'import secrets; print(secrets.token_urlsafe(32))'`.",
+        _str, default="")
     redis_url: str = _opt(
         "Redis URL (redis://host:6379/0, rediss:// for TLS) for rate limits shared by every "
         "instance; empty keeps them in each process. If Redis fails, each instance limits on "
@@ -190,10 +235,33 @@ def _check(settings: Settings) -> Settings:
     url = settings.effective_database_url
     if not url.startswith(("sqlite:///", "postgresql://", "postgres://")):
         raise SettingsError("database_url", "must start with sqlite:/// or postgresql://")
+    if settings.admin_token and token_bits(settings.admin_token) < MIN_TOKEN_BITS:
+        raise SettingsError("admin_token", f"is too weak (about {token_bits(settings.admin_token)}"
+                                           f" bits; at least {MIN_TOKEN_BITS} needed, e.g. 43 "
+                                           "random base64url characters)")
     if settings.redis_url and not settings.redis_url.startswith(
             ("redis://", "rediss://", "unix://")):
         raise SettingsError("redis_url", "must start with redis://, rediss:// or unix://")
     return settings
+
+
+MIN_TOKEN_BITS = 256
+_ALPHABETS = (("0123456789abcdef", 16), ("0123456789ABCDEF", 16),
+              ("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_", 64),
+              ("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=", 64))
+
+
+def token_bits(token: str) -> int:
+    """An upper estimate of the entropy of a random token: its length times the bits of the
+    smallest usual alphabet (hex, base64url, base64; else printable ASCII) that holds all its
+    characters. A token with fewer than 16 distinct characters counts as none: that is a
+    pattern or a word, not randomness."""
+    if len(set(token)) < 16:
+        return 0
+    chars = set(token)
+    per_char = next((math.log2(size) for alphabet, size in _ALPHABETS
+                     if chars <= set(alphabet)), math.log2(95))
+    return int(len(token) * per_char)
 
 
 def _is_loopback(host: str) -> bool:
@@ -213,22 +281,57 @@ def load_settings(
     """Build and validate Settings from defaults, TOML, the environment and overrides."""
     env = os.environ if environ is None else environ
     raw: dict[str, Any] = {}
+    in_file: dict[str, str] = {}  # setting -> how to name it when its value came from TOML
     path = config_file or (Path(env["PROOFKEY_CONFIG"]) if env.get("PROOFKEY_CONFIG") else None)
     if path is not None:
         raw.update(_read_toml(path))
+        in_file = {key: f"{key!r} in {path}" for key in raw}
     known = {f.name for f in fields(Settings)}
     for f in fields(Settings):
         if env_name(f.name) in env:
             raw[f.name] = env[env_name(f.name)]
+            in_file.pop(f.name, None)
     for key, value in (overrides or {}).items():
         if value is not None:
             raw[key] = value
+            in_file.pop(key, None)
     unknown = set(raw) - known
     if unknown:
-        raise SettingsError(sorted(unknown)[0], "unknown setting")
-    values = {f.name: f.metadata["convert"](f.name, raw[f.name]) for f in fields(Settings)
-              if f.name in raw}
-    return _check(replace(Settings(), **values))
+        name = sorted(unknown)[0]
+        raise SettingsError(name, "unknown setting", where=in_file.get(name))
+    values = {}
+    for f in fields(Settings):
+        if f.name in raw:
+            try:
+                values[f.name] = f.metadata["convert"](f.name, raw[f.name])
+            except SettingsError as exc:
+                if f.name not in in_file:
+                    raise
+                raise _in_file(exc, in_file[f.name]) from None
+    try:
+        return _check(replace(Settings(), **values))
+    except SettingsError as exc:
+        if exc.name not in in_file:
+            raise
+        raise _in_file(exc, in_file[exc.name]) from None
+
+
+def _in_file(error: SettingsError, where: str) -> SettingsError:
+    return SettingsError(error.name, str(error).split(": ", 1)[1], where=where)
+
+
+def unknown_environment(environ: Mapping[str, str] | None = None) -> list[str]:
+    """``PROOFKEY_*`` variables that name no setting (a misspelling is otherwise silently
+    ignored), each with the closest setting's variable when one is near."""
+    env = os.environ if environ is None else environ
+    names = [env_name(f.name) for f in fields(Settings)]
+    known = set(names) | _COMMAND_VARIABLES
+    notes = []
+    for variable in sorted(v for v in env if v.startswith("PROOFKEY_") and v not in known):
+        close = difflib.get_close_matches(variable, names, n=1, cutoff=0.75)
+        hint = f" (did you mean {close[0]}?)" if close else ""
+        notes.append(f"{variable} is not a proofkey setting and is ignored{hint}")
+    return notes
 
 
 def _read_toml(path: Path) -> dict[str, Any]:

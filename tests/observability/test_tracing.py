@@ -18,7 +18,7 @@ from proofkey.observability.redact import Redactor
 from proofkey.observability.tracing import Tracing, exporters_from_env
 from proofkey.settings import Settings
 from proofkey.web.app import create_app
-from proofkey.web.ops import TracingMiddleware, route_of
+from proofkey.web.request_tracing import TracingMiddleware, route_of
 from tests.helpers import PASSWORD, exchange, get_code, new_flow
 
 
@@ -190,3 +190,26 @@ async def test_an_incoming_traceparent_is_continued(collector: Collector,
     assert response.status_code == 200
     spans = collector.wait_for("healthz")
     assert [s["trace_id"] for s in spans if s["name"] == "healthz"] == [trace_id]
+
+
+class TestTracedStoreKeepsTheClientCache:
+    @pytest.fixture
+    def settings_overrides(self) -> dict[str, object]:
+        return {"client_cache_ms": 60000}
+
+    async def test_token_requests_read_clients_through_the_cache_with_tracing_on(
+            self, collector: Collector, http: httpx.AsyncClient) -> None:
+        for _ in range(2):
+            flow = new_flow()
+            response = await exchange(http, flow, await get_code(http, flow))
+            assert response.status_code == 200
+        spans = collector.wait_for("token", "store.redeem_code")
+        tokens = [s for s in spans if s["name"] == "token"]
+        assert len(tokens) == 2
+        lookups = [s for s in spans if s["name"] == "store.get_client"]
+        # The first /authorize fills the cache; neither /token asks the database for the client.
+        assert len(lookups) == 1
+        assert not {s["trace_id"] for s in lookups} & {s["trace_id"] for s in tokens}
+        # The database calls a /token makes are still traced (the cache sits in front).
+        redeems = [s for s in spans if s["name"] == "store.redeem_code"]
+        assert {s["trace_id"] for s in redeems} <= {s["trace_id"] for s in tokens}

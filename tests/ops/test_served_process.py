@@ -27,7 +27,7 @@ from tests.helpers import (
 from tests.observability.scrape import key, parse
 from tests.process.conftest import STOPPED_BY_SIGTERM, clean_env, run_cli, seed, start_server
 
-ADMIN_TOKEN = "admin-token-0123456789-abcdefghij-KLMNOP"
+ADMIN_TOKEN = "thedUQ3VCoxN12ZKsHxFgK2kaIbpgM2ia-8f8hmkXvY"
 WRONG_PASSWORD = "not the right password at all"
 
 

@@ -34,7 +34,7 @@ pytestmark = [
 ]
 sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
 
-ADMIN_TOKEN = "status-page-token-9f8e7d6c5b4a39281706"
+ADMIN_TOKEN = "sPOM6h5HADvu0dpErtXl8uoQ7-Q7WmKR0Dk07eDlr8I"
 LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
                "--disable-background-networking", "--disable-component-update",
                "--disable-sync", "--no-first-run", "--disable-quic"]

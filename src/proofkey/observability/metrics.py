@@ -11,7 +11,7 @@ Child metrics are cached per label tuple, so the hot path is a dict lookup, an `
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from prometheus_client import (
@@ -23,9 +23,19 @@ from prometheus_client import (
     disable_created_metrics,
     generate_latest,
 )
+from prometheus_client.core import CounterMetricFamily
 from prometheus_client.gc_collector import GCCollector
 from prometheus_client.platform_collector import PlatformCollector
 from prometheus_client.process_collector import ProcessCollector
+
+from proofkey.outcomes import (
+    GRANT_TYPES,
+    PARAM_PROBLEMS,
+    PARAMETERS,
+    TOKEN_OUTCOMES,
+    Parameter,
+    ParamProblem,
+)
 
 from .events import (
     AuthorizationFailed,
@@ -46,25 +56,14 @@ __all__ = [
     "GRANT_TYPES",
     "OUTCOMES",
     "Metrics",
-    "normalise_outcome",
 ]
 
 MAX_CLIENT_LABELS = 100
 OTHER = "other"
 UNKNOWN = "unknown"
 
-GRANT_TYPES = frozenset({"authorization_code", "refresh_token", "client_credentials",
-                         "urn:ietf:params:oauth:grant-type:device_code"})
-# M1 outcomes: "success" plus the token flow's error details, client-auth failures folded
-# into invalid_client, then the RFC 6749 §5.2 codes for refusals that carry no detail.
-OUTCOMES = frozenset({
-    "success", "verifier_mismatch", "code_invalid", "code_expired", "code_reused",
-    "client_mismatch", "redirect_uri_mismatch", "refresh_invalid", "refresh_reused",
-    "refresh_expired", "invalid_client", "invalid_request", "invalid_grant", "invalid_scope",
-    "unauthorized_client", "unsupported_grant_type", "server_error", "temporarily_unavailable",
-    "device_invalid", "expired_token", "access_denied", "slow_down",
-})
-_CLIENT_AUTH_DETAILS = frozenset({"unknown_client", "bad_secret"})
+# M1 outcomes: the closed ``TokenOutcome`` set the token flow emits (proofkey.outcomes).
+OUTCOMES = TOKEN_OUTCOMES
 AUTH_ERRORS = frozenset({
     "invalid_request", "invalid_client", "invalid_grant", "invalid_scope", "unauthorized_client",
     "unsupported_grant_type", "unsupported_response_type", "access_denied", "server_error",
@@ -72,24 +71,22 @@ AUTH_ERRORS = frozenset({
     "request_not_supported", "request_uri_not_supported", "invalid_token", "slow_down",
     "invalid_credentials", "invalid_request_uri", "expired_token", "authorization_pending",
 })
-_PARAMETERS = frozenset({"code_challenge", "state", "redirect_uri"})
-_PROBLEMS = frozenset({
-    "missing", "truncated", "malformed", "method_missing", "method_plain", "method_unsupported",
-    "too_long", "double_encoded", "mangled", "rejected",
-})
 # Authorization request → code: milliseconds when silent, a human's seconds when interactive.
 AUTH_START_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0,
                       30.0, 60.0, 120.0, 300.0, 600.0)
 TOKEN_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 
 
-def normalise_outcome(outcome: str, error: str) -> str:
-    """Fold a token-flow outcome (an error ``detail`` or code) into the closed M1 set."""
-    if outcome in OUTCOMES:
-        return outcome
-    if outcome in _CLIENT_AUTH_DETAILS or outcome.startswith("method "):
-        return "invalid_client"
-    return error if error in OUTCOMES else OTHER
+class _ReadCounter:
+    """A counter kept elsewhere (``source()``), read at each scrape."""
+
+    def __init__(self, name: str, documentation: str) -> None:
+        self.name = name
+        self.documentation = documentation
+        self.source: Callable[[], int] = lambda: 0
+
+    def collect(self) -> Iterator[CounterMetricFamily]:
+        yield CounterMetricFamily(self.name, self.documentation, value=self.source())
 
 
 def _closed(value: str | None, allowed: frozenset[str]) -> str:
@@ -144,6 +141,11 @@ class Metrics:
         self.revocations = Counter("proofkey_revocations",
                                    "Tokens revoked by their client (RFC 7009), by kind.",
                                    ["client_id", "kind"], registry=r)
+        self.ratelimit_evictions = _ReadCounter(
+            "proofkey_ratelimit_evictions",
+            "Rate-limit keys with events still in their window dropped to bound the in-process "
+            "limiter's memory (a flood of new keys; see docs/security.md).")
+        r.register(self.ratelimit_evictions)
         Gauge("proofkey_build_info", "Always 1; the version label names the build.",
               ["version"], registry=r).labels(version or UNKNOWN).set(1)
         if process_collectors:
@@ -179,6 +181,10 @@ class Metrics:
         self._child(self.redactions, kind if kind in KINDS else OTHER).inc()
         for listener in self._redaction_listeners:
             listener(kind)
+
+    def watch_rate_limiter(self, evictions: Callable[[], int]) -> None:
+        """Read the rate limiter's eviction count (``RateLimiter.evictions``) at each scrape."""
+        self.ratelimit_evictions.source = evictions
 
     def add_redaction_listener(self, listener: Callable[[str], None]) -> None:
         self._redaction_listeners.append(listener)
@@ -216,7 +222,7 @@ class Metrics:
     def _exchange_failed(self, event: TokenExchangeFailed) -> None:
         grant = _closed(event.grant_type, GRANT_TYPES)
         client = self.client_label(event.client_id)
-        outcome = normalise_outcome(event.outcome, event.error)
+        outcome = _closed(event.outcome, OUTCOMES)
         self._child(self.token_exchanges, client, grant, outcome).inc()
         self._child(self.token_latency, grant, "error").observe(event.latency_seconds)
         self._child(self.auth_errors, "token", _closed(event.error, AUTH_ERRORS)).inc()
@@ -247,9 +253,9 @@ class Metrics:
             # Shown on a page although the client is known: redirect_uri missing or unregistered.
             self._problem(client, "redirect_uri", "rejected")
 
-    def _problem(self, client: str, parameter: str, problem: str) -> None:
-        self._child(self.param_problems, client, _closed(parameter, _PARAMETERS),
-                    _closed(problem, _PROBLEMS)).inc()
+    def _problem(self, client: str, parameter: Parameter, problem: ParamProblem) -> None:
+        self._child(self.param_problems, client, _closed(parameter, PARAMETERS),
+                    _closed(problem, PARAM_PROBLEMS)).inc()
 
     def _login_failed(self, event: LoginFailed) -> None:
         self._child(self.logins, "failure").inc()

@@ -1,7 +1,8 @@
 """Storage roles as small Protocols, named for what a flow needs; every backend implements all.
 
 Rules every backend keeps (the contract suite in ``tests/store`` checks each):
-- secrets are looked up by SHA-256 digest only; no raw code, token or handle is ever stored;
+- secrets are looked up by SHA-256 digest only; no raw code, token, handle or user code is
+  ever stored;
 - single use is a conditional ``UPDATE … WHERE <still unused> … RETURNING``, so of N
   concurrent callers exactly one wins (``redeem_code``, ``rotate_refresh``,
   ``rotate_refresh_for_client``, ``take_pending``, ``decide_device``, ``consume_device``);
@@ -15,6 +16,7 @@ Rules every backend keeps (the contract suite in ``tests/store`` checks each):
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import Protocol
 
 from proofkey.models import (
@@ -40,6 +42,7 @@ __all__ = [
     "KeyStore",
     "PushedRequestStore",
     "RateLimiter",
+    "Reservation",
     "SessionStore",
     "Store",
     "StoreUnavailable",
@@ -78,6 +81,15 @@ class UserStore(Protocol):
         ...
 
     async def set_password(self, username: str, password_hash: str) -> bool: ...
+    async def end_user_access(self, user_id: str, now: int) -> tuple[int, int]:
+        """Take back what the user's current credentials gave (after a password change), in
+        ONE transaction: delete their sessions, the pending authorizations they logged in to
+        and their unredeemed codes (redeemed ones stay, for replay detection), deny their
+        approved device requests not yet consumed, and revoke their active grants (revoked_at
+        ``now``; so every refresh token stops) — the grants last, so that a grant a concurrent
+        redemption or device poll commits first is revoked too. Consents and the user stay.
+        Return (sessions ended, grants revoked)."""
+        ...
 
 
 class InteractionStore(Protocol):
@@ -167,15 +179,18 @@ class DeviceStore(Protocol):
     """Device authorization requests (RFC 8628) between the device and the user's browser."""
 
     async def save_device(self, device: DeviceAuthorization) -> None:
-        """Store a new request; AlreadyExists if the device digest or user code is taken."""
+        """Store a new request; AlreadyExists if the device digest or user code digest is taken."""
         ...
 
-    async def get_device_by_user_code(self, user_code: str, now: int) -> DeviceAuthorization | None:
-        """The unexpired request with this user code, whatever its status."""
+    async def get_device_by_user_code(
+        self, user_code_digest: str, now: int
+    ) -> DeviceAuthorization | None:
+        """The unexpired request whose (normalised) user code has this digest, whatever its
+        status."""
         ...
 
     async def decide_device(
-        self, user_code: str, now: int, *, approve: bool, user_id: str, auth_time: int
+        self, user_code_digest: str, now: int, *, approve: bool, user_id: str, auth_time: int
     ) -> bool:
         """Atomically move an unexpired pending request to approved (with the user) or denied;
         False if it is not pending or has expired."""
@@ -246,15 +261,54 @@ class Store(
     async def close(self) -> None: ...
 
 
+@dataclass(frozen=True, slots=True)
+class Reservation:
+    """What ``RateLimiter.reserve`` answered: an event counted under ``key`` (``token`` names
+    it for ``release``), or a refusal with the seconds to wait (``retry_after`` > 0)."""
+
+    key: str
+    retry_after: int
+    token: str = ""
+
+    @property
+    def granted(self) -> bool:
+        return self.retry_after == 0
+
+
 class RateLimiter(Protocol):
-    """Counts events per key in a sliding window (login failures, requests)."""
+    """Counts events per key in a sliding window (failed logins, client authentications).
+
+    Guard an attempt with ``reserve`` BEFORE verifying it and ``release`` it when it succeeded:
+    checking first and counting after the verification lets N concurrent guesses all pass the
+    check (RFC 6749 §10.10). Reads (``retry_after``) have no side effects and never create a
+    key, so probing cannot grow or flush the limiter."""
 
     async def retry_after(self, key: str, limit: int, window: int, now: float) -> int:
         """Seconds until ``key`` is below ``limit`` events in ``window`` (0: allowed now)."""
         ...
 
-    async def hit(self, key: str, window: int, now: float) -> None: ...
+    async def reserve(self, key: str, limit: int, window: int, now: float) -> Reservation:
+        """Atomically (also across instances sharing the limiter): if ``key`` has fewer than
+        ``limit`` events in ``window``, count one at ``now`` and grant it; else count nothing
+        and refuse with the seconds until the next event will be allowed."""
+        ...
+
+    async def release(self, reservation: Reservation) -> None:
+        """Uncount a granted reservation (the attempt succeeded); nothing for a refusal, or
+        when it was released, reset or has left the window already."""
+        ...
+
+    async def hit(self, key: str, window: int, now: float) -> None:
+        """Count one event unconditionally (prefer ``reserve``)."""
+        ...
+
     async def reset(self, key: str) -> None: ...
+
+    @property
+    def evictions(self) -> int:
+        """Keys with events still in their window dropped to bound memory (a metric)."""
+        ...
+
     async def close(self) -> None:
         """Release connections (the app's lifespan calls it on shutdown)."""
         ...

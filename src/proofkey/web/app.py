@@ -13,23 +13,27 @@ import gc
 import logging
 import random
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 from starlette.applications import Starlette
-from starlette.routing import Mount, Route
+from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from proofkey.observability.audit import AuditLog
 from proofkey.observability.events import EventBus
 from proofkey.observability.logs import configure_logging
+from proofkey.observability.tracing import Tracing
 from proofkey.settings import Settings, load_settings
+from proofkey.store.base import RateLimiter
 from proofkey.tokens.keys import prune_retired_keys
 
 from . import device_pages, endpoints, pages
+from .admin_port import AdminServer
+from .metrics_endpoint import scrape_endpoint
 from .middleware import error_handlers, install_middleware
-from .ops import install_ops
-from .services import Services, build_services
+from .request_tracing import TracingMiddleware
+from .services import Observers, Services, build_limiter, build_observers, build_services
+from .status_page import StatusPage
 from .token_endpoint import TokenEndpoint
 
 __all__ = ["create_app", "create_app_from_env"]
@@ -69,31 +73,51 @@ async def _housekeeping(services: Services) -> None:
 
 
 def create_app(settings: Settings, *, bus: EventBus | None = None,
+               tracing: Tracing | None = None, clock: Callable[[], float] = time.time,
                freeze_heap: bool = False) -> Starlette:
-    """The ASGI app for ``settings``; ``bus`` lets tests and operators subscribe to events.
+    """The ASGI app for ``settings``; ``bus`` lets tests and operators subscribe to events,
+    ``tracing`` replaces the one the ``OTEL_*`` variables describe, ``clock`` is the time
+    every flow reads (tests move it forward instead of sleeping).
     ``freeze_heap`` (for a server process that runs one app) moves everything alive after
     start-up out of the garbage collector's reach: a full collection then walks only what
     requests created, not the ~10^5 objects of the imported libraries, which keeps its pause
     out of the latency tail."""
-    events = bus or EventBus()
-    events.subscribe(AuditLog())
+    observers = build_observers(settings, bus or EventBus(), tracing=tracing)
+    limiter = build_limiter(settings)
+    observers.metrics.watch_rate_limiter(lambda: limiter.evictions)
+    ops_routes = _ops_routes(settings, observers, limiter,
+                             restricted=not settings.admin_port and not settings.metrics_public)
+    admin = None
+    if settings.admin_port and ops_routes:
+        admin = AdminServer(Starlette(routes=[*ops_routes, _static()]), host=settings.host,
+                            port=settings.admin_port)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        services = await build_services(settings, events)
-        app.state.services = services
-        if freeze_heap:
-            gc.collect()
-            gc.freeze()
-        task = asyncio.create_task(_housekeeping(services))
         try:
-            yield
+            services = await build_services(settings, observers, limiter, clock=clock)
+            try:
+                app.state.services = services
+                _announce_metrics(settings)
+                if admin is not None:
+                    await admin.start()
+                if freeze_heap:
+                    gc.collect()
+                    gc.freeze()
+                task = asyncio.create_task(_housekeeping(services))
+                try:
+                    yield
+                finally:
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
+                    if admin is not None:
+                        await admin.stop()
+            finally:
+                await services.store.close()
         finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-            await services.limiter.close()
-            await services.store.close()
+            await limiter.close()
+            observers.tracing.shutdown()  # after the store has closed: its span is exported
 
     routes = [
         Route("/.well-known/oauth-authorization-server", endpoints.server_metadata),
@@ -123,13 +147,51 @@ def create_app(settings: Settings, *, bus: EventBus | None = None,
         Route("/device/decide", device_pages.device_decide, methods=["POST"]),
         Route("/demo", pages.demo, methods=["GET"]),
         Route("/", pages.index, methods=["GET"]),
-        Mount("/static", StaticFiles(directory=_HERE / "static"), name="static"),
+        Route("/favicon.ico", pages.favicon, methods=["GET"]),
+        *([] if admin is not None else ops_routes),
+        _static(),
     ]
     app = Starlette(routes=routes, lifespan=lifespan, exception_handlers=error_handlers())
     install_middleware(app, settings)
-    ops = install_ops(app, settings, events)
-    configure_logging(settings, ops.metrics)
+    if observers.tracing.enabled:  # outermost: the span covers the size caps too
+        app.add_middleware(TracingMiddleware, tracing=observers.tracing,
+                           metrics_path=settings.metrics_path)
+    configure_logging(settings, observers.metrics)
+    app.state.observers = observers
     return app
+
+
+def _static() -> Mount:
+    return Mount("/static", StaticFiles(directory=_HERE / "static"), name="static")
+
+
+def _ops_routes(settings: Settings, observers: Observers, limiter: RateLimiter, *,
+                restricted: bool) -> list[BaseRoute]:
+    """``/metrics`` and ``/status``, each when its setting turns it on."""
+    routes: list[BaseRoute] = []
+    if settings.metrics_path:
+        scrape = scrape_endpoint(observers.metrics, restricted=restricted,
+                                 trusted_proxies=settings.trusted_proxies)
+        routes.append(Route(settings.metrics_path, scrape, methods=["GET"]))
+    if settings.admin_token:
+        page = StatusPage(settings, observers.status, limiter)
+        routes += [Route("/status", page.show, methods=["GET"]),
+                   Route("/status/login", page.login, methods=["POST"]),
+                   Route("/status/logout", page.logout, methods=["POST"])]
+    return routes
+
+
+def _announce_metrics(settings: Settings) -> None:
+    if not settings.metrics_path:
+        return
+    if settings.admin_port:
+        where = f"on the admin port {settings.admin_port}"
+    elif settings.metrics_public:
+        where = "on the main port to everyone (PROOFKEY_METRICS_PUBLIC=true)"
+    else:
+        where = ("on the main port to loopback and trusted proxies only "
+                 "(PROOFKEY_METRICS_PUBLIC=true serves everyone)")
+    _log.info("metrics at %s are served %s", settings.metrics_path, where)
 
 
 def create_app_from_env() -> Starlette:

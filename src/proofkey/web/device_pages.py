@@ -19,7 +19,6 @@ from urllib.parse import urlencode
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
-from proofkey.crypto import digest
 from proofkey.errors import InvalidRequest, OAuthError, RateLimited
 from proofkey.flows import device as device_flow
 from proofkey.flows import interaction
@@ -27,19 +26,23 @@ from proofkey.flows.client_auth import authenticate_client
 from proofkey.models import Session, User
 from proofkey.protocol.credentials import read_client_credentials
 from proofkey.protocol.device import format_user_code, normalize_user_code
-from proofkey.protocol.params import parse_urlencoded
+from proofkey.protocol.params import Params
 from proofkey.protocol.responses import NO_STORE_HEADERS
 
-from .cookies import SESSION_COOKIE, browser_secret, set_browser_cookie, set_session_cookie
-from .endpoints import read_form
+from .cookies import (
+    browser_secret,
+    current_session,
+    set_browser_cookie,
+    set_session_cookie,
+)
+from .forms import read_form
 from .middleware import error_response
-from .pages import PAGE_HEADERS, SCOPE_TEXT, render_error
+from .pages import PAGE_HEADERS, SCOPE_TEXT, LoginRefused, password_login, render_error
 from .services import services_of
 
 __all__ = ["device", "device_authorization", "device_decide", "device_login", "device_submit"]
 
 _PURPOSE = "device"  # the CSRF purpose of every device form
-_FORM = "application/x-www-form-urlencoded"
 _SHOWN_MAX = 32  # characters of a typed code echoed back into the form
 
 
@@ -55,9 +58,12 @@ async def device_authorization(request: Request) -> Response:
     try:
         form = await read_form(request)
         credentials = read_client_credentials(request.headers.get("authorization"), form)
-        client = await authenticate_client(credentials, services.clients)
+        client = await authenticate_client(credentials, services.clients,
+                                           limiter=services.limiter,
+                                           client_ip=_client_ip(request), ctx=services.ctx)
         body = await device_flow.authorize_device(form, client, devices=services.store,
-                                                  ctx=services.ctx)
+                                                  ctx=services.ctx, limiter=services.limiter,
+                                                  address=_client_ip(request))
     except RateLimited as error:
         return error_response(error, {"Retry-After": str(error.retry_after)})
     except OAuthError as error:
@@ -104,27 +110,14 @@ def _client_ip(request: Request) -> str:
 
 
 async def _signed_in(request: Request) -> _SignedIn | None:
-    handle = request.cookies.get(SESSION_COOKIE)
-    if not handle or len(handle) > 128:
-        return None
-    services = services_of(request)
-    session = await services.store.get_session(digest(handle), services.ctx.now())
-    user = await services.store.get_user(session.user_id) if session else None
+    session = await current_session(request)
+    user = await services_of(request).store.get_user(session.user_id) if session else None
     return _SignedIn(session, user) if session and user else None
 
 
-async def _checked_form(request: Request) -> dict[str, str]:
+async def _checked_form(request: Request) -> Params:
     """The posted form, after its CSRF token (RFC 6749 §10.12) is checked."""
-    if request.headers.get("content-type", "").split(";")[0].strip().lower() != _FORM:
-        raise InvalidRequest("the form must be sent as application/x-www-form-urlencoded",
-                             redirectable=False)
-    body = await request.body()
-    try:
-        form = dict(parse_urlencoded(body,
-                                     max_bytes=services_of(request).settings.max_body_bytes))
-    except OAuthError as error:
-        error.redirectable = False
-        raise
+    form = await read_form(request, page=True)
     interaction.check_csrf(browser_secret(request), _PURPOSE, form.get("csrf"))
     return form
 
@@ -152,26 +145,14 @@ async def device_login(request: Request) -> Response:
     except OAuthError as error:
         return render_error(request, error)
     user_code = _shown(form.get("user_code"))
-    try:
-        user = await interaction.authenticate(
-            form.get("username", ""), form.get("password", ""), users=services.store,
-            limiter=services.limiter, client_ip=_client_ip(request), client_id=None,
-            ctx=services.ctx)
-    except interaction.BadCredentials:
-        return _login_page(request, user_code, status=401,
-                           message="Incorrect username or password.",
-                           username=form.get("username", "")[:200])
-    except RateLimited as error:
-        page = _login_page(request, user_code, status=429,
-                           message="Too many failed attempts. Try again later.")
-        page.headers["Retry-After"] = str(error.retry_after)
-        return page
-    handle, _session = await interaction.start_session(
-        user, sessions=services.store, previous=request.cookies.get(SESSION_COOKIE),
-        ctx=services.ctx)
+    login = await password_login(request, form, None)
+    if isinstance(login, LoginRefused):
+        return login.answer(_login_page(request, user_code, status=login.status,
+                                        message=login.message,
+                                        username=form.get("username", "")[:200]))
     query = f"?{urlencode({'user_code': user_code})}" if user_code else ""
     response = _see_other(f"/device{query}")
-    set_session_cookie(response, handle, services.settings)
+    set_session_cookie(response, login.handle, services.settings)
     return response
 
 
@@ -201,7 +182,7 @@ async def device_submit(request: Request) -> Response:
                            message="That code is not valid any more.")
     return _render(request, "device_confirm.html", client=client,
                    scopes=[(s, SCOPE_TEXT.get(s, s)) for s in pending.scope],
-                   user_code=format_user_code(pending.user_code),
+                   user_code=_shown(typed),
                    username=signed_in.user.username)
 
 

@@ -13,30 +13,29 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
-from proofkey.crypto import digest
-from proofkey.errors import InvalidRequest, InvalidToken, OAuthError
+from proofkey.errors import InvalidRequest, InvalidToken, OAuthError, RateLimited
 from proofkey.flows import authorize as authorize_flow
 from proofkey.flows import par as par_flow
 from proofkey.flows.client_auth import authenticate_client
 from proofkey.flows.introspection import introspect as introspect_flow
 from proofkey.flows.revocation import revoke as revoke_flow
 from proofkey.flows.userinfo import userinfo as userinfo_flow
-from proofkey.models import Session
 from proofkey.protocol.credentials import read_client_credentials
 from proofkey.protocol.discovery import server_metadata as metadata
-from proofkey.protocol.params import Params, parse_urlencoded
+from proofkey.protocol.params import parse_urlencoded
 from proofkey.protocol.responses import NO_STORE_HEADERS
 from proofkey.store.base import StoreUnavailable
 
-from .cookies import SESSION_COOKIE, browser_secret, set_browser_cookie
+from .cookies import browser_secret, current_session, set_browser_cookie
 from .cors import allow_any_origin
+from .forms import read_form
 from .middleware import error_response
 from .pages import render_error
 from .services import Services, services_of
-from .token_endpoint import is_form
 
 __all__ = [
     "authorize",
+    "client_ip",
     "healthz",
     "introspect",
     "jwks",
@@ -51,12 +50,9 @@ __all__ = [
 _FORM = "application/x-www-form-urlencoded"
 
 
-async def read_form(request: Request) -> Params:
-    """The body of a form POST, strictly parsed (RFC 6749 §3.2: form-encoded, UTF-8)."""
-    if not is_form(request.headers.get("content-type")):
-        raise InvalidRequest("the request body must be application/x-www-form-urlencoded")
-    body = await request.body()
-    return parse_urlencoded(body, max_bytes=services_of(request).settings.max_body_bytes)
+def client_ip(request: Request) -> str:
+    """The caller's address (the proxy-resolved one behind trusted proxies): a throttling key."""
+    return request.client.host if request.client else "-"
 
 
 def _json(body: dict[str, Any], *, no_store: bool = True, status: int = 200) -> JSONResponse:
@@ -75,7 +71,7 @@ async def server_metadata(request: Request) -> Response:
 async def jwks(request: Request) -> Response:
     services = services_of(request)
     with contextlib.suppress(StoreUnavailable):  # database down: the keys held in memory
-        await services.refresh_keys()
+        await services.refresh_keys()  # JWKS shows a rotation at once
     return allow_any_origin(JSONResponse(services.minter.keys.jwks(),
                                          headers={"Cache-Control": "public, max-age=60"},
                                          media_type="application/jwk-set+json"))
@@ -96,11 +92,11 @@ async def authorize(request: Request) -> Response:
         except OAuthError as error:
             return render_error(request, error)
     secret = browser_secret(request)
-    session = await _session(request)
+    session = await current_session(request)
     outcome = await authorize_flow.start(
         params, clients=services.clients, interactions=services.store, consents=services.store,
         codes=services.store, session=session, browser_id=secret, ctx=services.ctx,
-        pushed=pushed)
+        limiter=services.limiter, address=client_ip(request), pushed=pushed)
     if isinstance(outcome, authorize_flow.ShowError):
         return render_error(request, outcome.error)
     if isinstance(outcome, authorize_flow.Redirect):
@@ -112,22 +108,18 @@ async def authorize(request: Request) -> Response:
     return response
 
 
-async def _session(request: Request) -> Session | None:
-    handle = request.cookies.get(SESSION_COOKIE)
-    if not handle or len(handle) > 128:
-        return None
-    services = services_of(request)
-    return await services.store.get_session(digest(handle), services.ctx.now())
-
-
 async def par(request: Request) -> Response:
     """RFC 9126 §2: the pushed authorization request endpoint (201 with a request_uri)."""
     services = services_of(request)
     try:
         form = await read_form(request)
         client = await authenticate_client(
-            read_client_credentials(request.headers.get("authorization"), form), services.clients)
-        body = await par_flow.push(form, client, pushed=services.store, ctx=services.ctx)
+            read_client_credentials(request.headers.get("authorization"), form), services.clients,
+            limiter=services.limiter, client_ip=client_ip(request), ctx=services.ctx)
+        body = await par_flow.push(form, client, pushed=services.store, ctx=services.ctx,
+                                   limiter=services.limiter, address=client_ip(request))
+    except RateLimited as error:
+        return error_response(error, {"Retry-After": str(error.retry_after)})
     except OAuthError as error:
         error.redirectable = False
         return error_response(error)
@@ -136,9 +128,10 @@ async def par(request: Request) -> Response:
 
 async def _reload_keys_for(services: Services, token: str | None) -> None:
     """Before verifying a JWT signed with a key this instance has not loaded yet (rotated via
-    another instance or the CLI), reload the key ring once."""
+    another instance or the CLI), reload the key ring, at most once a second (anyone can send a
+    made-up kid)."""
     if token and token.count(".") == 2 and not services.minter.keys.knows_signer_of(token):
-        await services.refresh_keys()
+        await services.refresh_keys_on_request()
 
 
 async def revoke(request: Request) -> Response:
@@ -147,7 +140,9 @@ async def revoke(request: Request) -> Response:
         form = await read_form(request)
         await _reload_keys_for(services, form.get("token"))
         await revoke_flow(form, request.headers.get("authorization"), clients=services.clients,
-                          grants=services.store, minter=services.minter, ctx=services.ctx)
+                          grants=services.store, minter=services.minter,
+                          limiter=services.limiter, client_ip=client_ip(request),
+                          ctx=services.ctx)
         response = Response(status_code=200, headers=dict(NO_STORE_HEADERS))
     except OAuthError as error:
         response = error_response(error)
@@ -161,7 +156,8 @@ async def introspect(request: Request) -> Response:
         await _reload_keys_for(services, form.get("token"))
         body = await introspect_flow(form, request.headers.get("authorization"),
                                      clients=services.clients, grants=services.store,
-                                     minter=services.minter, ctx=services.ctx)
+                                     minter=services.minter, limiter=services.limiter,
+                                     client_ip=client_ip(request), ctx=services.ctx)
     except OAuthError as error:
         return error_response(error)
     return _json(body)

@@ -8,40 +8,51 @@ browser cookie (``flows.interaction.csrf_token``).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 
 from proofkey.crypto import digest
 from proofkey.demo import DEMO_SPA_CLIENT_ID
 from proofkey.errors import InvalidRequest, OAuthError, RateLimited
 from proofkey.flows import interaction as flow
 from proofkey.flows.authorize import Redirect
-from proofkey.models import Client, PendingAuthorization
-from proofkey.protocol.params import parse_urlencoded
+from proofkey.models import Client, PendingAuthorization, Session, User
 
 from .cookies import (
     SESSION_COOKIE,
     browser_secret,
     clear_session_cookie,
+    current_session,
+    session_handle,
     set_browser_cookie,
     set_session_cookie,
 )
+from .forms import read_form
 from .services import services_of
 
 __all__ = [
+    "LoginRefused",
+    "SignedIn",
     "account",
     "account_login",
     "account_logout",
     "demo",
+    "favicon",
     "index",
     "interaction",
     "interaction_consent",
     "interaction_login",
+    "password_login",
     "render_error",
+    "render_missing",
 ]
 
+_STATIC = Path(__file__).parent / "static"
 PAGE_HEADERS = {
     "Cache-Control": "no-store",
     "Pragma": "no-cache",
@@ -50,7 +61,6 @@ PAGE_HEADERS = {
     "frame-ancestors 'none'; base-uri 'none'",
     "Referrer-Policy": "no-referrer",
 }
-_FORM = "application/x-www-form-urlencoded"
 SCOPE_TEXT = {
     "openid": "Sign you in (your user identifier)",
     "profile": "Your username and name",
@@ -77,6 +87,18 @@ def render_error(request: Request, error: OAuthError) -> HTMLResponse:
     return response
 
 
+def render_missing(request: Request, status: int) -> HTMLResponse:
+    """The page for a browser that asked for an address with nothing (or nothing to GET)."""
+    if request.url.path.startswith("/status"):
+        description = ("The status page is not served at this address. It needs "
+                       "PROOFKEY_ADMIN_TOKEN, and moves to PROOFKEY_ADMIN_PORT when that is set.")
+    else:
+        description = "There is no page at this address."
+    return _render(request, "error.html", status=status,
+                   error="not_found" if status == 404 else "method_not_allowed",
+                   description=description)
+
+
 def _see_other(url: str) -> RedirectResponse:
     response = RedirectResponse(url, status_code=303)
     response.headers.update({"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"})
@@ -84,15 +106,8 @@ def _see_other(url: str) -> RedirectResponse:
 
 
 async def _form(request: Request) -> dict[str, str]:
-    if request.headers.get("content-type", "").split(";")[0].strip().lower() != _FORM:
-        raise InvalidRequest("the form must be sent as application/x-www-form-urlencoded",
-                             redirectable=False)
-    body = await request.body()
-    try:
-        return dict(parse_urlencoded(body, max_bytes=services_of(request).settings.max_body_bytes))
-    except OAuthError as error:
-        error.redirectable = False
-        raise
+    """The posted page form (as a dict, the type ``_authenticate`` takes)."""
+    return dict(await read_form(request, page=True))
 
 
 async def _load(request: Request) -> tuple[str, PendingAuthorization, Client]:
@@ -126,12 +141,49 @@ async def interaction(request: Request) -> Response:
                    csrf=flow.csrf_token(browser_secret(request), f"consent:{handle}"))
 
 
-async def _authenticate(request: Request, form: dict[str, str], client_id: str | None) -> Any:
+@dataclass(frozen=True, slots=True)
+class SignedIn:
+    """A password login that succeeded: the user and their fresh session (and its handle)."""
+
+    user: User
+    handle: str
+    session: Session
+
+
+@dataclass(frozen=True, slots=True)
+class LoginRefused:
+    """A password login that did not: what the login page says, with which status."""
+
+    status: int  # 401: wrong username or password; 429: throttled (not checked)
+    message: str
+    retry_after: int | None = None
+
+    def answer(self, page: HTMLResponse) -> HTMLResponse:
+        if self.retry_after is not None:
+            page.headers["Retry-After"] = str(self.retry_after)
+        return page
+
+
+async def password_login(request: Request, form: Mapping[str, str],
+                         client_id: str | None) -> SignedIn | LoginRefused:
+    """The one password login of the pages (/interaction, /account, /device): the throttled
+    check of ``flows.interaction.authenticate`` (reserve, verify, release), then a fresh
+    session replacing the browser's previous one."""
     services = services_of(request)
-    return await flow.authenticate(
-        form.get("username", ""), form.get("password", ""), users=services.store,
-        limiter=services.limiter, client_ip=request.client.host if request.client else "-",
-        client_id=client_id, ctx=services.ctx)
+    try:
+        user = await flow.authenticate(
+            form.get("username", ""), form.get("password", ""), users=services.store,
+            limiter=services.limiter, client_ip=request.client.host if request.client else "-",
+            client_id=client_id, ctx=services.ctx)
+    except flow.BadCredentials:
+        return LoginRefused(401, "Incorrect username or password.")
+    except RateLimited as error:
+        return LoginRefused(429, "Too many failed attempts. Try again later.",
+                            error.retry_after)
+    handle, session = await flow.start_session(
+        user, sessions=services.store, previous=request.cookies.get(SESSION_COOKIE),
+        ctx=services.ctx)
+    return SignedIn(user, handle, session)
 
 
 async def interaction_login(request: Request) -> Response:
@@ -142,20 +194,12 @@ async def interaction_login(request: Request) -> Response:
         flow.check_csrf(browser_secret(request), f"login:{handle}", form.get("csrf"))
     except OAuthError as error:
         return render_error(request, error)
-    try:
-        user = await _authenticate(request, form, client.client_id)
-    except flow.BadCredentials:
-        return _login_page(request, handle, client, status=401,
-                           message="Incorrect username or password.",
-                           username=form.get("username", "")[:200])
-    except RateLimited as error:
-        page = _login_page(request, handle, client, status=429,
-                           message="Too many failed attempts. Try again later.")
-        page.headers["Retry-After"] = str(error.retry_after)
-        return page
-    session_handle, session = await flow.start_session(
-        user, sessions=services.store, previous=request.cookies.get(SESSION_COOKIE),
-        ctx=services.ctx)
+    login = await password_login(request, form, client.client_id)
+    if isinstance(login, LoginRefused):
+        return login.answer(_login_page(request, handle, client, status=login.status,
+                                        message=login.message,
+                                        username=form.get("username", "")[:200]))
+    session_handle, session = login.handle, login.session
     try:
         outcome = await flow.after_login(handle, pending, session, interactions=services.store,
                                          consents=services.store, codes=services.store,
@@ -174,7 +218,7 @@ async def interaction_consent(request: Request) -> Response:
         handle, pending, _client = await _load(request)
         form = await _form(request)
         flow.check_csrf(browser_secret(request), f"consent:{handle}", form.get("csrf"))
-        session = await _current_session(request)
+        session = await current_session(request)
         if session is None or session.user_id != pending.user_id:
             raise InvalidRequest("your sign-in session has ended; start again",
                                  redirectable=False)
@@ -189,17 +233,9 @@ async def interaction_consent(request: Request) -> Response:
     return _see_other(outcome.url)
 
 
-async def _current_session(request: Request) -> Any:
-    handle = request.cookies.get(SESSION_COOKIE)
-    if not handle or len(handle) > 128:
-        return None
-    services = services_of(request)
-    return await services.store.get_session(digest(handle), services.ctx.now())
-
-
 async def account(request: Request) -> Response:
     services = services_of(request)
-    session = await _current_session(request)
+    session = await current_session(request)
     user = await services.store.get_user(session.user_id) if session else None
     return _render(request, "account.html", user=user,
                    csrf=flow.csrf_token(browser_secret(request), "account"))
@@ -212,22 +248,13 @@ async def account_login(request: Request) -> Response:
         flow.check_csrf(browser_secret(request), "account", form.get("csrf"))
     except OAuthError as error:
         return render_error(request, error)
-    csrf = flow.csrf_token(browser_secret(request), "account")
-    try:
-        user = await _authenticate(request, form, None)
-    except flow.BadCredentials:
-        return _render(request, "account.html", status=401, user=None, csrf=csrf,
-                       message="Incorrect username or password.")
-    except RateLimited as error:
-        page = _render(request, "account.html", status=429, user=None, csrf=csrf,
-                       message="Too many failed attempts. Try again later.")
-        page.headers["Retry-After"] = str(error.retry_after)
-        return page
-    session_handle, _session = await flow.start_session(
-        user, sessions=services.store, previous=request.cookies.get(SESSION_COOKIE),
-        ctx=services.ctx)
+    login = await password_login(request, form, None)
+    if isinstance(login, LoginRefused):
+        return login.answer(_render(
+            request, "account.html", status=login.status, user=None, message=login.message,
+            csrf=flow.csrf_token(browser_secret(request), "account")))
     response = _see_other("/account")
-    set_session_cookie(response, session_handle, services.settings)
+    set_session_cookie(response, login.handle, services.settings)
     return response
 
 
@@ -238,12 +265,18 @@ async def account_logout(request: Request) -> Response:
         flow.check_csrf(browser_secret(request), "account", form.get("csrf"))
     except OAuthError as error:
         return render_error(request, error)
-    handle = request.cookies.get(SESSION_COOKIE)
-    if handle and len(handle) <= 128:
+    handle = session_handle(request)
+    if handle:
         await services.store.delete_session(digest(handle))
     response = _see_other("/account")
     clear_session_cookie(response, services.settings)
     return response
+
+
+async def favicon(request: Request) -> Response:
+    """``/favicon.ico``, which browsers ask for on every site: the SVG icon the pages link."""
+    return FileResponse(_STATIC / "favicon.svg", media_type="image/svg+xml",
+                        headers={"Cache-Control": "public, max-age=86400"})
 
 
 async def index(request: Request) -> Response:
@@ -252,7 +285,8 @@ async def index(request: Request) -> Response:
 
 async def demo(request: Request) -> Response:
     """The browser PKCE demo: a static single-page app, scripts from this origin only."""
-    response = _render(request, "demo.html", client_id=DEMO_SPA_CLIENT_ID)
+    response = _render(request, "demo.html", client_id=DEMO_SPA_CLIENT_ID,
+                       logout_csrf=flow.csrf_token(browser_secret(request), "account"))
     response.headers["Content-Security-Policy"] = (
         "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
         "img-src 'self'; frame-ancestors 'none'; base-uri 'none'")

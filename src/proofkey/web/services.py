@@ -1,7 +1,20 @@
-"""The collaborators one app instance runs with, built by the lifespan, typed for mypy."""
+"""The composition root's parts: observers (built with the app) and services (built by the
+lifespan), each wired once, in one fixed order, into frozen bundles that mypy checks.
+
+Store wrappers, innermost first: the backend from ``open_store``; the tracing proxy (a client
+span per store call, only when the ``OTEL_*`` variables switch tracing on); the per-process
+client cache in front of that. So spans measure the database, a cache hit costs no span, and
+every flow — ``/token`` included — reads clients through the same cache.
+
+Observers subscribe to the event bus here and nowhere else: the audit log, the metrics, the
+status board and, when on, tracing.
+"""
 
 from __future__ import annotations
 
+import os
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import cast
@@ -9,12 +22,17 @@ from typing import cast
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.requests import Request
 
+from proofkey import __version__
 from proofkey.flows.context import Context
 from proofkey.flows.token import TokenServices
+from proofkey.observability.audit import AuditLog
 from proofkey.observability.events import EventBus
+from proofkey.observability.metrics import Metrics
+from proofkey.observability.status import StatusBoard
+from proofkey.observability.tracing import Tracing
 from proofkey.settings import Settings
 from proofkey.store import open_store
-from proofkey.store.base import ClientStore, RateLimiter, Store
+from proofkey.store.base import ClientStore, KeyStore, RateLimiter, Store
 from proofkey.store.client_cache import CachedClientStore
 from proofkey.store.ratelimit import MemoryRateLimiter
 from proofkey.tokens.keys import KeyRing
@@ -22,33 +40,100 @@ from proofkey.tokens.mint import TokenMinter
 
 from .cors import CorsPolicy
 
-__all__ = ["Services", "build_services", "services_of"]
+__all__ = ["KeyWatcher", "Observers", "Services", "build_limiter", "build_observers",
+           "build_services", "services_of"]
 
 _HERE = Path(__file__).parent
 
 
-@dataclass
+@dataclass(frozen=True, slots=True)
+class Observers:
+    """What turns domain events into signals; subscribed to ``bus`` by ``build_observers``."""
+
+    bus: EventBus
+    audit: AuditLog
+    metrics: Metrics
+    status: StatusBoard
+    tracing: Tracing
+
+
+def build_observers(settings: Settings, bus: EventBus, *,
+                    tracing: Tracing | None = None) -> Observers:
+    """Create every observer and subscribe each to ``bus`` exactly once."""
+    metrics = Metrics(version=__version__)
+    status = StatusBoard()
+    metrics.add_redaction_listener(status.count_redaction)
+    tracing = tracing or Tracing.from_env(os.environ, service_version=__version__)
+    observers = Observers(bus=bus, audit=AuditLog(), metrics=metrics, status=status,
+                          tracing=tracing)
+    bus.subscribe(observers.audit)
+    bus.subscribe(metrics)
+    bus.subscribe(status)
+    if tracing.enabled:
+        bus.subscribe(tracing)
+    return observers
+
+
+def build_limiter(settings: Settings) -> RateLimiter:
+    """Shared through Redis when a URL is set (redis loads only then), else in-process."""
+    if not settings.redis_url:
+        return MemoryRateLimiter()
+    from proofkey.store.ratelimit_redis import RedisRateLimiter
+
+    return RedisRateLimiter(settings.redis_url)
+
+
+# A token with an unknown kid asks for a reload (another instance may have rotated); anyone can
+# send made-up kids, so those reload at most this often per process.
+RELOAD_INTERVAL = 1.0
+
+
+@dataclass(slots=True)
+class KeyWatcher:
+    """Notices keys another instance or the CLI added or retired, and swaps the minter's ring
+    (cheap when nothing changed: one read of the key table)."""
+
+    keys: KeyStore
+    minter: TokenMinter
+    versions: frozenset[tuple[str, int | None]] = field(default_factory=frozenset)
+    last: float = float("-inf")  # monotonic time of the last reload
+
+    async def refresh(self, *, min_interval: float = 0.0) -> None:
+        """Reload, unless the last reload is less than ``min_interval`` seconds old."""
+        now = time.monotonic()
+        if now - self.last < min_interval:
+            return
+        self.last = now
+        records = await self.keys.list_keys()
+        versions = frozenset((r.kid, r.retired_at) for r in records)
+        if versions != self.versions:
+            self.minter.keys = KeyRing(records)
+            self.versions = versions
+
+
+@dataclass(frozen=True, slots=True)
 class Services:
-    """Everything the endpoints use, created by the lifespan and typed for mypy."""
+    """Everything the endpoints use, created once by the lifespan."""
 
     settings: Settings
-    store: Store
-    clients: ClientStore  # the store's clients through the per-process cache
+    store: Store  # the backend, traced when tracing is on
+    clients: ClientStore  # ``store``'s clients through the per-process cache
     minter: TokenMinter
     ctx: Context
     limiter: RateLimiter
     templates: Environment
     token: TokenServices
     cors: CorsPolicy
-    key_versions: frozenset[tuple[str, int | None]] = field(default_factory=frozenset)
+    keys: KeyWatcher
 
     async def refresh_keys(self) -> None:
-        """Pick up keys another instance or the CLI added or retired (cheap when unchanged)."""
-        records = await self.store.list_keys()
-        versions = frozenset((r.kid, r.retired_at) for r in records)
-        if versions != self.key_versions:
-            self.minter.keys = KeyRing(records)
-            self.key_versions = versions
+        """Reload the keys now (housekeeping)."""
+        await self.keys.refresh()
+
+    async def refresh_keys_on_request(self) -> None:
+        """Reload the keys for a token with an unknown kid, at most once per
+        ``RELOAD_INTERVAL``."""
+        await self.keys.refresh(min_interval=RELOAD_INTERVAL)
 
 
 def _templates() -> Environment:
@@ -59,35 +144,32 @@ def _templates() -> Environment:
     )
 
 
-def _limiter(settings: Settings) -> RateLimiter:
-    """Shared through Redis when a URL is set (redis loads only then), else in-process."""
-    if not settings.redis_url:
-        return MemoryRateLimiter()
-    from proofkey.store.ratelimit_redis import RedisRateLimiter
-
-    return RedisRateLimiter(settings.redis_url)
+def _database_system(url: str) -> str:
+    system = url.split(":", 1)[0]
+    return "postgresql" if system.startswith("postgres") else system
 
 
-async def build_services(settings: Settings, bus: EventBus) -> Services:
-    store = open_store(settings.effective_database_url)
-    await store.migrate()
-    ctx = Context(settings=settings, bus=bus)
+async def build_services(settings: Settings, observers: Observers, limiter: RateLimiter, *,
+                         clock: Callable[[], float] = time.time) -> Services:
+    """Open and migrate the store, wrap it (tracing, then the client cache), load the keys;
+    every flow reads the time from ``clock``."""
+    backend = open_store(settings.effective_database_url)
+    await backend.migrate()
+    store = observers.tracing.traced(backend, _database_system(settings.effective_database_url))
+    clients = CachedClientStore(store, ttl=settings.client_cache_ms / 1000)
+    ctx = Context(settings=settings, bus=observers.bus, clock=clock)
     ring = await KeyRing.load(store, ctx.now())
     minter = TokenMinter(ring, issuer=settings.effective_issuer, audience=settings.audience,
                          access_ttl=settings.access_token_ttl_seconds,
                          id_ttl=settings.id_token_ttl_seconds)
-    clients = CachedClientStore(store, ttl=settings.client_cache_ms / 1000)
-    services = Services(
+    watcher = KeyWatcher(store, minter, frozenset((r.kid, r.retired_at) for r in ring.records()))
+    return Services(
         settings=settings, store=store, clients=clients, minter=minter, ctx=ctx,
-        limiter=_limiter(settings), templates=_templates(),
+        limiter=limiter, templates=_templates(),
         token=TokenServices(clients=clients, codes=store, grants=store, devices=store,
-                            minter=minter),
-        cors=CorsPolicy(store),
-        key_versions=frozenset((r.kid, r.retired_at) for r in ring.records()),
+                            minter=minter, limiter=limiter),
+        cors=CorsPolicy(store), keys=watcher,
     )
-    return services
-
-
 
 
 def services_of(request: Request) -> Services:
