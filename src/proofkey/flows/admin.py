@@ -86,6 +86,9 @@ async def register_client(
     public = client_type == "public"
     if public and "client_credentials" in grants:
         raise AdminError("public clients cannot use client_credentials")
+    if public and resource_server:
+        raise AdminError("a resource server must be a confidential client (it authenticates "
+                         "to introspect tokens)")
     if "authorization_code" in grants and not redirect_uris:
         raise AdminError("at least one redirect URI is required for the code flow")
     for uri in redirect_uris:
