@@ -5,7 +5,6 @@ that cannot be used to flush lockouts (issue 17 item 3)."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import re
 import secrets
 import time
@@ -20,27 +19,14 @@ from proofkey.store.base import RateLimiter
 from proofkey.store.ratelimit import MemoryRateLimiter
 from proofkey.store.ratelimit_redis import RedisRateLimiter
 from proofkey.web.app import create_app
-from proofkey.web.services import Services
 from tests.process.conftest import free_port
-
-
-@contextlib.asynccontextmanager
-async def _limiter(kind: str, redis_url: str | None) -> AsyncIterator[RateLimiter]:
-    if kind == "memory":
-        yield MemoryRateLimiter()
-        return
-    assert redis_url is not None
-    limiter = RedisRateLimiter(redis_url, prefix=f"proofkey-test:{secrets.token_hex(5)}:")
-    try:
-        yield limiter
-    finally:
-        await limiter.close()
+from tests.scale.test_redis_limits import open_limiter
 
 
 @pytest.fixture(params=["memory", "redis"])
 async def limiter(request: pytest.FixtureRequest) -> AsyncIterator[RateLimiter]:
     redis_url = request.getfixturevalue("redis_url") if request.param == "redis" else None
-    async with _limiter(str(request.param), redis_url) as made:
+    async with open_limiter(str(request.param), redis_url) as made:
         yield made
 
 
@@ -138,12 +124,11 @@ async def test_when_every_key_is_locked_the_least_recently_limited_lockout_goes(
 async def test_evictions_are_a_prometheus_counter(tmp_path: Path) -> None:
     settings = load_settings({"data_dir": str(tmp_path), "issuer": "http://127.0.0.1:8000",
                               "demo": False}, environ={})
-    app = create_app(settings)
+    limiter = MemoryRateLimiter(max_keys=2)  # a tiny bound: evictions without 100k keys
+    app = create_app(settings, limiter=limiter)
     async with app.router.lifespan_context(app):
-        services: Services = app.state.services
-        services.limiter = MemoryRateLimiter(max_keys=2)
         for i in range(5):
-            await services.limiter.reserve(f"k{i}", 5, 60, 100.0)
+            await limiter.reserve(f"k{i}", 5, 60, 100.0)
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url=settings.issuer) as client:
             scraped = (await client.get("/metrics")).text

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from joserfc import jwt
 
 from proofkey.errors import InvalidToken
-from proofkey.tokens.compact import (
+from proofkey.protocol.compact import (
     MAX_BRACKETS,
     MAX_HEADER_CHARS,
     MAX_MEMBERS,

@@ -35,9 +35,8 @@ from pathlib import Path
 from typing import BinaryIO, cast
 from urllib.parse import quote, unquote, unquote_plus
 
-from proofkey.errors import InvalidToken
 from proofkey.protocol import pkce
-from proofkey.tokens.compact import json_object
+from proofkey.protocol.compact import json_object
 
 __all__ = ["KINDS", "RULES", "SARIF_SCHEMA", "Finding", "LeakRule", "ScanReport", "mask",
            "scan_line", "scan_paths", "scan_stream", "to_json", "to_sarif"]
@@ -189,7 +188,7 @@ def _is_jwt(value: str) -> bool:
     raw = _b64decode(parts[0], urlsafe=True)
     try:  # bounded: a header written into a log by anyone must not stop the scan
         header = json_object(raw) if raw else None
-    except InvalidToken:
+    except Exception:  # json_object refuses it (InvalidToken): a malformed header is no JWT
         return False
     return isinstance(header, dict) and isinstance(header.get("alg"), str)
 

@@ -18,9 +18,9 @@ from joserfc.jwk import ECKey, KeySet, RSAKey
 from proofkey.crypto import new_id
 from proofkey.errors import InvalidToken
 from proofkey.models import SigningKey
+from proofkey.protocol.compact import parse_header
 from proofkey.store.base import KeyStore
 
-from .compact import parse_header
 from .jws import JwsSigner
 
 __all__ = ["SUPPORTED_ALGS", "KeyRing", "generate_key", "prune_retired_keys", "rotate_keys"]

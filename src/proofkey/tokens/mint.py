@@ -23,8 +23,8 @@ from joserfc.errors import JoseError
 
 from proofkey.crypto import new_id
 from proofkey.errors import InvalidToken
+from proofkey.protocol.compact import parse_compact
 
-from .compact import parse_compact
 from .keys import KeyRing
 
 __all__ = ["AccessClaims", "IssuedAccessToken", "TokenMinter"]
