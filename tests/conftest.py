@@ -93,7 +93,7 @@ async def seeded(settings: Settings) -> Secret:
         store, WEB_ID, client_type="confidential", redirect_uris=[WEB_REDIRECT],
         scopes=scopes, supported_scopes=scopes,
         grant_types=["authorization_code", "refresh_token", "client_credentials"],
-        name="Web App", now=now)
+        name="Web App", resource_server=True, now=now)  # it introspects others' access tokens
     await register_client(
         store, "post-app", client_type="confidential", redirect_uris=[WEB_REDIRECT],
         scopes=scopes, supported_scopes=scopes, auth_method="client_secret_post", now=now)

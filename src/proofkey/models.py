@@ -70,6 +70,7 @@ class Client:
     name: str = ""
     created_at: int = 0
     require_pushed_authorization_requests: bool = False
+    resource_server: bool = False  # may introspect other clients' access tokens (RFC 7662)
 
     @property
     def is_public(self) -> bool:

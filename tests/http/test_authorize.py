@@ -337,7 +337,8 @@ async def test_a_valid_request_without_a_session_goes_to_the_login_page(
 
 async def test_a_code_is_delivered_by_303_with_state_and_iss(
         http: httpx.AsyncClient, events: Recorder) -> None:
-    flow = new_flow()
+    # A confidential client: a loopback public client is asked every time (RFC 8252 §8.6).
+    flow = new_flow(WEB_ID, WEB_REDIRECT)
     flow.state = "a b&c=d%e+f ✓"
     code = await get_code(http, flow)
     # A second request with the now-remembered session and consent answers at once.
@@ -345,7 +346,7 @@ async def test_a_code_is_delivered_by_303_with_state_and_iss(
     assert response.status_code == 303
     assert response.headers["cache-control"] == "no-store"
     location = response.headers["location"]
-    assert location.startswith(f"{PUBLIC_REDIRECT}?")
+    assert location.startswith(f"{WEB_REDIRECT}?")
     query = query_of(location)
     assert set(query) == {"code", "state", "iss"}
     assert query["state"] == flow.state

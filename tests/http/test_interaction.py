@@ -217,11 +217,12 @@ async def test_allowing_consent_redirects_with_a_code(
 
 async def test_remembered_consent_skips_login_and_consent_for_the_same_scopes(
         http: httpx.AsyncClient) -> None:
-    await get_code(http, new_flow())
-    flow = new_flow()
+    # The silent path: a confidential client (a loopback public one is asked every time).
+    await get_code(http, new_flow(WEB_ID, WEB_REDIRECT))
+    flow = new_flow(WEB_ID, WEB_REDIRECT)
     response = await http.get("/authorize", params=authorize_params(flow))
     assert_code_redirect(response, flow)
-    narrower = new_flow()
+    narrower = new_flow(WEB_ID, WEB_REDIRECT)
     response = await http.get("/authorize", params=authorize_params(narrower, scope="openid"))
     assert_code_redirect(response, narrower)
 
@@ -263,8 +264,9 @@ async def test_prompt_consent_asks_again_even_when_consent_is_remembered(
 
 async def test_prompt_login_asks_for_the_password_again_even_with_a_session(
         http: httpx.AsyncClient) -> None:
-    await get_code(http, new_flow())
-    flow = new_flow()
+    # The silent path: a confidential client (a loopback public one is asked every time).
+    await get_code(http, new_flow(WEB_ID, WEB_REDIRECT))
+    flow = new_flow(WEB_ID, WEB_REDIRECT)
     page = await login_page(http, flow, prompt="login")
     response = await submit_login(http, page)
     assert_code_redirect(response, flow)
@@ -272,17 +274,19 @@ async def test_prompt_login_asks_for_the_password_again_even_with_a_session(
 
 async def test_max_age_zero_forces_a_new_login_even_within_the_same_second(
         http: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The silent path: a confidential client (a loopback public one is asked every time).
     frozen = int(time.time())
     monkeypatch.setattr(Context, "now", lambda self: frozen)
-    await get_code(http, new_flow())
-    flow = new_flow()
+    await get_code(http, new_flow(WEB_ID, WEB_REDIRECT))
+    flow = new_flow(WEB_ID, WEB_REDIRECT)
     page = await login_page(http, flow, max_age="0")
     assert_code_redirect(await submit_login(http, page), flow)
 
 
 async def test_a_session_younger_than_max_age_is_used(http: httpx.AsyncClient) -> None:
-    await get_code(http, new_flow())
-    flow = new_flow()
+    # The silent path: a confidential client (a loopback public one is asked every time).
+    await get_code(http, new_flow(WEB_ID, WEB_REDIRECT))
+    flow = new_flow(WEB_ID, WEB_REDIRECT)
     response = await http.get("/authorize", params=authorize_params(flow, max_age="3600"))
     assert_code_redirect(response, flow)
 
@@ -323,8 +327,9 @@ async def test_prompt_none_with_a_session_but_no_consent_redirects_with_consent_
 
 async def test_prompt_none_with_a_session_and_consent_redirects_with_a_code(
         http: httpx.AsyncClient) -> None:
-    await get_code(http, new_flow())
-    flow = new_flow()
+    # The silent path: a confidential client (a loopback public one is asked every time).
+    await get_code(http, new_flow(WEB_ID, WEB_REDIRECT))
+    flow = new_flow(WEB_ID, WEB_REDIRECT)
     response = await http.get("/authorize", params=authorize_params(flow, prompt="none"))
     assert_code_redirect(response, flow)
 
@@ -354,8 +359,9 @@ async def test_replaying_a_denial_after_completion_shows_the_expired_page(
 
 async def test_replaying_the_login_post_after_completion_shows_the_expired_page(
         http: httpx.AsyncClient, events: Recorder) -> None:
-    await get_code(http, new_flow())  # consent is remembered: login alone ends the request
-    flow = new_flow()
+    # The silent path: a confidential client (a loopback public one is asked every time).
+    await get_code(http, new_flow(WEB_ID, WEB_REDIRECT))  # remembered: login alone ends it
+    flow = new_flow(WEB_ID, WEB_REDIRECT)
     page = await login_page(http, flow, prompt="login")
     assert_code_redirect(await submit_login(http, page), flow)
     replay = await submit_login(http, page)

@@ -19,6 +19,8 @@ from tests.helpers import (
     PASSWORD,
     PUBLIC_REDIRECT,
     USERNAME,
+    WEB_ID,
+    WEB_REDIRECT,
     action_of,
     authorize_params,
     csrf_of,
@@ -139,7 +141,7 @@ async def test_every_html_page_is_not_cached_not_framed_and_sends_no_referrer(
 
 
 async def test_the_redirect_that_carries_a_code_is_not_cached(http: httpx.AsyncClient) -> None:
-    flow = new_flow()
+    flow = new_flow(WEB_ID, WEB_REDIRECT)  # silent second request: not a loopback public client
     await get_code(http, flow)
     response = await http.get("/authorize", params=authorize_params(flow))
     assert "code" in query_of(response.headers["location"])

@@ -9,11 +9,13 @@ from typing import Any
 import httpx
 import pytest
 
+from proofkey.crypto import digest
 from proofkey.observability.events import RefreshReuseDetected, RefreshRotated
 from proofkey.settings import Settings
 from tests.conftest import Recorder
 from tests.helpers import PUBLIC_ID, WEB_ID, WEB_REDIRECT, get_code, new_flow
 from tests.http.test_token_code_grant import (
+    app_services,
     assert_oauth_error,
     assert_tokens_revoked,
     introspect,
@@ -36,7 +38,16 @@ async def rotate(http: httpx.AsyncClient, refresh_token: str, **extra: str) -> d
 
 async def live_refresh_tokens(http: httpx.AsyncClient, tokens: list[str],
                               web_secret: str) -> list[str]:
-    return [t for t in tokens if (await introspect(http, t, web_secret))["active"]]
+    """The tokens the app's store holds as current: unrotated, of an unrevoked grant. (No
+    client may introspect a public client's refresh token, issue 17 item 5.)"""
+    store = app_services(http).store
+    live = []
+    for token in tokens:
+        record = await store.find_refresh(digest(token))
+        grant = await store.get_grant(record.grant_id) if record else None
+        if record and record.rotated_at is None and grant and grant.revoked_at is None:
+            live.append(token)
+    return live
 
 
 # -- rotation ----------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ from proofkey.observability.events import TokenRevoked
 from proofkey.settings import Settings
 from tests.conftest import Recorder
 from tests.helpers import ISSUER, PUBLIC_ID, WEB_ID
+from tests.http.test_introspection_access import web_tokens
 from tests.http.test_token_code_grant import (
     assert_oauth_error,
     assert_tokens_revoked,
@@ -166,11 +167,11 @@ async def test_introspection_of_an_active_access_token_describes_it(
 
 async def test_introspection_of_an_active_refresh_token_describes_it(
         http: httpx.AsyncClient, web_secret: str) -> None:
-    tokens = await public_tokens(http)
+    tokens = await web_tokens(http, web_secret)  # only its own client may introspect it
     access = await introspect(http, tokens["access_token"], web_secret)
     info = await introspect(http, tokens["refresh_token"], web_secret)
     assert info["active"] is True
-    assert info["client_id"] == PUBLIC_ID
+    assert info["client_id"] == WEB_ID
     assert info["scope"] == "openid profile"
     assert info["sub"] == access["sub"]
     assert info["exp"] > int(time.time())
@@ -180,7 +181,8 @@ async def test_introspection_of_an_active_refresh_token_describes_it(
 async def test_a_client_secret_post_client_may_introspect(
         http: httpx.AsyncClient, settings: Settings) -> None:
     secret = await register(settings, "resource-server", auth_method="client_secret_post",
-                            grant_types=["client_credentials"], redirect_uris=[])
+                            grant_types=["client_credentials"], redirect_uris=[],
+                            resource_server=True)
     assert secret is not None
     tokens = await public_tokens(http)
     response = await http.post("/introspect", data={
@@ -232,7 +234,7 @@ async def test_introspection_of_an_id_token_is_inactive(
 
 async def test_introspection_of_expired_tokens_is_exactly_inactive(
         http: httpx.AsyncClient, web_secret: str, settings: Settings) -> None:
-    tokens = await public_tokens(http)
+    tokens = await web_tokens(http, web_secret)
     shift_clock(http, settings.refresh_token_ttl_seconds + 1)
     assert await introspect(http, tokens["access_token"], web_secret) == {"active": False}
     assert await introspect(http, tokens["refresh_token"], web_secret) == {"active": False}
@@ -240,7 +242,9 @@ async def test_introspection_of_expired_tokens_is_exactly_inactive(
 
 async def test_introspection_of_a_rotated_refresh_token_is_exactly_inactive(
         http: httpx.AsyncClient, web_secret: str) -> None:
-    tokens = await public_tokens(http)
-    second = (await refresh(http, tokens["refresh_token"])).json()
+    tokens = await web_tokens(http, web_secret)
+    second = (await http.post("/token", data={"grant_type": "refresh_token",
+                                              "refresh_token": tokens["refresh_token"]},
+                              auth=(WEB_ID, web_secret))).json()
     assert await introspect(http, tokens["refresh_token"], web_secret) == {"active": False}
     assert (await introspect(http, second["refresh_token"], web_secret))["active"] is True

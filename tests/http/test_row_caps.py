@@ -17,7 +17,15 @@ from starlette.applications import Starlette
 from proofkey.observability.events import EventBus
 from proofkey.settings import Settings, SettingsError, load_settings
 from proofkey.web.app import create_app
-from tests.helpers import ISSUER, WEB_ID, authorize_params, login_and_consent, new_flow
+from tests.helpers import (
+    ISSUER,
+    WEB_ID,
+    WEB_REDIRECT,
+    Flow,
+    authorize_params,
+    login_and_consent,
+    new_flow,
+)
 from tests.http.test_device_grant import TV_ID, register_device_clients
 from tests.scale.conftest import REDIS_URL, missing, reachable
 
@@ -102,18 +110,23 @@ async def test_authorize_stores_at_most_the_client_cap_of_pending_requests(at: B
 
 async def test_only_requests_that_store_a_pending_authorization_count(at: Browser) -> None:
     browser = at("192.0.2.44")
-    flow = new_flow()
+    # The silent path: a confidential client (a loopback public one is asked every time,
+    # issue 17 item 2).
+    def web() -> Flow:
+        return new_flow(WEB_ID, WEB_REDIRECT)
+
+    flow = web()
     response = await login_and_consent(browser, flow)  # one pending request, then a session
     assert "code=" in response.headers["location"]
     for _ in range(PER_ADDRESS + 2):  # session and consent: a code at once, nothing stored
-        response = await browser.get("/authorize", params=authorize_params(new_flow()))
+        response = await browser.get("/authorize", params=authorize_params(web()))
         assert "code=" in response.headers["location"]
     for _ in range(PER_ADDRESS - 1):  # prompt=login stores a pending request again
         response = await browser.get("/authorize",
-                                     params=authorize_params(new_flow(), prompt="login"))
+                                     params=authorize_params(web(), prompt="login"))
         assert response.headers["location"].startswith("/interaction/")
     _assert_refused_page(await browser.get(
-        "/authorize", params=authorize_params(new_flow(), prompt="login")))
+        "/authorize", params=authorize_params(web(), prompt="login")))
 
 
 async def test_a_refused_request_with_an_unverified_client_still_gets_its_own_error(

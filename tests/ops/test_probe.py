@@ -101,8 +101,16 @@ def test_a_run_signs_in_consents_refreshes_and_revokes(provider: Provider) -> No
     assert [s.step for s in first.steps] == list(FLOW)
     assert first.ok, first.failure
     assert all(s.seconds > 0 for s in first.steps)
-    assert [s.step for s in second.steps] == list(AFTER_CONSENT)  # consent remembered
+    # A public client on a loopback redirect is asked every time (RFC 8252 §8.6, issue 17
+    # item 2); a confidential client's second run skips the remembered consent.
+    assert [s.step for s in second.steps] == list(FLOW)
     assert second.ok, second.failure
+    web = ProbeConfig(provider.issuer, WEB_ID, WEB_REDIRECT, "first-timer", PASSWORD,
+                      client_secret=provider.web_secret)
+    assert run_once(web).ok
+    again = run_once(web)
+    assert [s.step for s in again.steps] == list(AFTER_CONSENT)  # consent remembered
+    assert again.ok, again.failure
 
 
 def test_a_confidential_client_probes_with_its_secret(provider: Provider,

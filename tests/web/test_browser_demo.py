@@ -105,8 +105,11 @@ def test_the_demo_signs_in_with_pkce_exchanges_in_the_browser_and_signs_out(
 def test_a_tampered_verifier_makes_the_exchange_fail(
     page: Any, server: ServerProcess, password: str, artifacts: Path,
 ) -> None:
-    # Consent is remembered from the first test: after login the browser returns with a code.
     _sign_in(page, server, password, tamper=True)
+    # On a loopback issuer the demo's redirect is a loopback one, which any local process could
+    # listen on: remembered consent does not skip the page (RFC 8252 §8.6, issue 17 item 2).
+    page.wait_for_selector("button[value=allow]")
+    page.click("button[value=allow]")
     page.wait_for_selector("#error:not([hidden])")
     text = page.text_content("#error") or ""
     assert "invalid_grant" in text

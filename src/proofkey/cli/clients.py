@@ -37,6 +37,7 @@ def _client_dict(client: Client) -> dict[str, Any]:
             "id_token_signed_response_alg": client.id_token_signed_response_alg,
             "require_pushed_authorization_requests":
                 client.require_pushed_authorization_requests,
+            "resource_server": client.resource_server,
             "created_at": client.created_at}
 
 
@@ -56,6 +57,9 @@ def client_add(
     name: Annotated[str, typer.Option(help="Name shown on consent pages.")] = "",
     require_par: Annotated[bool, typer.Option(
         "--require-par", help="Accept only pushed authorization requests (RFC 9126).")] = False,
+    resource_server: Annotated[bool, typer.Option(
+        "--resource-server", help="May introspect other clients' access tokens (RFC 7662); "
+        "confidential clients only.")] = False,
     config: ConfigOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -74,7 +78,7 @@ def client_add(
             supported_scopes=settings.scopes_supported, grant_types=grants,
             auth_method=auth_method,  # type: ignore[arg-type]
             id_token_alg=id_token_alg, name=name, require_par=require_par,
-            now=int(time.time()))
+            resource_server=resource_server, now=int(time.time()))
 
     created = run(settings, work, exists=f"a client with id {client_id!r} exists already "
                   f"(see `proofkey client show {client_id}`; remove it first to replace it)")
@@ -98,7 +102,8 @@ def client_list(config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
     """List registered clients."""
     rows = [_client_dict(c) for c in run(settings_from(config), lambda s: s.list_clients())]
     emit(rows, as_json, make_table("clients", rows, ["client_id", "type", "redirect_uris",
-                                                     "scopes", "grant_types"]))
+                                                     "scopes", "grant_types",
+                                                     "resource_server"]))
 
 
 @app.command("show")

@@ -170,7 +170,7 @@ def token(issuer: IssuerOpt = None, client_id: ClientOpt = None) -> None:
             raise _fail("the access token expired; run `proofkey login` again")
         with OAuthClient(issuer_url, cid) as client:
             try:
-                tokens = client.refresh(tokens.refresh_token)
+                tokens = client.refresh(tokens)  # same sub and iss (OIDC §12.2)
             except OAuthClientError as exc:
                 raise _fail(f"refresh failed ({exc.error}); run `proofkey login` again") from None
             except OSError as exc:

@@ -74,6 +74,7 @@ async def register_client(
     id_token_alg: str = "RS256",  # noqa: S107 - an algorithm name
     name: str = "",
     require_par: bool = False,
+    resource_server: bool = False,
     now: int,
 ) -> NewClient:
     """Validate and store a client; a confidential client's secret is returned once."""
@@ -85,6 +86,9 @@ async def register_client(
     public = client_type == "public"
     if public and "client_credentials" in grants:
         raise AdminError("public clients cannot use client_credentials")
+    if public and resource_server:
+        raise AdminError("a resource server must be a confidential client (it authenticates "
+                         "to introspect tokens)")
     if "authorization_code" in grants and not redirect_uris:
         raise AdminError("at least one redirect URI is required for the code flow")
     for uri in redirect_uris:
@@ -108,7 +112,7 @@ async def register_client(
         scopes=scope_set, grant_types=grants, token_endpoint_auth_method=method,
         secret_digest=digest(secret.reveal()) if secret else None,
         id_token_signed_response_alg=id_token_alg, name=name, created_at=now,
-        require_pushed_authorization_requests=require_par)
+        require_pushed_authorization_requests=require_par, resource_server=resource_server)
     warnings = check_policy(client)
     await clients.add_client(client)
     return NewClient(client, secret, warnings)

@@ -9,7 +9,7 @@ invalid redirection URI"). After that, errors go back to the client with ``state
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from proofkey.crypto import digest, fingerprint, new_handle
 from proofkey.errors import (
@@ -33,7 +33,7 @@ from proofkey.observability.events import (
 )
 from proofkey.protocol import pkce
 from proofkey.protocol.params import Params
-from proofkey.protocol.redirect_uri import match_redirect_uri
+from proofkey.protocol.redirect_uri import match_redirect_uri, redirect_assures_client
 from proofkey.protocol.responses import redirect_with
 from proofkey.protocol.scope import check_scope, format_scope, parse_scope
 from proofkey.settings import Settings
@@ -149,13 +149,21 @@ async def start(
     granted = await consents.get_consent(session.user_id, client.client_id) if session else None
     # No consent on record (an empty set) must ask even for an empty scope: a client the user
     # never approved gets no code in silence.
-    needs_consent = "consent" in request.prompt or not granted or not set(
-        request.scope) <= granted
+    remembered = granted is not None and len(granted) > 0 and set(request.scope) <= granted
+    assured = redirect_assures_client(redirect_uri, public=client.is_public)
+    needs_consent = "consent" in request.prompt or not remembered or not assured
+    if not assured:
+        # RFC 8252 §8.6: any local app can listen on a public client's loopback or private-use
+        # redirect, so remembered consent never makes its request silent. The pending request
+        # asks as for prompt=consent, so a login on the way asks too.
+        request = replace(request, prompt=request.prompt | {"consent"})
     if "none" in request.prompt and (needs_login or needs_consent):
         # OIDC Core §3.1.2.6: prompt=none MUST NOT display UI; answer with an error.
         refusal: OAuthError = (
             LoginRequired("the user is not logged in") if needs_login
-            else ConsentRequired("the user has not consented to this client"))
+            else ConsentRequired("the user has not consented to this client") if not remembered
+            else ConsentRequired("this client's redirect cannot prove the client's identity, "
+                                 "so consent is asked every time"))
         return _to_client(ctx, client_id, redirect_uri, state, refusal, params)
     if not needs_login and not needs_consent and session is not None:
         code = await issue_code(request, session.user_id, session.auth_time, codes=codes,

@@ -38,7 +38,7 @@ from proofkey.protocol.device import (
 )
 from proofkey.protocol.params import Params
 from proofkey.protocol.scope import check_scope, parse_scope
-from proofkey.store.base import AlreadyExists, ConsentStore, DeviceStore, RateLimiter
+from proofkey.store.base import AlreadyExists, DeviceStore, RateLimiter
 from proofkey.tokens.mint import TokenMinter
 
 from . import throttle
@@ -127,17 +127,19 @@ async def find_request(
 
 async def decide(
     request: DeviceAuthorization, approve: bool, session: Session, *, devices: DeviceStore,
-    consents: ConsentStore, ctx: Context,
+    ctx: Context,
 ) -> None:
-    """The signed-in user approves or denies the device's request, exactly once."""
+    """The signed-in user approves or denies the device's request, exactly once.
+
+    The approval is for this one device request and is not remembered as consent: a device
+    request has no redirect, so remembering it would let a later browser request of the same
+    client go through without the user (RFC 8252 §8.6)."""
     now = ctx.now()
     decided = await devices.decide_device(request.user_code_digest, now, approve=approve,
                                           user_id=session.user_id,
                                           auth_time=session.auth_time)
     if not decided:
         raise InvalidRequest(_UNKNOWN, redirectable=False)
-    if approve:
-        await consents.save_consent(session.user_id, request.client_id, request.scope, now)
 
 
 async def poll(

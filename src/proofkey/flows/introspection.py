@@ -1,8 +1,13 @@
-"""Token introspection (RFC 7662) for confidential clients such as resource servers.
+"""Token introspection (RFC 7662) for resource servers and for a client's own tokens.
 
 RFC 7662 §2.1: the endpoint MUST require authorization of the caller; proofkey accepts only
-authenticated confidential clients. Anything not active answers just ``{"active": false}``
-(§2.2), whatever the reason.
+authenticated confidential clients. §4: the server "SHOULD require protected resources to be
+specifically authorized to call the introspection endpoint": a client marked as a resource
+server may ask about any access token, any other client only about its own, and a refresh
+token is described only to the client it was issued to. §2.2: if "the protected resource is
+not allowed to introspect this particular token", the answer MUST be ``active: false`` — the
+same bare ``{"active": false}`` as for an unknown token, so it does not tell whether the
+token exists.
 """
 
 from __future__ import annotations
@@ -43,13 +48,17 @@ async def introspect(
             claims = await active_access_token(token, minter=minter, grants=grants, now=now)
         except InvalidToken:
             return dict(_INACTIVE)
+        if not (caller.resource_server or claims.client_id == caller.client_id):
+            return dict(_INACTIVE)
         issued = claims.as_dict()
         body = {k: issued[k] for k in _CLAIMS if k in issued}
         return {"active": True, "token_type": "Bearer", **body}
     if len(token) > 256:
         return dict(_INACTIVE)
     record = await grants.find_refresh(digest(token))
-    if record is None or record.rotated_at is not None or record.expires_at <= now:
+    if record is None or record.client_id != caller.client_id:
+        return dict(_INACTIVE)
+    if record.rotated_at is not None or record.expires_at <= now:
         return dict(_INACTIVE)
     grant = await grants.get_grant(record.grant_id)
     if grant is None or grant.revoked_at is not None or grant.expires_at <= now:

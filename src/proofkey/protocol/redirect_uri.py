@@ -8,11 +8,17 @@ port to be specified at the time of the request for loopback IP redirect URIs").
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from collections.abc import Iterable
 from urllib.parse import urlsplit
 
-__all__ = ["is_loopback_ip_uri", "match_redirect_uri", "validate_registration"]
+__all__ = [
+    "is_loopback_ip_uri",
+    "match_redirect_uri",
+    "redirect_assures_client",
+    "validate_registration",
+]
 
 _LOOPBACK = re.compile(r"http://(127\.0\.0\.1|\[::1\])(?::([0-9]{1,5}))?(/[^#]*)?")
 
@@ -44,6 +50,26 @@ def match_redirect_uri(
     if wanted is None:
         return False
     return any(_split_loopback(uri) == wanted for uri in candidates)
+
+
+def redirect_assures_client(uri: str, *, public: bool) -> bool:
+    """True if only the registered client can receive a code sent to ``uri``: any confidential
+    client (it must authenticate to redeem the code), or a public client's web redirect on a
+    real host. A public client's loopback or private-use redirect can be claimed by any app on
+    the device, so RFC 8252 §8.6 applies: "unless the identity of the client can be proven, the
+    request SHOULD be processed as if no previous request had been approved"."""
+    if not public:
+        return True
+    parts = urlsplit(uri)
+    if parts.scheme not in {"https", "http"} or not parts.hostname:
+        return False
+    host = parts.hostname.rstrip(".").lower()
+    if host == "localhost" or host.endswith(".localhost"):
+        return False
+    try:
+        return not ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return True  # a DNS name other than localhost
 
 
 def validate_registration(uri: str, *, public: bool) -> None:

@@ -29,6 +29,7 @@ from .core import (
     TokenSet,
     build_authorization_request,
     check_callback,
+    check_same_subject,
     parse_device_authorization_response,
     parse_token_response,
     validate_id_token,
@@ -187,9 +188,15 @@ class Operations:
             self.keys = KeySet.import_key_set(data)  # type: ignore[arg-type]
         return self.keys
 
-    def refresh(self, refresh_token: str, scope: str | None = None) -> Op[TokenSet]:
+    def refresh(self, refresh_token: str | TokenSet, scope: str | None = None) -> Op[TokenSet]:
+        """Given the current TokenSet (not just its refresh token), a new id_token must name the
+        same ``iss`` and ``sub`` as the original one (OIDC Core §12.2)."""
+        original = refresh_token if isinstance(refresh_token, TokenSet) else None
+        token = original.refresh_token if original is not None else refresh_token
+        if not isinstance(token, str) or not token:
+            raise ValueError("these tokens have no refresh token")
         metadata = yield from self.discover()
-        data = {"grant_type": "refresh_token", "refresh_token": refresh_token}
+        data = {"grant_type": "refresh_token", "refresh_token": token}
         if scope:
             data["scope"] = scope
         response = yield self._post(metadata.token_endpoint, data)
@@ -197,9 +204,11 @@ class Operations:
         claims = None
         if tokens.id_token is not None:  # OIDC Core §12.2: validate it like the first one
             claims = yield from self.validate_id_token(tokens.id_token, None)
+            if original is not None:
+                check_same_subject(original, claims)
         # A provider that does not rotate leaves the old refresh token valid: keep it.
         return TokenSet(tokens.access_token, tokens.token_type, tokens.expires_at,
-                        tokens.refresh_token or refresh_token, tokens.id_token, tokens.scope,
+                        tokens.refresh_token or token, tokens.id_token, tokens.scope,
                         claims)
 
     def revoke(self, token: str, hint: str | None = None) -> Op[None]:
@@ -279,7 +288,9 @@ class OAuthClient:
             if tokens is not None:
                 return tokens
 
-    def refresh(self, refresh_token: str, scope: str | None = None) -> TokenSet:
+    def refresh(self, refresh_token: str | TokenSet, scope: str | None = None) -> TokenSet:
+        """Refresh; pass the TokenSet to have a new id_token checked against the original
+        (same ``iss`` and ``sub``, OIDC Core §12.2): OAuthClientError if it differs."""
         return self._run(self.ops.refresh(refresh_token, scope))
 
     def revoke(self, token: str, hint: str | None = None) -> None:
@@ -348,7 +359,10 @@ class AsyncOAuthClient:
             if tokens is not None:
                 return tokens
 
-    async def refresh(self, refresh_token: str, scope: str | None = None) -> TokenSet:
+    async def refresh(self, refresh_token: str | TokenSet,
+                      scope: str | None = None) -> TokenSet:
+        """Refresh; pass the TokenSet to have a new id_token checked against the original
+        (same ``iss`` and ``sub``, OIDC Core §12.2): OAuthClientError if it differs."""
         return await self._run(self.ops.refresh(refresh_token, scope))
 
     async def revoke(self, token: str, hint: str | None = None) -> None:

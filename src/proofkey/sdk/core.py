@@ -8,7 +8,9 @@ The device grant (RFC 8628) has its response shape and its polling schedule here
 
 from __future__ import annotations
 
+import base64
 import hmac
+import json
 import secrets
 import time
 from collections.abc import Mapping
@@ -32,6 +34,7 @@ __all__ = [
     "TokenSet",
     "build_authorization_request",
     "check_callback",
+    "check_same_subject",
     "parse_device_authorization_response",
     "parse_token_response",
     "validate_id_token",
@@ -287,3 +290,32 @@ def validate_id_token(
         if failed:
             raise OAuthClientError("invalid_id_token", message)
     return claims
+
+
+def _original_claims(tokens: TokenSet) -> Mapping[str, Any] | None:
+    """The claims of the id_token a token set was issued with: as validated at login, or read
+    back from the stored id_token (it was validated when it came; a cache keeps only the JWT)."""
+    if tokens.id_claims is not None:
+        return tokens.id_claims
+    if tokens.id_token is None:
+        return None
+    try:
+        payload = tokens.id_token.split(".")[1]
+        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    except (IndexError, ValueError):
+        return None
+    return claims if isinstance(claims, dict) else None
+
+
+def check_same_subject(original: TokenSet, refreshed: Mapping[str, Any]) -> None:
+    """OIDC Core §12.2: a refreshed id_token's "iss Claim Value MUST be the same as in the ID
+    Token issued when the original authentication occurred, its sub Claim Value MUST be the
+    same"; raise ``invalid_id_token`` otherwise."""
+    before = _original_claims(original)
+    if before is None:
+        return
+    for claim in ("iss", "sub"):
+        if refreshed.get(claim) != before.get(claim):
+            raise OAuthClientError(
+                "invalid_id_token", f"the refreshed id_token's {claim} differs from the "
+                "original id_token's; the new tokens were refused, keep the old ones")

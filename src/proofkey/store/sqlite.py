@@ -69,7 +69,7 @@ _CODEC = Codec(
             "redirect_uris": lambda uris: json.dumps(list(uris))},
     decode={"scope": lambda text: tuple(text.split()), "scopes": _unset, "grant_types": _unset,
             "prompt": _unset, "redirect_uris": lambda text: tuple(json.loads(text)),
-            "require_pushed_authorization_requests": bool},
+            "require_pushed_authorization_requests": bool, "resource_server": bool},
 )  # fmt: skip
 _row, _read = _CODEC.row, _CODEC.reader
 _client, _user, _pending = _read(Client), _read(User), _read(PendingAuthorization)

@@ -205,8 +205,7 @@ async def device_decide(request: Request) -> Response:
             form.get("user_code", ""), devices=services.store, limiter=services.limiter,
             client_ip=_client_ip(request), ctx=services.ctx)
         await device_flow.decide(pending, decision == "allow", signed_in.session,
-                                 devices=services.store, consents=services.store,
-                                 ctx=services.ctx)
+                                 devices=services.store, ctx=services.ctx)
     except OAuthError as error:
         return render_error(request, error)
     return _render(request, "device_done.html", approved=decision == "allow")
