@@ -3,6 +3,7 @@ with a span per step of the flow, no secret in any attribute, and the trace id i
 
 from __future__ import annotations
 
+import asyncio
 import json
 import threading
 import time
@@ -209,7 +210,7 @@ class TestTracedStoreKeepsTheClientCache:
             tokens = [s for s in spans if s["name"] == "token"]
             if len(tokens) >= 2 or time.monotonic() > deadline:
                 break
-            time.sleep(0.05)
+            await asyncio.sleep(0.05)
         assert len(tokens) == 2
         lookups = [s for s in spans if s["name"] == "store.get_client"]
         # The first /authorize fills the cache; neither /token asks the database for the client.
