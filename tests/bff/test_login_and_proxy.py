@@ -1,0 +1,132 @@
+"""The gateway end to end in process: login through proofkey, the user's claims, API calls
+through the proxy with the token attached (checked by introspection), logout."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+
+from proofkey.bff.app import SESSION_COOKIE
+from tests.bff.conftest import World
+from tests.bff.kit import APP, bff_settings, browser, csrf_headers, gateway, sign_in
+
+
+def _no_token_in(text: str, tokens: list[str]) -> None:
+    for token in tokens:
+        assert token not in text
+
+
+async def test_login_sets_a_host_cookie_with_only_an_id_and_returns_to_the_local_path(
+    world: World, tmp_path: Path,
+) -> None:
+    async with gateway(world.router, bff_settings(tmp_path, world.bff_secret)), \
+            browser(world.router) as client:
+        done = await sign_in(client, "/inbox?tab=2")
+        assert done.status_code == 303
+        assert done.headers["location"] == "/inbox?tab=2"
+        cookie = next(v for k, v in done.headers.multi_items() if k == "set-cookie"
+                      and v.startswith(SESSION_COOKIE))
+        attributes = {part.strip().split("=")[0].lower() for part in cookie.split(";")}
+        assert {"secure", "httponly", "samesite", "path"} <= attributes
+        assert "domain" not in attributes
+        assert "samesite=strict" in cookie.lower()
+        assert "path=/" in cookie.lower()
+        user = await client.get("/bff/user")
+        assert user.status_code == 200
+        assert user.json()["sub"]
+        assert "nonce" not in user.json()
+        assert user.headers["cache-control"] == "no-store"
+
+
+async def test_an_api_call_goes_through_with_the_token_and_without_the_browsers_cookies(
+    world: World, tmp_path: Path,
+) -> None:
+    async with gateway(world.router, bff_settings(tmp_path, world.bff_secret)), \
+            browser(world.router) as client:
+        await sign_in(client)
+        answer = await client.get("/api/things/1?full=yes",
+                                  headers={"Authorization": "Bearer forged", "TE": "trailers"})
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["path"] == "/things/1"
+        seen = world.api.seen[-1]
+        assert seen["query"] == "full=yes"
+        assert "cookie" not in seen["headers"]
+        assert "te" not in seen["headers"]
+        assert seen["headers"]["authorization"] != "Bearer forged"
+        token = seen["token"]
+        _no_token_in(answer.text, [token])
+        assert token not in str(client.cookies.jar)
+
+
+async def test_bodies_stream_both_ways_and_the_upstream_status_passes_through(
+    world: World, tmp_path: Path,
+) -> None:
+    async with gateway(world.router, bff_settings(tmp_path, world.bff_secret)), \
+            browser(world.router) as client:
+        await sign_in(client)
+        payload = b"x" * 200_000
+
+        async def chunks():  # type: ignore[no-untyped-def]
+            for i in range(0, len(payload), 50_000):
+                yield payload[i:i + 50_000]
+
+        echoed = await client.post("/api/echo", content=chunks(), headers=csrf_headers())
+        assert echoed.status_code == 201
+        assert echoed.content == payload
+        assert echoed.headers["x-upstream"] == "yes"
+        assert "set-cookie" not in echoed.headers  # an upstream sets no cookie on our origin
+        assert "x-secret-hop" not in echoed.headers  # named in Connection: hop-by-hop
+        teapot = await client.get("/api/teapot")
+        assert teapot.status_code == 418
+
+
+async def test_without_a_session_the_api_and_user_answer_401_json_never_a_redirect(
+    world: World, tmp_path: Path,
+) -> None:
+    async with gateway(world.router, bff_settings(tmp_path, world.bff_secret)), \
+            browser(world.router) as client:
+        for path in ("/api/things", "/bff/user"):
+            answer = await client.get(path)
+            assert answer.status_code == 401
+            assert answer.json()["error"] == "login_required"
+            assert answer.json()["login_url"] == "/bff/login"
+            assert "location" not in answer.headers
+        forged = await client.get("/bff/user", headers={"Cookie": f"{SESSION_COOKIE}=made-up"})
+        assert forged.status_code == 401
+
+
+async def test_logout_revokes_the_refresh_token_and_ends_the_session(
+    world: World, tmp_path: Path,
+) -> None:
+    async with gateway(world.router, bff_settings(tmp_path, world.bff_secret)), \
+            browser(world.router) as client:
+        await sign_in(client)
+        assert (await client.get("/api/x")).status_code == 200
+        old_cookie = client.cookies.get(SESSION_COOKIE)
+        token = world.api.seen[-1]["token"]
+        out = await client.post("/bff/logout", headers=csrf_headers())
+        assert out.status_code == 200
+        assert out.json() == {"logout_url": "/"}
+        assert any(r.url.path == "/revoke" for r in world.router.sent)
+        assert (await client.get("/bff/user")).status_code == 401
+        replay = await client.get("/api/x", headers={"Cookie": f"{SESSION_COOKIE}={old_cookie}"})
+        assert replay.status_code == 401
+        async with httpx.AsyncClient(transport=world.router) as rs:
+            info = await rs.post("http://127.0.0.1:8000/introspect", data={"token": token},
+                                 auth=("api-rs", world.api.rs_secret))
+        assert info.json() == {"active": False}  # revoking the grant ends its access token too
+
+
+async def test_metrics_count_logins_and_proxied_requests_by_upstream_and_status(
+    world: World, tmp_path: Path,
+) -> None:
+    async with gateway(world.router, bff_settings(tmp_path, world.bff_secret)), \
+            browser(world.router) as client:
+        await sign_in(client)
+        await client.get("/api/a")
+        await client.get("/api/teapot")
+        metrics = (await client.get(f"{APP}/metrics")).text
+        assert 'proofkey_bff_logins_total{outcome="ok"} 1.0' in metrics
+        assert 'proofkey_bff_proxied_requests_total{status="2xx",upstream="/api"} 1.0' in metrics
+        assert 'proofkey_bff_proxied_requests_total{status="4xx",upstream="/api"} 1.0' in metrics
