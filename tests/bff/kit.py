@@ -8,6 +8,7 @@ provider, which is how tests see "one refresh".
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -37,6 +38,7 @@ class Router(httpx.AsyncBaseTransport):
     def __init__(self) -> None:
         self.routes: dict[str, httpx.AsyncBaseTransport] = {}
         self.refresh_grants = 0
+        self.latency = 0.0  # seconds each refresh grant waits, as over a network
         self.sent: list[httpx.Request] = []
 
     def add(self, host: str, app: Any) -> None:
@@ -49,6 +51,7 @@ class Router(httpx.AsyncBaseTransport):
             raise httpx.ConnectError("connection refused", request=request)
         if request.url.path == "/token" and b"grant_type=refresh_token" in await request.aread():
             self.refresh_grants += 1
+            await asyncio.sleep(self.latency)
         return await target.handle_async_request(request)
 
 
@@ -153,3 +156,22 @@ async def sign_in(client: httpx.AsyncClient, return_url: str = "/",
 def csrf_headers(origin: str = APP) -> dict[str, str]:
     return {"X-CSRF": "1", "Origin": origin, "Sec-Fetch-Site": "same-origin"}
 
+
+
+async def session_tokens(settings: Any, client: httpx.AsyncClient) -> Any:
+    """What the store holds for the browser's session, opened with the gateway's key (as an
+    operator with the key could): for tests that revoke the grant behind a session."""
+    from proofkey.bff.app import SESSION_COOKIE
+    from proofkey.bff.sessions import Sealer, SessionTokens
+    from proofkey.bff.stores import open_session_store
+    from proofkey.crypto import digest
+
+    store = open_session_store(settings.effective_store_url)
+    try:
+        row = await store.get(digest(client.cookies[SESSION_COOKIE]))
+        assert row is not None
+        data = Sealer(settings.key_bytes).open(row.sealed, row.digest)
+        assert data is not None
+        return SessionTokens.from_json(data)
+    finally:
+        await store.close()

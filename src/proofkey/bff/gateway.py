@@ -82,6 +82,10 @@ class Gateway:
     def now(self) -> int:
         return int(self.clock())
 
+    def _rebase(self, expires_at: int | None) -> int | None:
+        """The SDK dates expiry on the wall clock; the gateway keeps time by its own clock."""
+        return None if expires_at is None else expires_at - int(time.time()) + self.now()
+
     # -- login ------------------------------------------------------------------------------
 
     async def start_login(self, return_path: str) -> LoginStarted:
@@ -137,7 +141,7 @@ class Gateway:
         key = digest(session_id)
         now = self.now()
         kept = SessionTokens(tokens.access_token, tokens.refresh_token, tokens.id_token,
-                             tokens.expires_at, dict(tokens.id_claims or {}))
+                             self._rebase(tokens.expires_at), dict(tokens.id_claims or {}))
         await self.store.create(Session(
             key, self.sealer.seal(kept.to_json(), key), 1, now, now,
             now + self.settings.session_idle_seconds,
@@ -207,7 +211,7 @@ class Gateway:
                     raise provider_problem(exc) from None
                 return await self._after_rejected_refresh(current)
         kept = SessionTokens(fresh.access_token, fresh.refresh_token, fresh.id_token
-                             or tokens.id_token, fresh.expires_at,
+                             or tokens.id_token, self._rebase(fresh.expires_at),
                              dict(fresh.id_claims or tokens.claims))
         if await self.store.replace_tokens(current.digest, current.version,
                                            self.sealer.seal(kept.to_json(), current.digest)):
