@@ -175,3 +175,16 @@ async def session_tokens(settings: Any, client: httpx.AsyncClient) -> Any:
         return SessionTokens.from_json(data)
     finally:
         await store.close()
+
+
+class Balancer(httpx.AsyncBaseTransport):
+    """A load balancer without stickiness: each request goes to the next instance in turn."""
+
+    def __init__(self, apps: list[Any]) -> None:
+        self.instances = [httpx.ASGITransport(app=app) for app in apps]
+        self.turn = 0
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        instance = self.instances[self.turn % len(self.instances)]
+        self.turn += 1
+        return await instance.handle_async_request(request)

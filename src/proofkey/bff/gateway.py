@@ -30,6 +30,8 @@ _log = logging.getLogger("proofkey.bff")
 _tracer = trace.get_tracer("proofkey.bff")
 LOGIN_TTL = 600
 TOUCH_EVERY = 60
+LEASE_SLACK = 5  # a refresh lease outlives the provider timeout by this much
+LEASE_POLL = 0.05  # seconds between looks at a row another instance is refreshing
 _HIDDEN_CLAIMS = frozenset({"nonce", "at_hash", "c_hash", "s_hash", "azp", "aud", "iss"})
 _PROVIDER_ERRORS = frozenset({"discovery_failed", "jwks_failed", "invalid_metadata",
                               "invalid_response"})
@@ -181,19 +183,29 @@ class Gateway:
                 and self.clock() + self.settings.refresh_before_seconds >= tokens.expires_at)
 
     async def access_token(self, session: Session, tokens: SessionTokens) -> str:
-        """A usable access token: refreshed shortly before expiry, once per session at a time
-        in this process; across instances the store's version decides who stores theirs."""
+        """A usable access token, refreshed shortly before expiry: one refresh per session at
+        a time, by an asyncio lock in this process and a lease on the row across instances
+        (the others wait for the row's version to move, then use its tokens)."""
         if not self._stale(tokens):
             return tokens.access_token
         lock = self._locks.setdefault(session.digest, asyncio.Lock())
         async with lock:
-            current = await self.store.get(session.digest)
-            if current is None:
-                raise login_required("the session has ended")
-            tokens = self._open(current)
-            if not self._stale(tokens):
-                return tokens.access_token  # refreshed meanwhile, here or by another instance
-            return await self._refresh(current, tokens)
+            deadline = time.monotonic() + self.settings.provider_timeout_seconds + LEASE_SLACK
+            while True:
+                current = await self.store.get(session.digest)
+                if current is None or not current.alive(self.now()):
+                    raise login_required("the session has ended")
+                tokens = self._open(current)
+                if not self._stale(tokens):
+                    return tokens.access_token  # refreshed meanwhile, here or elsewhere
+                lease = self.now() + self.settings.provider_timeout_seconds + LEASE_SLACK
+                if await self.store.claim_refresh(current.digest, current.version,
+                                                  self.now(), lease):
+                    return await self._refresh(current, tokens)
+                if time.monotonic() > deadline:
+                    raise BffProblem(503, "refresh_pending", "another refresh of this session "
+                                     "is taking long; try again later", retry_after=5)
+                await asyncio.sleep(LEASE_POLL)  # another instance refreshes: wait for it
 
     async def _refresh(self, current: Session, tokens: SessionTokens) -> str:
         if tokens.refresh_token is None:
@@ -203,13 +215,15 @@ class Gateway:
             try:
                 fresh = await self.client.refresh(tokens.refresh_token)
             except httpx.TransportError as exc:
+                await self.store.release_refresh(current.digest)
                 self.metrics.refresh("provider_unavailable")
                 raise provider_problem(exc) from None
             except OAuthClientError as exc:
-                if exc.error != "invalid_grant":
-                    self.metrics.refresh("provider_unavailable")
-                    raise provider_problem(exc) from None
-                return await self._after_rejected_refresh(current)
+                if exc.error == "invalid_grant":
+                    return await self._after_rejected_refresh(current)
+                await self.store.release_refresh(current.digest)
+                self.metrics.refresh("provider_unavailable")
+                raise provider_problem(exc) from None
         kept = SessionTokens(fresh.access_token, fresh.refresh_token, fresh.id_token
                              or tokens.id_token, self._rebase(fresh.expires_at),
                              dict(fresh.id_claims or tokens.claims))
@@ -217,7 +231,7 @@ class Gateway:
                                            self.sealer.seal(kept.to_json(), current.digest)):
             self.metrics.refresh("ok")
             return fresh.access_token
-        return await self._reread(current.digest)  # another instance stored its refresh first
+        return await self._reread(current.digest)  # the lease ran out and another one won
 
     async def _after_rejected_refresh(self, current: Session) -> str:
         """invalid_grant: either another instance rotated the refresh token first (the row has

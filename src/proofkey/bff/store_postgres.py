@@ -19,7 +19,8 @@ SCHEMA = """
 CREATE TABLE IF NOT EXISTS bff_sessions (
     digest TEXT PRIMARY KEY, sealed BYTEA NOT NULL, version BIGINT NOT NULL,
     created_at BIGINT NOT NULL, last_seen_at BIGINT NOT NULL,
-    idle_expires_at BIGINT NOT NULL, absolute_expires_at BIGINT NOT NULL);
+    idle_expires_at BIGINT NOT NULL, absolute_expires_at BIGINT NOT NULL,
+    refresh_lease_until BIGINT NOT NULL DEFAULT 0);
 CREATE TABLE IF NOT EXISTS bff_logins (
     digest TEXT PRIMARY KEY, sealed BYTEA NOT NULL, expires_at BIGINT NOT NULL);
 """
@@ -69,9 +70,19 @@ class PostgresSessionStore:
 
     async def replace_tokens(self, digest: str, expected_version: int, sealed: bytes) -> bool:
         status = await (await self.pool()).execute(
-            "UPDATE bff_sessions SET sealed = $1, version = version + 1"
+            "UPDATE bff_sessions SET sealed = $1, version = version + 1, refresh_lease_until = 0"
             " WHERE digest = $2 AND version = $3", sealed, digest, expected_version)
         return str(status).endswith(" 1")
+
+    async def claim_refresh(self, digest: str, version: int, now: int, until: int) -> bool:
+        status = await (await self.pool()).execute(
+            "UPDATE bff_sessions SET refresh_lease_until = $1 WHERE digest = $2"
+            " AND version = $3 AND refresh_lease_until <= $4", until, digest, version, now)
+        return str(status).endswith(" 1")
+
+    async def release_refresh(self, digest: str) -> None:
+        await (await self.pool()).execute(
+            "UPDATE bff_sessions SET refresh_lease_until = 0 WHERE digest = $1", digest)
 
     async def touch(self, digest: str, now: int, idle_expires_at: int) -> None:
         await (await self.pool()).execute(

@@ -20,7 +20,8 @@ SCHEMA = """
 CREATE TABLE IF NOT EXISTS bff_sessions (
     digest TEXT PRIMARY KEY, sealed BLOB NOT NULL, version INTEGER NOT NULL,
     created_at INTEGER NOT NULL, last_seen_at INTEGER NOT NULL,
-    idle_expires_at INTEGER NOT NULL, absolute_expires_at INTEGER NOT NULL);
+    idle_expires_at INTEGER NOT NULL, absolute_expires_at INTEGER NOT NULL,
+    refresh_lease_until INTEGER NOT NULL DEFAULT 0);
 CREATE TABLE IF NOT EXISTS bff_logins (
     digest TEXT PRIMARY KEY, sealed BLOB NOT NULL, expires_at INTEGER NOT NULL);
 """
@@ -68,9 +69,19 @@ class SQLiteSessionStore:
 
     async def replace_tokens(self, digest: str, expected_version: int, sealed: bytes) -> bool:
         cursor = self.db.execute(
-            "UPDATE bff_sessions SET sealed = ?, version = version + 1"
+            "UPDATE bff_sessions SET sealed = ?, version = version + 1, refresh_lease_until = 0"
             " WHERE digest = ? AND version = ?", (sealed, digest, expected_version))
         return cursor.rowcount == 1
+
+    async def claim_refresh(self, digest: str, version: int, now: int, until: int) -> bool:
+        cursor = self.db.execute(
+            "UPDATE bff_sessions SET refresh_lease_until = ? WHERE digest = ? AND version = ?"
+            " AND refresh_lease_until <= ?", (until, digest, version, now))
+        return cursor.rowcount == 1
+
+    async def release_refresh(self, digest: str) -> None:
+        self.db.execute("UPDATE bff_sessions SET refresh_lease_until = 0 WHERE digest = ?",
+                        (digest,))
 
     async def touch(self, digest: str, now: int, idle_expires_at: int) -> None:
         self.db.execute("UPDATE bff_sessions SET last_seen_at = ?, idle_expires_at = ?"
