@@ -27,6 +27,7 @@ from tests.helpers import (
     USERNAME,
     WEB_ID,
     WEB_REDIRECT,
+    TestClock,
 )
 from tests.pg import fresh_schema
 
@@ -108,7 +109,7 @@ async def http(settings: Settings, seeded: Secret, events: Recorder) -> AsyncIte
         httpx.AsyncClient]:
     bus = EventBus()
     bus.subscribe(events)
-    app = create_app(settings, bus=bus)
+    app = create_app(settings, bus=bus, clock=TestClock())
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url=ISSUER) as client:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 from dataclasses import dataclass
 from urllib.parse import parse_qs, urlsplit
 
@@ -20,6 +21,21 @@ PASSWORD = "correct horse battery staple"
 
 _CSRF = re.compile(r'name="csrf" value="([^"]+)"')
 _ACTION = re.compile(r'<form method="post" action="([^"]+)"')
+
+
+class TestClock:
+    """The app's clock in tests: real time plus an offset that tests move forward."""
+
+    __test__ = False  # not a test class, despite the name
+
+    def __init__(self) -> None:
+        self.offset = 0.0
+
+    def __call__(self) -> float:
+        return time.time() + self.offset
+
+    def advance(self, seconds: float) -> None:
+        self.offset += seconds
 
 
 @dataclass

@@ -13,6 +13,8 @@ from __future__ import annotations
 import re
 from typing import ClassVar
 
+from proofkey.outcomes import GrantRefusal
+
 __all__ = [
     "AccessDenied",
     "AuthorizationPending",
@@ -83,9 +85,17 @@ class InvalidClient(OAuthError):
 
 
 class InvalidGrant(OAuthError):
-    """Code or refresh token invalid, expired, revoked, or bound elsewhere (RFC 6749 §5.2)."""
+    """Code or refresh token invalid, expired, revoked, or bound elsewhere (RFC 6749 §5.2).
+
+    ``detail`` is one of the closed ``GrantRefusal`` values: the M1 outcome the token request
+    is counted under (``invalid_grant`` without one)."""
 
     error = "invalid_grant"
+
+    def __init__(self, description: str, *, detail: GrantRefusal | None = None,
+                 redirectable: bool | None = None) -> None:
+        super().__init__(description, detail=detail, redirectable=redirectable)
+        self.refusal = detail
 
 
 class UnauthorizedClient(OAuthError):

@@ -166,14 +166,15 @@ class RefreshToken:
 
 @dataclass(frozen=True, slots=True)
 class DeviceAuthorization:
-    """A device authorization request (RFC 8628), keyed by the device code's digest.
+    """A device authorization request (RFC 8628), keyed by the device code's digest; the user
+    code is kept only as the digest of its normalised form (``normalize_user_code``).
 
     ``status`` goes pending → approved | denied; ``consumed_at`` is set once, when the device's
     token request wins the approved authorization.
     """
 
     device_digest: str
-    user_code: str
+    user_code_digest: str
     client_id: str
     scope: tuple[str, ...]
     created_at: int

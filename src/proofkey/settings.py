@@ -95,6 +95,7 @@ def _opt(help_text: str, convert: Callable[[str, Any], Any], **kw: Any) -> Any:
 
 
 DAY = 86400
+_CAP_MAX = 100_000  # the Redis rate limiter keeps at most this many events per key
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,6 +130,24 @@ class Settings:
     login_failures_per_ip: int = _opt("Failed logins per client address per window before 429.",
                                       _int(1, 100000), default=30)
     login_window_seconds: int = _opt("Login throttling window.", _int(1, DAY), default=300)
+    pending_authorizations_per_client: int = _opt(
+        "Login requests (/authorize waiting for login or consent) one client may start per "
+        "interaction lifetime before 429.", _int(1, _CAP_MAX), default=50000)
+    pending_authorizations_per_address: int = _opt(
+        "Login requests one client address may start per interaction lifetime before 429.",
+        _int(1, _CAP_MAX), default=500)
+    pushed_requests_per_client: int = _opt(
+        "Pushed authorization requests (/par) per client per minute (their lifetime) before "
+        "429.", _int(1, _CAP_MAX), default=10000)
+    pushed_requests_per_address: int = _opt(
+        "Pushed authorization requests per client address per minute before 429.",
+        _int(1, _CAP_MAX), default=3000)
+    device_requests_per_client: int = _opt(
+        "Device authorization requests per client per 10 minutes (their lifetime) before 429.",
+        _int(1, _CAP_MAX), default=10000)
+    device_requests_per_address: int = _opt(
+        "Device authorization requests per client address per 10 minutes before 429.",
+        _int(1, _CAP_MAX), default=300)
     client_cache_ms: int = _opt(
         "How long a process keeps a client it looked up (0: no cache); a client removed by "
         "another process still works here for up to this long.", _int(0, 60000), default=1000)
@@ -143,6 +162,10 @@ class Settings:
                                       default="")
     demo: bool = _opt("Create the demo client and user on first start.", _bool, default=True)
     log_level: str = _opt("Log level: debug, info, warning, error.", _str, default="info")
+    audit_log: str = _opt(
+        "File the audit lines are appended to (JSON lines, created 0600). Empty: the server "
+        "writes them to its JSON log on stderr, and management commands (client, user, keys) "
+        "append them to <data_dir>/audit.log.", _str, default="")
     metrics_path: str = _opt("Path of the Prometheus metrics endpoint; empty disables it.",
                              _str, default="/metrics")
     admin_port: int = _opt("Serve /metrics and the status page on this port instead of the "

@@ -109,6 +109,9 @@ def test_the_slow_check_sees_proofkeys_codes_expire(tmp_path: Path) -> None:
                     if c["id"] == "code.lifetime_bounded")
     assert lifetime["result"] == "pass"
     assert lifetime["evidence"] == {"waited": "3 s", "answer": "400 invalid_grant"}
+    # The wait is announced (a bar with the time left on a terminal; a line in a log).
+    assert ("proofkey check: code.lifetime_bounded: waiting 3 s for the code to expire "
+            "(--code-lifetime)") in result.stderr
 
 
 @pytest.mark.browser

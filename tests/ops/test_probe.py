@@ -228,7 +228,15 @@ def test_an_unreachable_pushgateway_fails_the_run(provider: Provider) -> None:
     assert "cannot push to" in result.stderr
 
 
-def test_a_probe_process_serves_per_step_metrics_on_its_own_port(provider: Provider) -> None:
+def _ignore_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # as a non-interactive shell's `cmd &` does
+
+
+@pytest.mark.parametrize(("stop", "sigint_ignored"), [
+    (signal.SIGINT, False), (signal.SIGINT, True), (signal.SIGTERM, False)],
+    ids=["sigint", "sigint-from-a-background-job", "sigterm"])
+def test_a_probe_process_serves_per_step_metrics_on_its_own_port(
+        provider: Provider, stop: signal.Signals, sigint_ignored: bool) -> None:
     port = free_port()
     code = "import typer; from proofkey.ops.tools_cli import probe; typer.run(probe)"
     env = {**os.environ, "NO_COLOR": "1"}
@@ -236,7 +244,8 @@ def test_a_probe_process_serves_per_step_metrics_on_its_own_port(provider: Provi
         [sys.executable, "-c", code, *probe_args(provider, "--count", "0", "--interval", "1s",
                                                  "--metrics-port", str(port))],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        env=env, start_new_session=True)
+        env=env, start_new_session=True,
+        preexec_fn=_ignore_sigint if sigint_ignored else None)
     try:
         assert process.stdin is not None
         process.stdin.write(f"{PASSWORD}\n")
@@ -252,7 +261,7 @@ def test_a_probe_process_serves_per_step_metrics_on_its_own_port(provider: Provi
             assert process.poll() is None, process.communicate()
             time.sleep(0.2)
         assert_every_step_succeeded(text, runs=2)
-        process.send_signal(signal.SIGINT)  # --count 0 runs until interrupted
+        process.send_signal(stop)  # --count 0 runs until interrupted
         stdout, stderr = process.communicate(timeout=30)
     finally:
         if process.poll() is None:

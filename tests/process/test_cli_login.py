@@ -82,6 +82,7 @@ def test_login_then_token_then_logout(server: ServerProcess, tmp_path: Path) -> 
     _, err = process.communicate(timeout=30)
     assert process.returncode == 0, err
     assert "Logged in" in err
+    assert f" as {USER} " in err  # the username, not the opaque subject
     tokens = tmp_path / "proofkey" / "tokens.json"
     assert stat.S_IMODE(tokens.stat().st_mode) == 0o600
 
@@ -101,7 +102,11 @@ def test_login_then_token_then_logout(server: ServerProcess, tmp_path: Path) -> 
     assert after.status_code == 401  # revoked at the server, not only forgotten
     again = _cli(tmp_path, "token")
     assert again.returncode == 1
-    assert "not logged in" in again.stderr
+    assert again.stderr.strip() == ("proofkey: not logged in; run `proofkey login --issuer URL` "
+                                    "first")
+    twice = _cli(tmp_path, "logout")  # a second logout is not an error
+    assert twice.returncode == 0, twice.stderr
+    assert "Not logged in" in twice.stderr
 
 
 def test_a_denied_login_says_so_and_stores_nothing(server: ServerProcess, tmp_path: Path) -> None:

@@ -76,7 +76,7 @@ async def _fill(store: Store) -> dict[str, int]:
                                RefreshToken(digest(f"r-{handle}"), grant_id, "app", now - 100,
                                             expires_at))
         await store.save_device(DeviceAuthorization(
-            digest(f"d-{handle}"), handle[:8].upper(), "app", ("openid",), now - 100,
+            digest(f"d-{handle}"), digest(handle[:8].upper()), "app", ("openid",), now - 100,
             expires_at, 5))
         await store.save_pushed(digest(f"p-{handle}"), "app", {"scope": "openid"}, expires_at)
     return {"auth_codes": 2, "pending_authorizations": 1, "sessions": 1, "grants": 1,

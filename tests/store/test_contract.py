@@ -103,8 +103,8 @@ def a_refresh(handle: str = "r1", grant_id: str = "g1", **changes: Any) -> Refre
 
 def a_device(device_code: str = "d1", user_code: str = "WDJB-MJHT",
              **changes: Any) -> DeviceAuthorization:  # fmt: skip
-    device = DeviceAuthorization(digest(device_code), user_code, "tv", ("openid", "profile"),
-                                 NOW, NOW + 10 * MINUTE, 5)  # fmt: skip
+    device = DeviceAuthorization(digest(device_code), digest(user_code), "tv",
+                                 ("openid", "profile"), NOW, NOW + 10 * MINUTE, 5)  # fmt: skip
     return replace(device, **changes)
 
 
@@ -731,9 +731,9 @@ async def test_a_device_authorization_round_trips_with_every_field(store: Store)
                     last_polled_at=NOW + 5, consumed_at=NOW + 6, grant_id="g1")  # fmt: skip
     await store.save_device(bare)
     await store.save_device(full)
-    assert await store.get_device_by_user_code("WDJB-MJHT", NOW) == bare
-    assert await store.get_device_by_user_code("BCDF-GHJK", NOW) == full
-    assert await store.get_device_by_user_code("XXXX-XXXX", NOW) is None
+    assert await store.get_device_by_user_code(digest("WDJB-MJHT"), NOW) == bare
+    assert await store.get_device_by_user_code(digest("BCDF-GHJK"), NOW) == full
+    assert await store.get_device_by_user_code(digest("XXXX-XXXX"), NOW) is None
 
 
 @pytest.mark.parametrize(
@@ -746,39 +746,40 @@ async def test_a_taken_device_code_or_user_code_is_refused(
     await store.save_device(a_device())
     with pytest.raises(AlreadyExists):
         await store.save_device(duplicate)
-    assert await store.get_device_by_user_code("WDJB-MJHT", NOW) == a_device()
-    assert await store.get_device_by_user_code("BCDF-GHJK", NOW) is None
+    assert await store.get_device_by_user_code(digest("WDJB-MJHT"), NOW) == a_device()
+    assert await store.get_device_by_user_code(digest("BCDF-GHJK"), NOW) is None
 
 
 async def test_a_device_request_is_found_by_user_code_only_while_unexpired(store: Store) -> None:
     await store.save_device(a_device(expires_at=NOW + 10))
-    assert await store.get_device_by_user_code("WDJB-MJHT", NOW + 9) == a_device(
+    assert await store.get_device_by_user_code(digest("WDJB-MJHT"), NOW + 9) == a_device(
         expires_at=NOW + 10)  # fmt: skip
-    assert await store.get_device_by_user_code("WDJB-MJHT", NOW + 10) is None
+    assert await store.get_device_by_user_code(digest("WDJB-MJHT"), NOW + 10) is None
 
 
 async def test_a_device_request_is_decided_exactly_once(store: Store) -> None:
     await store.save_device(a_device())
     await store.save_device(a_device("d2", "BCDF-GHJK"))
-    assert await store.decide_device("WDJB-MJHT", NOW, approve=True, user_id="u1",
+    assert await store.decide_device(digest("WDJB-MJHT"), NOW, approve=True, user_id="u1",
                                      auth_time=NOW - 1) is True  # fmt: skip
-    assert await store.decide_device("BCDF-GHJK", NOW, approve=False, user_id="u1",
+    assert await store.decide_device(digest("BCDF-GHJK"), NOW, approve=False, user_id="u1",
                                      auth_time=NOW - 1) is True  # fmt: skip
     for user_code, approve in [("WDJB-MJHT", False), ("WDJB-MJHT", True), ("BCDF-GHJK", True)]:
-        assert await store.decide_device(user_code, NOW + 1, approve=approve, user_id="u2",
+        assert await store.decide_device(digest(user_code), NOW + 1, approve=approve, user_id="u2",
                                          auth_time=NOW) is False  # fmt: skip
     approved = a_device(status="approved", user_id="u1", auth_time=NOW - 1)
-    assert await store.get_device_by_user_code("WDJB-MJHT", NOW) == approved
+    assert await store.get_device_by_user_code(digest("WDJB-MJHT"), NOW) == approved
     denied = a_device("d2", "BCDF-GHJK", status="denied")
-    assert await store.get_device_by_user_code("BCDF-GHJK", NOW) == denied
+    assert await store.get_device_by_user_code(digest("BCDF-GHJK"), NOW) == denied
 
 
 async def test_an_expired_or_unknown_device_request_is_not_decided(store: Store) -> None:
     await store.save_device(a_device(expires_at=NOW + 10))
     for user_code in ["WDJB-MJHT", "XXXX-XXXX"]:
-        assert await store.decide_device(user_code, NOW + 10, approve=True, user_id="u1",
+        assert await store.decide_device(digest(user_code), NOW + 10, approve=True, user_id="u1",
                                          auth_time=NOW) is False  # fmt: skip
-    assert await store.get_device_by_user_code("WDJB-MJHT", NOW) == a_device(expires_at=NOW + 10)
+    expired = a_device(expires_at=NOW + 10)
+    assert await store.get_device_by_user_code(digest("WDJB-MJHT"), NOW) == expired
 
 
 async def test_a_poll_is_recorded_and_returns_the_previous_poll(store: Store) -> None:
@@ -817,7 +818,8 @@ def a_device_grant(grant_id: str = "g1") -> Grant:
 
 async def test_an_approved_device_request_is_consumed_once_with_its_grant(store: Store) -> None:
     await store.save_device(a_device())
-    await store.decide_device("WDJB-MJHT", NOW, approve=True, user_id="u1", auth_time=NOW - 5)
+    await store.decide_device(digest("WDJB-MJHT"), NOW, approve=True, user_id="u1",
+                              auth_time=NOW - 5)
     refresh = a_refresh(grant_id="g1", client_id="tv")
     consumed = await store.consume_device(digest("d1"), NOW + 1, a_device_grant(), refresh)
     approved = a_device(status="approved", user_id="u1", auth_time=NOW - 5)
@@ -829,7 +831,7 @@ async def test_an_approved_device_request_is_consumed_once_with_its_grant(store:
     assert again is None
     assert await store.get_grant("g2") is None
     assert await store.find_refresh(digest("r2")) is None
-    assert await store.get_device_by_user_code("WDJB-MJHT", NOW) == consumed
+    assert await store.get_device_by_user_code(digest("WDJB-MJHT"), NOW) == consumed
 
 
 @pytest.mark.parametrize("state", ["pending", "denied", "expired", "unknown"])
@@ -838,7 +840,7 @@ async def test_a_device_request_is_not_consumed_unless_approved_and_live(
 ) -> None:
     await store.save_device(a_device(expires_at=NOW + 10))
     if state != "pending":
-        await store.decide_device("WDJB-MJHT", NOW, approve=state != "denied", user_id="u1",
+        await store.decide_device(digest("WDJB-MJHT"), NOW, approve=state != "denied", user_id="u1",
                                   auth_time=NOW)  # fmt: skip
     when = NOW + 10 if state == "expired" else NOW + 1
     device_code = "unknown" if state == "unknown" else "d1"
@@ -847,7 +849,7 @@ async def test_a_device_request_is_not_consumed_unless_approved_and_live(
     assert consumed is None
     assert await store.get_grant("g1") is None
     assert await store.find_refresh(digest("r1")) is None
-    stored = await store.get_device_by_user_code("WDJB-MJHT", NOW)
+    stored = await store.get_device_by_user_code(digest("WDJB-MJHT"), NOW)
     assert stored is not None
     assert stored.consumed_at is None
     assert stored.grant_id is None
@@ -858,7 +860,7 @@ async def test_of_eight_concurrent_device_polls_exactly_one_gets_the_grant(
 ) -> None:
     for trial in range(5):
         await store.save_device(a_device(f"d{trial}", f"CODE-{trial}"))
-        await store.decide_device(f"CODE-{trial}", NOW, approve=True, user_id="u1",
+        await store.decide_device(digest(f"CODE-{trial}"), NOW, approve=True, user_id="u1",
                                   auth_time=NOW)  # fmt: skip
 
         async def consume(racer: Store, index: int, trial: int = trial) -> object:
@@ -880,7 +882,7 @@ async def test_of_eight_concurrent_device_polls_exactly_one_gets_the_grant(
 
 async def test_a_device_grant_with_another_grants_refresh_token_is_refused(store: Store) -> None:
     await store.save_device(a_device())
-    await store.decide_device("WDJB-MJHT", NOW, approve=True, user_id="u1", auth_time=NOW)
+    await store.decide_device(digest("WDJB-MJHT"), NOW, approve=True, user_id="u1", auth_time=NOW)
     with pytest.raises(ValueError, match="grant"):
         await store.consume_device(digest("d1"), NOW, a_device_grant(), a_refresh("r1", "g2"))
     assert await store.consume_device(digest("d1"), NOW, a_device_grant(), None) is not None
@@ -893,7 +895,7 @@ async def test_purging_keeps_device_requests_for_the_replay_window(store: Store)
     assert await store.purge_expired(NOW) == 1
     assert await store.poll_device(digest("old"), NOW) is None
     assert await store.poll_device(digest("recent"), NOW) is not None
-    assert await store.get_device_by_user_code("LIVE", NOW) is not None
+    assert await store.get_device_by_user_code(digest("LIVE"), NOW) is not None
     assert await store.purge_expired(NOW + HOUR) == 2
 
 

@@ -14,7 +14,7 @@ import pytest
 
 from proofkey.crypto import digest
 from proofkey.models import AuthorizationCode, RefreshToken
-from proofkey.store import sqlite as sqlite_store
+from proofkey.store import checkpoint
 from proofkey.store.sqlite import SQLiteStore
 
 NOW = 1_700_000_000
@@ -74,7 +74,7 @@ async def test_commits_never_checkpoint_and_close_leaves_no_wal(
 ) -> None:
     # The thread waits an hour: what the WAL holds then shows that no COMMIT checkpointed
     # (SQLite's automatic checkpoint would keep it near 4 MiB).
-    monkeypatch.setattr(sqlite_store, "CHECKPOINT_DELAY", 3600.0)
+    monkeypatch.setattr(checkpoint, "CHECKPOINT_DELAY", 3600.0)
     path = tmp_path / "p.db"
     store = SQLiteStore(path)
     await store.migrate()
@@ -92,8 +92,8 @@ async def test_the_wal_stays_bounded_under_steady_writes(
 ) -> None:
     """With pauses between writes (a server's other work) the thread's passes catch up and
     the writes start the WAL over; back to back, the store's connection has to catch up."""
-    monkeypatch.setattr(sqlite_store, "CHECKPOINT_DELAY", 0.005)
-    monkeypatch.setattr(sqlite_store, "WAL_RESTART_PAGES", 512)  # 2 MiB
+    monkeypatch.setattr(checkpoint, "CHECKPOINT_DELAY", 0.005)
+    monkeypatch.setattr(checkpoint, "WAL_RESTART_PAGES", 512)  # 2 MiB
     path = tmp_path / "p.db"
     store = SQLiteStore(path)
     await store.migrate()
@@ -110,13 +110,14 @@ async def test_the_wal_stays_bounded_under_steady_writes(
 CHILD = """
 import asyncio, sys
 sys.path.insert(0, {tests!r})
-from proofkey.store import sqlite as sqlite_store
+from proofkey.store import checkpoint
+from proofkey.store.sqlite import SQLiteStore
 from tests.store.test_sqlite_checkpoint import exchange
-sqlite_store.CHECKPOINT_DELAY = 0.005
-sqlite_store.WAL_RESTART_PAGES = 256
+checkpoint.CHECKPOINT_DELAY = 0.005
+checkpoint.WAL_RESTART_PAGES = 256
 
 async def main():
-    store = sqlite_store.SQLiteStore({path!r})
+    store = SQLiteStore({path!r})
     for index in range(600):
         await exchange(store, index, "child-")
     await store.close()
@@ -130,8 +131,8 @@ async def test_processes_sharing_the_file_checkpoint_in_turn_and_lose_nothing(
 ) -> None:
     """Two processes write and checkpoint at once (each has its own thread; SQLite lets one
     checkpoint at a time): every write of both is there, and the file is intact."""
-    monkeypatch.setattr(sqlite_store, "CHECKPOINT_DELAY", 0.005)
-    monkeypatch.setattr(sqlite_store, "WAL_RESTART_PAGES", 256)
+    monkeypatch.setattr(checkpoint, "CHECKPOINT_DELAY", 0.005)
+    monkeypatch.setattr(checkpoint, "WAL_RESTART_PAGES", 256)
     path = tmp_path / "p.db"
     store = SQLiteStore(path)
     await store.migrate()

@@ -95,6 +95,11 @@ def test_the_demo_signs_in_with_pkce_exchanges_in_the_browser_and_signs_out(
     page.wait_for_selector("#login:not([hidden])")
     assert any(url.endswith("/revoke") for url in revoked)
     assert page.text_content("#status") == "Signed out."
+    assert page.locator("[data-claim]").count() == 0  # the display is cleared
+    # The server's sign-in session ended too: signing in again asks for the password.
+    page.click("#login")
+    page.wait_for_selector("input[name=password]")
+    assert "/interaction/" in page.url
 
 
 def test_a_tampered_verifier_makes_the_exchange_fail(

@@ -2,7 +2,9 @@
 
 Registration enforces the policy the protocol relies on: redirect URIs that are absolute, have
 no fragment, use https (or loopback http, or a reverse-domain private scheme for native apps);
-confidential clients get a 256-bit secret that is shown once and stored as a digest.
+then the rule set ``proofkey lint`` applies (``protocol/client_policy``): an error refuses the
+client, warnings come back with it. Confidential clients get a 256-bit secret that is shown
+once and stored as a digest.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from dataclasses import dataclass
 
 from proofkey.crypto import digest, hash_password_async, new_handle, new_id
 from proofkey.models import Client, ClientType, Secret, TokenAuthMethod, User
+from proofkey.protocol.client_policy import Policy, lint, view_of_client
 from proofkey.protocol.device import DEVICE_GRANT_TYPE
 from proofkey.protocol.redirect_uri import validate_registration
 from proofkey.store.base import ClientStore, UserStore
@@ -21,6 +24,9 @@ __all__ = [
     "DEFAULT_GRANTS",
     "AdminError",
     "NewClient",
+    "PasswordChange",
+    "change_password",
+    "check_policy",
     "register_client",
     "register_user",
     "validate_password",
@@ -42,6 +48,17 @@ class AdminError(ValueError):
 class NewClient:
     client: Client
     secret: Secret | None
+    warnings: tuple[str, ...] = ()  # the registration policy's warnings, with their rule ids
+
+
+def check_policy(client: Client) -> tuple[str, ...]:
+    """Apply the registration policy that ``proofkey lint`` applies (one rule set): raise
+    ``AdminError`` naming the first error's rule, else return the warnings."""
+    issues = lint(view_of_client(client), Policy())
+    errors = [i for i in issues if i.severity == "error"]
+    if errors:
+        raise AdminError(f"{errors[0].message} [{errors[0].rule}]")
+    return tuple(f"{i.message} [{i.rule}]" for i in issues if i.severity == "warning")
 
 
 async def register_client(
@@ -92,8 +109,9 @@ async def register_client(
         secret_digest=digest(secret.reveal()) if secret else None,
         id_token_signed_response_alg=id_token_alg, name=name, created_at=now,
         require_pushed_authorization_requests=require_par)
+    warnings = check_policy(client)
     await clients.add_client(client)
-    return NewClient(client, secret)
+    return NewClient(client, secret, warnings)
 
 
 def validate_password(password: str) -> None:
@@ -115,3 +133,31 @@ async def register_user(
                 created_at=now)
     await users.add_user(user)
     return user
+
+
+@dataclass(frozen=True, slots=True)
+class PasswordChange:
+    """A changed password and what it ended (both 0 when the sessions were kept)."""
+
+    user: User
+    sessions_ended: int
+    grants_revoked: int
+
+
+async def change_password(
+    users: UserStore, username: str, password: str, *, keep_sessions: bool = False, now: int,
+) -> PasswordChange | None:
+    """Set a new password and, unless ``keep_sessions``, take back what the old one gave
+    (``UserStore.end_user_access``: sessions, refresh tokens and grants, codes and logins in
+    flight): whoever knew the old password, the usual reason for a change, keeps nothing. The
+    password is set first, so no login with the old one can start after access has ended.
+    None if there is no such user."""
+    validate_password(password)
+    user = await users.get_user_by_username(username)
+    if user is None or not await users.set_password(username,
+                                                    await hash_password_async(password)):
+        return None
+    if keep_sessions:
+        return PasswordChange(user, 0, 0)
+    ended, revoked = await users.end_user_access(user.user_id, now)
+    return PasswordChange(user, ended, revoked)

@@ -17,6 +17,7 @@ from proofkey.errors import (
     InvalidRequest,
     LoginRequired,
     OAuthError,
+    RateLimited,
     RequestNotSupported,
     RequestUriNotSupported,
     UnauthorizedClient,
@@ -36,9 +37,10 @@ from proofkey.protocol.redirect_uri import match_redirect_uri
 from proofkey.protocol.responses import redirect_with
 from proofkey.protocol.scope import check_scope, format_scope, parse_scope
 from proofkey.settings import Settings
-from proofkey.store.base import ClientStore, CodeStore, ConsentStore, InteractionStore
+from proofkey.store.base import ClientStore, CodeStore, ConsentStore, InteractionStore, RateLimiter
 
 from .context import Context
+from .row_caps import pending_cap
 
 __all__ = [
     "AuthorizeRequest",
@@ -104,10 +106,14 @@ async def start(
     session: Session | None,
     browser_id: str,
     ctx: Context,
+    limiter: RateLimiter,
+    address: str,
     pushed: bool = False,
 ) -> Outcome:
     """Validate an authorization request and decide what happens next; ``pushed`` says the
-    parameters came from a pushed authorization request (RFC 9126)."""
+    parameters came from a pushed authorization request (RFC 9126). A request that has to be
+    stored while the user logs in or consents counts against the caps of ``row_caps`` for its
+    client and ``address``; beyond them it gets a 429 page, never a redirect."""
     now = ctx.now()
     started = time.perf_counter()
     # 1. Client and redirect URI: until both are verified, errors are shown, not redirected.
@@ -157,6 +163,11 @@ async def start(
         return Redirect(redirect_with(redirect_uri, {
             "code": code, "state": state, "iss": ctx.settings.effective_issuer}))
 
+    try:
+        await pending_cap(ctx.settings).admit(limiter, client_id=client.client_id,
+                                              address=address, now=ctx.clock())
+    except RateLimited as error:
+        return _page(ctx, client_id, error)
     handle = new_handle()
     await interactions.save_pending(PendingAuthorization(
         handle_digest=digest(handle),

@@ -27,12 +27,11 @@ from proofkey.models import AuthorizationCode, Client, RefreshToken
 from proofkey.observability.events import CodeReplayed
 from proofkey.protocol import pkce
 from proofkey.protocol.params import Params
-from proofkey.protocol.responses import token_body
-from proofkey.protocol.scope import format_scope
 from proofkey.store.base import CodeStore, GrantStore
 from proofkey.tokens.mint import TokenMinter
 
 from .context import Context
+from .token_response import mint_token_response
 
 __all__ = ["redeem_code"]
 
@@ -72,18 +71,9 @@ async def redeem_code(
         await grants.revoke_grant(grant_id, now)  # never handed out; the code stays burned
         raise
 
-    scope = format_scope(record.scope)
-    access = minter.access_token(client_id=client.client_id, subject=record.user_id,
-                                 scope=scope, grant_id=grant_id, auth_time=record.auth_time,
-                                 now=now)
-    id_token = None
-    if "openid" in record.scope:
-        id_token = minter.id_token(client_id=client.client_id, subject=record.user_id,
-                                   nonce=record.nonce, auth_time=record.auth_time,
-                                   access_token=access.token,
-                                   alg=client.id_token_signed_response_alg, now=now)
-    return token_body(access_token=access.token, expires_in=access.expires_at - now,
-                      scope=scope, refresh_token=refresh, id_token=id_token), grant_id
+    return mint_token_response(minter, client, subject=record.user_id, scope=record.scope,
+                               grant_id=grant_id, auth_time=record.auth_time, now=now,
+                               refresh_token=refresh, nonce=record.nonce), grant_id
 
 
 def _bound_to(record: AuthorizationCode, client: Client, redirect_uri: str,

@@ -5,7 +5,8 @@ the token endpoint (§3.4) while the user signs in on another device, enters the
 approves (§3.3). Polls answer ``authorization_pending`` until then, ``slow_down`` when they
 come faster than the interval, ``access_denied`` or ``expired_token`` at the end (§3.5). The
 approved authorization is consumed exactly once, in the same transaction that creates its
-grant. User-code entry is throttled per address (§5.1: brute forcing the user code).
+grant. User-code entry is throttled per address (§5.1: brute forcing the user code), and the
+store keeps only the digest of a user code's normalised form, as of every other secret.
 
 A device code that already gave its tokens is ``invalid_grant``, as a used authorization code
 is (RFC 6749 §5.2): RFC 8628 keeps ``expired_token`` for a code whose lifetime ran out, and a
@@ -36,12 +37,13 @@ from proofkey.protocol.device import (
     normalize_user_code,
 )
 from proofkey.protocol.params import Params
-from proofkey.protocol.responses import token_body
-from proofkey.protocol.scope import check_scope, format_scope, parse_scope
+from proofkey.protocol.scope import check_scope, parse_scope
 from proofkey.store.base import AlreadyExists, ConsentStore, DeviceStore, RateLimiter
 from proofkey.tokens.mint import TokenMinter
 
 from .context import Context
+from .row_caps import device_cap
+from .token_response import mint_token_response
 
 __all__ = [
     "DEVICE_CODE_TTL",
@@ -61,20 +63,24 @@ _UNKNOWN = "that code is not valid or has expired; check it and try again"
 
 
 async def authorize_device(
-    form: Params, client: Client, *, devices: DeviceStore, ctx: Context
+    form: Params, client: Client, *, devices: DeviceStore, ctx: Context, limiter: RateLimiter,
+    address: str,
 ) -> dict[str, Any]:
-    """RFC 8628 §3.1–3.2: issue a device code and a user code for an authenticated client."""
+    """RFC 8628 §3.1–3.2: issue a device code and a user code for an authenticated client; a
+    valid request counts against the caps of ``row_caps`` (``RateLimited`` beyond them)."""
     if DEVICE_GRANT_TYPE not in client.grant_types:
         raise UnauthorizedClient("the client may not use the device authorization grant")
     scope = check_scope(parse_scope(form.get("scope")), allowed=client.scopes,
                         supported=ctx.settings.scopes_supported)
+    await device_cap(ctx.settings, DEVICE_CODE_TTL).admit(
+        limiter, client_id=client.client_id, address=address, now=ctx.clock())
     now = ctx.now()
     device_code = new_handle()
     for _attempt in range(5):  # a user-code collision is rare; draw again
         user_code = new_user_code()
         try:
             await devices.save_device(DeviceAuthorization(
-                device_digest=digest(device_code), user_code=user_code,
+                device_digest=digest(device_code), user_code_digest=digest(user_code),
                 client_id=client.client_id, scope=scope, created_at=now,
                 expires_at=now + DEVICE_CODE_TTL, interval=POLL_INTERVAL))
             break
@@ -103,7 +109,7 @@ async def find_request(
     if wait:
         raise RateLimited("too many wrong codes; wait a few minutes", retry_after=wait)
     user_code = normalize_user_code(typed)
-    request = (await devices.get_device_by_user_code(user_code, ctx.now())
+    request = (await devices.get_device_by_user_code(digest(user_code), ctx.now())
                if user_code else None)
     if request is None or request.status != "pending":
         await limiter.hit(key, _ENTRY_WINDOW, now)
@@ -117,7 +123,7 @@ async def decide(
 ) -> None:
     """The signed-in user approves or denies the device's request, exactly once."""
     now = ctx.now()
-    decided = await devices.decide_device(request.user_code, now, approve=approve,
+    decided = await devices.decide_device(request.user_code_digest, now, approve=approve,
                                           user_id=session.user_id,
                                           auth_time=session.auth_time)
     if not decided:
@@ -167,15 +173,6 @@ async def _issue(request: DeviceAuthorization, client: Client, *, devices: Devic
     if await devices.consume_device(request.device_digest, now, grant, refresh_record) is None:
         # A concurrent poll of the same device code won the approved request.
         raise InvalidGrant("the device code was already used", detail="device_reused")
-    scope = format_scope(request.scope)
-    access = minter.access_token(client_id=client.client_id, subject=request.user_id,
-                                 scope=scope, grant_id=grant_id, auth_time=request.auth_time,
-                                 now=now)
-    id_token = None
-    if "openid" in request.scope:
-        id_token = minter.id_token(client_id=client.client_id, subject=request.user_id,
-                                   nonce=None, auth_time=request.auth_time,
-                                   access_token=access.token,
-                                   alg=client.id_token_signed_response_alg, now=now)
-    return token_body(access_token=access.token, expires_in=access.expires_at - now,
-                      scope=scope, refresh_token=refresh, id_token=id_token), grant_id
+    return mint_token_response(minter, client, subject=request.user_id, scope=request.scope,
+                               grant_id=grant_id, auth_time=request.auth_time, now=now,
+                               refresh_token=refresh), grant_id

@@ -17,10 +17,11 @@ from proofkey.errors import InvalidRequest, OAuthError
 from proofkey.models import Client
 from proofkey.protocol.params import Params
 from proofkey.protocol.redirect_uri import match_redirect_uri
-from proofkey.store.base import PushedRequestStore
+from proofkey.store.base import PushedRequestStore, RateLimiter
 
 from .authorize import check_request
 from .context import Context
+from .row_caps import pushed_cap
 
 __all__ = ["PAR_TTL", "REQUEST_URI_PREFIX", "InvalidRequestUri", "push", "resolve"]
 
@@ -37,9 +38,10 @@ class InvalidRequestUri(OAuthError):
     default_redirectable = False
 
 
-async def push(form: Params, client: Client, *, pushed: PushedRequestStore,
-               ctx: Context) -> dict[str, Any]:
-    """RFC 9126 §2.1–2.2: validate the pushed request and store it for one use."""
+async def push(form: Params, client: Client, *, pushed: PushedRequestStore, ctx: Context,
+               limiter: RateLimiter, address: str) -> dict[str, Any]:
+    """RFC 9126 §2.1–2.2: validate the pushed request and store it for one use; a valid one
+    counts against the caps of ``row_caps`` (``RateLimited`` beyond them)."""
     if "request_uri" in form:
         # RFC 9126 §2.1: "The request_uri authorization request parameter is prohibited".
         raise InvalidRequest("request_uri must not be pushed")
@@ -54,6 +56,8 @@ async def push(form: Params, client: Client, *, pushed: PushedRequestStore,
     stored = {k: v for k, v in form.items() if k not in _AUTH_PARAMS}
     stored["client_id"] = client.client_id
     check_request(MappingProxyType(stored), client, redirect_uri, ctx.settings, pushed=True)
+    await pushed_cap(ctx.settings, PAR_TTL).admit(limiter, client_id=client.client_id,
+                                                  address=address, now=ctx.clock())
     handle = new_handle()
     now = ctx.now()
     await pushed.save_pushed(digest(handle), client.client_id, stored, now + PAR_TTL)

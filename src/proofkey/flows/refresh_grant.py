@@ -22,12 +22,12 @@ from proofkey.errors import InvalidGrant, InvalidRequest, InvalidScope
 from proofkey.models import Client, Grant, RefreshToken
 from proofkey.observability.events import RefreshReuseDetected, RefreshRotated
 from proofkey.protocol.params import Params
-from proofkey.protocol.responses import token_body
-from proofkey.protocol.scope import format_scope, parse_scope
+from proofkey.protocol.scope import parse_scope
 from proofkey.store.base import GrantStore
 from proofkey.tokens.mint import TokenMinter
 
 from .context import Context
+from .token_response import mint_token_response
 
 __all__ = ["refresh"]
 
@@ -60,11 +60,9 @@ async def refresh(
             presented, token_digest, raw_scope, client, new_digest, grants=grants, now=now,
             ctx=ctx)
     ctx.bus.emit(RefreshRotated(client.client_id, grant.grant_id, in_grace))
-    access = minter.access_token(client_id=client.client_id, subject=grant.user_id,
-                                 scope=format_scope(scope), grant_id=grant.grant_id,
-                                 auth_time=grant.auth_time, now=now)
-    return token_body(access_token=access.token, expires_in=access.expires_at - now,
-                      scope=format_scope(scope), refresh_token=new_token), grant.grant_id
+    return mint_token_response(minter, client, subject=grant.user_id, scope=scope,
+                               grant_id=grant.grant_id, auth_time=grant.auth_time, now=now,
+                               refresh_token=new_token, id_token=False), grant.grant_id
 
 
 async def _rotate_checked(

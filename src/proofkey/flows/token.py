@@ -1,7 +1,8 @@
 """The token endpoint (RFC 6749 §3.2, §5): authenticate the client, dispatch on grant_type.
 
-Every outcome, success or refusal, is emitted as an event with a closed-set outcome label
-(the ``detail`` of the error), which metrics and the audit log turn into SLIs; except a device
+Every outcome, success or refusal, is emitted as an event with a closed-set outcome
+(``proofkey.outcomes.TokenOutcome``: an invalid_grant's refusal, else the error code), which
+metrics and the audit log turn into SLIs; except a device
 poll answered ``authorization_pending`` (RFC 8628 §3.5): that is the grant's normal waiting
 state, not a refusal, and counting it would burn the token-exchange error budget.
 """
@@ -13,6 +14,7 @@ from dataclasses import dataclass
 
 from proofkey.errors import (
     AuthorizationPending,
+    InvalidGrant,
     InvalidRequest,
     InvalidScope,
     OAuthError,
@@ -21,6 +23,7 @@ from proofkey.errors import (
 )
 from proofkey.models import Client
 from proofkey.observability.events import TokenExchanged, TokenExchangeFailed
+from proofkey.outcomes import TokenOutcome, error_outcome, is_grant_type
 from proofkey.protocol.credentials import read_client_credentials
 from proofkey.protocol.device import DEVICE_GRANT_TYPE
 from proofkey.protocol.params import Params
@@ -36,9 +39,6 @@ from .device import poll
 from .refresh_grant import refresh
 
 __all__ = ["TokenServices", "exchange"]
-
-_GRANT_TYPES = frozenset({"authorization_code", "refresh_token", "client_credentials",
-                          DEVICE_GRANT_TYPE})
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,7 +62,7 @@ async def exchange(
             raise InvalidRequest("grant_type is required", detail="invalid_request")
         credentials = read_client_credentials(authorization, form)
         client = await authenticate_client(credentials, services.clients)
-        if grant_type not in _GRANT_TYPES:
+        if not is_grant_type(grant_type):
             raise UnsupportedGrantType("the grant_type is not supported")
         if grant_type not in client.grant_types:
             raise UnauthorizedClient("the client may not use this grant_type")
@@ -81,14 +81,22 @@ async def exchange(
     except AuthorizationPending:
         raise
     except OAuthError as error:
+        outcome = _outcome(error)
         ctx.bus.emit(TokenExchangeFailed(
             client.client_id if client else None,
-            grant_type if grant_type in _GRANT_TYPES else None,
-            error.detail or error.error, error.error, time.perf_counter() - started))
+            grant_type if is_grant_type(grant_type) else None,
+            outcome, error.error, time.perf_counter() - started,
+            error.detail if error.detail != outcome else None))
         raise
     ctx.bus.emit(TokenExchanged(client.client_id, grant_type, grant_id,
                                 time.perf_counter() - started))
     return body
+
+
+def _outcome(error: OAuthError) -> TokenOutcome:
+    """The M1 outcome: an invalid_grant's refusal, else the error code (closed set)."""
+    refusal = error.refusal if isinstance(error, InvalidGrant) else None
+    return refusal or error_outcome(error.error)
 
 
 def _client_credentials(form: Params, client: Client, minter: TokenMinter,

@@ -15,8 +15,8 @@ import logging
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Literal
 
+from proofkey.outcomes import ChallengeProblem, GrantType, StateProblem, TokenOutcome
 from proofkey.protocol import pkce
 
 __all__ = [
@@ -43,9 +43,6 @@ __all__ = [
 
 _log = logging.getLogger("proofkey.events")
 
-ChallengeProblem = Literal["missing", "truncated", "malformed", "method_missing",
-                           "method_plain", "method_unsupported"]
-StateProblem = Literal["too_long", "double_encoded", "mangled"]
 _MAX_STATE = 2048
 _BASE64URL = re.compile(r"[A-Za-z0-9_\-]*")
 _STILL_ENCODED = re.compile(r"%[0-9A-Fa-f]{2}")
@@ -139,18 +136,22 @@ class CodeIssued(Event):
 @dataclass(frozen=True, slots=True)
 class TokenExchanged(Event):
     client_id: str
-    grant_type: str
+    grant_type: GrantType
     grant_id: str | None
     latency_seconds: float
 
 
 @dataclass(frozen=True, slots=True)
 class TokenExchangeFailed(Event):
+    """``outcome`` is the closed M1 value; ``detail`` the exact reason when it says more (a
+    client-authentication failure: ``unknown_client``, ``bad_secret``, …), for the audit log."""
+
     client_id: str | None
-    grant_type: str | None
-    outcome: str
+    grant_type: GrantType | None
+    outcome: TokenOutcome
     error: str
     latency_seconds: float
+    detail: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,8 +188,8 @@ class AdminChange(Event):
     """An administrator changed a client, a user or the signing keys (audit only).
 
     ``action`` is one of client_registered, client_removed, user_added, user_removed,
-    password_changed, keys_rotated; ``subject`` names what changed (a client id, a user id,
-    the new key ids) — never a secret.
+    password_changed, sessions_revoked (a user's sessions and grants ended), keys_rotated;
+    ``subject`` names what changed (a client id, a user id, the new key ids) — never a secret.
     """
 
     action: str

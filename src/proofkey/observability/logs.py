@@ -28,11 +28,13 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 import sys
 import time
 import traceback
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, Protocol, TextIO
 
 from proofkey.settings import Settings
@@ -64,6 +66,7 @@ class _State:
     sink: RedactionSink | None = None
     base_factory: Callable[..., logging.LogRecord] | None = None
     handler: logging.Handler | None = None
+    audit_handler: logging.Handler | None = None
 
 
 def _count(kind: str) -> None:
@@ -254,12 +257,25 @@ def _install_factory() -> None:
     logging.setLogRecordFactory(factory)
 
 
+def _audit_file(path: Path) -> logging.Handler:
+    """Audit lines appended to ``path`` (created 0600: it names users and clients)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600))
+    handler = logging.FileHandler(path, encoding="utf-8")
+    handler.setFormatter(JsonFormatter())
+    handler.addFilter(RedactionFilter())
+    return handler
+
+
 def configure_logging(settings: Settings, metrics: RedactionSink | None,
-                      *, stream: TextIO | None = None) -> logging.Handler:
+                      *, stream: TextIO | None = None,
+                      audit_path: Path | None = None) -> logging.Handler:
     """Route all logging through redaction into JSON lines; count catches on ``metrics``.
 
-    Safe to call again (each ``create_app`` does): the previous proofkey handler is replaced
-    and the counting moves to the newest ``metrics``. Returns the installed handler.
+    Audit lines go to ``audit_path`` or ``PROOFKEY_AUDIT_LOG`` when either is given (and then
+    only there), else with everything else. Safe to call again (each ``create_app`` does): the
+    previous proofkey handlers are replaced and the counting moves to the newest ``metrics``.
+    Returns the installed handler.
     """
     _State.sink = metrics
     _install_factory()
@@ -278,5 +294,15 @@ def configure_logging(settings: Settings, metrics: RedactionSink | None,
         for old in list(logger.handlers):
             logger.removeHandler(old)
         logger.propagate = True
-    logging.getLogger(_AUDIT_LOGGER).setLevel(logging.INFO)
+    audit = logging.getLogger(_AUDIT_LOGGER)
+    audit.setLevel(logging.INFO)
+    if _State.audit_handler is not None:
+        audit.removeHandler(_State.audit_handler)
+        _State.audit_handler.close()
+        _State.audit_handler = None
+    path = audit_path or (Path(settings.audit_log) if settings.audit_log else None)
+    audit.propagate = path is None
+    if path is not None:
+        _State.audit_handler = _audit_file(path)
+        audit.addHandler(_State.audit_handler)
     return handler

@@ -27,6 +27,15 @@ from prometheus_client.gc_collector import GCCollector
 from prometheus_client.platform_collector import PlatformCollector
 from prometheus_client.process_collector import ProcessCollector
 
+from proofkey.outcomes import (
+    GRANT_TYPES,
+    PARAM_PROBLEMS,
+    PARAMETERS,
+    TOKEN_OUTCOMES,
+    Parameter,
+    ParamProblem,
+)
+
 from .events import (
     AuthorizationFailed,
     AuthorizationStarted,
@@ -46,25 +55,14 @@ __all__ = [
     "GRANT_TYPES",
     "OUTCOMES",
     "Metrics",
-    "normalise_outcome",
 ]
 
 MAX_CLIENT_LABELS = 100
 OTHER = "other"
 UNKNOWN = "unknown"
 
-GRANT_TYPES = frozenset({"authorization_code", "refresh_token", "client_credentials",
-                         "urn:ietf:params:oauth:grant-type:device_code"})
-# M1 outcomes: "success" plus the token flow's error details, client-auth failures folded
-# into invalid_client, then the RFC 6749 §5.2 codes for refusals that carry no detail.
-OUTCOMES = frozenset({
-    "success", "verifier_mismatch", "code_invalid", "code_expired", "code_reused",
-    "client_mismatch", "redirect_uri_mismatch", "refresh_invalid", "refresh_reused",
-    "refresh_expired", "invalid_client", "invalid_request", "invalid_grant", "invalid_scope",
-    "unauthorized_client", "unsupported_grant_type", "server_error", "temporarily_unavailable",
-    "device_invalid", "expired_token", "access_denied", "slow_down",
-})
-_CLIENT_AUTH_DETAILS = frozenset({"unknown_client", "bad_secret"})
+# M1 outcomes: the closed ``TokenOutcome`` set the token flow emits (proofkey.outcomes).
+OUTCOMES = TOKEN_OUTCOMES
 AUTH_ERRORS = frozenset({
     "invalid_request", "invalid_client", "invalid_grant", "invalid_scope", "unauthorized_client",
     "unsupported_grant_type", "unsupported_response_type", "access_denied", "server_error",
@@ -72,24 +70,10 @@ AUTH_ERRORS = frozenset({
     "request_not_supported", "request_uri_not_supported", "invalid_token", "slow_down",
     "invalid_credentials", "invalid_request_uri", "expired_token", "authorization_pending",
 })
-_PARAMETERS = frozenset({"code_challenge", "state", "redirect_uri"})
-_PROBLEMS = frozenset({
-    "missing", "truncated", "malformed", "method_missing", "method_plain", "method_unsupported",
-    "too_long", "double_encoded", "mangled", "rejected",
-})
 # Authorization request → code: milliseconds when silent, a human's seconds when interactive.
 AUTH_START_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0,
                       30.0, 60.0, 120.0, 300.0, 600.0)
 TOKEN_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
-
-
-def normalise_outcome(outcome: str, error: str) -> str:
-    """Fold a token-flow outcome (an error ``detail`` or code) into the closed M1 set."""
-    if outcome in OUTCOMES:
-        return outcome
-    if outcome in _CLIENT_AUTH_DETAILS or outcome.startswith("method "):
-        return "invalid_client"
-    return error if error in OUTCOMES else OTHER
 
 
 def _closed(value: str | None, allowed: frozenset[str]) -> str:
@@ -216,7 +200,7 @@ class Metrics:
     def _exchange_failed(self, event: TokenExchangeFailed) -> None:
         grant = _closed(event.grant_type, GRANT_TYPES)
         client = self.client_label(event.client_id)
-        outcome = normalise_outcome(event.outcome, event.error)
+        outcome = _closed(event.outcome, OUTCOMES)
         self._child(self.token_exchanges, client, grant, outcome).inc()
         self._child(self.token_latency, grant, "error").observe(event.latency_seconds)
         self._child(self.auth_errors, "token", _closed(event.error, AUTH_ERRORS)).inc()
@@ -247,9 +231,9 @@ class Metrics:
             # Shown on a page although the client is known: redirect_uri missing or unregistered.
             self._problem(client, "redirect_uri", "rejected")
 
-    def _problem(self, client: str, parameter: str, problem: str) -> None:
-        self._child(self.param_problems, client, _closed(parameter, _PARAMETERS),
-                    _closed(problem, _PROBLEMS)).inc()
+    def _problem(self, client: str, parameter: Parameter, problem: ParamProblem) -> None:
+        self._child(self.param_problems, client, _closed(parameter, PARAMETERS),
+                    _closed(problem, PARAM_PROBLEMS)).inc()
 
     def _login_failed(self, event: LoginFailed) -> None:
         self._child(self.logins, "failure").inc()

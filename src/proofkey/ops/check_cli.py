@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import sys
+import time
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
 from .browser_login import CHROMIUM, BrowserNavigator
 from .conformance import CheckConfig, Report, run_battery
@@ -90,7 +92,7 @@ def check(
     if not issuer.startswith(("https://", "http://")):
         raise _usage("--issuer must be an http(s) URL")
     config = CheckConfig(issuer, client_id, redirect_uri, client_secret, scope, slow,
-                         code_lifetime, timeout)
+                         code_lifetime, timeout, waiter=progress_wait)
     settings = LoginSettings(username, password, username_field, password_field,
                              consent_field, consent_value)
     navigator: Navigator | None = None
@@ -99,6 +101,24 @@ def check(
     report = asyncio.run(run_battery(config, settings, navigator=navigator))
     _emit(report, output_format, output)
     raise typer.Exit(0 if report.ok else 1)
+
+
+async def progress_wait(label: str, seconds: float) -> None:
+    """A long wait of the battery, shown: a bar with the time left on a terminal, one line
+    with the expected end otherwise (a CI log)."""
+    console = Console(stderr=True)
+    why = f"{label}: waiting {seconds:.0f} s for the code to expire (--code-lifetime)"
+    if not console.is_terminal:
+        print(f"proofkey check: {why}", file=sys.stderr, flush=True)
+        await asyncio.sleep(seconds)
+        return
+    columns = (TextColumn("{task.description}"), BarColumn(), TimeRemainingColumn())
+    with Progress(*columns, console=console, transient=True) as progress:
+        task = progress.add_task(why, total=seconds)
+        started = time.monotonic()
+        while (elapsed := time.monotonic() - started) < seconds:
+            progress.update(task, completed=elapsed)
+            await asyncio.sleep(min(1.0, seconds - elapsed))
 
 
 def _emit(report: Report, fmt: OutputFormat, output: Path | None) -> None:

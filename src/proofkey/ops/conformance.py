@@ -3,23 +3,26 @@
 result (pass, fail, warn, skip) with evidence that never holds a secret value.
 
 The checks themselves live in ``conformance_checks`` (authorization endpoint) and
-``conformance_token`` (token endpoint); the client side in ``conformance_probe``. A check is
-bounded in time; one that raises is a failure with the error as evidence, never a crash of
-the battery.
+``conformance_token`` (token endpoint), the ``Check`` and ``Verdict`` types they share in
+``verdicts``; the client side in ``conformance_probe``. A check is bounded in time; one that
+raises is a failure with the error as evidence, never a crash of the battery.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any, Literal
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
 
 import httpx
 
+from .conformance_checks import AUTHORIZATION_CHECKS, CALLBACK_CHECKS, METADATA_CHECKS
 from .conformance_probe import CheckConfig, NoCode, Probe
+from .conformance_token import FINAL_CHECKS, TOKEN_CHECKS
 from .login_driver import FormNavigator, LoginSettings, Navigator
+from .verdicts import Check, Evidence, Result, Verdict, failed, passed, skipped, warned
 
 __all__ = [
     "Check",
@@ -36,47 +39,7 @@ __all__ = [
     "warned",
 ]
 
-Result = Literal["pass", "fail", "warn", "skip"]
-Evidence = Mapping[str, str | int | bool]
-Needs = Literal["nothing", "metadata", "flow"]
 CHECK_TIMEOUT = 45.0
-
-
-@dataclass(frozen=True, slots=True)
-class Verdict:
-    """What a check function decides."""
-
-    result: Result
-    evidence: Evidence = field(default_factory=dict)
-
-
-def passed(**evidence: str | int | bool) -> Verdict:
-    return Verdict("pass", evidence)
-
-
-def failed(**evidence: str | int | bool) -> Verdict:
-    return Verdict("fail", evidence)
-
-
-def warned(**evidence: str | int | bool) -> Verdict:
-    return Verdict("warn", evidence)
-
-
-def skipped(reason: str) -> Verdict:
-    return Verdict("skip", {"reason": reason})
-
-
-@dataclass(frozen=True, slots=True)
-class Check:
-    """A named check: stable ``id``, the spec section it holds the provider to, and what it
-    needs before it can run (discovered metadata, or a working baseline flow)."""
-
-    id: str
-    title: str
-    rfc: str
-    run: Callable[[Probe], Awaitable[Verdict]]
-    needs: Needs = "flow"
-    slow: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,9 +90,6 @@ class Report:
 
 def all_checks() -> tuple[Check, ...]:
     """Every check, in the order the battery runs them."""
-    from .conformance_checks import AUTHORIZATION_CHECKS, CALLBACK_CHECKS, METADATA_CHECKS
-    from .conformance_token import FINAL_CHECKS, TOKEN_CHECKS
-
     return (*METADATA_CHECKS, *AUTHORIZATION_CHECKS, *TOKEN_CHECKS, *CALLBACK_CHECKS,
             *FINAL_CHECKS)
 

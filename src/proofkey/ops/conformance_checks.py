@@ -13,8 +13,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 from proofkey.protocol import pkce
 
-from .conformance import Check, Verdict, failed, passed, skipped, warned
 from .conformance_probe import Attempt, Probe, describe, lands_on, origin_of
+from .verdicts import Check, Verdict, failed, passed, skipped, warned
 
 __all__ = ["AUTHORIZATION_CHECKS", "CALLBACK_CHECKS", "METADATA_CHECKS", "variant_uri"]
 

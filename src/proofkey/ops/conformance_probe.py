@@ -9,8 +9,9 @@ secrets its request carried, for the echo check at the end of the battery.
 
 from __future__ import annotations
 
+import asyncio
 import secrets
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode, urlsplit
@@ -31,11 +32,20 @@ _SECRET_PARAMS = frozenset({"code", "code_verifier", "client_secret", "refresh_t
 _STATE_TAIL = " +/?&=%#~!$'()*,;:@[]"
 
 
+Waiter = Callable[[str, float], Awaitable[None]]
+
+
+async def plain_wait(label: str, seconds: float) -> None:
+    """Wait ``seconds`` for the check ``label``, silently (tools show progress instead)."""
+    await asyncio.sleep(seconds)
+
+
 @dataclass(frozen=True, slots=True)
 class CheckConfig:
     """What the battery is pointed at. ``code_lifetime`` is the longest code lifetime the slow
     check accepts (RFC 6749 §4.1.2 recommends at most 10 min); ``timeout`` bounds each request
-    and ``budget`` the whole battery (the slow check's wait comes on top)."""
+    and ``budget`` the whole battery (the slow check's wait comes on top); ``waiter`` does a
+    check's long waits (the CLI's shows a progress bar with the time left)."""
 
     issuer: str
     client_id: str
@@ -47,6 +57,7 @@ class CheckConfig:
     timeout: float = 10.0
     concurrency: int = 10
     budget: float = 300.0
+    waiter: Waiter = field(default=plain_wait, repr=False, compare=False)
 
 
 class NoCode(Exception):

@@ -12,8 +12,8 @@ from collections import Counter
 
 from proofkey.protocol import pkce
 
-from .conformance import Check, Verdict, failed, passed, skipped, warned
 from .conformance_probe import Probe, TokenReply
+from .verdicts import Check, Verdict, failed, passed, skipped, warned
 
 __all__ = ["FINAL_CHECKS", "TOKEN_CHECKS"]
 
@@ -121,7 +121,7 @@ async def lifetime_bounded(p: Probe) -> Verdict:
     label = "code.lifetime_bounded"
     attempt = await p.code(label)
     wait = p.config.code_lifetime + 1
-    await asyncio.sleep(wait)
+    await p.config.waiter(label, wait)
     reply = await p.redeem(label, attempt)
     if reply.ok:
         return failed(waited=f"{wait} s", redemption="issued: the code outlived the bound")

@@ -1,15 +1,16 @@
 """Find OAuth secrets that leaked into logs (RFC 7636 §1, RFC 6749 §10.3–10.6, RFC 6750 §5.3).
 
-Each line, plain or JSON, is searched for five shapes: an Authorization header (any dress:
+Each line, plain or JSON, is searched for six shapes: an Authorization header (any dress:
 ``Authorization: Bearer …``, a JSON field, an ASGI header tuple), a named parameter in a query
 string, form or logfmt line (``code=…``), a named field in JSON or a repr (``"code": "…"``), a
-bare ``Bearer …`` credential, and a JWT anywhere. A candidate counts only if its value looks
-like the secret it claims to be: a verifier is 43–128 unreserved characters
-(``protocol.pkce``), a code or token is long, mixes letters and digits and has the entropy of
-random data, a JWT's first segment decodes to a JSON header with ``alg``, a Basic credential
-decodes to ``user:secret``; masked values (``***``, ``[REDACTED…]``, ``[FILTERED]``) and
-prose (``"password": "must be 8 characters"``) are not leaks. That keeps ``code=200``, UUIDs,
-hashes, base64 blobs and "password reset email sent" out of the findings.
+bare ``Bearer …`` credential, a random-looking word after "password" in prose (``… with password
+Xk3v9Qe2…``, the shape of ``proofkey serve``'s demo line), and a JWT anywhere. A candidate
+counts only if its value looks like the secret it claims to be: a verifier is 43–128 unreserved
+characters (``protocol.pkce``), a code or token is long, mixes letters and digits and has the
+entropy of random data, a JWT's first segment decodes to a JSON header with ``alg``, a Basic
+credential decodes to ``user:secret``; masked values (``***``, ``[REDACTED…]``, ``[FILTERED]``)
+and prose (``"password": "must be 8 characters"``) are not leaks. That keeps ``code=200``,
+UUIDs, hashes, base64 blobs and "password reset email sent" out of the findings.
 
 A finding never carries the secret: only its first characters (at most 4, fewer for short
 values) and its length.
@@ -99,6 +100,9 @@ _PATTERN = re.compile(
     r"(?P<jval>[^\"'\\]+)"
     # A bare bearer credential.
     r"|(?<![\w\-])(?i:bearer)(?:\s+|%20)(?P<bearer>[A-Za-z0-9+/\-._~]{20,}=*)"
+    # A password in prose: "... with password Xk3-v9Qe... (", "password: s3cr3t-V4lue".
+    r"|(?<![\w\-])(?i:password):?[ \t]+(?P<prose>[A-Za-z0-9+/\-._~!@#$%^&*=]{8,128})"
+    r"(?=[\s),;]|$)"
     # A compact JWS/JWE: base64url JSON header ('{"' -> 'eyJ', '{\n' -> 'ewo' ...).
     r"|(?<![\w\-])(?P<jwt>e[wy][A-Za-z0-9_\-]{8,}(?:\.[A-Za-z0-9_\-]*){2,4})(?![\w\-])"
 )
@@ -233,7 +237,7 @@ def _value_span(match: re.Match[str], group: str) -> tuple[int, int]:
 
 def _classify(match: re.Match[str]) -> tuple[str, int, int] | None:
     """(kind, start, end) of the secret in a candidate match, or None if it is no secret."""
-    group = next(name for name in ("auth", "qval", "jval", "bearer", "jwt")
+    group = next(name for name in ("auth", "qval", "jval", "bearer", "prose", "jwt")
                  if match.group(name) is not None)
     start, end = _value_span(match, group)
     value = match.string[start:end]
@@ -247,6 +251,10 @@ def _classify(match: re.Match[str]) -> tuple[str, int, int] | None:
     elif group in ("qval", "jval"):
         name = match.group("qname" if group == "qval" else "jname").lower()
         kind = _named_kind(name, value)
+    elif group == "prose":  # a random-looking word after "password", not a sentence
+        ok = (_is_password(value) and _WORDY.fullmatch(value) is None
+              and _entropy(value) >= 3.0)
+        kind = "password" if ok else None
     elif group == "bearer":
         ok = _is_jwt(value) or _random_looking(value, 20)
         kind = "authorization_header" if ok else None

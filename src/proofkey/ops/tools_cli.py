@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+import signal
 import statistics
 import sys
 import time
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from types import FrameType
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -23,8 +25,9 @@ from rich.table import Table
 
 from proofkey import __version__
 from proofkey.ops import lint_client, logscan
-from proofkey.ops.lint_client import ClientView, Issue, Policy, parse_duration
+from proofkey.ops.lint_client import Issue, Policy, parse_duration
 from proofkey.ops.probe import STEPS, ProbeConfig, ProbeMetrics, RunResult, run_once
+from proofkey.protocol.client_policy import view_of_client
 
 if TYPE_CHECKING:
     from wsgiref.simple_server import WSGIServer
@@ -47,6 +50,27 @@ class LintFormat(StrEnum):
 
 def _say(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
+
+
+_SAVED_HANDLERS: dict[int, Any] = {}
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+def stop_on_signals() -> None:
+    """SIGINT and SIGTERM end a probe loop cleanly (summary, metrics server stopped, exit
+    status by the runs). Installed explicitly: a shell that starts a job in the background
+    leaves SIGINT ignored, and Python then installs no handler of its own."""
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        _SAVED_HANDLERS[signum] = signal.signal(signum, _interrupt)
+
+
+def restore_signals() -> None:
+    while _SAVED_HANDLERS:
+        signum, handler = _SAVED_HANDLERS.popitem()
+        signal.signal(signum, handler)
 
 
 def _usage(message: str) -> typer.Exit:
@@ -98,18 +122,6 @@ def scan_logs(
         raise typer.Exit(1)
 
 
-def _view_of_client(client: Client) -> ClientView:
-    """proofkey's own client: PKCE S256 is enforced for every client by the server itself."""
-    return ClientView(
-        name=client.client_id, public=client.is_public,
-        explicitly_confidential=not client.is_public,
-        auth_method=client.token_endpoint_auth_method,
-        has_secret=client.secret_digest is not None, redirect_uris=client.redirect_uris,
-        grant_types=tuple(sorted(client.grant_types)), response_types=("code",),
-        code_flow="authorization_code" in client.grant_types, pkce_methods=("S256",),
-        pkce_required=True)
-
-
 def _from_db(config: Path | None, policy: Policy) -> list[Issue]:
     from proofkey.settings import SettingsError, load_settings
     from proofkey.store import open_store
@@ -131,7 +143,7 @@ def _from_db(config: Path | None, policy: Policy) -> list[Issue]:
     except Exception as exc:  # any driver's error (no such table, refused connection …)
         raise _usage(f"cannot read clients from the store: {exc}") from None
     source = "store"
-    issues = [i for c in clients for i in lint_client.lint(_view_of_client(c), policy, source)]
+    issues = [i for c in clients for i in lint_client.lint(view_of_client(c), policy, source)]
     server = [("code", "code_ttl_seconds", settings.code_ttl_seconds),
               ("refresh", "refresh_token_ttl_seconds", settings.refresh_token_ttl_seconds),
               ("refresh", "grant_ttl_seconds", settings.grant_ttl_seconds)]
@@ -278,6 +290,7 @@ def probe(
     runs: list[RunResult] = []
     push_failed = False
     try:
+        stop_on_signals()
         next_start = time.monotonic()
         while count == 0 or len(runs) < count:
             time.sleep(max(0.0, next_start - time.monotonic()))
@@ -298,6 +311,7 @@ def probe(
     except KeyboardInterrupt:
         _say("proofkey: interrupted")
     finally:
+        restore_signals()
         if server is not None:
             server.shutdown()
             server.server_close()

@@ -1,13 +1,13 @@
 """What the SQLite and PostgreSQL backends share: tables, column lists, row <-> model conversion.
 
-Every table's columns are named and ordered like its model's fields, so the SQL takes its
-column lists from the dataclass fields (``expand("SELECT {code} FROM auth_codes")``). A backend
-supplies only how it encodes the fields that are not plain scalars (scopes, sets, URI lists).
+Every table's columns are named and ordered like its model's fields, so the SQL (``sql.py``)
+takes its column lists from the dataclass fields (``{code}`` in ``SELECT {code} FROM
+auth_codes``). A backend supplies only how it encodes the fields that are not plain scalars
+(scopes, sets, URI lists).
 """
 
 from __future__ import annotations
 
-import functools
 import operator
 from collections.abc import Callable, Mapping
 from dataclasses import fields
@@ -36,8 +36,6 @@ __all__ = [
     "TABLES",
     "Codec",
     "check_family",
-    "expand",
-    "inserts",
 ]
 
 CODE_REPLAY_WINDOW = 600
@@ -67,21 +65,6 @@ PURGED: tuple[tuple[str, int], ...] = (
     ("refresh_tokens", 0), ("grants", 0), ("revoked_access_tokens", 0),
     ("device_authorizations", CODE_REPLAY_WINDOW), ("pushed_requests", 0),
 )  # fmt: skip
-
-
-@functools.cache
-def expand(template: str) -> str:
-    """Expand ``{code}``-style column lists (from the models' fields; never input)."""
-    return template.format_map(COLUMNS)
-
-
-def inserts(marks: Callable[[int], str]) -> dict[str, str]:
-    """``INSERT INTO <table> (<columns>) VALUES (<placeholders>)`` per table; ``marks(n)``
-    gives the backend's ``n`` placeholders."""
-    return {
-        name: f"INSERT INTO {table} ({COLUMNS[name]}) VALUES ({marks(len(FIELDS[model]))})"  # noqa: S608 - constants
-        for name, (table, model) in TABLES.items()
-    }
 
 
 def check_family(grant_id: str, refresh: RefreshToken | None) -> None:

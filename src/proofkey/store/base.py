@@ -1,7 +1,8 @@
 """Storage roles as small Protocols, named for what a flow needs; every backend implements all.
 
 Rules every backend keeps (the contract suite in ``tests/store`` checks each):
-- secrets are looked up by SHA-256 digest only; no raw code, token or handle is ever stored;
+- secrets are looked up by SHA-256 digest only; no raw code, token, handle or user code is
+  ever stored;
 - single use is a conditional ``UPDATE … WHERE <still unused> … RETURNING``, so of N
   concurrent callers exactly one wins (``redeem_code``, ``rotate_refresh``,
   ``rotate_refresh_for_client``, ``take_pending``, ``decide_device``, ``consume_device``);
@@ -78,6 +79,15 @@ class UserStore(Protocol):
         ...
 
     async def set_password(self, username: str, password_hash: str) -> bool: ...
+    async def end_user_access(self, user_id: str, now: int) -> tuple[int, int]:
+        """Take back what the user's current credentials gave (after a password change), in
+        ONE transaction: delete their sessions, the pending authorizations they logged in to
+        and their unredeemed codes (redeemed ones stay, for replay detection), deny their
+        approved device requests not yet consumed, and revoke their active grants (revoked_at
+        ``now``; so every refresh token stops) — the grants last, so that a grant a concurrent
+        redemption or device poll commits first is revoked too. Consents and the user stay.
+        Return (sessions ended, grants revoked)."""
+        ...
 
 
 class InteractionStore(Protocol):
@@ -167,15 +177,18 @@ class DeviceStore(Protocol):
     """Device authorization requests (RFC 8628) between the device and the user's browser."""
 
     async def save_device(self, device: DeviceAuthorization) -> None:
-        """Store a new request; AlreadyExists if the device digest or user code is taken."""
+        """Store a new request; AlreadyExists if the device digest or user code digest is taken."""
         ...
 
-    async def get_device_by_user_code(self, user_code: str, now: int) -> DeviceAuthorization | None:
-        """The unexpired request with this user code, whatever its status."""
+    async def get_device_by_user_code(
+        self, user_code_digest: str, now: int
+    ) -> DeviceAuthorization | None:
+        """The unexpired request whose (normalised) user code has this digest, whatever its
+        status."""
         ...
 
     async def decide_device(
-        self, user_code: str, now: int, *, approve: bool, user_id: str, auth_time: int
+        self, user_code_digest: str, now: int, *, approve: bool, user_id: str, auth_time: int
     ) -> bool:
         """Atomically move an unexpired pending request to approved (with the user) or denied;
         False if it is not pending or has expired."""

@@ -13,7 +13,7 @@ import gc
 import logging
 import random
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 from starlette.applications import Starlette
@@ -73,9 +73,11 @@ async def _housekeeping(services: Services) -> None:
 
 
 def create_app(settings: Settings, *, bus: EventBus | None = None,
-               tracing: Tracing | None = None, freeze_heap: bool = False) -> Starlette:
+               tracing: Tracing | None = None, clock: Callable[[], float] = time.time,
+               freeze_heap: bool = False) -> Starlette:
     """The ASGI app for ``settings``; ``bus`` lets tests and operators subscribe to events,
-    ``tracing`` replaces the one the ``OTEL_*`` variables describe.
+    ``tracing`` replaces the one the ``OTEL_*`` variables describe, ``clock`` is the time
+    every flow reads (tests move it forward instead of sleeping).
     ``freeze_heap`` (for a server process that runs one app) moves everything alive after
     start-up out of the garbage collector's reach: a full collection then walks only what
     requests created, not the ~10^5 objects of the imported libraries, which keeps its pause
@@ -92,7 +94,7 @@ def create_app(settings: Settings, *, bus: EventBus | None = None,
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         try:
-            services = await build_services(settings, observers, limiter)
+            services = await build_services(settings, observers, limiter, clock=clock)
             try:
                 app.state.services = services
                 _announce_metrics(settings)
@@ -144,6 +146,7 @@ def create_app(settings: Settings, *, bus: EventBus | None = None,
         Route("/device/decide", device_pages.device_decide, methods=["POST"]),
         Route("/demo", pages.demo, methods=["GET"]),
         Route("/", pages.index, methods=["GET"]),
+        Route("/favicon.ico", pages.favicon, methods=["GET"]),
         *([] if admin is not None else ops_routes),
         _static(),
     ]

@@ -13,14 +13,19 @@ import re
 from starlette.requests import Request
 from starlette.responses import Response
 
-from proofkey.crypto import new_handle
+from proofkey.crypto import digest, new_handle
+from proofkey.models import Session
 from proofkey.settings import Settings
+
+from .services import services_of
 
 __all__ = [
     "BROWSER_COOKIE",
     "SESSION_COOKIE",
     "browser_secret",
     "clear_session_cookie",
+    "current_session",
+    "session_handle",
     "set_browser_cookie",
     "set_session_cookie",
 ]
@@ -41,6 +46,21 @@ def browser_secret(request: Request) -> str:
         cached = new_handle()
         request.state.new_browser_secret = cached
     return cached
+
+
+def session_handle(request: Request) -> str | None:
+    """The session cookie's handle, unless absent or longer than any handle we issue."""
+    handle = request.cookies.get(SESSION_COOKIE)
+    return handle if handle and len(handle) <= 128 else None
+
+
+async def current_session(request: Request) -> Session | None:
+    """The live login session the session cookie names, if any."""
+    handle = session_handle(request)
+    if handle is None:
+        return None
+    services = services_of(request)
+    return await services.store.get_session(digest(handle), services.ctx.now())
 
 
 def set_browser_cookie(response: Response, request: Request, secret: str,

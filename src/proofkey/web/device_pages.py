@@ -19,7 +19,6 @@ from urllib.parse import urlencode
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
-from proofkey.crypto import digest
 from proofkey.errors import InvalidRequest, OAuthError, RateLimited
 from proofkey.flows import device as device_flow
 from proofkey.flows import interaction
@@ -27,11 +26,17 @@ from proofkey.flows.client_auth import authenticate_client
 from proofkey.models import Session, User
 from proofkey.protocol.credentials import read_client_credentials
 from proofkey.protocol.device import format_user_code, normalize_user_code
-from proofkey.protocol.params import parse_urlencoded
+from proofkey.protocol.params import Params
 from proofkey.protocol.responses import NO_STORE_HEADERS
 
-from .cookies import SESSION_COOKIE, browser_secret, set_browser_cookie, set_session_cookie
-from .endpoints import read_form
+from .cookies import (
+    SESSION_COOKIE,
+    browser_secret,
+    current_session,
+    set_browser_cookie,
+    set_session_cookie,
+)
+from .forms import read_form
 from .middleware import error_response
 from .pages import PAGE_HEADERS, SCOPE_TEXT, render_error
 from .services import services_of
@@ -39,7 +44,6 @@ from .services import services_of
 __all__ = ["device", "device_authorization", "device_decide", "device_login", "device_submit"]
 
 _PURPOSE = "device"  # the CSRF purpose of every device form
-_FORM = "application/x-www-form-urlencoded"
 _SHOWN_MAX = 32  # characters of a typed code echoed back into the form
 
 
@@ -57,7 +61,8 @@ async def device_authorization(request: Request) -> Response:
         credentials = read_client_credentials(request.headers.get("authorization"), form)
         client = await authenticate_client(credentials, services.clients)
         body = await device_flow.authorize_device(form, client, devices=services.store,
-                                                  ctx=services.ctx)
+                                                  ctx=services.ctx, limiter=services.limiter,
+                                                  address=_client_ip(request))
     except RateLimited as error:
         return error_response(error, {"Retry-After": str(error.retry_after)})
     except OAuthError as error:
@@ -104,27 +109,14 @@ def _client_ip(request: Request) -> str:
 
 
 async def _signed_in(request: Request) -> _SignedIn | None:
-    handle = request.cookies.get(SESSION_COOKIE)
-    if not handle or len(handle) > 128:
-        return None
-    services = services_of(request)
-    session = await services.store.get_session(digest(handle), services.ctx.now())
-    user = await services.store.get_user(session.user_id) if session else None
+    session = await current_session(request)
+    user = await services_of(request).store.get_user(session.user_id) if session else None
     return _SignedIn(session, user) if session and user else None
 
 
-async def _checked_form(request: Request) -> dict[str, str]:
+async def _checked_form(request: Request) -> Params:
     """The posted form, after its CSRF token (RFC 6749 §10.12) is checked."""
-    if request.headers.get("content-type", "").split(";")[0].strip().lower() != _FORM:
-        raise InvalidRequest("the form must be sent as application/x-www-form-urlencoded",
-                             redirectable=False)
-    body = await request.body()
-    try:
-        form = dict(parse_urlencoded(body,
-                                     max_bytes=services_of(request).settings.max_body_bytes))
-    except OAuthError as error:
-        error.redirectable = False
-        raise
+    form = await read_form(request, page=True)
     interaction.check_csrf(browser_secret(request), _PURPOSE, form.get("csrf"))
     return form
 
@@ -201,7 +193,7 @@ async def device_submit(request: Request) -> Response:
                            message="That code is not valid any more.")
     return _render(request, "device_confirm.html", client=client,
                    scopes=[(s, SCOPE_TEXT.get(s, s)) for s in pending.scope],
-                   user_code=format_user_code(pending.user_code),
+                   user_code=_shown(typed),
                    username=signed_in.user.username)
 
 

@@ -13,27 +13,25 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
-from proofkey.crypto import digest
-from proofkey.errors import InvalidRequest, InvalidToken, OAuthError
+from proofkey.errors import InvalidRequest, InvalidToken, OAuthError, RateLimited
 from proofkey.flows import authorize as authorize_flow
 from proofkey.flows import par as par_flow
 from proofkey.flows.client_auth import authenticate_client
 from proofkey.flows.introspection import introspect as introspect_flow
 from proofkey.flows.revocation import revoke as revoke_flow
 from proofkey.flows.userinfo import userinfo as userinfo_flow
-from proofkey.models import Session
 from proofkey.protocol.credentials import read_client_credentials
 from proofkey.protocol.discovery import server_metadata as metadata
-from proofkey.protocol.params import Params, parse_urlencoded
+from proofkey.protocol.params import parse_urlencoded
 from proofkey.protocol.responses import NO_STORE_HEADERS
 from proofkey.store.base import StoreUnavailable
 
-from .cookies import SESSION_COOKIE, browser_secret, set_browser_cookie
+from .cookies import browser_secret, current_session, set_browser_cookie
 from .cors import allow_any_origin
+from .forms import read_form
 from .middleware import error_response
 from .pages import render_error
 from .services import Services, services_of
-from .token_endpoint import is_form
 
 __all__ = [
     "authorize",
@@ -51,17 +49,15 @@ __all__ = [
 _FORM = "application/x-www-form-urlencoded"
 
 
-async def read_form(request: Request) -> Params:
-    """The body of a form POST, strictly parsed (RFC 6749 §3.2: form-encoded, UTF-8)."""
-    if not is_form(request.headers.get("content-type")):
-        raise InvalidRequest("the request body must be application/x-www-form-urlencoded")
-    body = await request.body()
-    return parse_urlencoded(body, max_bytes=services_of(request).settings.max_body_bytes)
-
-
 def _json(body: dict[str, Any], *, no_store: bool = True, status: int = 200) -> JSONResponse:
     return JSONResponse(body, status_code=status,
                         headers=dict(NO_STORE_HEADERS) if no_store else None)
+
+
+def _client_address(request: Request) -> str:
+    """The client's address as uvicorn reports it: with ``PROOFKEY_TRUSTED_PROXIES`` set, the
+    one the trusted proxy put in X-Forwarded-For (``proofkey serve`` configures uvicorn so)."""
+    return request.client.host if request.client else "-"
 
 
 async def server_metadata(request: Request) -> Response:
@@ -96,11 +92,11 @@ async def authorize(request: Request) -> Response:
         except OAuthError as error:
             return render_error(request, error)
     secret = browser_secret(request)
-    session = await _session(request)
+    session = await current_session(request)
     outcome = await authorize_flow.start(
         params, clients=services.clients, interactions=services.store, consents=services.store,
         codes=services.store, session=session, browser_id=secret, ctx=services.ctx,
-        pushed=pushed)
+        limiter=services.limiter, address=_client_address(request), pushed=pushed)
     if isinstance(outcome, authorize_flow.ShowError):
         return render_error(request, outcome.error)
     if isinstance(outcome, authorize_flow.Redirect):
@@ -112,14 +108,6 @@ async def authorize(request: Request) -> Response:
     return response
 
 
-async def _session(request: Request) -> Session | None:
-    handle = request.cookies.get(SESSION_COOKIE)
-    if not handle or len(handle) > 128:
-        return None
-    services = services_of(request)
-    return await services.store.get_session(digest(handle), services.ctx.now())
-
-
 async def par(request: Request) -> Response:
     """RFC 9126 §2: the pushed authorization request endpoint (201 with a request_uri)."""
     services = services_of(request)
@@ -127,7 +115,10 @@ async def par(request: Request) -> Response:
         form = await read_form(request)
         client = await authenticate_client(
             read_client_credentials(request.headers.get("authorization"), form), services.clients)
-        body = await par_flow.push(form, client, pushed=services.store, ctx=services.ctx)
+        body = await par_flow.push(form, client, pushed=services.store, ctx=services.ctx,
+                                   limiter=services.limiter, address=_client_address(request))
+    except RateLimited as error:
+        return error_response(error, {"Retry-After": str(error.retry_after)})
     except OAuthError as error:
         error.redirectable = False
         return error_response(error)

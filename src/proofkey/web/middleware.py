@@ -24,7 +24,7 @@ from proofkey.protocol.responses import NO_STORE_HEADERS
 from proofkey.settings import Settings
 from proofkey.store.base import StoreUnavailable
 
-from .pages import render_error
+from .pages import render_error, render_missing
 
 __all__ = ["error_handlers", "error_headers", "error_response", "install_middleware", "is_page"]
 
@@ -82,8 +82,14 @@ async def _unexpected(request: Request, exc: Exception) -> Response:
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
-    """Routing errors (404, 405) as RFC 6749 §5.2-shaped JSON instead of plain text."""
+    """Routing errors (404, 405) as RFC 6749 §5.2-shaped JSON instead of plain text; a page
+    for a browser's navigation (a GET that accepts HTML)."""
     assert isinstance(exc, HTTPException)
+    if request.method == "GET" and "text/html" in request.headers.get("accept", ""):
+        try:
+            return render_missing(request, exc.status_code)
+        except Exception:  # noqa: S110 - no page templates here (the admin port): JSON below
+            pass
     description = {404: "no such endpoint", 405: "method not allowed"}.get(
         exc.status_code, "the request cannot be handled")
     response = JSONResponse(InvalidRequest(description).as_dict(), status_code=exc.status_code,

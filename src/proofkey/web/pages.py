@@ -8,10 +8,11 @@ browser cookie (``flows.interaction.csrf_token``).
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 
 from proofkey.crypto import digest
 from proofkey.demo import DEMO_SPA_CLIENT_ID
@@ -19,15 +20,17 @@ from proofkey.errors import InvalidRequest, OAuthError, RateLimited
 from proofkey.flows import interaction as flow
 from proofkey.flows.authorize import Redirect
 from proofkey.models import Client, PendingAuthorization
-from proofkey.protocol.params import parse_urlencoded
 
 from .cookies import (
     SESSION_COOKIE,
     browser_secret,
     clear_session_cookie,
+    current_session,
+    session_handle,
     set_browser_cookie,
     set_session_cookie,
 )
+from .forms import read_form
 from .services import services_of
 
 __all__ = [
@@ -35,13 +38,16 @@ __all__ = [
     "account_login",
     "account_logout",
     "demo",
+    "favicon",
     "index",
     "interaction",
     "interaction_consent",
     "interaction_login",
     "render_error",
+    "render_missing",
 ]
 
+_STATIC = Path(__file__).parent / "static"
 PAGE_HEADERS = {
     "Cache-Control": "no-store",
     "Pragma": "no-cache",
@@ -50,7 +56,6 @@ PAGE_HEADERS = {
     "frame-ancestors 'none'; base-uri 'none'",
     "Referrer-Policy": "no-referrer",
 }
-_FORM = "application/x-www-form-urlencoded"
 SCOPE_TEXT = {
     "openid": "Sign you in (your user identifier)",
     "profile": "Your username and name",
@@ -77,6 +82,18 @@ def render_error(request: Request, error: OAuthError) -> HTMLResponse:
     return response
 
 
+def render_missing(request: Request, status: int) -> HTMLResponse:
+    """The page for a browser that asked for an address with nothing (or nothing to GET)."""
+    if request.url.path.startswith("/status"):
+        description = ("The status page is not served at this address. It needs "
+                       "PROOFKEY_ADMIN_TOKEN, and moves to PROOFKEY_ADMIN_PORT when that is set.")
+    else:
+        description = "There is no page at this address."
+    return _render(request, "error.html", status=status,
+                   error="not_found" if status == 404 else "method_not_allowed",
+                   description=description)
+
+
 def _see_other(url: str) -> RedirectResponse:
     response = RedirectResponse(url, status_code=303)
     response.headers.update({"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"})
@@ -84,15 +101,8 @@ def _see_other(url: str) -> RedirectResponse:
 
 
 async def _form(request: Request) -> dict[str, str]:
-    if request.headers.get("content-type", "").split(";")[0].strip().lower() != _FORM:
-        raise InvalidRequest("the form must be sent as application/x-www-form-urlencoded",
-                             redirectable=False)
-    body = await request.body()
-    try:
-        return dict(parse_urlencoded(body, max_bytes=services_of(request).settings.max_body_bytes))
-    except OAuthError as error:
-        error.redirectable = False
-        raise
+    """The posted page form (as a dict, the type ``_authenticate`` takes)."""
+    return dict(await read_form(request, page=True))
 
 
 async def _load(request: Request) -> tuple[str, PendingAuthorization, Client]:
@@ -174,7 +184,7 @@ async def interaction_consent(request: Request) -> Response:
         handle, pending, _client = await _load(request)
         form = await _form(request)
         flow.check_csrf(browser_secret(request), f"consent:{handle}", form.get("csrf"))
-        session = await _current_session(request)
+        session = await current_session(request)
         if session is None or session.user_id != pending.user_id:
             raise InvalidRequest("your sign-in session has ended; start again",
                                  redirectable=False)
@@ -189,17 +199,9 @@ async def interaction_consent(request: Request) -> Response:
     return _see_other(outcome.url)
 
 
-async def _current_session(request: Request) -> Any:
-    handle = request.cookies.get(SESSION_COOKIE)
-    if not handle or len(handle) > 128:
-        return None
-    services = services_of(request)
-    return await services.store.get_session(digest(handle), services.ctx.now())
-
-
 async def account(request: Request) -> Response:
     services = services_of(request)
-    session = await _current_session(request)
+    session = await current_session(request)
     user = await services.store.get_user(session.user_id) if session else None
     return _render(request, "account.html", user=user,
                    csrf=flow.csrf_token(browser_secret(request), "account"))
@@ -238,12 +240,18 @@ async def account_logout(request: Request) -> Response:
         flow.check_csrf(browser_secret(request), "account", form.get("csrf"))
     except OAuthError as error:
         return render_error(request, error)
-    handle = request.cookies.get(SESSION_COOKIE)
-    if handle and len(handle) <= 128:
+    handle = session_handle(request)
+    if handle:
         await services.store.delete_session(digest(handle))
     response = _see_other("/account")
     clear_session_cookie(response, services.settings)
     return response
+
+
+async def favicon(request: Request) -> Response:
+    """``/favicon.ico``, which browsers ask for on every site: the SVG icon the pages link."""
+    return FileResponse(_STATIC / "favicon.svg", media_type="image/svg+xml",
+                        headers={"Cache-Control": "public, max-age=86400"})
 
 
 async def index(request: Request) -> Response:
@@ -252,7 +260,8 @@ async def index(request: Request) -> Response:
 
 async def demo(request: Request) -> Response:
     """The browser PKCE demo: a static single-page app, scripts from this origin only."""
-    response = _render(request, "demo.html", client_id=DEMO_SPA_CLIENT_ID)
+    response = _render(request, "demo.html", client_id=DEMO_SPA_CLIENT_ID,
+                       logout_csrf=flow.csrf_token(browser_secret(request), "account"))
     response.headers["Content-Security-Policy"] = (
         "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
         "img-src 'self'; frame-ancestors 'none'; base-uri 'none'")

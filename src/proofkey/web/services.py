@@ -13,6 +13,8 @@ status board and, when on, tracing.
 from __future__ import annotations
 
 import os
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import cast
@@ -130,14 +132,15 @@ def _database_system(url: str) -> str:
     return "postgresql" if system.startswith("postgres") else system
 
 
-async def build_services(settings: Settings, observers: Observers,
-                         limiter: RateLimiter) -> Services:
-    """Open and migrate the store, wrap it (tracing, then the client cache), load the keys."""
+async def build_services(settings: Settings, observers: Observers, limiter: RateLimiter, *,
+                         clock: Callable[[], float] = time.time) -> Services:
+    """Open and migrate the store, wrap it (tracing, then the client cache), load the keys;
+    every flow reads the time from ``clock``."""
     backend = open_store(settings.effective_database_url)
     await backend.migrate()
     store = observers.tracing.traced(backend, _database_system(settings.effective_database_url))
     clients = CachedClientStore(store, ttl=settings.client_cache_ms / 1000)
-    ctx = Context(settings=settings, bus=observers.bus)
+    ctx = Context(settings=settings, bus=observers.bus, clock=clock)
     ring = await KeyRing.load(store, ctx.now())
     minter = TokenMinter(ring, issuer=settings.effective_issuer, audience=settings.audience,
                          access_ttl=settings.access_token_ttl_seconds,

@@ -17,26 +17,21 @@ from typing import cast
 
 from starlette.types import Receive, Scope, Send
 
-from proofkey.errors import InvalidRequest, OAuthError
+from proofkey.errors import OAuthError
 from proofkey.flows.token import exchange
 from proofkey.protocol.params import parse_urlencoded
 from proofkey.protocol.responses import NO_STORE_HEADERS
 
+from .forms import require_form
 from .middleware import error_headers
 from .services import Services
 
-__all__ = ["TokenEndpoint", "is_form"]
+__all__ = ["TokenEndpoint"]
 
-_FORM = "application/x-www-form-urlencoded"
 _NO_STORE = [(k.lower().encode("latin-1"), v.encode("latin-1"))
              for k, v in NO_STORE_HEADERS.items()]
 _JSON_TYPE = (b"content-type", b"application/json")
 _encode = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode
-
-
-def is_form(content_type: str | None) -> bool:
-    """RFC 6749 §3.2: token requests are ``application/x-www-form-urlencoded``."""
-    return (content_type or "").split(";", 1)[0].strip().lower() == _FORM
 
 
 async def _body(receive: Receive) -> bytes:
@@ -66,8 +61,7 @@ class TokenEndpoint:
                 origin = value.decode("latin-1")
         extra: Mapping[str, str] = {}
         try:
-            if not is_form(content_type):
-                raise InvalidRequest("the request body must be application/x-www-form-urlencoded")
+            require_form(content_type)
             form = parse_urlencoded(await _body(receive),
                                     max_bytes=services.settings.max_body_bytes)
             answer: Mapping[str, str | int] = await exchange(

@@ -115,6 +115,15 @@
       });
     }
     tokens = null;
+    // End the sign-in session at the server too, or the next sign-in would be silent.
+    await fetch("/account/logout", {
+      method: "POST",
+      credentials: "same-origin",
+      redirect: "manual",
+      headers: { "Content-Type": "application/x-www-form-urlencoded" },
+      body: new URLSearchParams({ csrf: $("demo").dataset.logoutCsrf }),
+    });
+    $("profile").replaceChildren();
     $("profile").hidden = true;
     $("status").textContent = "Signed out.";
     $("login").hidden = false;

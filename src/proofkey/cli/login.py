@@ -42,10 +42,15 @@ def _pick(cache: TokenCache, issuer: str | None, client_id: str | None) -> tuple
         return issuer, client_id or DEFAULT_CLIENT
     entries = cache.entries()
     matching = [e for e in entries if client_id is None or e[1] == client_id]
-    if len(matching) != 1:
-        raise _fail("pass --issuer (and --client-id): " + (
-            "you are not logged in anywhere" if not matching else "several logins are stored"))
+    if not matching:
+        raise _NotLoggedIn
+    if len(matching) > 1:
+        raise _fail("several logins are stored: pass --issuer (and --client-id)")
     return matching[0]
+
+
+class _NotLoggedIn(Exception):
+    """No stored login matches."""
 
 
 def login(
@@ -71,8 +76,27 @@ def login(
         tokens = _loopback_login(issuer, client_id, scope, no_browser=no_browser,
                                  timeout=timeout, port=port)
     cache.put(issuer, client_id, tokens)
-    who = (tokens.id_claims or {}).get("sub")
+    who = _who(issuer, client_id, tokens)
     _say(f"Logged in to {issuer}" + (f" as {who}" if who else "") + f" (tokens in {cache.path})")
+
+
+def _who(issuer: str, client_id: str, tokens: TokenSet) -> str | None:
+    """A name a person recognises: preferred_username, name or email from the id_token, else
+    from userinfo (best effort); the opaque ``sub`` only when there is nothing else."""
+    claims = dict(tokens.id_claims or {})
+    if not any(claims.get(k) for k in ("preferred_username", "name", "email")):
+        try:
+            with OAuthClient(issuer, client_id) as client:
+                claims.update(client.userinfo(tokens.access_token))
+        except (OAuthClientError, OSError, httpx.HTTPError, ValueError):
+            pass
+    handle = claims.get("preferred_username") or claims.get("email") or claims.get("name")
+    extras = [str(claims[k]) for k in ("name", "email")
+              if claims.get(k) and claims.get(k) != handle]
+    if handle:
+        return str(handle) + (f" ({', '.join(extras)})" if extras else "")
+    sub = claims.get("sub")
+    return str(sub) if sub else None
 
 
 def _loopback_login(issuer: str, client_id: str, scope: str, *, no_browser: bool, timeout: int,
@@ -134,7 +158,10 @@ def _device_login(issuer: str, client_id: str, scope: str) -> TokenSet:
 def token(issuer: IssuerOpt = None, client_id: ClientOpt = None) -> None:
     """Print a valid access token on stdout, refreshing it when needed."""
     cache = TokenCache()
-    issuer_url, cid = _pick(cache, issuer, client_id)
+    try:
+        issuer_url, cid = _pick(cache, issuer, client_id)
+    except _NotLoggedIn:
+        raise _fail("not logged in; run `proofkey login --issuer URL` first") from None
     tokens = cache.get(issuer_url, cid)
     if tokens is None:
         raise _fail(f"not logged in to {issuer_url} as {cid}; run `proofkey login`")
@@ -155,10 +182,15 @@ def token(issuer: IssuerOpt = None, client_id: ClientOpt = None) -> None:
 def logout(issuer: IssuerOpt = None, client_id: ClientOpt = None) -> None:
     """Revoke the stored tokens at the provider and forget them."""
     cache = TokenCache()
-    issuer_url, cid = _pick(cache, issuer, client_id)
+    try:
+        issuer_url, cid = _pick(cache, issuer, client_id)
+    except _NotLoggedIn:
+        _say("Not logged in; nothing to log out of")
+        return
     tokens = cache.get(issuer_url, cid)
     if tokens is None:
-        raise _fail(f"not logged in to {issuer_url} as {cid}")
+        _say(f"Not logged in to {issuer_url} as {cid}; nothing to log out of")
+        return
     with OAuthClient(issuer_url, cid) as client:
         try:
             if tokens.refresh_token:

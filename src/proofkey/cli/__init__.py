@@ -1,0 +1,36 @@
+"""The ``proofkey`` command: serve, migrate, and manage clients, users and keys.
+
+One module per command group: ``serve``, ``maintenance`` (migrate, gc), ``clients``, ``users``,
+``keys``, ``login`` (login, token, logout); ``common`` holds what they share (settings, store,
+output, audit). The operator tools (scan-logs, lint, probe, check) live in ``proofkey.ops``.
+"""
+
+from __future__ import annotations
+
+import typer
+
+from proofkey.cli import clients, keys, login, maintenance, serve, users
+from proofkey.ops import check_cli, tools_cli
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(no_args_is_help=True, rich_markup_mode=None, add_completion=False,
+                  help="proofkey: a PKCE-first OAuth 2.1 / OpenID Connect authorization server.")
+app.add_typer(clients.app, name="client")
+app.add_typer(users.app, name="user")
+app.add_typer(keys.app, name="keys")
+
+app.command(epilog=serve.EPILOG)(serve.serve)
+app.command()(maintenance.migrate)
+app.command()(maintenance.gc)
+app.command()(login.login)
+app.command()(login.token)
+app.command()(login.logout)
+app.command("scan-logs")(tools_cli.scan_logs)
+app.command("lint")(tools_cli.lint)
+app.command("probe")(tools_cli.probe)
+app.command("check")(check_cli.check)
+
+
+def main() -> None:
+    app()

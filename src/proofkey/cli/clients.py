@@ -1,0 +1,122 @@
+"""``proofkey client add|list|show|remove``: register and inspect OAuth clients."""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated, Any
+
+import typer
+
+from proofkey.cli.common import (
+    ConfigOpt,
+    JsonOpt,
+    audit,
+    emit,
+    fail,
+    make_table,
+    out,
+    run,
+    settings_from,
+    warn,
+)
+from proofkey.flows.admin import register_client
+from proofkey.models import Client
+from proofkey.store.base import Store
+
+__all__ = ["app"]
+
+app = typer.Typer(no_args_is_help=True, rich_markup_mode=None,
+                  help="Register and inspect OAuth clients.")
+
+
+def _client_dict(client: Client) -> dict[str, Any]:
+    return {"client_id": client.client_id, "type": client.client_type, "name": client.name,
+            "redirect_uris": list(client.redirect_uris), "scopes": sorted(client.scopes),
+            "grant_types": sorted(client.grant_types),
+            "token_endpoint_auth_method": client.token_endpoint_auth_method,
+            "id_token_signed_response_alg": client.id_token_signed_response_alg,
+            "require_pushed_authorization_requests":
+                client.require_pushed_authorization_requests,
+            "created_at": client.created_at}
+
+
+@app.command("add")
+def client_add(
+    client_id: str,
+    redirect_uri: Annotated[list[str] | None, typer.Option(
+        "--redirect-uri", help="Redirect URI (repeat for several).")] = None,
+    public: Annotated[bool, typer.Option("--public/--confidential",
+                                         help="Public (PKCE only) or confidential.")] = True,
+    scope: Annotated[list[str] | None, typer.Option(help="Allowed scope (repeatable).")] = None,
+    grant_type: Annotated[list[str] | None, typer.Option(
+        help="Grant type (repeatable); default authorization_code and refresh_token.")] = None,
+    auth_method: Annotated[str | None, typer.Option(
+        help="client_secret_basic or client_secret_post for confidential clients.")] = None,
+    id_token_alg: Annotated[str, typer.Option(help="RS256 or ES256.")] = "RS256",  # noqa: S107
+    name: Annotated[str, typer.Option(help="Name shown on consent pages.")] = "",
+    require_par: Annotated[bool, typer.Option(
+        "--require-par", help="Accept only pushed authorization requests (RFC 9126).")] = False,
+    config: ConfigOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Register a client. A confidential client's secret is printed once, never stored."""
+    settings = settings_from(config)
+    if auth_method not in (None, "client_secret_basic", "client_secret_post", "none"):
+        raise fail("--auth-method must be client_secret_basic or client_secret_post")
+    scopes = [s for item in (scope or ["openid profile email offline_access"])
+              for s in item.split()]
+    grants = grant_type or ["authorization_code", "refresh_token"]
+
+    async def work(store: Store) -> Any:
+        return await register_client(
+            store, client_id, client_type="public" if public else "confidential",
+            redirect_uris=redirect_uri or [], scopes=scopes,
+            supported_scopes=settings.scopes_supported, grant_types=grants,
+            auth_method=auth_method,  # type: ignore[arg-type]
+            id_token_alg=id_token_alg, name=name, require_par=require_par,
+            now=int(time.time()))
+
+    created = run(settings, work, exists=f"a client with id {client_id!r} exists already "
+                  f"(see `proofkey client show {client_id}`; remove it first to replace it)")
+    for warning in created.warnings:
+        warn(f"client {client_id}: {warning}")
+    audit(settings, "client_registered", client_id)
+    data = _client_dict(created.client)
+    if created.secret is not None:
+        data["client_secret"] = created.secret.reveal()
+    if as_json:
+        emit(data, True)
+        return
+    out.print(f"registered client {client_id} ({data['type']})", markup=False)
+    if created.secret is not None:
+        out.print("client secret (shown once, store it now):", markup=False)
+        print(created.secret.reveal())
+
+
+@app.command("list")
+def client_list(config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
+    """List registered clients."""
+    rows = [_client_dict(c) for c in run(settings_from(config), lambda s: s.list_clients())]
+    emit(rows, as_json, make_table("clients", rows, ["client_id", "type", "redirect_uris",
+                                                     "scopes", "grant_types"]))
+
+
+@app.command("show")
+def client_show(client_id: str, config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
+    """Show one client."""
+    client = run(settings_from(config), lambda s: s.get_client(client_id))
+    if client is None:
+        raise fail(f"no client {client_id!r}")
+    row = _client_dict(client)
+    emit(row, as_json, make_table(client_id, [{"field": k, "value": v} for k, v in row.items()],
+                                  ["field", "value"]))
+
+
+@app.command("remove")
+def client_remove(client_id: str, config: ConfigOpt = None) -> None:
+    """Remove a client."""
+    settings = settings_from(config)
+    if not run(settings, lambda s: s.remove_client(client_id)):
+        raise fail(f"no client {client_id!r}")
+    audit(settings, "client_removed", client_id)
+    out.print(f"removed client {client_id}", markup=False)
