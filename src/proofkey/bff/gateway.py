@@ -13,6 +13,7 @@ import time
 import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import httpx
 from opentelemetry import trace
@@ -22,7 +23,7 @@ from proofkey.bff.sessions import PendingLogin, Sealer, Session, SessionStore, S
 from proofkey.bff.settings import BffSettings
 from proofkey.crypto import digest, fingerprint, new_handle
 from proofkey.sdk import AsyncOAuthClient, AuthorizationRequest, OAuthClientError, TokenSet
-from proofkey.sdk.core import end_session_url
+from proofkey.sdk.core import ProviderMetadata, end_session_url
 
 __all__ = ["BffProblem", "Gateway", "LoginStarted"]
 
@@ -33,6 +34,7 @@ TOUCH_EVERY = 60
 LEASE_SLACK = 5  # a refresh lease outlives the provider timeout by this much
 LEASE_POLL = 0.05  # seconds between looks at a row another instance is refreshing
 _HIDDEN_CLAIMS = frozenset({"nonce", "at_hash", "c_hash", "s_hash", "azp", "aud", "iss"})
+_NONE = ProviderMetadata("", "", "")
 _PROVIDER_ERRORS = frozenset({"discovery_failed", "jwks_failed", "invalid_metadata",
                               "invalid_response"})
 
@@ -134,16 +136,29 @@ class Gateway:
                     raise provider_problem(exc) from None
                 raise BffProblem(400, "login_failed", f"the login did not complete "
                                  f"({exc.error})", login=True) from None
-        session_id = await self._create_session(tokens)
+        session_id = await self._create_session(tokens, await self._profile(tokens))
         self.metrics.login("ok")
         return session_id, pending.return_path
 
-    async def _create_session(self, tokens: TokenSet) -> str:
+    async def _profile(self, tokens: TokenSet) -> dict[str, Any]:
+        """The id_token's claims, with userinfo's (same subject, OIDC Core §5.3.2) when the
+        provider has the endpoint: providers often keep names out of the id_token."""
+        claims = dict(tokens.id_claims or {})
+        if not claims.get("sub") or not (self.client.ops.metadata or _NONE).userinfo_endpoint:
+            return claims
+        try:
+            extra = await self.client.userinfo(tokens.access_token, str(claims["sub"]))
+        except (httpx.TransportError, OAuthClientError) as exc:
+            _log.info("login: userinfo unavailable (%s)", type(exc).__name__)
+            return claims
+        return {**extra, **claims}
+
+    async def _create_session(self, tokens: TokenSet, claims: dict[str, Any]) -> str:
         session_id = new_handle()
         key = digest(session_id)
         now = self.now()
         kept = SessionTokens(tokens.access_token, tokens.refresh_token, tokens.id_token,
-                             self._rebase(tokens.expires_at), dict(tokens.id_claims or {}))
+                             self._rebase(tokens.expires_at), claims)
         await self.store.create(Session(
             key, self.sealer.seal(kept.to_json(), key), 1, now, now,
             now + self.settings.session_idle_seconds,

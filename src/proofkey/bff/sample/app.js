@@ -13,16 +13,16 @@ function show(signedIn, text) {
 
 async function loadUser() {
   const answer = await fetch("/bff/user", { credentials: "same-origin" });
+  const claims = await answer.json();
   if (answer.status === 401) {
     $("user").textContent = "";
     show(false, "Not logged in.");
     return;
   }
   if (!answer.ok) {
-    show(false, `The gateway answered ${answer.status}; try again later.`);
+    show(false, `The gateway answered ${answer.status} (${claims.error}); try again later.`);
     return;
   }
-  const claims = await answer.json();
   $("user").textContent = JSON.stringify(claims, null, 2);
   show(true, `Logged in as ${claims.preferred_username || claims.sub}.`);
 }
