@@ -55,7 +55,8 @@ def serving_in_thread(app: Starlette, port: int) -> Iterator[str]:
     thread.start()
     deadline = time.monotonic() + START_TIMEOUT
     while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "the test API did not start"
+        assert thread.is_alive(), "the test API stopped"
+        assert time.monotonic() < deadline, "the test API did not start"
         time.sleep(0.02)
     try:
         yield f"http://127.0.0.1:{port}"

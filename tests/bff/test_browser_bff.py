@@ -158,8 +158,8 @@ def test_the_sample_spa_logs_in_calls_the_api_refreshes_and_logs_out_without_see
     page.click("#logout")
     page.wait_for_selector("#login:not([hidden])")
     drain()
-    status = page.evaluate("() => fetch('/api/after', {method: 'POST', headers: "
-                           "{'X-CSRF': '1'}}).then(async r => { await r.text(); return r.status; })")
+    status = page.evaluate("() => fetch('/api/after', {method: 'POST', headers: {'X-CSRF': "
+                           "'1'}}).then(async r => { await r.text(); return r.status; })")
     assert status == 401
     page.screenshot(path=str(artifacts / "bff-signed-out.png"))
 
