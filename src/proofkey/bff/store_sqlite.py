@@ -8,6 +8,7 @@ compare-and-set on ``version``.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
@@ -42,6 +43,7 @@ class SQLiteSessionStore:
         if self._db is None:
             if self.path != ":memory:":
                 Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+                os.close(os.open(self.path, os.O_CREAT | os.O_RDWR, 0o600))  # owner only
             self._db = sqlite3.connect(self.path, isolation_level=None, timeout=5.0,
                                        check_same_thread=False)
             self._db.execute("PRAGMA journal_mode=WAL")
