@@ -48,7 +48,14 @@ def _response_headers(response: httpx.Response) -> list[tuple[bytes, bytes]]:
 
 
 def _target(upstream: Upstream, request: Request) -> str:
-    rest = request.url.path[len(upstream.prefix):]
+    """The upstream URL: its base + the rest of the path as the browser encoded it. A dot
+    segment, even percent-encoded, could climb out of the base path (RFC 3986 §5.2.4): 400."""
+    rest = str(request.scope["path"])[len(upstream.prefix):]
+    if any(segment in {".", ".."} for segment in rest.split("/")):
+        raise BffProblem(400, "invalid_request", "the path has dot segments")
+    raw = bytes(request.scope.get("raw_path") or b"").decode("latin-1")
+    if raw.startswith(upstream.prefix):
+        rest = raw[len(upstream.prefix):]
     query = request.url.query
     return f"{upstream.url}{rest}" + (f"?{query}" if query else "")
 
