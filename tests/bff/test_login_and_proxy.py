@@ -3,13 +3,25 @@ through the proxy with the token attached (checked by introspection), logout."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 import httpx
+from starlette.responses import JSONResponse
 
 from proofkey.bff.app import SESSION_COOKIE
 from tests.bff.conftest import World
-from tests.bff.kit import APP, bff_settings, browser, csrf_headers, gateway, sign_in
+from tests.bff.kit import (
+    APP,
+    PROVIDER_HOST,
+    bff_settings,
+    browser,
+    csrf_headers,
+    gateway,
+    sign_in,
+)
+from tests.helpers import ISSUER
 
 
 def _no_token_in(text: str, tokens: list[str]) -> None:
@@ -130,3 +142,32 @@ async def test_metrics_count_logins_and_proxied_requests_by_upstream_and_status(
         assert 'proofkey_bff_logins_total{outcome="ok"} 1.0' in metrics
         assert 'proofkey_bff_proxied_requests_total{status="2xx",upstream="/api"} 1.0' in metrics
         assert 'proofkey_bff_proxied_requests_total{status="4xx",upstream="/api"} 1.0' in metrics
+
+
+async def test_logout_points_the_browser_at_the_providers_end_session_without_a_token(
+    world: World, tmp_path: Path,
+) -> None:
+    """A provider that advertises end_session_endpoint (proofkey does not: one is added to its
+    discovery document here) gets the browser with client_id, never an id_token_hint."""
+    provider = world.router.routes[PROVIDER_HOST]
+
+    async def discovery_with_logout(scope, receive, send):  # type: ignore[no-untyped-def]
+        if scope["type"] == "http" and scope["path"].endswith("/openid-configuration"):
+            request = httpx.Request("GET", f"{ISSUER}{scope['path']}")
+            metadata = (await provider.handle_async_request(request))
+            data = json.loads(await metadata.aread())
+            data["end_session_endpoint"] = f"{ISSUER}/logout"
+            await JSONResponse(data)(scope, receive, send)
+            return
+        await provider_app(scope, receive, send)
+
+    provider_app = provider.app  # type: ignore[attr-defined]
+    world.router.add(PROVIDER_HOST, discovery_with_logout)
+    async with gateway(world.router, bff_settings(tmp_path, world.bff_secret)), \
+            browser(world.router) as client:
+        await sign_in(client)
+        out = await client.post("/bff/logout", headers=csrf_headers())
+        url = out.json()["logout_url"]
+        assert url.startswith(f"{ISSUER}/logout?")
+        assert parse_qs(urlsplit(url).query) == {
+            "client_id": ["bff-app"], "post_logout_redirect_uri": [f"{APP}/"]}
