@@ -57,3 +57,19 @@ def test_secrets_stay_out_of_repr_and_help() -> None:
     assert "s3cret-value" not in repr(settings)
     assert KEY not in repr(settings)
     assert "PROOFKEY_BFF_UPSTREAMS" in describe_bff_settings()
+
+
+def test_the_servers_settings_leave_the_gateways_variables_and_section_alone(
+    tmp_path: Path,
+) -> None:
+    """One environment and one TOML file can configure both `proofkey serve` and `proofkey
+    bff`: the server neither warns about PROOFKEY_BFF_* nor refuses the [bff] section."""
+    from proofkey.settings import load_settings, unknown_environment
+
+    assert unknown_environment({"PROOFKEY_BFF_ISSUER": "https://id.example"}) == []
+    assert unknown_environment({"PROOFKEY_PROT": "1"}) != []  # misspellings still caught
+    config = tmp_path / "both.toml"
+    config.write_text('port = 8001\n[bff]\nport = 9001\nissuer = "https://id.example"\n'
+                      'client_id = "spa"\n')
+    assert load_settings(environ={}, config_file=config).port == 8001
+    assert load_bff_settings(environ={}, config_file=config).port == 9001
