@@ -72,8 +72,11 @@ async def test_a_session_ends_after_its_idle_lifetime_and_use_slides_it(
         assert (await client.get("/bff/user")).status_code == 200  # slides to 200 + 300
         clock.offset = 450
         assert (await client.get("/bff/user")).status_code == 200  # slides to 450 + 300
+        revocations = sum(r.url.path == "/revoke" for r in world.router.sent)
         clock.offset = 760
         assert (await client.get("/bff/user")).status_code == 401
+        # the ended session's refresh token is revoked at the provider, not left alive
+        assert sum(r.url.path == "/revoke" for r in world.router.sent) == revocations + 1
 
 
 async def test_a_session_ends_after_its_absolute_lifetime_even_when_in_use(

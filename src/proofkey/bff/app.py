@@ -21,6 +21,7 @@ from importlib import resources
 from pathlib import Path
 
 import httpx
+from opentelemetry import trace
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
@@ -61,7 +62,8 @@ class BffApp:
     def __init__(self, settings: BffSettings, store: SessionStore,
                  provider_transport: httpx.AsyncBaseTransport | None,
                  upstream_transport: httpx.AsyncBaseTransport | None,
-                 clock: Callable[[], float]) -> None:
+                 clock: Callable[[], float],
+                 tracer_provider: trace.TracerProvider | None = None) -> None:
         self.settings = settings
         self.metrics = BffMetrics()
         key = settings.key_bytes
@@ -74,7 +76,9 @@ class BffApp:
             client_secret=settings.client_secret or None, scope=settings.scope,
             use_par=settings.use_par, transport=provider_transport,
             timeout=settings.provider_timeout_seconds)
-        self.gateway = Gateway(settings, store, Sealer(key), client, self.metrics, clock)
+        tracer = (tracer_provider or trace.get_tracer_provider()).get_tracer("proofkey.bff")
+        self.gateway = Gateway(settings, store, Sealer(key), client, self.metrics, clock,
+                               tracer)
         self.http = httpx.AsyncClient(transport=upstream_transport, follow_redirects=False,
                                       timeout=settings.upstream_timeout_seconds)
         self._started = False
@@ -143,15 +147,20 @@ class BffApp:
 
     def proxy(self, upstream: Upstream) -> Callable[[Request], Awaitable[Response]]:
         async def handle(request: Request) -> Response:
-            try:
-                session, tokens = await self.gateway.session(request.cookies.get(SESSION_COOKIE))
-                token = await self.gateway.access_token(session, tokens)
-                response = await forward(self.http, upstream, request, token)
-            except BffProblem as exc:
-                self.metrics.proxy(upstream.prefix, exc.status)
-                raise
-            self.metrics.proxy(upstream.prefix, response.status_code)
-            return response
+            with self.gateway.tracer.start_as_current_span(
+                    "bff.proxy", attributes={"bff.upstream": upstream.prefix}) as span:
+                try:
+                    session, tokens = await self.gateway.session(
+                        request.cookies.get(SESSION_COOKIE))
+                    token = await self.gateway.access_token(session, tokens)
+                    response = await forward(self.http, upstream, request, token)
+                except BffProblem as exc:
+                    self.metrics.proxy(upstream.prefix, exc.status)
+                    span.set_attribute("http.response.status_code", exc.status)
+                    raise
+                self.metrics.proxy(upstream.prefix, response.status_code)
+                span.set_attribute("http.response.status_code", response.status_code)
+                return response
         return handle
 
     async def scrape(self, request: Request) -> Response:
@@ -197,10 +206,12 @@ def _static_dir(value: str) -> Path | None:
 def create_bff_app(settings: BffSettings, *, store: SessionStore | None = None,
                    provider_transport: httpx.AsyncBaseTransport | None = None,
                    upstream_transport: httpx.AsyncBaseTransport | None = None,
-                   clock: Callable[[], float] = time.time) -> Starlette:
-    """The gateway as an ASGI app; transports and clock are injectable for tests."""
+                   clock: Callable[[], float] = time.time,
+                   tracer_provider: trace.TracerProvider | None = None) -> Starlette:
+    """The gateway as an ASGI app. Transports and clock are injectable for tests; spans go to
+    ``tracer_provider``, else to the process's global OpenTelemetry provider."""
     bff = BffApp(settings, store or open_session_store(settings.effective_store_url),
-                 provider_transport, upstream_transport, clock)
+                 provider_transport, upstream_transport, clock, tracer_provider)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

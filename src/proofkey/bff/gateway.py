@@ -28,7 +28,6 @@ from proofkey.sdk.core import ProviderMetadata, end_session_url
 __all__ = ["BffProblem", "Gateway", "LoginStarted"]
 
 _log = logging.getLogger("proofkey.bff")
-_tracer = trace.get_tracer("proofkey.bff")
 LOGIN_TTL = 600
 TOUCH_EVERY = 60
 LEASE_SLACK = 5  # a refresh lease outlives the provider timeout by this much
@@ -73,8 +72,10 @@ class LoginStarted:
 class Gateway:
     def __init__(self, settings: BffSettings, store: SessionStore, sealer: Sealer,
                  client: AsyncOAuthClient, metrics: BffMetrics,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time,
+                 tracer: trace.Tracer | None = None) -> None:
         self.settings = settings
+        self.tracer = tracer or trace.get_tracer("proofkey.bff")
         self.store = store
         self.sealer = sealer
         self.client = client
@@ -93,7 +94,7 @@ class Gateway:
     # -- login ------------------------------------------------------------------------------
 
     async def start_login(self, return_path: str) -> LoginStarted:
-        with _tracer.start_as_current_span("bff.login"):
+        with self.tracer.start_as_current_span("bff.login"):
             try:
                 request = await self.client.authorization_request(
                     redirect_uri=self.settings.redirect_uri)
@@ -123,7 +124,7 @@ class Gateway:
         pending = PendingLogin.from_json(data)
         request = AuthorizationRequest("", pending.state, pending.nonce, pending.code_verifier,
                                        pending.redirect_uri, pending.scope)
-        with _tracer.start_as_current_span("bff.callback"):
+        with self.tracer.start_as_current_span("bff.callback"):
             try:
                 tokens = await self.client.complete(callback_url, request)
             except httpx.TransportError as exc:
@@ -176,8 +177,10 @@ class Gateway:
         found = await self.store.get(key)
         now = self.now()
         if found is None or not found.alive(now):
-            if found is not None:
-                await self.store.delete(key)
+            if found is not None and await self.store.delete(key) is not None:
+                data = self.sealer.open(found.sealed, key)
+                if data is not None:  # an ended session's refresh token dies with it
+                    await self._revoke(SessionTokens.from_json(data))
             raise login_required("the session has ended")
         tokens = self._open(found)
         if now - found.last_seen_at >= min(TOUCH_EVERY, self.settings.session_idle_seconds // 10):
@@ -226,7 +229,7 @@ class Gateway:
         if tokens.refresh_token is None:
             await self.store.delete(current.digest)
             raise login_required("the access token expired and there is no refresh token")
-        with _tracer.start_as_current_span("bff.refresh"):
+        with self.tracer.start_as_current_span("bff.refresh"):
             try:
                 fresh = await self.client.refresh(tokens.refresh_token)
             except httpx.TransportError as exc:
