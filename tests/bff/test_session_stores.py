@@ -4,25 +4,43 @@ their sessions on PostgreSQL behind a load balancer without stickiness."""
 from __future__ import annotations
 
 import asyncio
+import os
+import secrets
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
 from pathlib import Path
 
 import pytest
+from redis.exceptions import RedisError
 
 from proofkey.bff import create_bff_app
 from proofkey.bff.app import SESSION_COOKIE
 from proofkey.bff.sessions import Session, SessionStore
+from proofkey.bff.store_redis import RedisSessionStore
 from proofkey.bff.stores import open_session_store
 from tests.bff.conftest import World
 from tests.bff.kit import Balancer, Clock, bff_settings, browser, csrf_headers, running, sign_in
 from tests.pg import fresh_schema
+from tests.scale.conftest import missing
 
 ACCESS_TTL = 600
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
+REDIS_URL = os.environ.get("PROOFKEY_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+@pytest.fixture(params=["sqlite", "postgres", "redis"])
 async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[SessionStore]:
+    if request.param == "redis":
+        backend = RedisSessionStore(REDIS_URL, prefix=f"test-{secrets.token_hex(6)}")
+        try:
+            await backend.migrate()
+        except (OSError, RedisError) as exc:
+            missing("Redis", f"{type(exc).__name__}: {exc}", "PROOFKEY_TEST_REDIS_URL")
+        yield backend
+        await backend.purge(2**40)
+        await backend.close()
+        return
     if request.param == "sqlite":
         backend = open_session_store(f"sqlite:///{tmp_path}/s.db")
         await backend.migrate()
@@ -96,14 +114,18 @@ def settings_overrides() -> dict[str, object]:
     return {"refresh_reuse_grace_seconds": 0}  # any second use of a refresh token is reuse
 
 
-async def test_two_gateway_instances_share_sessions_on_postgresql(
-    world: World, tmp_path: Path,
+@pytest.mark.parametrize("backend", ["postgres", "redis"])
+async def test_two_gateway_instances_share_sessions(
+    world: World, tmp_path: Path, backend: str,
 ) -> None:
     clock = Clock()
     async with fresh_schema() as url, AsyncExitStack() as stack:
         settings = bff_settings(tmp_path, world.bff_secret, session_store_url=url)
+        prefix = f"test-{secrets.token_hex(6)}"  # one Redis namespace for both instances
         apps = [create_bff_app(settings, provider_transport=world.router,
-                               upstream_transport=world.router, clock=clock) for _ in range(2)]
+                               upstream_transport=world.router, clock=clock,
+                               store=RedisSessionStore(REDIS_URL, prefix=prefix)
+                               if backend == "redis" else None) for _ in range(2)]
         for app in apps:
             await stack.enter_async_context(running(app))
         world.router.routes["app.example"] = Balancer(apps)

@@ -130,8 +130,8 @@ class BffSettings:
     upstreams: tuple[Upstream, ...] = _opt(
         "Proxied APIs, PREFIX=URL (space or comma separated).", _upstreams, default=())
     session_store_url: str = _opt(
-        "sqlite:///path or postgresql://… (several gateway instances share PostgreSQL); empty "
-        "means sqlite:///<data_dir>/bff.db.", _str, default="")
+        "sqlite:///path, postgresql://… or redis://… (several gateway instances share "
+        "PostgreSQL or Redis); empty means sqlite:///<data_dir>/bff.db.", _str, default="")
     data_dir: str = _opt("Directory for the SQLite session store.", _str, default="bff-data")
     session_key: str = _opt(
         "AES-256-GCM key (32 bytes, base64url) that encrypts tokens at rest; every instance "
@@ -193,8 +193,10 @@ def _check(s: BffSettings) -> BffSettings:
         raise _Error("public_url", "must use https (http is allowed on loopback only)")
     if s.same_site not in {"strict", "lax"}:
         raise _Error("same_site", "must be strict or lax")
-    if not s.effective_store_url.startswith(("sqlite:///", "postgresql://", "postgres://")):
-        raise _Error("session_store_url", "must start with sqlite:/// or postgresql://")
+    if not s.effective_store_url.startswith(("sqlite:///", "postgresql://", "postgres://",
+                                              "redis://", "rediss://", "unix://")):
+        raise _Error("session_store_url", "must start with sqlite:///, postgresql:// or "
+                                          "redis://")
     if s.session_absolute_seconds < s.session_idle_seconds:
         raise _Error("session_absolute_seconds", "must not be shorter than the idle lifetime")
     if not s.post_logout_path.startswith("/") or s.post_logout_path.startswith("//"):

@@ -1,4 +1,5 @@
-"""Open the session store a URL names: ``sqlite:///path`` or ``postgresql://…``."""
+"""Open the session store a URL names: ``sqlite:///path``, ``postgresql://…`` or
+``redis://…`` (``rediss://`` for TLS)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,10 @@ def open_session_store(url: str) -> SessionStore:
         from proofkey.bff.store_postgres import PostgresSessionStore
 
         return PostgresSessionStore(url)
+    if url.startswith(("redis://", "rediss://", "unix://")):
+        from proofkey.bff.store_redis import RedisSessionStore
+
+        return RedisSessionStore(url)
     from proofkey.bff.store_sqlite import SQLiteSessionStore
 
     return SQLiteSessionStore(url)
