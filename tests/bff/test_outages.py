@@ -9,6 +9,7 @@ import httpx
 from starlette.applications import Starlette
 from starlette.responses import PlainTextResponse
 
+from proofkey.bff import create_bff_app
 from tests.bff.conftest import World
 from tests.bff.kit import (
     API_HOST,
@@ -99,3 +100,21 @@ async def test_an_upstream_down_is_a_502_and_a_silent_one_a_504(
         assert (await client.get("/api/x")).status_code == 200
         metrics = (await client.get("/metrics")).text
         assert 'proofkey_bff_proxied_requests_total{status="5xx",upstream="/api"} 2.0' in metrics
+
+
+async def test_a_session_store_that_cannot_be_reached_is_a_503_json(
+    world: World, tmp_path: Path,
+) -> None:
+    from proofkey.bff.app import SESSION_COOKIE
+    from tests.process.conftest import free_port
+
+    settings = bff_settings(tmp_path, world.bff_secret,
+                            session_store_url=f"postgresql://u@127.0.0.1:{free_port()}/none")
+    app = create_bff_app(settings, provider_transport=world.router,
+                         upstream_transport=world.router)
+    world.router.add("app.example", app)
+    async with browser(world.router) as client:  # no lifespan: the store starts on first use
+        answer = await client.get("/bff/user", headers={"Cookie": f"{SESSION_COOKIE}=x"})
+        assert answer.status_code == 503
+        assert answer.json()["error"] == "store_unavailable"
+        assert answer.headers["retry-after"] == "5"

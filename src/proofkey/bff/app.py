@@ -34,7 +34,7 @@ from proofkey.bff.metrics import BffMetrics
 from proofkey.bff.proxy import forward
 from proofkey.bff.sessions import Sealer, SessionStore
 from proofkey.bff.settings import BffSettings, Upstream
-from proofkey.bff.stores import open_session_store
+from proofkey.bff.stores import open_session_store, store_unavailable
 from proofkey.sdk import AsyncOAuthClient
 
 __all__ = ["LOGIN_COOKIE", "SESSION_COOKIE", "create_bff_app"]
@@ -103,14 +103,22 @@ class BffApp:
     def endpoint(self, handler: Callable[[Request], Awaitable[Response]]
                  ) -> Callable[[Request], Awaitable[Response]]:
         async def run(request: Request) -> Response:
-            await self.start()
             refusal = csrf_problem(request.method, request.headers, self.settings.origin)
             if refusal is not None:
                 return problem(BffProblem(403, "csrf_refused", refusal))
             try:
+                await self.start()
                 return await handler(request)
             except BffProblem as exc:
                 return problem(exc)
+            except Exception as exc:  # the type only: a message could quote a value
+                if store_unavailable(exc):
+                    _log.error("session store unavailable (%s)", type(exc).__name__)
+                    return problem(BffProblem(503, "store_unavailable", "the session store "
+                                              "cannot be reached; try again later",
+                                              retry_after=5))
+                _log.error("unexpected %s in %s", type(exc).__name__, request.url.path)
+                return problem(BffProblem(500, "server_error", "the gateway failed"))
         return run
 
     async def login(self, request: Request) -> Response:
