@@ -37,6 +37,7 @@ PROVIDER_HOST = ISSUER.split("://", 1)[1]
 class Router(httpx.AsyncBaseTransport):
     def __init__(self) -> None:
         self.routes: dict[str, httpx.AsyncBaseTransport] = {}
+        self.default: httpx.AsyncBaseTransport | None = None  # e.g. the real network
         self.refresh_grants = 0
         self.latency = 0.0  # seconds each refresh grant waits, as over a network
         self.sent: list[httpx.Request] = []
@@ -46,7 +47,7 @@ class Router(httpx.AsyncBaseTransport):
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         self.sent.append(request)
-        target = self.routes.get(request.url.netloc.decode())
+        target = self.routes.get(request.url.netloc.decode(), self.default)
         if target is None:
             raise httpx.ConnectError("connection refused", request=request)
         if request.url.path == "/token" and b"grant_type=refresh_token" in await request.aread():
