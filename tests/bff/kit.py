@@ -132,7 +132,7 @@ def browser(router: Router) -> httpx.AsyncClient:
 
 
 async def sign_in(client: httpx.AsyncClient, return_url: str = "/",
-                  base: str = APP) -> httpx.Response:
+                  base: str = APP, decision: str = "allow") -> httpx.Response:
     """Play the browser: /bff/login, proofkey's login and consent pages, the callback."""
     response = await client.get(f"{base}/bff/login", params={"returnUrl": return_url})
     assert response.status_code == 302, response.text
@@ -147,10 +147,10 @@ async def sign_in(client: httpx.AsyncClient, return_url: str = "/",
         if 'name="password"' in page.text:
             form.update(username=USERNAME, password=PASSWORD)
         else:
-            form["decision"] = "allow"
+            form["decision"] = decision
         response = await client.post(urljoin(location, action_of(page.text)), data=form)
     assert location.startswith(f"{base}/bff/callback?"), location
-    assert "code" in parse_qs(location.split("?", 1)[1])
+    assert ("code" if decision == "allow" else "error") in parse_qs(location.split("?", 1)[1])
     return await client.get(location)
 
 

@@ -171,3 +171,33 @@ async def test_logout_points_the_browser_at_the_providers_end_session_without_a_
         assert url.startswith(f"{ISSUER}/logout?")
         assert parse_qs(urlsplit(url).query) == {
             "client_id": ["bff-app"], "post_logout_redirect_uri": [f"{APP}/"]}
+
+
+async def test_login_pushes_the_request_when_the_provider_offers_par_and_sends_pkce_without(
+    world: World, tmp_path: Path,
+) -> None:
+    async with gateway(world.router, bff_settings(tmp_path, world.bff_secret)), \
+            browser(world.router) as client:
+        pushed = await client.get("/bff/login")
+        query = parse_qs(urlsplit(pushed.headers["location"]).query)
+        assert set(query) == {"client_id", "request_uri"}  # RFC 9126 §4
+    async with gateway(world.router, bff_settings(tmp_path, world.bff_secret, use_par=False)), \
+            browser(world.router) as client:
+        plain = await client.get("/bff/login")
+        query = parse_qs(urlsplit(plain.headers["location"]).query)
+        assert query["code_challenge_method"] == ["S256"]
+        assert query["redirect_uri"] == [f"{APP}/bff/callback"]
+        assert {"state", "nonce", "code_challenge"} <= set(query)
+
+
+async def test_a_denied_consent_comes_back_as_a_400_json_and_no_session(
+    world: World, tmp_path: Path,
+) -> None:
+    async with gateway(world.router, bff_settings(tmp_path, world.bff_secret)), \
+            browser(world.router) as client:
+        answer = await sign_in(client, decision="deny")
+        assert answer.status_code == 400
+        assert answer.json()["error"] == "login_failed"
+        assert "access_denied" in answer.json()["error_description"]
+        assert answer.json()["login_url"] == "/bff/login"
+        assert (await client.get("/bff/user")).status_code == 401
