@@ -85,6 +85,8 @@ class BffApp:
         self._start_lock = asyncio.Lock()
 
     async def start(self) -> None:
+        if self._started:
+            return
         async with self._start_lock:
             if not self._started:
                 await self.gateway.store.migrate()
