@@ -201,3 +201,12 @@ async def test_a_denied_consent_comes_back_as_a_400_json_and_no_session(
         assert "access_denied" in answer.json()["error_description"]
         assert answer.json()["login_url"] == "/bff/login"
         assert (await client.get("/bff/user")).status_code == 401
+
+
+async def test_metrics_answer_loopback_callers_only(world: World, tmp_path: Path) -> None:
+    async with gateway(world.router, bff_settings(tmp_path, world.bff_secret)) as app:
+        outside = httpx.ASGITransport(app=app, client=("203.0.113.9", 40000))
+        async with httpx.AsyncClient(transport=outside, base_url=APP) as client:
+            answer = await client.get("/metrics")
+        assert answer.status_code == 404
+        assert "proofkey_bff" not in answer.text
