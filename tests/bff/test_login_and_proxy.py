@@ -210,3 +210,23 @@ async def test_metrics_answer_loopback_callers_only(world: World, tmp_path: Path
             answer = await client.get("/metrics")
         assert answer.status_code == 404
         assert "proofkey_bff" not in answer.text
+
+
+async def test_own_answers_carry_security_headers_and_proxied_ones_keep_the_upstreams(
+    world: World, tmp_path: Path,
+) -> None:
+    settings = bff_settings(tmp_path, world.bff_secret, static_dir="sample")
+    async with gateway(world.router, settings), browser(world.router) as client:
+        page = await client.get("/")
+        assert page.status_code == 200
+        assert 'id="login"' in page.text
+        csp = page.headers["content-security-policy"]
+        assert "default-src 'self'" in csp
+        assert "frame-ancestors 'none'" in csp
+        assert page.headers["x-content-type-options"] == "nosniff"
+        user = await client.get("/bff/user")
+        assert user.headers["x-frame-options"] == "DENY"
+        await sign_in(client)
+        proxied = await client.get("/api/x")
+        assert "content-security-policy" not in proxied.headers
+        assert "x-frame-options" not in proxied.headers

@@ -23,6 +23,7 @@ from pathlib import Path
 import httpx
 from opentelemetry import trace
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
@@ -30,6 +31,7 @@ from starlette.staticfiles import StaticFiles
 
 from proofkey.bff.gateway import BffProblem, Gateway
 from proofkey.bff.guard import csrf_problem, local_return_path
+from proofkey.bff.headers import SecurityHeaders
 from proofkey.bff.metrics import BffMetrics
 from proofkey.bff.proxy import forward
 from proofkey.bff.sessions import Sealer, SessionStore
@@ -231,7 +233,9 @@ def create_bff_app(settings: BffSettings, *, store: SessionStore | None = None,
         finally:
             await bff.stop()
 
-    app = Starlette(routes=bff.routes(), lifespan=lifespan)
+    app = Starlette(routes=bff.routes(), lifespan=lifespan, middleware=[Middleware(
+        SecurityHeaders, proxied=[u.prefix for u in settings.upstreams],
+        sample=settings.static_dir == "sample")])
     app.state.bff = bff
     return app
 
