@@ -13,13 +13,18 @@ from typing import Annotated
 
 import typer
 
+from proofkey.bff.settings import describe_bff_settings
 from proofkey.cli.common import ConfigOpt, err, fail
 
 __all__ = ["EPILOG", "bff"]
 
+# "\b" keeps click from re-wrapping the list: one setting per paragraph, names never split.
 EPILOG = ("Example: echo \"$SECRET\" | proofkey bff --issuer https://id.example.com "
           "--client-id spa --client-secret-stdin --upstream /api=http://127.0.0.1:9000 "
-          "--listen 127.0.0.1:8080 --public-url https://app.example.com")
+          "--listen 127.0.0.1:8080 --public-url https://app.example.com\n\n"
+          "Settings (environment variables; TOML keys of the [bff] section are the lower-case "
+          "names without the prefix):\n\n"
+          + "\n\n".join("\b\n" + line for line in describe_bff_settings().splitlines()))
 
 
 def _listen(value: str) -> tuple[str, int]:
