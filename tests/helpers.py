@@ -126,3 +126,22 @@ async def exchange(http: httpx.AsyncClient, flow: Flow, code: str,
             "code_verifier": flow.verifier}
     data.update(extra)  # type: ignore[arg-type]
     return await http.post("/token", data={k: v for k, v in data.items() if v is not None})
+
+
+def play_the_person(url: str, username: str, password: str, *, decision: str = "allow") -> str:
+    """A person at the provider's pages: open the authorization ``url``, sign in, answer the
+    consent page if one comes, and follow the redirect to the app; the final location."""
+    with httpx.Client(timeout=10) as browser:
+        response = browser.get(url)
+        page = browser.get(httpx.URL(url).join(response.headers["location"]))
+        response = browser.post(httpx.URL(url).join(action_of(page.text)), data={
+            "csrf": csrf_of(page.text), "username": username, "password": password})
+        location = response.headers["location"]
+        if location.startswith("/interaction/"):
+            page = browser.get(httpx.URL(url).join(location))
+            response = browser.post(httpx.URL(url).join(action_of(page.text)), data={
+                "csrf": csrf_of(page.text), "decision": decision})
+            location = response.headers["location"]
+        landing = browser.get(location)
+        assert landing.status_code == 200, landing.text
+        return str(location)

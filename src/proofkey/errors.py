@@ -59,9 +59,11 @@ class OAuthError(Exception):
         *,
         detail: str | None = None,
         redirectable: bool | None = None,
+        retry_after: int | None = None,
     ) -> None:
         self.description = _DESCRIPTION_UNSAFE.sub("?", description)
         self.detail = detail
+        self.retry_after = retry_after  # seconds, sent as Retry-After (a throttled request)
         self.redirectable = self.default_redirectable if redirectable is None else redirectable
         super().__init__(f"{self.error}: {self.description}")
 
@@ -189,8 +191,8 @@ class RateLimited(OAuthError):
     default_redirectable = False
 
     def __init__(self, description: str, *, retry_after: int, detail: str | None = None) -> None:
-        super().__init__(description, detail=detail)
-        self.retry_after = retry_after
+        super().__init__(description, detail=detail, retry_after=retry_after)
+        self.retry_after: int = retry_after
 
 
 class AuthorizationPending(OAuthError):

@@ -151,6 +151,15 @@ class Settings:
     device_requests_per_address: int = _opt(
         "Device authorization requests per client address per 10 minutes before 429.",
         _int(1, _CAP_MAX), default=300)
+    client_auth_failures_per_client: int = _opt(
+        "Failed client authentications per client per window before every authentication of "
+        "that client is refused until the window passes (RFC 6749 §2.3.1).", _int(1, 100000),
+        default=50)
+    client_auth_failures_per_ip: int = _opt(
+        "Failed client authentications per client address per window before that address is "
+        "refused (keep it below the per-client limit).", _int(1, 100000), default=10)
+    client_auth_window_seconds: int = _opt("Client authentication throttling window.",
+                                           _int(1, DAY), default=60)
     client_cache_ms: int = _opt(
         "How long a process keeps a client it looked up (0: no cache); a client removed by "
         "another process still works here for up to this long.", _int(0, 60000), default=1000)

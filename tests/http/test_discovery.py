@@ -3,6 +3,7 @@ over HTTP."""
 
 from __future__ import annotations
 
+import base64
 import time
 from typing import Any
 
@@ -170,3 +171,24 @@ async def test_a_token_signed_by_a_key_another_instance_picked_up_verifies_here_
     inspected = await http.post("/introspect", data={"token": tokens["access_token"]},
                                 auth=("web-app", web_secret))
     assert inspected.json()["active"] is True
+
+
+async def test_made_up_kids_reload_the_keys_at_most_once_a_second(
+        http: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Anyone can send a token naming an unknown kid; each used to cost a read of the key
+    table. Now such reloads happen at most once per second per process."""
+    services = app_services(http)
+    reads: list[int] = []
+    real = services.keys.keys.list_keys
+
+    async def counted() -> Any:
+        reads.append(1)
+        return await real()
+
+    monkeypatch.setattr(services.keys.keys, "list_keys", counted)
+    header = base64.urlsafe_b64encode(b'{"alg":"ES256","kid":"made-up"}').rstrip(b"=").decode()
+    for i in range(20):
+        response = await http.get("/userinfo",
+                                  headers={"Authorization": f"Bearer {header}.e30.sig{i}"})
+        assert response.status_code == 401
+    assert len(reads) == 1

@@ -257,9 +257,13 @@ def test_keys_are_listed_and_rotated(env: dict[str, str]) -> None:
 def test_migrate_creates_the_database_and_is_idempotent(env: dict[str, str],
                                                         data_dir: Path) -> None:
     data_dir.mkdir()
-    assert "migrations applied" in ok(run_cli(["migrate"], env)).stdout
+    first = ok(run_cli(["migrate"], env)).stdout
+    assert "applied migration 0001" in first  # each version it applied, named
+    assert "the database schema is up to date" in first
     assert (data_dir / "proofkey.db").is_file()
-    assert "migrations applied" in ok(run_cli(["migrate"], env)).stdout
+    again = ok(run_cli(["migrate"], env)).stdout
+    assert "applied migration" not in again
+    assert "the database schema is up to date" in again
 
 
 # -- settings ------------------------------------------------------------------------------

@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.helpers import action_of, csrf_of
+from tests.helpers import play_the_person
 from tests.process.conftest import PROOFKEY, ServerProcess, running_server, seed
 
 USER, PASSWORD = "ada", "analytical engine 1843"
@@ -50,20 +50,8 @@ def _authorization_url(process: subprocess.Popen[str]) -> str:
 
 def _browser(url: str, *, decision: str = "allow") -> None:
     """Play the person: log in, answer consent, and follow the redirect to the loopback."""
-    with httpx.Client(timeout=10) as browser:
-        response = browser.get(url)
-        page = browser.get(httpx.URL(url).join(response.headers["location"]))
-        response = browser.post(httpx.URL(url).join(action_of(page.text)), data={
-            "csrf": csrf_of(page.text), "username": USER, "password": PASSWORD})
-        location = response.headers["location"]
-        if location.startswith("/interaction/"):
-            page = browser.get(httpx.URL(url).join(location))
-            response = browser.post(httpx.URL(url).join(action_of(page.text)), data={
-                "csrf": csrf_of(page.text), "decision": decision})
-            location = response.headers["location"]
-        assert location.startswith("http://127.0.0.1:"), location
-        landing = browser.get(location)
-        assert landing.status_code == 200
+    location = play_the_person(url, USER, PASSWORD, decision=decision)
+    assert location.startswith("http://127.0.0.1:"), location
 
 
 def _cli(config_home: Path, *args: str) -> subprocess.CompletedProcess[str]:

@@ -37,7 +37,8 @@ def _unique(prefix: str) -> str:
 
 
 @contextlib.asynccontextmanager
-async def _limiter(kind: str, redis_url: str | None) -> AsyncIterator[RateLimiter]:
+async def open_limiter(kind: str, redis_url: str | None) -> AsyncIterator[RateLimiter]:
+    """An in-process limiter, or one on Redis under a prefix of its own (closed after)."""
     if kind == "memory":
         yield MemoryRateLimiter()
         return
@@ -54,7 +55,7 @@ async def test_a_sliding_window_counts_the_same_in_process_and_in_redis(
     kind: str, request: pytest.FixtureRequest
 ) -> None:
     redis_url = request.getfixturevalue("redis_url") if kind == "redis" else None
-    async with _limiter(kind, redis_url) as limiter:
+    async with open_limiter(kind, redis_url) as limiter:
         for at in (100.0, 101.0, 102.0):
             assert await limiter.retry_after("k", 3, 10, at) == 0
             await limiter.hit("k", 10, at)

@@ -8,10 +8,9 @@ import threading
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
-from tests.helpers import action_of, csrf_of
+from tests.helpers import play_the_person
 from tests.process.conftest import running_server, seed
 
 DOC = Path(__file__).parent.parent.parent / "docs" / "sdk.md"
@@ -29,20 +28,8 @@ def test_every_example_compiles(index: int) -> None:
 
 
 def _person(url: str, failures: list[BaseException]) -> None:
-    """Sign in and consent in the provider's pages, then follow the redirect to the app."""
     try:
-        with httpx.Client(timeout=10) as browser:
-            response = browser.get(url)
-            page = browser.get(httpx.URL(url).join(response.headers["location"]))
-            response = browser.post(httpx.URL(url).join(action_of(page.text)), data={
-                "csrf": csrf_of(page.text), "username": USER, "password": PASSWORD})
-            location = response.headers["location"]
-            if location.startswith("/interaction/"):
-                page = browser.get(httpx.URL(url).join(location))
-                response = browser.post(httpx.URL(url).join(action_of(page.text)), data={
-                    "csrf": csrf_of(page.text), "decision": "allow"})
-                location = response.headers["location"]
-            browser.get(location)
+        play_the_person(url, USER, PASSWORD)
     except BaseException as exc:  # reported by the test, not lost in the thread
         failures.append(exc)
 

@@ -28,7 +28,7 @@ async def _give_everything(store: Store, user_id: str, tag: str, user_code: str)
     await store.save_pending(a_pending(f"h-{tag}", user_id=user_id, auth_time=NOW))
     await store.save_code(a_code(f"c-{tag}", user_id=user_id))
     await store.save_device(a_device(f"d-{tag}", user_code))
-    assert await store.decide_device(user_code, NOW, approve=True, user_id=user_id,
+    assert await store.decide_device(digest(user_code), NOW, approve=True, user_id=user_id,
                                      auth_time=NOW) is True  # fmt: skip
     await store.save_grant(a_grant(f"g-{tag}", user_id=user_id),
                            a_refresh(f"r-{tag}", f"g-{tag}"))  # fmt: skip
@@ -50,7 +50,7 @@ async def test_ending_a_users_access_ends_sessions_and_revokes_everything_issuab
     assert await store.get_pending(digest("h-alice"), NOW) is None
     assert await store.redeem_code(digest("c-alice"), NOW + 2, "g-new", NOW + HOUR, None) is None
     assert await store.get_grant("g-new") is None
-    device = await store.get_device_by_user_code("WDJB-MJHT", NOW + 2)
+    device = await store.get_device_by_user_code(digest("WDJB-MJHT"), NOW + 2)
     assert device is not None
     assert device.status == "denied"
     assert await store.consume_device(digest("d-alice"), NOW + 2, a_grant("g-dev"), None) is None

@@ -13,7 +13,7 @@ import contextlib
 import datetime
 import json
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -28,7 +28,7 @@ from proofkey.store import open_store
 from proofkey.store.base import AlreadyExists, Store, StoreUnavailable
 
 __all__ = ["ConfigOpt", "JsonOpt", "audit", "audit_path", "cell", "emit", "err", "fail",
-           "make_table", "out", "read_password", "run", "settings_from", "warn"]
+           "make_table", "out", "read_password", "run", "settings_from", "warn", "working"]
 
 T = TypeVar("T")
 # Piped or redirected, tables keep every value whole (rich would cut cells at 80 columns).
@@ -62,21 +62,35 @@ def settings_from(config: Path | None, **overrides: Any) -> Settings:
 
 
 @contextlib.asynccontextmanager
-async def _open(settings: Settings) -> AsyncIterator[Store]:
+async def _open(settings: Settings, *, announce: bool = False) -> AsyncIterator[Store]:
     store = open_store(settings.effective_database_url)
     try:
-        await store.migrate()
+        with working("applying database migrations"):
+            applied = await store.migrate()
+        for version in applied if announce else ():
+            out.print(f"applied migration {version}", markup=False, highlight=False)
         yield store
     finally:
         await store.close()
 
 
+@contextlib.contextmanager
+def working(what: str) -> Iterator[Callable[[str], None]]:
+    """A spinner on a terminal while long work runs (``update`` changes its text); nothing
+    when stderr is a pipe or a file."""
+    if not err.is_terminal:
+        yield lambda text: None
+        return
+    with err.status(what) as status:
+        yield lambda text: status.update(text)
+
+
 def run(settings: Settings, work: Callable[[Store], Awaitable[T]], *,
-        exists: str = "it exists already") -> T:
+        exists: str = "it exists already", announce_migrations: bool = False) -> T:
     """Run ``work`` on the opened (and migrated) store; every error a user can cause ends in
     one sentence: ``exists`` says what already existed."""
     async def runner() -> T:
-        async with _open(settings) as store:
+        async with _open(settings, announce=announce_migrations) as store:
             return await work(store)
 
     try:

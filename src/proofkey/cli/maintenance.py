@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from proofkey.cli.common import ConfigOpt, JsonOpt, emit, err, out, run, settings_from
+from proofkey.cli.common import ConfigOpt, JsonOpt, emit, err, out, run, settings_from, working
 from proofkey.store.base import Store
 
 __all__ = ["gc", "migrate"]
@@ -18,10 +18,10 @@ def migrate(config: ConfigOpt = None) -> None:
     settings = settings_from(config)
 
     async def work(store: Store) -> None:
-        return None
+        return None  # opening the store applied them, each named
 
-    run(settings, work)
-    out.print("migrations applied")
+    run(settings, work, announce_migrations=True)
+    out.print("the database schema is up to date")
 
 
 def gc(
@@ -38,11 +38,13 @@ def gc(
 
     async def work(store: Store) -> tuple[int, int, bool]:
         now, purged = int(time.time()), 0
-        for rounds in range(1, max_rounds + 1):
-            deleted = await store.purge_expired(now, batch)
-            purged += deleted
-            if not deleted:
-                return purged, rounds, True
+        with working("purging expired rows") as update:
+            for rounds in range(1, max_rounds + 1):
+                deleted = await store.purge_expired(now, batch)
+                purged += deleted
+                update(f"purging expired rows: {purged} so far (round {rounds})")
+                if not deleted:
+                    return purged, rounds, True
         return purged, max_rounds, False
 
     purged, rounds, complete = run(settings, work)

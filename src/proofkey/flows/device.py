@@ -41,6 +41,7 @@ from proofkey.protocol.scope import check_scope, parse_scope
 from proofkey.store.base import AlreadyExists, ConsentStore, DeviceStore, RateLimiter
 from proofkey.tokens.mint import TokenMinter
 
+from . import throttle
 from .context import Context
 from .row_caps import device_cap
 from .token_response import mint_token_response
@@ -102,18 +103,25 @@ async def authorize_device(
 async def find_request(
     typed: str, *, devices: DeviceStore, limiter: RateLimiter, client_ip: str, ctx: Context
 ) -> DeviceAuthorization:
-    """The pending request behind a code a person typed; wrong codes are throttled."""
-    key = f"device:ip:{client_ip}"
-    now = ctx.clock()
-    wait = await limiter.retry_after(key, _ENTRY_LIMIT, _ENTRY_WINDOW, now)
-    if wait:
-        raise RateLimited("too many wrong codes; wait a few minutes", retry_after=wait)
+    """The pending request behind a code a person typed; wrong codes are throttled (§5.1).
+
+    The attempt is counted before the code is looked up, and released when the code was right:
+    of N concurrent guesses at most the limit are looked up."""
+    held = await throttle.reserve(limiter, (throttle.Limit(
+        "ip", f"device:ip:{client_ip}", _ENTRY_LIMIT, _ENTRY_WINDOW),), ctx.clock())
+    if isinstance(held, throttle.Refused):
+        raise RateLimited("too many wrong codes; wait a few minutes",
+                          retry_after=held.retry_after)
     user_code = normalize_user_code(typed)
-    request = (await devices.get_device_by_user_code(digest(user_code), ctx.now())
-               if user_code else None)
+    try:
+        request = (await devices.get_device_by_user_code(digest(user_code), ctx.now())
+                   if user_code else None)
+    except Exception:
+        await throttle.release(limiter, held)
+        raise
     if request is None or request.status != "pending":
-        await limiter.hit(key, _ENTRY_WINDOW, now)
         raise InvalidRequest(_UNKNOWN, redirectable=False)
+    await throttle.release(limiter, held)
     return request
 
 

@@ -34,6 +34,7 @@ from proofkey.store.base import (
     UserStore,
 )
 
+from . import throttle
 from .authorize import Redirect, error_redirect, issue_code
 from .context import Context
 
@@ -93,26 +94,35 @@ async def authenticate(
     username: str, password: str, *, users: UserStore, limiter: RateLimiter, client_ip: str,
     client_id: str | None, ctx: Context,
 ) -> User:
-    """Check a password under per-user and per-address throttling; raise BadCredentials."""
+    """Check a password under per-user and per-address throttling; raise BadCredentials, or
+    RateLimited (429) without checking it.
+
+    The one password login of the pages (/interaction, /account, /device). The attempt is
+    counted under both keys BEFORE the password is verified (RFC 6749 §10.10: concurrent
+    guesses must not all run while the count is still low); a wrong password keeps the count, a
+    right one releases it and clears the user's failures."""
     settings = ctx.settings
     now = ctx.clock()
-    user_key = f"login:user:{fingerprint(username.casefold())}"
-    ip_key = f"login:ip:{client_ip}"
     window = settings.login_window_seconds
-    for key, limit, scope in ((user_key, settings.login_failures_per_user, "user"),
-                              (ip_key, settings.login_failures_per_ip, "ip")):
-        wait = await limiter.retry_after(key, limit, window, now)
-        if wait:
-            ctx.bus.emit(LoginThrottled(fingerprint(username), scope))
-            raise RateLimited("too many failed sign-in attempts; try again later",
-                           retry_after=wait)
-    user = await users.get_user_by_username(username) if len(username) <= 200 else None
-    ok = await verify_password_async(user.password_hash if user else None, password[:1024])
+    user_key = f"login:user:{fingerprint(username.casefold())}"
+    held = await throttle.reserve(limiter, (
+        throttle.Limit("user", user_key, settings.login_failures_per_user, window),
+        throttle.Limit("ip", f"login:ip:{client_ip}", settings.login_failures_per_ip, window),
+    ), now)
+    if isinstance(held, throttle.Refused):
+        ctx.bus.emit(LoginThrottled(fingerprint(username), held.scope))
+        raise RateLimited("too many failed sign-in attempts; try again later",
+                          retry_after=held.retry_after)
+    try:
+        user = await users.get_user_by_username(username) if len(username) <= 200 else None
+        ok = await verify_password_async(user.password_hash if user else None, password[:1024])
+    except Exception:
+        await throttle.release(limiter, held)  # not verified (store down): not a failure
+        raise
     if user is None or not ok:
-        await limiter.hit(user_key, window, now)
-        await limiter.hit(ip_key, window, now)
         ctx.bus.emit(LoginFailed(fingerprint(username), client_id))
         raise BadCredentials
+    await throttle.release(limiter, held)
     await limiter.reset(user_key)
     ctx.bus.emit(LoginSucceeded(user.user_id, client_id))
     return user

@@ -13,7 +13,7 @@ from proofkey.crypto import digest
 from proofkey.errors import InvalidClient, InvalidRequest, InvalidToken
 from proofkey.protocol.credentials import read_client_credentials
 from proofkey.protocol.params import Params
-from proofkey.store.base import ClientStore, GrantStore
+from proofkey.store.base import ClientStore, GrantStore, RateLimiter
 from proofkey.tokens.mint import TokenMinter
 
 from .access import active_access_token
@@ -28,9 +28,10 @@ _CLAIMS = ("scope", "client_id", "sub", "exp", "iat", "iss", "aud", "jti", "auth
 
 async def introspect(
     form: Params, authorization: str | None, *, clients: ClientStore, grants: GrantStore,
-    minter: TokenMinter, ctx: Context,
+    minter: TokenMinter, limiter: RateLimiter, client_ip: str, ctx: Context,
 ) -> dict[str, Any]:
-    caller = await authenticate_client(read_client_credentials(authorization, form), clients)
+    caller = await authenticate_client(read_client_credentials(authorization, form), clients,
+                                       limiter=limiter, client_ip=client_ip, ctx=ctx)
     if caller.is_public:
         raise InvalidClient("introspection is for confidential clients")
     token = form.get("token")
@@ -42,7 +43,8 @@ async def introspect(
             claims = await active_access_token(token, minter=minter, grants=grants, now=now)
         except InvalidToken:
             return dict(_INACTIVE)
-        body = {k: claims[k] for k in _CLAIMS if k in claims}
+        issued = claims.as_dict()
+        body = {k: issued[k] for k in _CLAIMS if k in issued}
         return {"active": True, "token_type": "Bearer", **body}
     if len(token) > 256:
         return dict(_INACTIVE)

@@ -14,7 +14,7 @@ from proofkey.errors import InvalidRequest, InvalidToken, UnsupportedTokenType
 from proofkey.observability.events import TokenRevoked
 from proofkey.protocol.credentials import read_client_credentials
 from proofkey.protocol.params import Params
-from proofkey.store.base import ClientStore, GrantStore
+from proofkey.store.base import ClientStore, GrantStore, RateLimiter
 from proofkey.tokens.mint import TokenMinter
 
 from .client_auth import authenticate_client
@@ -27,9 +27,10 @@ _HINTS = frozenset({"access_token", "refresh_token"})
 
 async def revoke(
     form: Params, authorization: str | None, *, clients: ClientStore, grants: GrantStore,
-    minter: TokenMinter, ctx: Context,
+    minter: TokenMinter, limiter: RateLimiter, client_ip: str, ctx: Context,
 ) -> None:
-    client = await authenticate_client(read_client_credentials(authorization, form), clients)
+    client = await authenticate_client(read_client_credentials(authorization, form), clients,
+                                       limiter=limiter, client_ip=client_ip, ctx=ctx)
     token = form.get("token")
     if token is None:
         raise InvalidRequest("token is required")
@@ -42,8 +43,8 @@ async def revoke(
             claims = minter.verify_access_token(token, now)
         except InvalidToken:
             return
-        if claims.get("client_id") == client.client_id:
-            await grants.revoke_access_token(str(claims["jti"]), int(claims["exp"]))
+        if claims.client_id == client.client_id:
+            await grants.revoke_access_token(claims.jti, claims.exp)
             ctx.bus.emit(TokenRevoked(client.client_id, "access_token", None))
         return
     if len(token) > 256:

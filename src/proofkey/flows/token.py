@@ -29,7 +29,7 @@ from proofkey.protocol.device import DEVICE_GRANT_TYPE
 from proofkey.protocol.params import Params
 from proofkey.protocol.responses import token_body
 from proofkey.protocol.scope import check_scope, format_scope, parse_scope
-from proofkey.store.base import ClientStore, CodeStore, DeviceStore, GrantStore
+from proofkey.store.base import ClientStore, CodeStore, DeviceStore, GrantStore, RateLimiter
 from proofkey.tokens.mint import TokenMinter
 
 from .client_auth import authenticate_client
@@ -48,10 +48,12 @@ class TokenServices:
     grants: GrantStore
     devices: DeviceStore
     minter: TokenMinter
+    limiter: RateLimiter  # failed client authentications (flows/client_auth)
 
 
 async def exchange(
-    form: Params, authorization: str | None, *, services: TokenServices, ctx: Context
+    form: Params, authorization: str | None, *, services: TokenServices, client_ip: str,
+    ctx: Context,
 ) -> dict[str, str | int]:
     """Handle one token request; raise an OAuthError for every refusal."""
     started = time.perf_counter()
@@ -61,7 +63,9 @@ async def exchange(
         if grant_type is None:
             raise InvalidRequest("grant_type is required", detail="invalid_request")
         credentials = read_client_credentials(authorization, form)
-        client = await authenticate_client(credentials, services.clients)
+        client = await authenticate_client(credentials, services.clients,
+                                           limiter=services.limiter, client_ip=client_ip,
+                                           ctx=ctx)
         if not is_grant_type(grant_type):
             raise UnsupportedGrantType("the grant_type is not supported")
         if grant_type not in client.grant_types:

@@ -18,10 +18,10 @@ async def userinfo(
     token: str, *, users: UserStore, grants: GrantStore, minter: TokenMinter, ctx: Context
 ) -> dict[str, Any]:
     claims = await active_access_token(token, minter=minter, grants=grants, now=ctx.now())
-    scope = str(claims.get("scope", "")).split()
+    scope = claims.scope.split()
     if "openid" not in scope:
         raise InsufficientScope("the access token lacks the openid scope")
-    user = await users.get_user(str(claims["sub"]))
+    user = await users.get_user(claims.sub)
     if user is None:
         raise InvalidToken("the user no longer exists")
     info: dict[str, Any] = {"sub": user.user_id}

@@ -11,7 +11,7 @@ Child metrics are cached per label tuple, so the hot path is a dict lookup, an `
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from prometheus_client import (
@@ -23,6 +23,7 @@ from prometheus_client import (
     disable_created_metrics,
     generate_latest,
 )
+from prometheus_client.core import CounterMetricFamily
 from prometheus_client.gc_collector import GCCollector
 from prometheus_client.platform_collector import PlatformCollector
 from prometheus_client.process_collector import ProcessCollector
@@ -74,6 +75,18 @@ AUTH_ERRORS = frozenset({
 AUTH_START_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0,
                       30.0, 60.0, 120.0, 300.0, 600.0)
 TOKEN_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+
+
+class _ReadCounter:
+    """A counter kept elsewhere (``source()``), read at each scrape."""
+
+    def __init__(self, name: str, documentation: str) -> None:
+        self.name = name
+        self.documentation = documentation
+        self.source: Callable[[], int] = lambda: 0
+
+    def collect(self) -> Iterator[CounterMetricFamily]:
+        yield CounterMetricFamily(self.name, self.documentation, value=self.source())
 
 
 def _closed(value: str | None, allowed: frozenset[str]) -> str:
@@ -128,6 +141,11 @@ class Metrics:
         self.revocations = Counter("proofkey_revocations",
                                    "Tokens revoked by their client (RFC 7009), by kind.",
                                    ["client_id", "kind"], registry=r)
+        self.ratelimit_evictions = _ReadCounter(
+            "proofkey_ratelimit_evictions",
+            "Rate-limit keys with events still in their window dropped to bound the in-process "
+            "limiter's memory (a flood of new keys; see docs/security.md).")
+        r.register(self.ratelimit_evictions)
         Gauge("proofkey_build_info", "Always 1; the version label names the build.",
               ["version"], registry=r).labels(version or UNKNOWN).set(1)
         if process_collectors:
@@ -163,6 +181,10 @@ class Metrics:
         self._child(self.redactions, kind if kind in KINDS else OTHER).inc()
         for listener in self._redaction_listeners:
             listener(kind)
+
+    def watch_rate_limiter(self, evictions: Callable[[], int]) -> None:
+        """Read the rate limiter's eviction count (``RateLimiter.evictions``) at each scrape."""
+        self.ratelimit_evictions.source = evictions
 
     def add_redaction_listener(self, listener: Callable[[str], None]) -> None:
         self._redaction_listeners.append(listener)

@@ -16,6 +16,7 @@ Rules every backend keeps (the contract suite in ``tests/store`` checks each):
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import Protocol
 
 from proofkey.models import (
@@ -41,6 +42,7 @@ __all__ = [
     "KeyStore",
     "PushedRequestStore",
     "RateLimiter",
+    "Reservation",
     "SessionStore",
     "Store",
     "StoreUnavailable",
@@ -259,15 +261,54 @@ class Store(
     async def close(self) -> None: ...
 
 
+@dataclass(frozen=True, slots=True)
+class Reservation:
+    """What ``RateLimiter.reserve`` answered: an event counted under ``key`` (``token`` names
+    it for ``release``), or a refusal with the seconds to wait (``retry_after`` > 0)."""
+
+    key: str
+    retry_after: int
+    token: str = ""
+
+    @property
+    def granted(self) -> bool:
+        return self.retry_after == 0
+
+
 class RateLimiter(Protocol):
-    """Counts events per key in a sliding window (login failures, requests)."""
+    """Counts events per key in a sliding window (failed logins, client authentications).
+
+    Guard an attempt with ``reserve`` BEFORE verifying it and ``release`` it when it succeeded:
+    checking first and counting after the verification lets N concurrent guesses all pass the
+    check (RFC 6749 §10.10). Reads (``retry_after``) have no side effects and never create a
+    key, so probing cannot grow or flush the limiter."""
 
     async def retry_after(self, key: str, limit: int, window: int, now: float) -> int:
         """Seconds until ``key`` is below ``limit`` events in ``window`` (0: allowed now)."""
         ...
 
-    async def hit(self, key: str, window: int, now: float) -> None: ...
+    async def reserve(self, key: str, limit: int, window: int, now: float) -> Reservation:
+        """Atomically (also across instances sharing the limiter): if ``key`` has fewer than
+        ``limit`` events in ``window``, count one at ``now`` and grant it; else count nothing
+        and refuse with the seconds until the next event will be allowed."""
+        ...
+
+    async def release(self, reservation: Reservation) -> None:
+        """Uncount a granted reservation (the attempt succeeded); nothing for a refusal, or
+        when it was released, reset or has left the window already."""
+        ...
+
+    async def hit(self, key: str, window: int, now: float) -> None:
+        """Count one event unconditionally (prefer ``reserve``)."""
+        ...
+
     async def reset(self, key: str) -> None: ...
+
+    @property
+    def evictions(self) -> int:
+        """Keys with events still in their window dropped to bound memory (a metric)."""
+        ...
+
     async def close(self) -> None:
         """Release connections (the app's lifespan calls it on shutdown)."""
         ...

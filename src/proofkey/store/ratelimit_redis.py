@@ -3,10 +3,13 @@
 Each key is a sorted set of event times (score: the caller's clock, member: the time and a
 random suffix, so simultaneous events on two instances both count). Every call is ONE Lua
 script, so it is atomic and one round trip (``EVALSHA``; ``EVAL`` once after Redis restarted):
-``retry_after`` drops the events that left the window, counts the rest and, at the limit,
-returns the time of the event that has to leave before the next is allowed; ``hit`` drops,
-adds, caps the set at ``max_events`` and sets the key's TTL to the window (plus a second), so
-an idle key disappears by itself. Each script touches one key, so Redis Cluster works too.
+``retry_after`` only reads (it counts the events inside the window and, at the limit, returns
+the time of the event that has to leave before the next is allowed); ``reserve`` drops the
+events that left the window and, below the limit, adds one and sets the key's TTL to the window
+(plus a second), so an idle key disappears by itself — else it adds nothing and answers as
+``retry_after``: check and count are one step, so of N instances reserving at once at most the
+limit are granted; ``release`` removes the reserved member; ``hit`` drops, adds, caps the set at
+``max_events`` and sets the TTL. Each script touches one key, so Redis Cluster works too.
 Semantics match ``MemoryRateLimiter`` (the instances' clocks are assumed NTP-synchronised, as
 token expiry needs anyway).
 
@@ -27,6 +30,7 @@ import logging
 import secrets
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from typing import TypeVar
 
 import redis.asyncio as redis
@@ -34,6 +38,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
+from proofkey.store.base import Reservation
 from proofkey.store.ratelimit import MemoryRateLimiter
 
 __all__ = ["RETRY_SECONDS", "RedisRateLimiter"]
@@ -42,17 +47,33 @@ _log = logging.getLogger("proofkey.ratelimit")
 _T = TypeVar("_T")
 
 RETRY_SECONDS = 5.0  # after a failure, use the in-process limiter this long before retrying
+_LOCAL = "local:"  # a reservation made in the fallback (Redis was unavailable)
 WARN_SECONDS = 60.0  # at most one warning per this many seconds
 DEFAULT_TIMEOUT = 0.5  # seconds to connect to Redis, and for one reply
 
 # KEYS[1]: the key; ARGV: cutoff (events at or before it left the window), limit.
 # Returns nil when below the limit, else the score of the event that must leave first.
+# Read-only: nothing is created or removed.
 _RETRY_AFTER = """
+local live = '(' .. ARGV[1]
+local count = redis.call('ZCOUNT', KEYS[1], live, '+inf')
+local limit = tonumber(ARGV[2])
+if count < limit then return false end
+return redis.call('ZRANGEBYSCORE', KEYS[1], live, '+inf', 'WITHSCORES', 'LIMIT',
+                  count - limit, 1)[2]
+"""
+# KEYS[1]: the key; ARGV: cutoff, limit, now, a unique member, TTL seconds.
+# Returns nil when the event was counted, else the score of the event that must leave first.
+_RESERVE = """
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
 local count = redis.call('ZCARD', KEYS[1])
 local limit = tonumber(ARGV[2])
-if count < limit then return false end
-return redis.call('ZRANGE', KEYS[1], count - limit, count - limit, 'WITHSCORES')[2]
+if count >= limit then
+  return redis.call('ZRANGE', KEYS[1], count - limit, count - limit, 'WITHSCORES')[2]
+end
+redis.call('ZADD', KEYS[1], ARGV[3], ARGV[4])
+redis.call('EXPIRE', KEYS[1], ARGV[5])
+return false
 """
 # KEYS[1]: the key; ARGV: cutoff, now, a unique member, TTL seconds, most events kept.
 _HIT = """
@@ -75,6 +96,12 @@ def _float(value: float) -> str:
     return repr(float(value))
 
 
+def _wait(oldest: bytes | str | None, window: int, now: float) -> int:
+    if oldest is None:
+        return 0
+    return max(1, int(float(oldest) + window - now) + 1)
+
+
 class RedisRateLimiter:
     """A sliding-window ``RateLimiter`` in Redis, shared by every instance that uses ``url``."""
 
@@ -87,6 +114,7 @@ class RedisRateLimiter:
             retry=Retry(NoBackoff(), 0))
         self._retry_after = self._redis.register_script(_RETRY_AFTER)
         self._hit = self._redis.register_script(_HIT)
+        self._reserve = self._redis.register_script(_RESERVE)
         self._prefix = prefix
         self._max_events = max_events
         self._fallback = fallback or MemoryRateLimiter()
@@ -120,12 +148,38 @@ class RedisRateLimiter:
         async def remote() -> int:
             oldest = await self._retry_after(keys=[self._prefix + key],
                                              args=[_float(now - window), limit])
-            if oldest is None:
-                return 0
-            return max(1, int(float(oldest) + window - now) + 1)
+            return _wait(oldest, window, now)
 
         return await self._call(
             remote, lambda: self._fallback.retry_after(key, limit, window, now))
+
+    async def reserve(self, key: str, limit: int, window: int, now: float) -> Reservation:
+        async def remote() -> Reservation:
+            member = f"{_float(now)}:{secrets.token_hex(6)}"
+            oldest = await self._reserve(keys=[self._prefix + key],
+                                         args=[_float(now - window), limit, _float(now), member,
+                                               int(window) + 1])
+            wait = _wait(oldest, window, now)
+            return Reservation(key, wait, "" if wait else member)
+
+        async def local() -> Reservation:
+            made = await self._fallback.reserve(key, limit, window, now)
+            return replace(made, token=_LOCAL + made.token) if made.granted else made
+
+        return await self._call(remote, local)
+
+    async def release(self, reservation: Reservation) -> None:
+        if not reservation.granted:
+            return
+        if reservation.token.startswith(_LOCAL):
+            await self._fallback.release(
+                replace(reservation, token=reservation.token.removeprefix(_LOCAL)))
+            return
+
+        async def remote() -> None:
+            await self._redis.zrem(self._prefix + reservation.key, reservation.token)
+
+        await self._call(remote, _nothing)  # unreachable: the event leaves with its window
 
     async def hit(self, key: str, window: int, now: float) -> None:
         async def remote() -> None:
@@ -135,6 +189,11 @@ class RedisRateLimiter:
                                   self._max_events])
 
         await self._call(remote, lambda: self._fallback.hit(key, window, now))
+
+    @property
+    def evictions(self) -> int:
+        """Redis expires idle keys itself; only the in-process fallback ever evicts."""
+        return self._fallback.evictions
 
     async def reset(self, key: str) -> None:
         async def remote() -> None:

@@ -9,8 +9,6 @@ ES256 signs access tokens; RS256 is always present because OIDC Discovery §3 re
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 from dataclasses import dataclass
 from typing import Any
@@ -18,7 +16,9 @@ from typing import Any
 from joserfc.jwk import ECKey, KeySet, RSAKey
 
 from proofkey.crypto import new_id
+from proofkey.errors import InvalidToken
 from proofkey.models import SigningKey
+from proofkey.protocol.compact import parse_header
 from proofkey.store.base import KeyStore
 
 from .jws import JwsSigner
@@ -96,12 +96,17 @@ class KeyRing:
         """False only for a JWS whose header names a ``kid`` this ring does not hold (another
         instance or the CLI added it since the last reload); anything unparsable is left for
         verification to refuse."""
-        header = token.split(".", 1)[0]
         try:
-            kid = json.loads(base64.urlsafe_b64decode(header + "=" * (-len(header) % 4)))["kid"]
-        except (ValueError, TypeError, KeyError, binascii.Error):
+            kid = parse_header(token).kid
+        except InvalidToken:
             return True
-        return not isinstance(kid, str) or kid in self._entries
+        return kid is None or kid in self._entries
+
+    def verification_key(self, kid: str | None, alg: str) -> JoseKey | None:
+        """The key ``kid`` names, if this ring holds it and it is a key for ``alg``: the
+        header's ``alg`` cannot pick another algorithm for a key (RFC 8725 §3.1)."""
+        entry = None if kid is None else self._entries.get(kid)
+        return entry.key if entry is not None and entry.record.alg == alg else None
 
     @property
     def algorithms(self) -> tuple[str, ...]:

@@ -1,7 +1,9 @@
 """Minting and verifying JWTs: RFC 9068 access tokens and OIDC Core §2 ID tokens.
 
-Signing goes through ``jws.JwsSigner`` (OpenSSL, headers encoded once per key); verification
-through joserfc.
+Signing goes through ``jws.JwsSigner`` (OpenSSL, headers encoded once per key). Verification
+parses the token once, bounded and typed (``compact``), checks the signature with joserfc
+against the one key its ``kid`` names, and returns typed ``AccessClaims``: a claim of the
+wrong type makes the token invalid, whoever signed it.
 
 Access tokens carry ``gid``, the grant (token family) they belong to, so that revoking a grant
 (code replay, refresh-token reuse, revocation of a refresh token) invalidates them at
@@ -16,15 +18,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from joserfc import jwt
+from joserfc import jws
 from joserfc.errors import JoseError
 
 from proofkey.crypto import new_id
 from proofkey.errors import InvalidToken
+from proofkey.protocol.compact import parse_compact
 
 from .keys import KeyRing
 
-__all__ = ["IssuedAccessToken", "TokenMinter"]
+__all__ = ["AccessClaims", "IssuedAccessToken", "TokenMinter"]
 
 _HASH = {"ES256": hashlib.sha256, "RS256": hashlib.sha256}
 
@@ -34,6 +37,73 @@ class IssuedAccessToken:
     token: str
     jti: str
     expires_at: int
+
+
+_MAX_NUMERIC_DATE = 2**53  # I-JSON (RFC 7493 §2.2) integers; also fits every store's BIGINT
+
+
+def _invalid(name: str) -> InvalidToken:
+    return InvalidToken(f"the access token's {name} claim is invalid")
+
+
+def _text(value: Any, name: str) -> str:
+    if not isinstance(value, str) or not value:
+        raise _invalid(name)
+    return value
+
+
+def _date(value: Any, name: str) -> int:
+    """RFC 7519 §2 NumericDate; proofkey issues whole seconds."""
+    if isinstance(value, bool) or not isinstance(value, int) or not (
+            0 <= value < _MAX_NUMERIC_DATE):
+        raise _invalid(name)
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class AccessClaims:
+    """The claims of an RFC 9068 access token (§2.2), each of the type it must have."""
+
+    iss: str
+    sub: str
+    aud: str
+    exp: int
+    iat: int
+    jti: str
+    client_id: str
+    scope: str = ""
+    auth_time: int | None = None
+    gid: str | None = None
+
+    @classmethod
+    def parse(cls, claims: Mapping[str, Any]) -> AccessClaims:
+        """Typed claims from a verified claim set; InvalidToken if one has the wrong type."""
+        aud = claims.get("aud")
+        if isinstance(aud, list) and len(aud) == 1:  # RFC 7519 §4.1.3: a string or an array
+            aud = aud[0]
+        scope, auth_time, gid = (claims.get(n) for n in ("scope", "auth_time", "gid"))
+        return cls(
+            iss=_text(claims.get("iss"), "iss"), sub=_text(claims.get("sub"), "sub"),
+            aud=_text(aud, "aud"), exp=_date(claims.get("exp"), "exp"),
+            iat=_date(claims.get("iat"), "iat"), jti=_text(claims.get("jti"), "jti"),
+            client_id=_text(claims.get("client_id"), "client_id"),
+            scope="" if scope is None else _text(scope, "scope"),
+            auth_time=None if auth_time is None else _date(auth_time, "auth_time"),
+            gid=None if gid is None else _text(gid, "gid"),
+        )
+
+    def as_dict(self) -> dict[str, str | int]:
+        """The claims as issued, without the absent optional ones."""
+        body: dict[str, str | int] = {
+            "iss": self.iss, "sub": self.sub, "aud": self.aud, "exp": self.exp, "iat": self.iat,
+            "jti": self.jti, "client_id": self.client_id}
+        if self.scope:
+            body["scope"] = self.scope
+        if self.auth_time is not None:
+            body["auth_time"] = self.auth_time
+        if self.gid is not None:
+            body["gid"] = self.gid
+        return body
 
 
 class TokenMinter:
@@ -106,21 +176,23 @@ class TokenMinter:
             claims["at_hash"] = _half_hash(access_token, alg)
         return signer.sign(claims, typ="JWT")
 
-    def verify_access_token(self, token: str, now: int) -> Mapping[str, Any]:
+    def verify_access_token(self, token: str, now: int) -> AccessClaims:
         """Signature, ``typ``, issuer, audience and expiry; raise InvalidToken otherwise."""
-        if token.count(".") != 2 or len(token) > 4096:
-            raise InvalidToken("the access token is malformed")
+        parsed = parse_compact(token)
+        # RFC 9068 §4: the resource server MUST verify that the "typ" header is at+jwt.
+        if parsed.header.typ != "at+jwt":
+            raise InvalidToken("the token is not an access token")
+        key = self.keys.verification_key(parsed.header.kid, parsed.header.alg)
+        if key is None:
+            raise InvalidToken("the access token was not signed by this server")
         try:
-            decoded = jwt.decode(token, self.keys.verify_set, algorithms=["ES256", "RS256"])
+            jws.deserialize_compact(token, key, algorithms=[parsed.header.alg])
         except (JoseError, ValueError, TypeError, KeyError):
             raise InvalidToken("the access token is invalid") from None
-        claims = decoded.claims
-        if decoded.header.get("typ") != "at+jwt":
-            raise InvalidToken("the token is not an access token")
-        exp = claims.get("exp")
-        if claims.get("iss") != self.issuer or claims.get("aud") != self.audience:
+        claims = AccessClaims.parse(parsed.claims)
+        if claims.iss != self.issuer or claims.aud != self.audience:
             raise InvalidToken("the access token was not issued for this server")
-        if not isinstance(exp, int) or exp <= now:
+        if claims.exp <= now:
             raise InvalidToken("the access token has expired")
         return claims
 

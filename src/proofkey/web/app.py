@@ -74,17 +74,19 @@ async def _housekeeping(services: Services) -> None:
 
 def create_app(settings: Settings, *, bus: EventBus | None = None,
                tracing: Tracing | None = None, clock: Callable[[], float] = time.time,
-               freeze_heap: bool = False) -> Starlette:
+               limiter: RateLimiter | None = None, freeze_heap: bool = False) -> Starlette:
     """The ASGI app for ``settings``; ``bus`` lets tests and operators subscribe to events,
     ``tracing`` replaces the one the ``OTEL_*`` variables describe, ``clock`` is the time
-    every flow reads (tests move it forward instead of sleeping).
+    every flow reads (tests move it forward instead of sleeping), ``limiter`` replaces the one
+    the settings describe (in-process, or Redis).
     ``freeze_heap`` (for a server process that runs one app) moves everything alive after
     start-up out of the garbage collector's reach: a full collection then walks only what
     requests created, not the ~10^5 objects of the imported libraries, which keeps its pause
     out of the latency tail."""
     observers = build_observers(settings, bus or EventBus(), tracing=tracing)
-    limiter = build_limiter(settings)
-    ops_routes = _ops_routes(settings, observers, limiter,
+    limits = limiter or build_limiter(settings)
+    observers.metrics.watch_rate_limiter(lambda: limits.evictions)
+    ops_routes = _ops_routes(settings, observers, limits,
                              restricted=not settings.admin_port and not settings.metrics_public)
     admin = None
     if settings.admin_port and ops_routes:
@@ -94,7 +96,7 @@ def create_app(settings: Settings, *, bus: EventBus | None = None,
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         try:
-            services = await build_services(settings, observers, limiter, clock=clock)
+            services = await build_services(settings, observers, limits, clock=clock)
             try:
                 app.state.services = services
                 _announce_metrics(settings)
@@ -115,7 +117,7 @@ def create_app(settings: Settings, *, bus: EventBus | None = None,
             finally:
                 await services.store.close()
         finally:
-            await limiter.close()
+            await limits.close()
             observers.tracing.shutdown()  # after the store has closed: its span is exported
 
     routes = [

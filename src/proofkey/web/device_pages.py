@@ -30,7 +30,6 @@ from proofkey.protocol.params import Params
 from proofkey.protocol.responses import NO_STORE_HEADERS
 
 from .cookies import (
-    SESSION_COOKIE,
     browser_secret,
     current_session,
     set_browser_cookie,
@@ -38,7 +37,7 @@ from .cookies import (
 )
 from .forms import read_form
 from .middleware import error_response
-from .pages import PAGE_HEADERS, SCOPE_TEXT, render_error
+from .pages import PAGE_HEADERS, SCOPE_TEXT, LoginRefused, password_login, render_error
 from .services import services_of
 
 __all__ = ["device", "device_authorization", "device_decide", "device_login", "device_submit"]
@@ -59,7 +58,9 @@ async def device_authorization(request: Request) -> Response:
     try:
         form = await read_form(request)
         credentials = read_client_credentials(request.headers.get("authorization"), form)
-        client = await authenticate_client(credentials, services.clients)
+        client = await authenticate_client(credentials, services.clients,
+                                           limiter=services.limiter,
+                                           client_ip=_client_ip(request), ctx=services.ctx)
         body = await device_flow.authorize_device(form, client, devices=services.store,
                                                   ctx=services.ctx, limiter=services.limiter,
                                                   address=_client_ip(request))
@@ -144,26 +145,14 @@ async def device_login(request: Request) -> Response:
     except OAuthError as error:
         return render_error(request, error)
     user_code = _shown(form.get("user_code"))
-    try:
-        user = await interaction.authenticate(
-            form.get("username", ""), form.get("password", ""), users=services.store,
-            limiter=services.limiter, client_ip=_client_ip(request), client_id=None,
-            ctx=services.ctx)
-    except interaction.BadCredentials:
-        return _login_page(request, user_code, status=401,
-                           message="Incorrect username or password.",
-                           username=form.get("username", "")[:200])
-    except RateLimited as error:
-        page = _login_page(request, user_code, status=429,
-                           message="Too many failed attempts. Try again later.")
-        page.headers["Retry-After"] = str(error.retry_after)
-        return page
-    handle, _session = await interaction.start_session(
-        user, sessions=services.store, previous=request.cookies.get(SESSION_COOKIE),
-        ctx=services.ctx)
+    login = await password_login(request, form, None)
+    if isinstance(login, LoginRefused):
+        return login.answer(_login_page(request, user_code, status=login.status,
+                                        message=login.message,
+                                        username=form.get("username", "")[:200]))
     query = f"?{urlencode({'user_code': user_code})}" if user_code else ""
     response = _see_other(f"/device{query}")
-    set_session_cookie(response, handle, services.settings)
+    set_session_cookie(response, login.handle, services.settings)
     return response
 
 

@@ -35,6 +35,7 @@ from .services import Services, services_of
 
 __all__ = [
     "authorize",
+    "client_ip",
     "healthz",
     "introspect",
     "jwks",
@@ -49,15 +50,14 @@ __all__ = [
 _FORM = "application/x-www-form-urlencoded"
 
 
+def client_ip(request: Request) -> str:
+    """The caller's address (the proxy-resolved one behind trusted proxies): a throttling key."""
+    return request.client.host if request.client else "-"
+
+
 def _json(body: dict[str, Any], *, no_store: bool = True, status: int = 200) -> JSONResponse:
     return JSONResponse(body, status_code=status,
                         headers=dict(NO_STORE_HEADERS) if no_store else None)
-
-
-def _client_address(request: Request) -> str:
-    """The client's address as uvicorn reports it: with ``PROOFKEY_TRUSTED_PROXIES`` set, the
-    one the trusted proxy put in X-Forwarded-For (``proofkey serve`` configures uvicorn so)."""
-    return request.client.host if request.client else "-"
 
 
 async def server_metadata(request: Request) -> Response:
@@ -71,7 +71,7 @@ async def server_metadata(request: Request) -> Response:
 async def jwks(request: Request) -> Response:
     services = services_of(request)
     with contextlib.suppress(StoreUnavailable):  # database down: the keys held in memory
-        await services.refresh_keys()
+        await services.refresh_keys()  # JWKS shows a rotation at once
     return allow_any_origin(JSONResponse(services.minter.keys.jwks(),
                                          headers={"Cache-Control": "public, max-age=60"},
                                          media_type="application/jwk-set+json"))
@@ -96,7 +96,7 @@ async def authorize(request: Request) -> Response:
     outcome = await authorize_flow.start(
         params, clients=services.clients, interactions=services.store, consents=services.store,
         codes=services.store, session=session, browser_id=secret, ctx=services.ctx,
-        limiter=services.limiter, address=_client_address(request), pushed=pushed)
+        limiter=services.limiter, address=client_ip(request), pushed=pushed)
     if isinstance(outcome, authorize_flow.ShowError):
         return render_error(request, outcome.error)
     if isinstance(outcome, authorize_flow.Redirect):
@@ -114,9 +114,10 @@ async def par(request: Request) -> Response:
     try:
         form = await read_form(request)
         client = await authenticate_client(
-            read_client_credentials(request.headers.get("authorization"), form), services.clients)
+            read_client_credentials(request.headers.get("authorization"), form), services.clients,
+            limiter=services.limiter, client_ip=client_ip(request), ctx=services.ctx)
         body = await par_flow.push(form, client, pushed=services.store, ctx=services.ctx,
-                                   limiter=services.limiter, address=_client_address(request))
+                                   limiter=services.limiter, address=client_ip(request))
     except RateLimited as error:
         return error_response(error, {"Retry-After": str(error.retry_after)})
     except OAuthError as error:
@@ -127,9 +128,10 @@ async def par(request: Request) -> Response:
 
 async def _reload_keys_for(services: Services, token: str | None) -> None:
     """Before verifying a JWT signed with a key this instance has not loaded yet (rotated via
-    another instance or the CLI), reload the key ring once."""
+    another instance or the CLI), reload the key ring, at most once a second (anyone can send a
+    made-up kid)."""
     if token and token.count(".") == 2 and not services.minter.keys.knows_signer_of(token):
-        await services.refresh_keys()
+        await services.refresh_keys_on_request()
 
 
 async def revoke(request: Request) -> Response:
@@ -138,7 +140,9 @@ async def revoke(request: Request) -> Response:
         form = await read_form(request)
         await _reload_keys_for(services, form.get("token"))
         await revoke_flow(form, request.headers.get("authorization"), clients=services.clients,
-                          grants=services.store, minter=services.minter, ctx=services.ctx)
+                          grants=services.store, minter=services.minter,
+                          limiter=services.limiter, client_ip=client_ip(request),
+                          ctx=services.ctx)
         response = Response(status_code=200, headers=dict(NO_STORE_HEADERS))
     except OAuthError as error:
         response = error_response(error)
@@ -152,7 +156,8 @@ async def introspect(request: Request) -> Response:
         await _reload_keys_for(services, form.get("token"))
         body = await introspect_flow(form, request.headers.get("authorization"),
                                      clients=services.clients, grants=services.store,
-                                     minter=services.minter, ctx=services.ctx)
+                                     minter=services.minter, limiter=services.limiter,
+                                     client_ip=client_ip(request), ctx=services.ctx)
     except OAuthError as error:
         return error_response(error)
     return _json(body)

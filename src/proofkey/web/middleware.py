@@ -33,8 +33,10 @@ _log = logging.getLogger("proofkey.web")
 
 def error_headers(error: OAuthError, headers: Mapping[str, str] | None = None) -> dict[str, str]:
     """The headers of an RFC 6749 §5.2 error: no-store, and a challenge on a 401 (§5.2:
-    "MUST include the WWW-Authenticate response header field")."""
+    "MUST include the WWW-Authenticate response header field"); Retry-After when throttled."""
     merged = dict(NO_STORE_HEADERS)
+    if error.retry_after is not None:
+        merged["Retry-After"] = str(error.retry_after)
     if headers:
         merged.update(headers)
     if error.status_code == 401 and "WWW-Authenticate" not in merged:

@@ -8,6 +8,8 @@ browser cookie (``flows.interaction.csrf_token``).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +21,7 @@ from proofkey.demo import DEMO_SPA_CLIENT_ID
 from proofkey.errors import InvalidRequest, OAuthError, RateLimited
 from proofkey.flows import interaction as flow
 from proofkey.flows.authorize import Redirect
-from proofkey.models import Client, PendingAuthorization
+from proofkey.models import Client, PendingAuthorization, Session, User
 
 from .cookies import (
     SESSION_COOKIE,
@@ -34,6 +36,8 @@ from .forms import read_form
 from .services import services_of
 
 __all__ = [
+    "LoginRefused",
+    "SignedIn",
     "account",
     "account_login",
     "account_logout",
@@ -43,6 +47,7 @@ __all__ = [
     "interaction",
     "interaction_consent",
     "interaction_login",
+    "password_login",
     "render_error",
     "render_missing",
 ]
@@ -136,12 +141,49 @@ async def interaction(request: Request) -> Response:
                    csrf=flow.csrf_token(browser_secret(request), f"consent:{handle}"))
 
 
-async def _authenticate(request: Request, form: dict[str, str], client_id: str | None) -> Any:
+@dataclass(frozen=True, slots=True)
+class SignedIn:
+    """A password login that succeeded: the user and their fresh session (and its handle)."""
+
+    user: User
+    handle: str
+    session: Session
+
+
+@dataclass(frozen=True, slots=True)
+class LoginRefused:
+    """A password login that did not: what the login page says, with which status."""
+
+    status: int  # 401: wrong username or password; 429: throttled (not checked)
+    message: str
+    retry_after: int | None = None
+
+    def answer(self, page: HTMLResponse) -> HTMLResponse:
+        if self.retry_after is not None:
+            page.headers["Retry-After"] = str(self.retry_after)
+        return page
+
+
+async def password_login(request: Request, form: Mapping[str, str],
+                         client_id: str | None) -> SignedIn | LoginRefused:
+    """The one password login of the pages (/interaction, /account, /device): the throttled
+    check of ``flows.interaction.authenticate`` (reserve, verify, release), then a fresh
+    session replacing the browser's previous one."""
     services = services_of(request)
-    return await flow.authenticate(
-        form.get("username", ""), form.get("password", ""), users=services.store,
-        limiter=services.limiter, client_ip=request.client.host if request.client else "-",
-        client_id=client_id, ctx=services.ctx)
+    try:
+        user = await flow.authenticate(
+            form.get("username", ""), form.get("password", ""), users=services.store,
+            limiter=services.limiter, client_ip=request.client.host if request.client else "-",
+            client_id=client_id, ctx=services.ctx)
+    except flow.BadCredentials:
+        return LoginRefused(401, "Incorrect username or password.")
+    except RateLimited as error:
+        return LoginRefused(429, "Too many failed attempts. Try again later.",
+                            error.retry_after)
+    handle, session = await flow.start_session(
+        user, sessions=services.store, previous=request.cookies.get(SESSION_COOKIE),
+        ctx=services.ctx)
+    return SignedIn(user, handle, session)
 
 
 async def interaction_login(request: Request) -> Response:
@@ -152,20 +194,12 @@ async def interaction_login(request: Request) -> Response:
         flow.check_csrf(browser_secret(request), f"login:{handle}", form.get("csrf"))
     except OAuthError as error:
         return render_error(request, error)
-    try:
-        user = await _authenticate(request, form, client.client_id)
-    except flow.BadCredentials:
-        return _login_page(request, handle, client, status=401,
-                           message="Incorrect username or password.",
-                           username=form.get("username", "")[:200])
-    except RateLimited as error:
-        page = _login_page(request, handle, client, status=429,
-                           message="Too many failed attempts. Try again later.")
-        page.headers["Retry-After"] = str(error.retry_after)
-        return page
-    session_handle, session = await flow.start_session(
-        user, sessions=services.store, previous=request.cookies.get(SESSION_COOKIE),
-        ctx=services.ctx)
+    login = await password_login(request, form, client.client_id)
+    if isinstance(login, LoginRefused):
+        return login.answer(_login_page(request, handle, client, status=login.status,
+                                        message=login.message,
+                                        username=form.get("username", "")[:200]))
+    session_handle, session = login.handle, login.session
     try:
         outcome = await flow.after_login(handle, pending, session, interactions=services.store,
                                          consents=services.store, codes=services.store,
@@ -214,22 +248,13 @@ async def account_login(request: Request) -> Response:
         flow.check_csrf(browser_secret(request), "account", form.get("csrf"))
     except OAuthError as error:
         return render_error(request, error)
-    csrf = flow.csrf_token(browser_secret(request), "account")
-    try:
-        user = await _authenticate(request, form, None)
-    except flow.BadCredentials:
-        return _render(request, "account.html", status=401, user=None, csrf=csrf,
-                       message="Incorrect username or password.")
-    except RateLimited as error:
-        page = _render(request, "account.html", status=429, user=None, csrf=csrf,
-                       message="Too many failed attempts. Try again later.")
-        page.headers["Retry-After"] = str(error.retry_after)
-        return page
-    session_handle, _session = await flow.start_session(
-        user, sessions=services.store, previous=request.cookies.get(SESSION_COOKIE),
-        ctx=services.ctx)
+    login = await password_login(request, form, None)
+    if isinstance(login, LoginRefused):
+        return login.answer(_render(
+            request, "account.html", status=login.status, user=None, message=login.message,
+            csrf=flow.csrf_token(browser_secret(request), "account")))
     response = _see_other("/account")
-    set_session_cookie(response, session_handle, services.settings)
+    set_session_cookie(response, login.handle, services.settings)
     return response
 
 

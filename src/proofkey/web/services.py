@@ -83,6 +83,11 @@ def build_limiter(settings: Settings) -> RateLimiter:
     return RedisRateLimiter(settings.redis_url)
 
 
+# A token with an unknown kid asks for a reload (another instance may have rotated); anyone can
+# send made-up kids, so those reload at most this often per process.
+RELOAD_INTERVAL = 1.0
+
+
 @dataclass(slots=True)
 class KeyWatcher:
     """Notices keys another instance or the CLI added or retired, and swaps the minter's ring
@@ -91,8 +96,14 @@ class KeyWatcher:
     keys: KeyStore
     minter: TokenMinter
     versions: frozenset[tuple[str, int | None]] = field(default_factory=frozenset)
+    last: float = float("-inf")  # monotonic time of the last reload
 
-    async def refresh(self) -> None:
+    async def refresh(self, *, min_interval: float = 0.0) -> None:
+        """Reload, unless the last reload is less than ``min_interval`` seconds old."""
+        now = time.monotonic()
+        if now - self.last < min_interval:
+            return
+        self.last = now
         records = await self.keys.list_keys()
         versions = frozenset((r.kid, r.retired_at) for r in records)
         if versions != self.versions:
@@ -116,7 +127,13 @@ class Services:
     keys: KeyWatcher
 
     async def refresh_keys(self) -> None:
+        """Reload the keys now (housekeeping)."""
         await self.keys.refresh()
+
+    async def refresh_keys_on_request(self) -> None:
+        """Reload the keys for a token with an unknown kid, at most once per
+        ``RELOAD_INTERVAL``."""
+        await self.keys.refresh(min_interval=RELOAD_INTERVAL)
 
 
 def _templates() -> Environment:
@@ -150,7 +167,7 @@ async def build_services(settings: Settings, observers: Observers, limiter: Rate
         settings=settings, store=store, clients=clients, minter=minter, ctx=ctx,
         limiter=limiter, templates=_templates(),
         token=TokenServices(clients=clients, codes=store, grants=store, devices=store,
-                            minter=minter),
+                            minter=minter, limiter=limiter),
         cors=CorsPolicy(store), keys=watcher,
     )
 

@@ -5,10 +5,11 @@ SameSite=Strict, ``Path=/status``, valid 8 hours, an HMAC of the expiry keyed by
 token itself is never stored in the browser). Without an ``admin_token`` the page does not exist
 (404). Its charts are inline SVG drawn on the server: the page runs no script.
 
-Wrong tokens, by header or by form, count against the caller's address in the shared rate
-limiter (Redis when configured): after ``FAILURES_PER_WINDOW`` in ``WINDOW_SECONDS`` the page
-answers 429 with ``Retry-After`` before looking at the credential, so the answer says nothing
-about a guess. The token itself must carry 256 bits (settings refuse a weaker one).
+Every attempt, by header or by form, is counted against the caller's address in the shared rate
+limiter (Redis when configured) before the token is compared, and released when it was right:
+after ``FAILURES_PER_WINDOW`` wrong ones in ``WINDOW_SECONDS`` the page answers 429 with
+``Retry-After`` without looking at the credential, so the answer says nothing about a guess.
+The token itself must carry 256 bits (settings refuse a weaker one).
 """
 
 from __future__ import annotations
@@ -78,18 +79,20 @@ class StatusPage:
     def _key(request: Request) -> str:
         return f"status:{request.client.host if request.client else '-'}"
 
-    async def _throttled(self, request: Request) -> Response | None:
-        """A 429 page while the caller's address has used up its failures, else None."""
-        wait = await self._limiter.retry_after(self._key(request), FAILURES_PER_WINDOW,
-                                               WINDOW_SECONDS, time.time())
-        if not wait:
-            return None
-        limited = self._render(429, charts=None, message="Too many attempts; wait a minute.")
-        limited.headers["Retry-After"] = str(wait)
-        return limited
-
-    async def _failed(self, request: Request) -> None:
-        await self._limiter.hit(self._key(request), WINDOW_SECONDS, time.time())
+    async def _attempt(self, request: Request, presented: str) -> Response | None:
+        """Count the attempt before checking it (concurrent guesses cannot slip past the
+        limit), release it if the token was right: None then, else the 401 or 429 page."""
+        held = await self._limiter.reserve(self._key(request), FAILURES_PER_WINDOW,
+                                           WINDOW_SECONDS, time.time())
+        if not held.granted:
+            limited = self._render(429, charts=None,
+                                   message="Too many attempts; wait a minute.")
+            limited.headers["Retry-After"] = str(held.retry_after)
+            return limited
+        if not self._token_valid(presented):
+            return self._render(401, charts=None, message="That token is not valid.")
+        await self._limiter.release(held)
+        return None
 
     def _render(self, status_code: int, **values: Any) -> HTMLResponse:
         html = self._templates.get_template("status.html").render(issuer=self._issuer,
@@ -102,29 +105,24 @@ class StatusPage:
     async def show(self, request: Request) -> Response:
         header = request.headers.get("authorization")
         if header is not None:
-            limited = await self._throttled(request)
-            if limited is not None:
-                return limited
             scheme, _, value = header.partition(" ")
-            if scheme.lower() != "bearer" or not self._token_valid(value.strip()):
-                await self._failed(request)
-                return self._render(401, charts=None, message="That token is not valid.")
+            refused = await self._attempt(request,
+                                          value.strip() if scheme.lower() == "bearer" else "")
+            if refused is not None:
+                return refused
         elif not self._cookie_valid(request):
             return self._render(401, charts=None, message=None)
         return self._render(200, charts=self._status.charts(), totals=self._status.totals(),
                             generated=time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()))
 
     async def login(self, request: Request) -> Response:
-        limited = await self._throttled(request)
-        if limited is not None:
-            return limited
         try:
             form = parse_urlencoded(await request.body(), max_bytes=4096)
         except OAuthError:
             form = {}
-        if not self._token_valid(form.get("token", "")):
-            await self._failed(request)
-            return self._render(401, charts=None, message="That token is not valid.")
+        refused = await self._attempt(request, form.get("token", ""))
+        if refused is not None:
+            return refused
         expires = int(time.time()) + COOKIE_SECONDS
         response = RedirectResponse("/status", status_code=303, headers={
             "Cache-Control": "no-store"})

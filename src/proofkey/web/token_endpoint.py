@@ -64,8 +64,10 @@ class TokenEndpoint:
             require_form(content_type)
             form = parse_urlencoded(await _body(receive),
                                     max_bytes=services.settings.max_body_bytes)
+            client = scope.get("client")
             answer: Mapping[str, str | int] = await exchange(
-                form, authorization, services=services.token, ctx=services.ctx)
+                form, authorization, services=services.token,
+                client_ip=client[0] if client else "-", ctx=services.ctx)
             status = 200
         except OAuthError as error:
             answer, status, extra = error.as_dict(), error.status_code, error_headers(error)
