@@ -23,6 +23,9 @@ __all__ = ["Settings", "SettingsError", "describe_settings", "load_settings",
 
 # PROOFKEY_* variables read by commands rather than by Settings.
 _COMMAND_VARIABLES = frozenset({"PROOFKEY_CONFIG", "PROOFKEY_CHECK_CLIENT_SECRET"})
+# Variables and the TOML section of `proofkey bff`, whose settings live in proofkey.bff.settings.
+_OTHER_COMMANDS_PREFIX = "PROOFKEY_BFF_"
+_OTHER_SECTIONS = frozenset({"bff"})
 
 
 class SettingsError(ValueError):
@@ -327,7 +330,8 @@ def unknown_environment(environ: Mapping[str, str] | None = None) -> list[str]:
     names = [env_name(f.name) for f in fields(Settings)]
     known = set(names) | _COMMAND_VARIABLES
     notes = []
-    for variable in sorted(v for v in env if v.startswith("PROOFKEY_") and v not in known):
+    for variable in sorted(v for v in env if v.startswith("PROOFKEY_") and v not in known
+                           and not v.startswith(_OTHER_COMMANDS_PREFIX)):
         close = difflib.get_close_matches(variable, names, n=1, cutoff=0.75)
         hint = f" (did you mean {close[0]}?)" if close else ""
         notes.append(f"{variable} is not a proofkey setting and is ignored{hint}")
@@ -342,7 +346,8 @@ def _read_toml(path: Path) -> dict[str, Any]:
         raise SettingsError("config", f"cannot read {path}: {exc.strerror}") from None
     except tomllib.TOMLDecodeError as exc:
         raise SettingsError("config", f"{path} is not valid TOML: {exc}") from None
-    return dict(data.get("proofkey", data))
+    section = data.get("proofkey", data)
+    return {k: v for k, v in section.items() if k not in _OTHER_SECTIONS}
 
 
 def describe_settings() -> str:

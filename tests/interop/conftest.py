@@ -28,7 +28,7 @@ import signal
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -216,8 +216,8 @@ class NodeOidcProvider:
         self.process.wait(timeout=10)
 
 
-def start_node_oidc_provider(node: str, log_dir: Path, *,
-                             trailing_slash: bool = False) -> NodeOidcProvider:
+def start_node_oidc_provider(node: str, log_dir: Path, *, trailing_slash: bool = False,
+                             extra_args: Sequence[str] = ()) -> NodeOidcProvider:
     """Start node-oidc-provider on a loopback port of the OS's choosing; wait for its issuer
     (``http://127.0.0.1:<port>``, with a final ``/`` if ``trailing_slash``, as Auth0's have)."""
     log_dir.mkdir(parents=True, exist_ok=True)
@@ -226,7 +226,8 @@ def start_node_oidc_provider(node: str, log_dir: Path, *,
         process = subprocess.Popen(
             [node, str(NODE_DIR / "oidc_provider_server.mjs"), "--port", "0",
              "--client-id", NODE_CLIENT_ID, "--username", USERNAME, "--password", PASSWORD,
-             "--sub", NODE_SUB, *(["--trailing-slash"] if trailing_slash else [])],
+             "--sub", NODE_SUB, *(["--trailing-slash"] if trailing_slash else []),
+             *extra_args],
             cwd=NODE_DIR, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
             start_new_session=True)
     deadline = time.monotonic() + NODE_START_TIMEOUT

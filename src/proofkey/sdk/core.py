@@ -35,6 +35,7 @@ __all__ = [
     "build_authorization_request",
     "check_callback",
     "check_same_subject",
+    "end_session_url",
     "parse_device_authorization_response",
     "parse_token_response",
     "validate_id_token",
@@ -72,6 +73,7 @@ class ProviderMetadata:
     device_authorization_endpoint: str | None = None
     iss_parameter_supported: bool = False
     code_challenge_methods: tuple[str, ...] = ()
+    end_session_endpoint: str | None = None
     raw: Mapping[str, Any] = field(default_factory=dict, repr=False)
 
     @classmethod
@@ -95,6 +97,7 @@ class ProviderMetadata:
             iss_parameter_supported=data.get(
                 "authorization_response_iss_parameter_supported") is True,
             code_challenge_methods=tuple(data.get("code_challenge_methods_supported") or ()),
+            end_session_endpoint=data.get("end_session_endpoint"),
             raw=dict(data),
         )
 
@@ -159,6 +162,22 @@ def build_authorization_request(
 def _with_query(endpoint: str, params: Mapping[str, str]) -> str:
     sep = "&" if urlsplit(endpoint).query else "?"
     return f"{endpoint}{sep}{urlencode(params)}"
+
+
+def end_session_url(metadata: ProviderMetadata, client_id: str,
+                    post_logout_redirect_uri: str | None = None,
+                    state: str | None = None) -> str | None:
+    """OIDC RP-Initiated Logout 1.0 §2: where to send the browser to end the provider's
+    session, or None when the provider has no end_session_endpoint. It names the client by
+    ``client_id`` rather than ``id_token_hint``, so no token ever travels in the URL."""
+    if not metadata.end_session_endpoint:
+        return None
+    params = {"client_id": client_id}
+    if post_logout_redirect_uri:
+        params["post_logout_redirect_uri"] = post_logout_redirect_uri
+    if state:
+        params["state"] = state
+    return _with_query(metadata.end_session_endpoint, params)
 
 
 def check_callback(url: str, request: AuthorizationRequest, metadata: ProviderMetadata) -> str:

@@ -16,6 +16,9 @@
 //
 // Usage: node oidc_provider_server.mjs [--port 0] [--client-id sdk-client]
 //        [--username ada] [--password "..."] [--sub ...] [--trailing-slash]
+//        [--web-client-id ID --web-client-secret SECRET --web-redirect-uri URI]
+// The --web-client-* options add a confidential web client (client_secret_basic), as a
+// Backend-for-Frontend gateway registers.
 import { createHash, generateKeyPairSync, randomBytes, timingSafeEqual } from 'node:crypto';
 import { createServer } from 'node:http';
 import { parseArgs } from 'node:util';
@@ -30,6 +33,9 @@ const { values: args } = parseArgs({
     password: { type: 'string', default: 'analytical engine 1843' },
     sub: { type: 'string', default: 'ada-lovelace-1815' },
     'trailing-slash': { type: 'boolean', default: false },
+    'web-client-id': { type: 'string' },
+    'web-client-secret': { type: 'string' },
+    'web-redirect-uri': { type: 'string' },
   },
 });
 
@@ -55,6 +61,20 @@ function jwk(type, options, extra) {
   return { ...privateKey.export({ format: 'jwk' }), ...extra };
 }
 
+function webClients() {
+  if (!args['web-client-id']) return [];
+  return [{
+    client_id: args['web-client-id'],
+    client_secret: args['web-client-secret'],
+    client_name: 'a confidential web client (test)',
+    application_type: 'web',
+    token_endpoint_auth_method: 'client_secret_basic',
+    redirect_uris: [args['web-redirect-uri']],
+    grant_types: ['authorization_code', 'refresh_token'],
+    response_types: ['code'],
+  }];
+}
+
 function configuration() {
   return {
     clients: [{
@@ -65,7 +85,7 @@ function configuration() {
       redirect_uris: ['http://127.0.0.1/callback'],
       grant_types: ['authorization_code', 'refresh_token'],
       response_types: ['code'],
-    }],
+    }, ...webClients()],
     jwks: {
       keys: [
         jwk('rsa', { modulusLength: 2048 }, { use: 'sig', alg: 'RS256', kid: 'rs256-test' }),
