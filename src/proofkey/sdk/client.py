@@ -86,6 +86,8 @@ class Operations:
         return httpx.Request("POST", url, data=body, headers=headers)
 
     def discover(self) -> Op[ProviderMetadata]:
+        """The provider's metadata (OIDC Discovery, else RFC 8414), fetched once and kept; its
+        ``issuer`` must equal the one this client was made for (RFC 8414 §3.3)."""
         if self.metadata is None:
             response = yield httpx.Request(
                 "GET", f"{self.issuer.rstrip('/')}/.well-known/openid-configuration")
@@ -100,6 +102,10 @@ class Operations:
 
     def authorization_request(self, scope: str | None = None, redirect_uri: str | None = None,
                               **extra: str) -> Op[AuthorizationRequest]:
+        """A fresh attempt: a new verifier and S256 challenge, ``state`` and, for ``openid``,
+        ``nonce``; pushed first (RFC 9126) when the provider advertises PAR and ``use_par``.
+        Open its ``url`` in a browser and keep the request (it holds the verifier) until the
+        callback. ``extra`` adds parameters such as ``prompt`` or ``login_hint``."""
         metadata = yield from self.discover()
         target = redirect_uri or self.redirect_uri
         if target is None:
@@ -123,6 +129,8 @@ class Operations:
                                     request.redirect_uri, request.scope)
 
     def exchange_code(self, code: str, request: AuthorizationRequest) -> Op[TokenSet]:
+        """Redeem a code obtained some other way (after your own callback checks) with the
+        attempt's verifier; the id_token is validated as in ``complete``."""
         metadata = yield from self.discover()
         response = yield self._post(metadata.token_endpoint, {
             "grant_type": "authorization_code", "code": code,
@@ -162,11 +170,16 @@ class Operations:
         return (yield from self._with_id_claims(tokens, device.scope, None))
 
     def complete(self, callback_url: str, request: AuthorizationRequest) -> Op[TokenSet]:
+        """Finish an attempt from the full callback URL: check ``state`` and ``iss`` (RFC 9207),
+        raise ``CallbackError`` for an ``error`` response, then redeem the code with the
+        verifier and validate the id_token (signature, ``iss``, ``aud``, ``exp``, ``nonce``)."""
         metadata = yield from self.discover()
         code = check_callback(callback_url, request, metadata)
         return (yield from self.exchange_code(code, request))
 
     def validate_id_token(self, id_token: str, nonce: str | None) -> Op[dict[str, Any]]:
+        """Start a device grant (RFC 8628 §3.1): show ``verification_uri`` and ``user_code``
+        to the person, then ``poll_device``."""
         keys = yield from self.jwks()
         try:
             return validate_id_token(id_token, keys, issuer=self.issuer,
@@ -212,6 +225,8 @@ class Operations:
                         claims)
 
     def revoke(self, token: str, hint: str | None = None) -> Op[None]:
+        """Revoke a token at the provider (RFC 7009); ``hint`` is ``refresh_token`` or
+        ``access_token``. Revoking a refresh token ends its whole grant at proofkey."""
         metadata = yield from self.discover()
         if not metadata.revocation_endpoint:
             raise OAuthClientError("unsupported", "the provider has no revocation endpoint")
@@ -243,12 +258,20 @@ class Operations:
 
 
 class OAuthClient:
-    """Blocking client: ``client.authorization_request()``, ``client.complete(url, req)`` …"""
+    """A blocking OAuth 2.1 / OpenID Connect client for one provider and one client id.
+
+    ``with OAuthClient(issuer, client_id, redirect_uri) as client:`` then
+    ``request = client.authorization_request()``, send the person to ``request.url``, and
+    ``tokens = client.complete(callback_url, request)``. ``client_secret`` makes it a
+    confidential client (HTTP Basic); ``transport`` is any httpx transport (tests).
+    """
 
     def __init__(self, issuer: str, client_id: str, redirect_uri: str | None = None, *,
                  client_secret: str | None = None, scope: str = "openid",
                  verifier_length: int = 64, use_par: bool = True,
                  transport: httpx.BaseTransport | None = None, timeout: float = 10.0) -> None:
+        """The userinfo claims for ``access_token``; with ``expected_subject``, an
+        ``OAuthClientError`` if they are about someone else (OIDC Core §5.3.2)."""
         self.ops = Operations(issuer, client_id, redirect_uri, client_secret=client_secret,
                               scope=scope, verifier_length=verifier_length, use_par=use_par)
         self.http = httpx.Client(transport=transport, timeout=timeout)
@@ -262,19 +285,32 @@ class OAuthClient:
             return done.value  # type: ignore[no-any-return]
 
     def discover(self) -> ProviderMetadata:
+        """The provider's metadata (OIDC Discovery, else RFC 8414), fetched once and kept; its
+        ``issuer`` must equal the one this client was made for (RFC 8414 §3.3)."""
         return self._run(self.ops.discover())
 
     def authorization_request(self, scope: str | None = None, redirect_uri: str | None = None,
                               **extra: str) -> AuthorizationRequest:
+        """A fresh attempt: a new verifier and S256 challenge, ``state`` and, for ``openid``,
+        ``nonce``; pushed first (RFC 9126) when the provider advertises PAR and ``use_par``.
+        Open its ``url`` in a browser and keep the request (it holds the verifier) until the
+        callback. ``extra`` adds parameters such as ``prompt`` or ``login_hint``."""
         return self._run(self.ops.authorization_request(scope, redirect_uri, **extra))
 
     def complete(self, callback_url: str, request: AuthorizationRequest) -> TokenSet:
+        """Finish an attempt from the full callback URL: check ``state`` and ``iss`` (RFC 9207),
+        raise ``CallbackError`` for an ``error`` response, then redeem the code with the
+        verifier and validate the id_token (signature, ``iss``, ``aud``, ``exp``, ``nonce``)."""
         return self._run(self.ops.complete(callback_url, request))
 
     def exchange_code(self, code: str, request: AuthorizationRequest) -> TokenSet:
+        """Redeem a code obtained some other way (after your own callback checks) with the
+        attempt's verifier; the id_token is validated as in ``complete``."""
         return self._run(self.ops.exchange_code(code, request))
 
     def device_authorization(self, scope: str | None = None) -> DeviceAuthorizationResponse:
+        """Start a device grant (RFC 8628 §3.1): show ``verification_uri`` and ``user_code``
+        to the person, then ``poll_device``."""
         return self._run(self.ops.device_authorization(scope))
 
     def poll_device(self, device: DeviceAuthorizationResponse, *,
@@ -294,13 +330,18 @@ class OAuthClient:
         return self._run(self.ops.refresh(refresh_token, scope))
 
     def revoke(self, token: str, hint: str | None = None) -> None:
+        """Revoke a token at the provider (RFC 7009); ``hint`` is ``refresh_token`` or
+        ``access_token``. Revoking a refresh token ends its whole grant at proofkey."""
         self._run(self.ops.revoke(token, hint))
 
     def userinfo(self, access_token: str,
                  expected_subject: str | None = None) -> dict[str, Any]:
+        """The userinfo claims for ``access_token``; with ``expected_subject``, an
+        ``OAuthClientError`` if they are about someone else (OIDC Core §5.3.2)."""
         return self._run(self.ops.userinfo(access_token, expected_subject))
 
     def close(self) -> None:
+        """Close the HTTP connections (also done by leaving a ``with`` block)."""
         self.http.close()
 
     def __enter__(self) -> OAuthClient:
@@ -311,7 +352,8 @@ class OAuthClient:
 
 
 class AsyncOAuthClient:
-    """Asynchronous twin of OAuthClient, for asyncio applications."""
+    """The asynchronous twin of ``OAuthClient``, for asyncio applications: the same
+    operations with the same checks, each awaited; ``async with`` closes it."""
 
     def __init__(self, issuer: str, client_id: str, redirect_uri: str | None = None, *,
                  client_secret: str | None = None, scope: str = "openid",
@@ -331,21 +373,34 @@ class AsyncOAuthClient:
             return done.value  # type: ignore[no-any-return]
 
     async def discover(self) -> ProviderMetadata:
+        """The provider's metadata (OIDC Discovery, else RFC 8414), fetched once and kept; its
+        ``issuer`` must equal the one this client was made for (RFC 8414 §3.3)."""
         return await self._run(self.ops.discover())
 
     async def authorization_request(self, scope: str | None = None,
                                     redirect_uri: str | None = None,
                                     **extra: str) -> AuthorizationRequest:
+        """A fresh attempt: a new verifier and S256 challenge, ``state`` and, for ``openid``,
+        ``nonce``; pushed first (RFC 9126) when the provider advertises PAR and ``use_par``.
+        Open its ``url`` in a browser and keep the request (it holds the verifier) until the
+        callback. ``extra`` adds parameters such as ``prompt`` or ``login_hint``."""
         return await self._run(self.ops.authorization_request(scope, redirect_uri, **extra))
 
     async def complete(self, callback_url: str, request: AuthorizationRequest) -> TokenSet:
+        """Finish an attempt from the full callback URL: check ``state`` and ``iss`` (RFC 9207),
+        raise ``CallbackError`` for an ``error`` response, then redeem the code with the
+        verifier and validate the id_token (signature, ``iss``, ``aud``, ``exp``, ``nonce``)."""
         return await self._run(self.ops.complete(callback_url, request))
 
     async def exchange_code(self, code: str, request: AuthorizationRequest) -> TokenSet:
+        """Redeem a code obtained some other way (after your own callback checks) with the
+        attempt's verifier; the id_token is validated as in ``complete``."""
         return await self._run(self.ops.exchange_code(code, request))
 
     async def device_authorization(self,
                                    scope: str | None = None) -> DeviceAuthorizationResponse:
+        """Start a device grant (RFC 8628 §3.1): show ``verification_uri`` and ``user_code``
+        to the person, then ``poll_device``."""
         return await self._run(self.ops.device_authorization(scope))
 
     async def poll_device(self, device: DeviceAuthorizationResponse, *,
@@ -366,13 +421,18 @@ class AsyncOAuthClient:
         return await self._run(self.ops.refresh(refresh_token, scope))
 
     async def revoke(self, token: str, hint: str | None = None) -> None:
+        """Revoke a token at the provider (RFC 7009); ``hint`` is ``refresh_token`` or
+        ``access_token``. Revoking a refresh token ends its whole grant at proofkey."""
         await self._run(self.ops.revoke(token, hint))
 
     async def userinfo(self, access_token: str,
                        expected_subject: str | None = None) -> dict[str, Any]:
+        """The userinfo claims for ``access_token``; with ``expected_subject``, an
+        ``OAuthClientError`` if they are about someone else (OIDC Core §5.3.2)."""
         return await self._run(self.ops.userinfo(access_token, expected_subject))
 
     async def aclose(self) -> None:
+        """Close the HTTP connections (also done by leaving an ``async with`` block)."""
         await self.http.aclose()
 
     async def __aenter__(self) -> AsyncOAuthClient:

@@ -116,6 +116,9 @@ class AuthorizationRequest:
 
 @dataclass(frozen=True, slots=True)
 class TokenSet:
+    """What a token endpoint answered: the tokens (masked in ``repr``), when the access token
+    expires (``expires_at``, epoch seconds) and, after a validated login, ``id_claims``."""
+
     access_token: str = field(repr=False)
     token_type: str
     expires_at: int | None
@@ -125,9 +128,12 @@ class TokenSet:
     id_claims: Mapping[str, Any] | None = None
 
     def expired(self, now: float | None = None, leeway: int = 30) -> bool:
+        """Whether the access token expires within ``leeway`` seconds (refresh before use)."""
         return self.expires_at is not None and (now or time.time()) + leeway >= self.expires_at
 
     def to_json(self) -> dict[str, Any]:
+        """The token set as JSON for ``TokenCache``; ``id_claims`` are not kept (the id_token
+        itself is)."""
         return {"access_token": self.access_token, "token_type": self.token_type,
                 "expires_at": self.expires_at, "refresh_token": self.refresh_token,
                 "id_token": self.id_token, "scope": self.scope}

@@ -26,7 +26,11 @@ class LoopbackTimeout(TimeoutError):
 
 
 class LoopbackReceiver:
-    """``with LoopbackReceiver() as r: open(r.redirect_uri…); url = r.wait(120)``."""
+    """A one-shot HTTP server on a loopback address for the RFC 8252 §7.3 redirect of a native
+    app: ``with LoopbackReceiver() as r:`` pass ``r.redirect_uri`` to the client, send the
+    person to the authorization URL, then ``callback = r.wait(120)``. It answers the browser
+    with a short page, takes only the first callback on ``path``, and never logs the URL (it
+    carries the code). ``port=0`` picks a free port."""
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, path: str = "/callback") -> None:
         self.path = path
@@ -66,13 +70,16 @@ class LoopbackReceiver:
 
     @property
     def redirect_uri(self) -> str:
+        """``http://127.0.0.1:<port>/callback``: register ``http://127.0.0.1/callback``."""
         return f"http://{self.host_for_uri}:{self.port}{self.path}"
 
     def __enter__(self) -> LoopbackReceiver:
+        """Start serving (in a daemon thread)."""
         self._thread.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
+        """Stop serving and close the socket."""
         self._server.shutdown()
         self._server.server_close()
 

@@ -13,11 +13,15 @@ __all__ = ["TokenCache", "default_path"]
 
 
 def default_path() -> Path:
+    """``$XDG_CONFIG_HOME/proofkey/tokens.json`` (``~/.config/...`` when unset)."""
     base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
     return Path(base) / "proofkey" / "tokens.json"
 
 
 class TokenCache:
+    """Token sets kept between runs of a tool, keyed by issuer and client id, in one JSON file
+    written atomically with mode 0600 (its directory 0700). ``proofkey login`` uses it."""
+
     def __init__(self, path: Path | None = None) -> None:
         self.path = path or default_path()
 
@@ -40,18 +44,23 @@ class TokenCache:
 
     @staticmethod
     def key(issuer: str, client_id: str) -> str:
+        """The entry name of one issuer and client."""
         return f"{issuer} {client_id}"
 
     def get(self, issuer: str, client_id: str) -> TokenSet | None:
+        """The stored token set, or None (also when the file is missing or unreadable)."""
         entry = self._read().get(self.key(issuer, client_id))
         return TokenSet.from_json(entry) if isinstance(entry, dict) else None
 
     def put(self, issuer: str, client_id: str, tokens: TokenSet) -> None:
+        """Store (replace) the token set; after a refresh, store the new one: the old refresh
+        token no longer works."""
         data = self._read()
         data[self.key(issuer, client_id)] = tokens.to_json()
         self._write(data)
 
     def remove(self, issuer: str, client_id: str) -> bool:
+        """Forget the entry; False if there was none."""
         data = self._read()
         if data.pop(self.key(issuer, client_id), None) is None:
             return False
@@ -59,4 +68,5 @@ class TokenCache:
         return True
 
     def entries(self) -> list[tuple[str, str]]:
+        """(issuer, client id) of every stored entry."""
         return [tuple(k.split(" ", 1)) for k in self._read()]  # type: ignore[misc]
