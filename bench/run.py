@@ -57,7 +57,10 @@ DRIVER = BENCH / "drivers" / "driver.mjs"
 LUA = BENCH / "lua"
 
 CLIENT_ID = "bench-client"
-REDIRECT_URI = "http://127.0.0.1:9999/cb"
+# A public client with a web redirect: with a session and remembered consent each server
+# answers /authorize with a code at once. (proofkey asks every time for a loopback or
+# private-use redirect, RFC 8252 §8.6, which would make the round trip a consent click.)
+REDIRECT_URI = "https://bench.proofkey.test/cb"
 USERNAME = "bench"
 PASSWORD = "bench-password-" + "x" * 8
 SCOPES_SUPPORTED = "openid profile email offline_access api"

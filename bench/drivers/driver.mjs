@@ -38,7 +38,7 @@ const { positionals, values: opt } = parseArgs({
     kind: { type: 'string', default: 'proofkey' },
     base: { type: 'string', default: 'http://127.0.0.1:8000' },
     'client-id': { type: 'string', default: 'bench-client' },
-    'redirect-uri': { type: 'string', default: 'http://127.0.0.1:9999/cb' },
+    'redirect-uri': { type: 'string', default: 'https://bench.proofkey.test/cb' },
     user: { type: 'string', default: 'bench' },
     password: { type: 'string', default: '' },
     scope: { type: 'string', default: 'openid' },

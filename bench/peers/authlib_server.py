@@ -44,7 +44,7 @@ from sqlalchemy.engine import Engine
 ISSUER = os.environ.get("BENCH_ISSUER", "http://127.0.0.1:18403")
 DB_PATH = os.environ.get("BENCH_DB", "authlib-bench.db")
 CLIENT_ID = os.environ.get("BENCH_CLIENT_ID", "bench-client")
-REDIRECT_URI = os.environ.get("BENCH_REDIRECT_URI", "http://127.0.0.1:9999/cb")
+REDIRECT_URI = os.environ.get("BENCH_REDIRECT_URI", "https://bench.proofkey.test/cb")
 USERNAME = os.environ.get("BENCH_USER", "bench")
 PASSWORD = os.environ.get("BENCH_PASSWORD", "bench-password")
 

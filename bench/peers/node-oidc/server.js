@@ -20,7 +20,7 @@ const { values: args } = parseArgs({
     port: { type: 'string', default: '18402' },
     'client-id': { type: 'string', default: 'bench-client' },
     'es-client-id': { type: 'string', default: 'bench-client-es256' },
-    'redirect-uri': { type: 'string', default: 'http://127.0.0.1:9999/cb' },
+    'redirect-uri': { type: 'string', default: 'https://bench.proofkey.test/cb' },
   },
 });
 const port = Number(args.port);
