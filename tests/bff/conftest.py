@@ -36,7 +36,8 @@ async def world(settings: Settings) -> AsyncIterator[World]:
         scopes=scopes, supported_scopes=scopes, name="SPA gateway", now=now)
     rs = await register_client(
         store, RS_ID, client_type="confidential", redirect_uris=[],
-        grant_types=["client_credentials"], scopes=scopes, supported_scopes=scopes, now=now)
+        grant_types=["client_credentials"], scopes=scopes, supported_scopes=scopes,
+        resource_server=True, now=now)
     await register_user(store, USERNAME, PASSWORD, name="Alice", email="alice@example.com",
                         now=now)
     await store.close()

@@ -48,7 +48,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     issuer = f"http://localhost:{idp_port}"
     secrets = seed(root / "data", confidential_clients={
         "spa-gateway": [f"{bff_url}/bff/callback"], "api-rs": ["http://127.0.0.1/unused"]},
-        users={USERNAME: PASSWORD})
+        users={USERNAME: PASSWORD}, resource_servers=["api-rs"])
     key = base64.urlsafe_b64encode(os.urandom(32)).decode().rstrip("=")
     store = root / "bff" / "sessions.db"
     with running_server(root / "data", port=idp_port, settings={

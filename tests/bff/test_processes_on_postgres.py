@@ -39,7 +39,7 @@ async def test_two_gateway_processes_share_sessions_and_refreshes_on_postgresql(
     public = f"http://127.0.0.1:{public_port}"  # the load balancer's origin
     secrets = seed(tmp_path / "data", confidential_clients={
         "spa-gateway": [f"{public}/bff/callback"], "api-rs": ["http://127.0.0.1/unused"]},
-        users={USERNAME: PASSWORD})
+        users={USERNAME: PASSWORD}, resource_servers=["api-rs"])
     key = base64.urlsafe_b64encode(os.urandom(32)).decode().rstrip("=")
     async with fresh_schema() as store_url:
         with ExitStack() as stack:

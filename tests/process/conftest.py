@@ -126,9 +126,11 @@ def with_store(data_dir: Path, work: Callable[[Store], Awaitable[T]]) -> T:
 
 def seed(data_dir: Path, *, public_clients: Mapping[str, Sequence[str]] | None = None,
          confidential_clients: Mapping[str, Sequence[str]] | None = None,
-         users: Mapping[str, str] | None = None) -> dict[str, str]:
+         users: Mapping[str, str] | None = None,
+         resource_servers: Sequence[str] = ()) -> dict[str, str]:
     """Register clients (id → redirect URIs) and users (name → password) before a server
-    starts; return the confidential clients' secrets by client id."""
+    starts; return the confidential clients' secrets by client id. Confidential clients named
+    in ``resource_servers`` may introspect other clients' access tokens."""
     scopes = ("openid", "profile", "email", "offline_access")
 
     async def work(store: Store) -> dict[str, str]:
@@ -139,7 +141,8 @@ def seed(data_dir: Path, *, public_clients: Mapping[str, Sequence[str]] | None =
                 created = await register_client(
                     store, client_id, client_type=kind,  # type: ignore[arg-type]
                     redirect_uris=uris, scopes=scopes, supported_scopes=scopes,
-                    name=f"{client_id} (test)", now=now)
+                    name=f"{client_id} (test)", resource_server=client_id in resource_servers,
+                    now=now)
                 if created.secret is not None:
                     secrets[client_id] = created.secret.reveal()
         for username, password in (users or {}).items():

@@ -10,8 +10,6 @@ import httpx
 
 from tests.helpers import (
     PASSWORD,
-    PUBLIC_ID,
-    PUBLIC_REDIRECT,
     USERNAME,
     authorize_params,
     get_code,
@@ -21,11 +19,14 @@ from tests.process.conftest import clean_env, run_cli, running_server, seed
 from tests.process.test_cli_audit import AuditFile
 
 NEW_PASSWORD = "a brand new long password"
+# A public client with a web redirect: remembered consent makes its authorizations silent (a
+# loopback one asks every time, RFC 8252 §8.6), so a code without a login shows the session.
+SPA_ID, SPA_REDIRECT = "spa-app", "https://spa.example.com/cb"
 
 
 async def _signed_in_with_refresh(http: httpx.AsyncClient) -> str:
     """Log alice in through the browser flow; return the refresh token she got."""
-    flow = new_flow()
+    flow = new_flow(SPA_ID, SPA_REDIRECT)
     code = await get_code(http, flow, scope="openid offline_access")
     response = await http.post("/token", data={
         "grant_type": "authorization_code", "code": code, "redirect_uri": flow.redirect_uri,
@@ -36,12 +37,13 @@ async def _signed_in_with_refresh(http: httpx.AsyncClient) -> str:
 
 async def _refresh(http: httpx.AsyncClient, token: str) -> httpx.Response:
     return await http.post("/token", data={"grant_type": "refresh_token", "refresh_token": token,
-                                           "client_id": PUBLIC_ID})
+                                           "client_id": SPA_ID})
 
 
 async def _authorize_without_login(http: httpx.AsyncClient) -> bool:
     """True if the browser's session still gets a code without logging in again."""
-    response = await http.get("/authorize", params=authorize_params(new_flow(), scope="openid"))
+    response = await http.get("/authorize", params=authorize_params(new_flow(SPA_ID, SPA_REDIRECT),
+                                                                     scope="openid"))
     assert response.status_code == 303, response.text
     return "code=" in response.headers["location"]
 
@@ -60,7 +62,7 @@ async def test_a_new_password_ends_sessions_and_refresh_tokens_unless_kept(
     tmp_path: Path,
 ) -> None:
     data_dir = tmp_path / "data"
-    seed(data_dir, public_clients={PUBLIC_ID: [PUBLIC_REDIRECT]}, users={USERNAME: PASSWORD})
+    seed(data_dir, public_clients={SPA_ID: [SPA_REDIRECT]}, users={USERNAME: PASSWORD})
     env = clean_env(data_dir)
     audit_file = AuditFile(data_dir / "audit.log")
     with running_server(data_dir) as server:
