@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import typer
 
-from proofkey.cli import clients, keys, login, maintenance, serve, users
+from proofkey.cli import client_check, clients, keys, login, maintenance, serve, users
 from proofkey.ops import check_cli, tools_cli
 
 __all__ = ["app", "main"]
@@ -30,6 +30,7 @@ app.command("scan-logs")(tools_cli.scan_logs)
 app.command("lint")(tools_cli.lint)
 app.command("probe")(tools_cli.probe)
 app.command("check")(check_cli.check)
+app.command("client-check")(client_check.client_check)
 
 
 def main() -> None:
