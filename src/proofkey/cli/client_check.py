@@ -100,6 +100,9 @@ def client_check(
     mixup_attempt: Annotated[int, typer.Option(
         min=0, help="Answer this sign-in (counted by codes issued) with a wrong iss; 0: "
                     "never.")] = 2,
+    error_attempt: Annotated[int, typer.Option(
+        min=0, help="Answer this sign-in with error=access_denied beside its code; 0: "
+                    "never.")] = 3,
     state: Annotated[Path | None, typer.Option(
         envvar="PROOFKEY_CLIENT_CHECK_STATE",
         help="File of challenge digests seen by earlier runs (default: in the temp dir).")]
@@ -131,7 +134,8 @@ def client_check(
         issuer = settings.effective_issuer
         login = LoginSettings(USERNAME, password) if auto_approve else None
         recorder = Recorder(create_app(settings), issuer=issuer,
-                            mixup_at=mixup_attempt, login=login)
+                            mixup_at=mixup_attempt, error_at=error_attempt,
+                            login=login)
         env = {k: v for k, v in os.environ.items() if not k.startswith("PROOFKEY_")}
         env.update({"PROOFKEY_TEST_ISSUER": issuer, "PROOFKEY_TEST_CLIENT_ID": CLIENT_ID,
                     "PROOFKEY_TEST_REDIRECT_URI": REDIRECT_URI,

@@ -17,7 +17,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import httpx
 
-from proofkey.ops.client_check_grades import MIXUP_ISSUER
+from proofkey.ops.client_check_grades import INJECTED_ERROR, MIXUP_ISSUER
 from proofkey.ops.client_check_record import RECORDED_HEADERS, Exchange
 from proofkey.ops.login_driver import FormNavigator, LoginSettings
 
@@ -36,11 +36,12 @@ _MAX_BODY = 1 << 16
 class Recorder:
     """ASGI middleware: records each HTTP exchange into ``exchanges`` (in arrival order)."""
 
-    def __init__(self, app: ASGIApp, *, issuer: str, mixup_at: int = 0,
+    def __init__(self, app: ASGIApp, *, issuer: str, mixup_at: int = 0, error_at: int = 0,
                  login: LoginSettings | None = None) -> None:
         self.app = app
         self.issuer = issuer
         self.mixup_at = mixup_at  # the n-th redirect carrying a code gets a wrong iss; 0: none
+        self.error_at = error_at  # the n-th gets error=access_denied beside its code; 0: none
         self.login = login  # sign in and consent for the client (--auto-approve)
         self.exchanges: list[Exchange] = []
         self._codes_sent = 0
@@ -96,7 +97,8 @@ class Recorder:
                 answer["status"], answer["location"], _json_of(answer["json"])))
 
     def _answer_location(self, path: str, location: str) -> str:
-        """The Location sent on: the ``mixup_at``-th redirect with a code gets a wrong iss."""
+        """The Location sent on: the ``mixup_at``-th redirect with a code gets a wrong iss,
+        the ``error_at``-th an ``error`` (a client must not redeem a code beside an error)."""
         if not (path == "/authorize" or path.startswith("/interaction/")):
             return location
         parts = urlsplit(location)
@@ -105,10 +107,14 @@ class Recorder:
             return location
         with self._lock:
             self._codes_sent += 1
-            tamper = self._codes_sent == self.mixup_at
-        if not tamper:
+            count = self._codes_sent
+        if count == self.mixup_at:
+            query = [(n, v) for n, v in query if n != "iss"] + [("iss", MIXUP_ISSUER)]
+        elif count == self.error_at:
+            query += [("error", INJECTED_ERROR),
+                      ("error_description", "client-check: this answer is an error")]
+        else:
             return location
-        query = [(n, v) for n, v in query if n != "iss"] + [("iss", MIXUP_ISSUER)]
         return urlunsplit(parts._replace(query=urlencode(query)))
 
     async def _approve(self, query: str, send: Send) -> None:

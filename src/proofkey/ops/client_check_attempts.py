@@ -33,6 +33,7 @@ class Attempt:
     handles: set[str] = field(default_factory=set)  # /interaction/{handle}
     codes: list[str] = field(default_factory=list, repr=False)  # codes the server issued
     issued_iss: list[str] = field(default_factory=list)  # iss of each code's redirect
+    issued_error: list[str] = field(default_factory=list)  # error beside each code, or ""
     redemptions: list[Redemption] = field(default_factory=list)
 
 
@@ -85,5 +86,6 @@ def group_attempts(exchanges: list[Exchange]) -> list[Attempt]:
         if answer.get("code"):
             current.codes.append(answer["code"])
             current.issued_iss.append(answer.get("iss", ""))
+            current.issued_error.append(answer.get("error", ""))
             by_code[answer["code"]] = current
     return attempts

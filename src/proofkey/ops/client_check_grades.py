@@ -14,10 +14,11 @@ from proofkey.ops.client_check_attempts import Attempt, group_attempts
 from proofkey.ops.client_check_record import Exchange, shown
 from proofkey.protocol import pkce
 
-__all__ = ["CHECKS", "MIXUP_ISSUER", "STATE_BITS", "Finding", "Grading", "challenge_digest",
-           "estimated_bits", "grade"]
+__all__ = ["CHECKS", "INJECTED_ERROR", "MIXUP_ISSUER", "STATE_BITS", "Finding", "Grading",
+           "challenge_digest", "estimated_bits", "grade"]
 
 MIXUP_ISSUER = "https://mix-up.invalid"  # the iss the server answers one attempt with
+INJECTED_ERROR = "access_denied"  # the error another attempt gets beside its code
 STATE_BITS = 128
 
 CHECKS: dict[str, str] = {
@@ -32,6 +33,7 @@ CHECKS: dict[str, str] = {
     "refresh-rotation": "after a refresh, only the new refresh token is used",
     "par-required": "authorization requests are pushed (/par) when the server requires it",
     "iss-mixup": "a callback with the wrong iss is not redeemed (RFC 9207)",
+    "error-refused": "a callback carrying an error is not redeemed, even beside a code",
     "token-in-url": "no issued token ever appears in a URL",
     "command-exit": "the command exits with status 0",
 }
@@ -50,6 +52,7 @@ class Grading:
     findings: tuple[Finding, ...]
     attempts: int
     challenge_digests: tuple[str, ...] = field(repr=False)  # for the state file
+    skipped: tuple[tuple[str, str], ...] = ()  # (check, why it could not run)
 
     @property
     def passed(self) -> bool:
@@ -161,6 +164,11 @@ def _check_codes(attempt: Attempt) -> Iterable[Finding]:
             yield Finding("iss-mixup", attempt.number,
                           f"the callback said iss={MIXUP_ISSUER}, the client still redeemed "
                           f"code {shown(code)}")
+    for code, error in zip(attempt.codes, attempt.issued_error, strict=True):
+        if error and any(r.code == code for r in attempt.redemptions):
+            yield Finding("error-refused", attempt.number,
+                          f"the callback said error={error}, the client still redeemed the "
+                          f"code beside it ({shown(code)})")
 
 
 def _check_refresh(exchanges: list[Exchange]) -> Iterable[Finding]:
@@ -218,7 +226,22 @@ def grade(exchanges: list[Exchange], *, attempts: int, earlier_challenges: Itera
         findings.append(Finding("command-exit", None, f"the command exited with {exit_code}"))
     order = list(CHECKS)
     findings.sort(key=lambda f: (order.index(f.check), f.attempt or 0))
-    ran = tuple(c for c in CHECKS if c != "par-required" or require_par)
+    skipped = _not_exercised(made, require_par)
+    ran = tuple(c for c in CHECKS if c not in dict(skipped))
     digests = tuple(challenge_digest(a.params["code_challenge"]) for a in made
                     if a.params.get("code_challenge"))
-    return Grading(ran, tuple(findings), len(made), digests)
+    return Grading(ran, tuple(findings), len(made), digests, skipped)
+
+
+def _not_exercised(made: list[Attempt], require_par: bool) -> tuple[tuple[str, str], ...]:
+    """Checks the run gave no chance to fail, and why (they are reported as skipped)."""
+    skipped = []
+    if not require_par:
+        skipped.append(("par-required", "--require-par not given"))
+    if not any(iss == MIXUP_ISSUER for a in made for iss in a.issued_iss):
+        skipped.append(("iss-mixup", "no code was answered with the wrong iss "
+                                     "(fewer sign-ins than --mixup-attempt, or none got a code)"))
+    if not any(error for a in made for error in a.issued_error):
+        skipped.append(("error-refused", "no code was answered with an error (fewer sign-ins "
+                                         "than --error-attempt, or none got a code)"))
+    return tuple(skipped)

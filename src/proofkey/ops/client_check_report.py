@@ -20,9 +20,10 @@ def _table(grading: Grading) -> str:
         for finding in found:
             attempt = str(finding.attempt) if finding.attempt is not None else "-"
             lines.append(f"{check:<20} {'FAIL':<6} {attempt:<8} {finding.evidence}")
+    lines += [f"{check:<20} {'skip':<6} {'-':<8} {why}" for check, why in grading.skipped]
     failed = len({f.check for f in grading.findings})
     lines.append(f"{grading.attempts} attempt(s); {len(grading.checks) - failed} check(s) "
-                 f"passed, {failed} failed")
+                 f"passed, {failed} failed, {len(grading.skipped)} skipped")
     return "\n".join(lines)
 
 
@@ -33,6 +34,8 @@ def _json(grading: Grading) -> str:
         "checks": [{"id": c, "description": CHECKS[c],
                     "passed": not any(f.check == c for f in grading.findings)}
                    for c in grading.checks],
+        "skipped": [{"id": c, "description": CHECKS[c], "reason": why}
+                    for c, why in grading.skipped],
         "findings": [{"check": f.check, "attempt": f.attempt, "evidence": f.evidence}
                      for f in grading.findings],
     }, indent=2)
@@ -40,8 +43,9 @@ def _json(grading: Grading) -> str:
 
 def _junit(grading: Grading) -> str:
     suite = ET.Element("testsuite", name="proofkey client-check",
-                       tests=str(len(grading.checks)),
-                       failures=str(len({f.check for f in grading.findings})))
+                       tests=str(len(grading.checks) + len(grading.skipped)),
+                       failures=str(len({f.check for f in grading.findings})),
+                       skipped=str(len(grading.skipped)))
     for check in grading.checks:
         case = ET.SubElement(suite, "testcase", classname="client-check", name=check)
         found = [f for f in grading.findings if f.check == check]
@@ -50,6 +54,9 @@ def _junit(grading: Grading) -> str:
             failure.text = "\n".join(
                 f"attempt {f.attempt if f.attempt is not None else '-'}: {f.evidence}"
                 for f in found)
+    for check, why in grading.skipped:
+        case = ET.SubElement(suite, "testcase", classname="client-check", name=check)
+        ET.SubElement(case, "skipped", message=why)
     return ET.tostring(suite, encoding="unicode", xml_declaration=True)
 
 

@@ -36,22 +36,26 @@ def failed_checks(done: subprocess.CompletedProcess[str]) -> set[str]:
 
 
 def test_our_sdk_signing_in_through_the_login_form_passes_every_check(tmp_path: Path) -> None:
-    done = client_check(tmp_path, "--attempts", "3", command=SDK_CLIENT)
+    done = client_check(tmp_path, "--attempts", "4", command=SDK_CLIENT)
     assert done.returncode == 0, done.stdout + done.stderr
     data = report(done)
     assert data["passed"] is True
-    assert data["attempts"] == 3
-    assert {c["id"] for c in data["checks"]} >= {
-        "pkce-s256", "challenge-fresh", "state", "nonce", "verifier-confined",
-        "code-single-use", "code-redirect-uri", "refresh-rotation", "iss-mixup"}
+    assert data["attempts"] == 4
+    assert {c["id"] for c in data["checks"]} == {
+        "attempts", "pkce-s256", "challenge-fresh", "state", "nonce", "verifier-confined",
+        "code-single-use", "code-redirect-uri", "refresh-rotation", "iss-mixup",
+        "error-refused", "token-in-url", "command-exit"}
+    assert [c["id"] for c in data["skipped"]] == ["par-required"]
+    assert "attempt 1 signed in" in done.stderr
     assert "attempt 2 refused: iss_mismatch" in done.stderr  # the mix-up attempt
-    assert "attempt 3 signed in" in done.stderr
+    assert "attempt 3 refused: access_denied" in done.stderr  # the error beside a code
+    assert "attempt 4 signed in" in done.stderr
 
 
 def test_a_careful_hand_written_client_passes_too(tmp_path: Path) -> None:
     done = client_check(tmp_path, command=[*RAW_CLIENT, "none"])
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "3 attempt(s); 12 check(s) passed, 0 failed" in client_check(
+    assert "3 attempt(s); 13 check(s) passed, 0 failed, 1 skipped" in client_check(
         tmp_path, command=[*RAW_CLIENT, "none"], fmt="table").stdout
 
 
@@ -67,6 +71,7 @@ def test_a_careful_hand_written_client_passes_too(tmp_path: Path) -> None:
     ("wrong-redirect", "code-redirect-uri"),
     ("old-refresh", "refresh-rotation"),
     ("ignores-iss", "iss-mixup"),
+    ("ignores-error", "error-refused"),
 ])
 def test_a_broken_client_fails_naming_the_check_it_breaks(tmp_path: Path, flaw: str,
                                                            check: str) -> None:
@@ -115,7 +120,7 @@ def test_the_sdk_passes_when_par_is_required_and_a_client_without_par_fails(
 
 def test_auto_approve_answers_the_authorization_request_with_the_code(tmp_path: Path) -> None:
     done = client_check(tmp_path, "--auto-approve", "--mixup-attempt", "0",
-                        command=[*RAW_CLIENT, "none"])
+                        "--error-attempt", "0", command=[*RAW_CLIENT, "none"])
     assert done.returncode == 0, done.stdout + done.stderr
     assert report(done)["attempts"] == 3
     assert "refused" not in done.stderr
@@ -137,7 +142,9 @@ def test_junit_output_has_a_test_case_per_check_and_a_failure_per_broken_one(
     suite = ET.fromstring(done.stdout)  # noqa: S314 - our own report
     failed = [case.get("name") for case in suite if case.find("failure") is not None]
     assert failed == ["pkce-s256"]
-    assert len(suite) == int(suite.get("tests", "0")) == 12
+    skipped = [case.get("name") for case in suite if case.find("skipped") is not None]
+    assert skipped == ["par-required", "iss-mixup", "error-refused"]  # no code was issued
+    assert len(suite) == int(suite.get("tests", "0")) == 14
 
 
 def test_a_command_that_does_not_exist_is_a_usage_error(tmp_path: Path) -> None:

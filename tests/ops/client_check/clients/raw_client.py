@@ -3,7 +3,7 @@
 
 Flaws: plain, missing-pkce, fixed-verifier, constant-verifier (the same in every run),
 reused-state, weak-state, verifier-in-query, old-refresh, ignores-iss, wrong-redirect,
-redeems-twice, no-nonce."""
+redeems-twice, no-nonce, ignores-error (redeems a code that came beside an error)."""
 
 from __future__ import annotations
 
@@ -61,8 +61,11 @@ def sign_in_once(http: httpx.Client) -> None:
     if FLAW != "ignores-iss" and answer.get("iss") != ISSUER:
         print("  refused: iss does not match (mix-up)")
         return
+    if "error" in answer and FLAW != "ignores-error":
+        print(f"  refused: {answer['error']}")
+        return
     if "code" not in answer:
-        print(f"  refused: {answer.get('error')}")
+        print("  refused: no code")
         return
     redirect = REDIRECT_URI + "/" if FLAW == "wrong-redirect" else REDIRECT_URI
     exchange = {"grant_type": "authorization_code", "code": answer["code"],
