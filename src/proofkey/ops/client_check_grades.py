@@ -65,7 +65,8 @@ def challenge_digest(challenge: str) -> str:
 
 def estimated_bits(value: str) -> float:
     """A rough upper bound of the entropy of ``value``: its length times log2 of the
-    alphabet its characters suggest (hex, digits, base64url, printable)."""
+    alphabet its characters suggest (hex, digits, base64url, printable); a value that uses
+    only a few characters over and over counts by the characters it uses."""
     chars = set(value)
     if not chars:
         return 0.0
@@ -77,7 +78,9 @@ def estimated_bits(value: str) -> float:
         size = sum(len(group) for group in (string.digits, string.ascii_lowercase,
                                             string.ascii_uppercase, "-_", string.punctuation)
                    if chars & set(group))
-    return len(value) * math.log2(size) * min(1.0, 2 * len(chars) / len(value))
+    if len(chars) < min(len(value), size) / 4:
+        size = len(chars)
+    return len(value) * math.log2(size)
 
 
 def _check_pkce(attempt: Attempt) -> Iterable[Finding]:
