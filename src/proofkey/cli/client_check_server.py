@@ -34,7 +34,8 @@ _MAX_BODY = 1 << 16
 
 
 class Recorder:
-    """ASGI middleware: records each HTTP exchange into ``exchanges`` (in arrival order)."""
+    """ASGI middleware: records each HTTP exchange into ``exchanges`` (in the order the
+    answers were sent; ``seq`` numbers them from 1)."""
 
     def __init__(self, app: ASGIApp, *, issuer: str, mixup_at: int = 0, error_at: int = 0,
                  login: LoginSettings | None = None) -> None:

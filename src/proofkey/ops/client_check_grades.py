@@ -174,7 +174,12 @@ def _check_codes(attempt: Attempt) -> Iterable[Finding]:
                           f"code beside it ({shown(code)})")
 
 
-def _check_refresh(exchanges: list[Exchange]) -> Iterable[Finding]:
+def _check_refresh(exchanges: list[Exchange], attempts: list[Attempt]) -> Iterable[Finding]:
+    owner: dict[str, int] = {}  # refresh token -> the attempt whose sign-in it descends from
+    for attempt in attempts:
+        for use in attempt.redemptions:
+            if token := str((use.exchange.body or {}).get("refresh_token", "")):
+                owner[token] = attempt.number
     replaced: dict[str, int] = {}  # old refresh token -> seq of the refresh that replaced it
     for exchange in exchanges:
         params = exchange.params()
@@ -182,12 +187,14 @@ def _check_refresh(exchanges: list[Exchange]) -> Iterable[Finding]:
             continue
         used = params.get("refresh_token", "")
         if used in replaced:
-            yield Finding("refresh-rotation", None,
+            yield Finding("refresh-rotation", owner.get(used),
                           f"request #{exchange.seq} used refresh token {shown(used)}, replaced "
                           f"by a new one in request #{replaced[used]}")
         new = str((exchange.body or {}).get("refresh_token", ""))
         if exchange.status == 200 and new and new != used:
             replaced.setdefault(used, exchange.seq)
+            if used in owner:
+                owner[new] = owner[used]
 
 
 def _check_token_urls(exchanges: list[Exchange]) -> Iterable[Finding]:
@@ -220,7 +227,7 @@ def grade(exchanges: list[Exchange], *, attempts: int, earlier_challenges: Itera
     findings += _check_verifier(exchanges, made)
     for attempt in made:
         findings += _check_codes(attempt)
-    findings += _check_refresh(exchanges)
+    findings += _check_refresh(exchanges, made)
     if require_par:
         findings += [Finding("par-required", a.number, "sent to /authorize, not pushed to /par")
                      for a in made if not a.pushed]

@@ -87,3 +87,17 @@ def test_state_strength_is_estimated_from_length_and_alphabet() -> None:
     assert estimated_bits("0" * 64) < 16  # long, but one character over and over
     assert estimated_bits("9f86d081884c7d659a2feaa0c55ad015") == 128  # 32 hex digits
     assert estimated_bits(STATE) > 128  # 32 base64url characters
+
+
+def test_an_old_refresh_token_is_traced_to_the_sign_in_it_came_from() -> None:
+    def refresh(seq: int, used: str, new: str) -> Exchange:
+        return Exchange(seq, "POST", "/token", form=(
+            ("grant_type", "refresh_token"), ("refresh_token", used)), status=200,
+            body={"access_token": f"at-{new}-0123456789", "refresh_token": new})
+
+    exchanges = [*attempt(1, pkce.new_verifier()), refresh(4, "rt-code-1", "rt-2"),
+                 refresh(5, "rt-2", "rt-3"), refresh(6, "rt-2", "rt-4")]
+    found = grade(exchanges, attempts=1).findings
+    assert [(f.check, f.attempt) for f in found] == [("refresh-rotation", 1)]
+    assert "request #6 used refresh token rt-2… (sha256:" in found[0].evidence
+    assert found[0].evidence.endswith("replaced by a new one in request #5")
