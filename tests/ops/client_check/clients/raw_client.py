@@ -3,7 +3,8 @@
 
 Flaws: plain, missing-pkce, fixed-verifier, constant-verifier (the same in every run),
 reused-state, weak-state, verifier-in-query, old-refresh, ignores-iss, wrong-redirect,
-redeems-twice, no-nonce, ignores-error (redeems a code that came beside an error)."""
+redeems-twice, no-nonce, ignores-error (redeems a code that came beside an error),
+token-in-url (calls /userinfo with the access token in the query)."""
 
 from __future__ import annotations
 
@@ -71,6 +72,8 @@ def sign_in_once(http: httpx.Client) -> None:
     exchange = {"grant_type": "authorization_code", "code": answer["code"],
                 "redirect_uri": redirect, "code_verifier": verifier}
     tokens = token(http, **exchange)
+    if FLAW == "token-in-url":
+        http.get(f"{ISSUER}/userinfo", params={"access_token": tokens["access_token"]})
     if FLAW == "redeems-twice":
         token(http, **exchange)
     first = tokens.get("refresh_token")
