@@ -141,8 +141,12 @@ def client_check(
                     "PROOFKEY_TEST_REDIRECT_URI": REDIRECT_URI,
                     "PROOFKEY_TEST_USERNAME": USERNAME, "PROOFKEY_TEST_PASSWORD": password,
                     "PROOFKEY_TEST_ATTEMPTS": str(attempts)})
-        with serving(recorder, sock):
-            exit_code = _run_command(command, env, timeout)
+        try:
+            with serving(recorder, sock):
+                exit_code = _run_command(command, env, timeout)
+        except RuntimeError as exc:
+            typer.echo(f"proofkey: {exc}", err=True)
+            raise typer.Exit(2) from None
         exchanges = list(recorder.exchanges)
     grading = grade(exchanges, attempts=attempts, earlier_challenges=earlier,
                     require_par=require_par, exit_code=exit_code)

@@ -83,16 +83,22 @@ class Recorder:
             await send(message)
 
         query = scope.get("query_string", b"").decode("latin-1")
-        if self.login is not None and path == "/authorize" and scope["method"] == "GET":
-            await self._approve(query, capture)
-        else:
-            await self.app(scope, replay, capture)
+        try:
+            if self.login is not None and path == "/authorize" and scope["method"] == "GET":
+                await self._approve(query, capture)
+            else:
+                await self.app(scope, replay, capture)
+        finally:  # a request that broke the server is recorded too
+            self._record(scope, query, headers, body, answer)
+
+    def _record(self, scope: Scope, query: str, headers: dict[str, str], body: bytes,
+                answer: dict[str, Any]) -> None:
         form: tuple[tuple[str, str], ...] = ()
         if headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
             form = tuple(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
         with self._lock:
             self.exchanges.append(Exchange(
-                len(self.exchanges) + 1, scope["method"], path,
+                len(self.exchanges) + 1, scope["method"], scope["path"],
                 tuple(parse_qsl(query, keep_blank_values=True)), form,
                 {k: headers[k] for k in RECORDED_HEADERS if k in headers},
                 answer["status"], answer["location"], _json_of(answer["json"])))
