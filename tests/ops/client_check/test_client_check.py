@@ -138,9 +138,12 @@ def test_too_few_sign_ins_and_a_failing_command_fail(tmp_path: Path) -> None:
 
 def test_junit_output_has_a_test_case_per_check_and_a_failure_per_broken_one(
         tmp_path: Path) -> None:
-    done = client_check(tmp_path, command=[*RAW_CLIENT, "plain"], fmt="junit")
+    out = tmp_path / "client-check.xml"
+    done = client_check(tmp_path, "--output", str(out), command=[*RAW_CLIENT, "plain"],
+                        fmt="junit")
     assert done.returncode == 1
-    suite = ET.fromstring(done.stdout)  # noqa: S314 - our own report
+    assert done.stdout == ""
+    suite = ET.fromstring(out.read_text())  # noqa: S314 - our own report
     failed = [case.get("name") for case in suite if case.find("failure") is not None]
     assert failed == ["pkce-s256"]
     skipped = [case.get("name") for case in suite if case.find("skipped") is not None]
@@ -152,3 +155,9 @@ def test_a_command_that_does_not_exist_is_a_usage_error(tmp_path: Path) -> None:
     done = client_check(tmp_path, command=["/nonexistent/app"])
     assert done.returncode == 2
     assert "command not found: /nonexistent/app" in done.stderr
+
+
+def test_an_unknown_format_is_a_usage_error(tmp_path: Path) -> None:
+    done = client_check(tmp_path, command=[*RAW_CLIENT, "none"], fmt="sarif")
+    assert done.returncode == 2
+    assert "must be table, json or junit" in done.stderr
