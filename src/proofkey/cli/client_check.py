@@ -150,7 +150,11 @@ def client_check(
         exchanges = list(recorder.exchanges)
     grading = grade(exchanges, attempts=attempts, earlier_challenges=earlier,
                     require_par=require_par, exit_code=exit_code)
-    _write_state(state_file, [*earlier, *grading.challenge_digests])
+    try:
+        _write_state(state_file, [*earlier, *grading.challenge_digests])
+    except OSError as exc:
+        typer.echo(f"proofkey: warning: cannot write {state_file}: {exc.strerror}; later "
+                   "runs will not know this run's challenges", err=True)
     report = render(grading, fmt)
     if output is not None:
         output.write_text(report + "\n")
