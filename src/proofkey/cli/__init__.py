@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import typer
 
-from proofkey.cli import bff, clients, keys, login, maintenance, serve, users
+from proofkey.cli import bff, client_check, clients, keys, login, maintenance, serve, users
 from proofkey.ops import check_cli, tools_cli
 
 __all__ = ["app", "main"]
@@ -31,6 +31,7 @@ app.command("lint")(tools_cli.lint)
 app.command("probe")(tools_cli.probe)
 app.command("check")(check_cli.check)
 app.command("bff", epilog=bff.EPILOG)(bff.bff)
+app.command("client-check")(client_check.client_check)
 
 
 def main() -> None:
