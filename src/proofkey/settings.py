@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-__all__ = ["Settings", "SettingsError", "describe_settings", "load_settings",
+__all__ = ["Settings", "SettingsError", "bool_setting", "describe_settings", "int_setting",
+           "load_settings", "str_setting",
            "unknown_environment"]
 
 # PROOFKEY_* variables read by commands rather than by Settings.
@@ -317,6 +318,11 @@ def load_settings(
         if exc.name not in in_file:
             raise
         raise _in_file(exc, in_file[exc.name]) from None
+
+
+# The converters, for other commands' settings (the gateway's): errors name the server's
+# variable, so callers name their own (``bff/settings.py`` does).
+int_setting, bool_setting, str_setting = _int, _bool, _str
 
 
 def _in_file(error: SettingsError, where: str) -> SettingsError:

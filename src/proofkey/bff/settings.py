@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from proofkey.settings import SettingsError
+from proofkey.settings import SettingsError, bool_setting, int_setting, str_setting
 
 __all__ = ["BffSettings", "Upstream", "describe_bff_settings", "load_bff_settings"]
 
@@ -42,34 +42,23 @@ class _Error(SettingsError):
         super().__init__(name, message, where=_env(name))
 
 
-def _str(name: str, raw: Any) -> str:
-    if not isinstance(raw, str):
-        raise _Error(name, "must be a string")
-    return raw.strip()
+def _renamed(convert: Callable[[str, Any], Any]) -> Callable[[str, Any], Any]:
+    """One of the server's converters, its errors naming this gateway's variable."""
+    def converted(name: str, raw: Any) -> Any:
+        try:
+            return convert(name, raw)
+        except SettingsError as exc:
+            raise _Error(name, str(exc).split(": ", 1)[1]) from None
+
+    return converted
+
+
+_str: Callable[[str, Any], str] = _renamed(str_setting)
+_bool: Callable[[str, Any], bool] = _renamed(bool_setting)
 
 
 def _int(lo: int, hi: int) -> Callable[[str, Any], int]:
-    def convert(name: str, raw: Any) -> int:
-        try:
-            value = int(raw)
-        except (TypeError, ValueError):
-            raise _Error(name, f"must be an integer, got {str(raw)[:40]!r}") from None
-        if not lo <= value <= hi:
-            raise _Error(name, f"must be between {lo} and {hi}, got {value}")
-        return value
-
-    return convert
-
-
-def _bool(name: str, raw: Any) -> bool:
-    if isinstance(raw, bool):
-        return raw
-    text = str(raw).strip().lower()
-    if text in {"1", "true", "yes", "on"}:
-        return True
-    if text in {"0", "false", "no", "off"}:
-        return False
-    raise _Error(name, f"must be true or false, got {text[:40]!r}")
+    return _renamed(int_setting(lo, hi))
 
 
 def _upstreams(name: str, raw: Any) -> tuple[Upstream, ...]:
