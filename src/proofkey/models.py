@@ -71,6 +71,7 @@ class Client:
     created_at: int = 0
     require_pushed_authorization_requests: bool = False
     resource_server: bool = False  # may introspect other clients' access tokens (RFC 7662)
+    reject_reused_challenge: bool = False  # refuse a code_challenge seen within the window
 
     @property
     def is_public(self) -> bool:
