@@ -15,6 +15,7 @@ import logging
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Literal
 
 from proofkey.outcomes import ChallengeProblem, GrantType, StateProblem, TokenOutcome
 from proofkey.protocol import pkce
@@ -24,6 +25,7 @@ __all__ = [
     "AuthorizationFailed",
     "AuthorizationStarted",
     "ChallengeProblem",
+    "ChallengeReused",
     "CodeIssued",
     "CodeReplayed",
     "Event",
@@ -160,6 +162,22 @@ class CodeReplayed(Event):
     code_fp: str
     grant_id: str | None
     revoked: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ChallengeReused(Event):
+    """A client sent a ``code_challenge`` it had sent before within the reuse window: its
+    app reuses a PKCE verifier. ``challenge_fp`` is the challenge's ``crypto.fingerprint``
+    (never the challenge); ``count`` the sightings in the window, this one included;
+    ``first_seen`` the first one's Unix time; ``refused`` whether the client's
+    ``reject_reused_challenge`` flag refused the request."""
+
+    client_id: str
+    challenge_fp: str
+    count: int
+    first_seen: int
+    endpoint: Literal["authorize", "par"]
+    refused: bool
 
 
 @dataclass(frozen=True, slots=True)

@@ -40,6 +40,7 @@ from proofkey.outcomes import (
 from .events import (
     AuthorizationFailed,
     AuthorizationStarted,
+    ChallengeReused,
     CodeIssued,
     Event,
     LoginFailed,
@@ -129,6 +130,11 @@ class Metrics:
             "proofkey_authorization_param_problems",
             "M4: authorization requests with a missing, truncated or mangled PKCE, state or "
             "redirect_uri parameter.", ["client_id", "parameter", "problem"], registry=r)
+        self.challenge_reuse = Counter(
+            "proofkey_pkce_challenge_reuse",
+            "Authorization requests whose code_challenge the client sent before within the "
+            "reuse window (a reused PKCE verifier), refused or not.", ["client_id"],
+            registry=r)
         self.auth_errors = Counter(
             "proofkey_auth_errors", "M5: errors returned by endpoint and error code.",
             ["endpoint", "error"], registry=r)
@@ -167,6 +173,8 @@ class Metrics:
             LoginFailed: self._login_failed,
             LoginThrottled: self._login_throttled,
             TokenRevoked: self._revoked,
+            ChallengeReused: lambda e: self._child(self.challenge_reuse,
+                                                   self.client_label(e.client_id)).inc(),
         }
 
     # -- subscriber ----------------------------------------------------------------------
