@@ -38,6 +38,7 @@ def _client_dict(client: Client) -> dict[str, Any]:
             "require_pushed_authorization_requests":
                 client.require_pushed_authorization_requests,
             "resource_server": client.resource_server,
+            "reject_reused_challenge": client.reject_reused_challenge,
             "created_at": client.created_at}
 
 
@@ -60,6 +61,10 @@ def client_add(
     resource_server: Annotated[bool, typer.Option(
         "--resource-server", help="May introspect other clients' access tokens (RFC 7662); "
         "confidential clients only.")] = False,
+    reject_reused_challenge: Annotated[bool, typer.Option(
+        "--reject-reused-challenge", help="Refuse an authorization request whose "
+        "code_challenge this client sent before within the reuse window (invalid_request); "
+        "without it a reuse is only counted.")] = False,
     config: ConfigOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -78,7 +83,8 @@ def client_add(
             supported_scopes=settings.scopes_supported, grant_types=grants,
             auth_method=auth_method,  # type: ignore[arg-type]
             id_token_alg=id_token_alg, name=name, require_par=require_par,
-            resource_server=resource_server, now=int(time.time()))
+            resource_server=resource_server, reject_reused_challenge=reject_reused_challenge,
+            now=int(time.time()))
 
     created = run(settings, work, exists=f"a client with id {client_id!r} exists already "
                   f"(see `proofkey client show {client_id}`; remove it first to replace it)")

@@ -75,6 +75,7 @@ async def register_client(
     name: str = "",
     require_par: bool = False,
     resource_server: bool = False,
+    reject_reused_challenge: bool = False,
     now: int,
 ) -> NewClient:
     """Validate and store a client; a confidential client's secret is returned once."""
@@ -112,7 +113,8 @@ async def register_client(
         scopes=scope_set, grant_types=grants, token_endpoint_auth_method=method,
         secret_digest=digest(secret.reveal()) if secret else None,
         id_token_signed_response_alg=id_token_alg, name=name, created_at=now,
-        require_pushed_authorization_requests=require_par, resource_server=resource_server)
+        require_pushed_authorization_requests=require_par, resource_server=resource_server,
+        reject_reused_challenge=reject_reused_challenge)
     warnings = check_policy(client)
     await clients.add_client(client)
     return NewClient(client, secret, warnings)

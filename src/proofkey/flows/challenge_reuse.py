@@ -7,8 +7,9 @@ RFC 9700 §2.1.1 asks for a transaction-specific one. A server cannot see the ve
 
 Each accepted request — client and redirect URI verified, the challenge a valid S256 one —
 costs ONE store statement (``ChallengeStore.note_challenge``, an upsert keyed by client and
-the challenge's SHA-256 digest, shared by every instance on the database). A reuse emits ``ChallengeReused`` (metrics, audit line, status page); a client
-flagged ``reject_reused_challenge`` has the request refused with ``invalid_request``.
+the challenge's SHA-256 digest, shared by every instance on the database). A reuse emits
+``ChallengeReused`` (metrics, audit line); a client flagged ``reject_reused_challenge`` has
+the request refused with ``invalid_request``.
 
 A request pushed to /par is noted there, once; the browser's later visit to /authorize with
 its ``request_uri`` is not noted again.
