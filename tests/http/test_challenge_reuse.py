@@ -6,6 +6,7 @@ within the window is counted (event, audit line, metric) and, when flagged
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import httpx
@@ -27,6 +28,7 @@ from tests.helpers import (
 )
 from tests.http.test_token_code_grant import assert_oauth_error, register, shift_clock
 from tests.observability.scrape import key, scrape
+from tests.ops.test_ops_endpoints import ADMIN_TOKEN
 
 STRICT_ID = "strict-app"
 STRICT_REDIRECT = "http://127.0.0.1/strict-cb"
@@ -50,8 +52,12 @@ def reused(events: Recorder) -> list[ChallengeReused]:
     return [e for e in events.of(ChallengeReused) if isinstance(e, ChallengeReused)]
 
 
+def audit_text(settings: Settings) -> str:
+    return Path(settings.audit_log).read_text()
+
+
 def audit_of(settings: Settings, event: str) -> list[dict[str, object]]:
-    lines = [json.loads(line) for line in Path(settings.audit_log).read_text().splitlines()]
+    lines = [json.loads(line) for line in audit_text(settings).splitlines()]
     return [line["audit"] for line in lines if line["audit"]["event"] == event]
 
 
@@ -79,7 +85,7 @@ async def test_a_reused_challenge_is_counted_audited_and_by_default_proceeds(
     lines = audit_of(settings, "ChallengeReused")
     assert [(a["client_id"], a["challenge_fp"], a["count"], a["first_seen"]) for a in lines] == [
         (PUBLIC_ID, fingerprint(flow.challenge), n, signals[0].first_seen) for n in (2, 3)]
-    text = (await http.get("/metrics")).text + Path(settings.audit_log).read_text()
+    text = (await http.get("/metrics")).text + audit_text(settings)
     assert flow.challenge not in text
     assert flow.verifier not in text
 
@@ -164,3 +170,33 @@ async def test_a_zero_window_turns_the_signal_off(http: httpx.AsyncClient, stric
     for _ in range(2):
         assert (await authorize(http, flow)).headers["location"].startswith("/interaction/")
     assert reused(events) == []
+
+
+class TestStatusPage:
+    """The status page lists the reuse per client that the store holds for the window."""
+
+    @pytest.fixture
+    def settings_overrides(self, tmp_path: Path) -> dict[str, object]:
+        return {"audit_log": str(tmp_path / "audit.log"), "admin_token": ADMIN_TOKEN}
+
+    async def status(self, http: httpx.AsyncClient) -> str:
+        response = await http.get("/status", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"})
+        assert response.status_code == 200, response.text
+        return response.text
+
+    async def test_it_shows_reuse_per_client_in_the_window(
+            self, http: httpx.AsyncClient, settings: Settings) -> None:
+        assert "No client sent a code_challenge twice in the last 24 h." in await self.status(
+            http)
+        fixed, other = new_flow(), new_flow(WEB_ID, WEB_REDIRECT)
+        for flow, times in ((fixed, 3), (other, 2), (new_flow(), 1)):
+            for _ in range(times):
+                await authorize(http, flow)
+        html = await self.status(http)
+        section = html[html.index('id="challenge-reuse"'):]
+        rows = re.findall(r"<tr><td><code>([^<]+)</code></td><td>(\d+)</td><td>(\d+)</td></tr>",
+                          section)
+        assert rows == [(PUBLIC_ID, "1", "2"), (WEB_ID, "1", "1")]
+        assert fixed.challenge not in html
+        shift_clock(http, settings.challenge_reuse_window_seconds + 1)
+        assert "No client sent a code_challenge twice" in await self.status(http)
