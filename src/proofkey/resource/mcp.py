@@ -18,7 +18,6 @@ from collections.abc import Sequence
 
 from mcp.server.auth.provider import AccessToken
 from mcp.server.auth.settings import AuthSettings
-from pydantic import AnyHttpUrl
 
 from .errors import BearerTokenError, VerifierUnavailable
 from .verifier import Verifier
@@ -48,10 +47,11 @@ class McpTokenVerifier:
                       service_documentation_url: str | None = None) -> AuthSettings:
         """``AuthSettings`` for ``MCPServer(auth=...)``: this issuer, this resource, the scopes
         every request needs."""
-        return AuthSettings(
-            issuer_url=AnyHttpUrl(self.verifier.issuer),
-            resource_server_url=AnyHttpUrl(self.verifier.audience),
-            required_scopes=list(required_scopes) or None,
-            service_documentation_url=(None if service_documentation_url is None
-                                       else AnyHttpUrl(service_documentation_url)),
-            validate_token_resource=True)
+        # Validated from strings: the model keeps a root issuer's empty path, where
+        # ``AnyHttpUrl(issuer)`` would add a "/" and the SDK's client would then refuse
+        # proofkey's metadata (RFC 8414 §3.3 compares issuers as strings).
+        return AuthSettings.model_validate({
+            "issuer_url": self.verifier.issuer, "resource_server_url": self.verifier.audience,
+            "required_scopes": list(required_scopes) or None,
+            "service_documentation_url": service_documentation_url,
+            "validate_token_resource": True})
