@@ -56,7 +56,8 @@ PASSWORD = "analytical engine 1843"
 CLIENT_ID = "mcp-test-client"
 REDIRECT = "http://127.0.0.1:53710/callback"
 SCOPE = "mcp:tools"
-SCOPES = ("openid", "profile", "email", "offline_access", SCOPE)
+ADMIN = "mcp:admin"
+SCOPES = ("openid", "profile", "email", "offline_access", SCOPE, ADMIN)
 
 
 @dataclass(frozen=True)
@@ -118,8 +119,10 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
         yield Servers(proofkey, mcp_port)
 
 
-def mcp_app(case: Case, issuer: str, resource: str) -> ASGIApp:
-    """The MCP server: one tool that says whose token called it."""
+def mcp_app(case: Case, issuer: str, resource: str,
+            required_scopes: tuple[str, ...] = (SCOPE,)) -> ASGIApp:
+    """The MCP server: one tool that says whose token called it. With the kit's middleware,
+    the metadata advertises only ``mcp:tools`` whatever ``required_scopes`` says."""
     verifier = TokenVerifier(issuer=issuer, audience=resource)
     if case.protection == "sdk":
         adapter = McpTokenVerifier(verifier)
@@ -140,7 +143,8 @@ def mcp_app(case: Case, issuer: str, resource: str) -> ASGIApp:
 
     app: ASGIApp = server.streamable_http_app()
     if case.protection == "kit":
-        app = ProtectedResource(app, verifier=verifier, required_scopes=[SCOPE],
+        app = ProtectedResource(app, verifier=verifier, required_scopes=required_scopes,
+                                scopes_supported=[SCOPE],
                                 resource_name="proofkey test MCP server")
     return app
 
@@ -220,13 +224,9 @@ def claims_of(token: str) -> dict[str, Any]:
     return claims
 
 
-@pytest.mark.parametrize("case", CASES, ids=lambda c: f"{c.protection}-{c.registration}")
-async def test_the_mcp_sdk_discovers_authorizes_calls_a_tool_and_refreshes(
-        servers: Servers, case: Case) -> None:
-    issuer = servers.proofkey.base_url
-    storage = MemoryStorage(client_record(case))
-    person = Person(issuer)
-    provider = OAuthClientProvider(
+def oauth_provider(servers: Servers, storage: MemoryStorage,
+                   person: Person) -> OAuthClientProvider:
+    return OAuthClientProvider(
         server_url=servers.mcp_url,
         client_metadata=OAuthClientMetadata(
             redirect_uris=[AnyUrl(REDIRECT)], client_name="MCP test client",
@@ -234,6 +234,15 @@ async def test_the_mcp_sdk_discovers_authorizes_calls_a_tool_and_refreshes(
             grant_types=["authorization_code", "refresh_token"]),
         storage=storage, redirect_handler=person.redirect,
         callback_handler=person.callback_result)
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: f"{c.protection}-{c.registration}")
+async def test_the_mcp_sdk_discovers_authorizes_calls_a_tool_and_refreshes(
+        servers: Servers, case: Case) -> None:
+    issuer = servers.proofkey.base_url
+    storage = MemoryStorage(client_record(case))
+    person = Person(issuer)
+    provider = oauth_provider(servers, storage, person)
     with serving(mcp_app(case, issuer, servers.mcp_url), servers.mcp_port):
         # Without a token: 401 pointing to the RFC 9728 metadata, which names proofkey.
         async with httpx.AsyncClient(timeout=10) as plain:
@@ -279,3 +288,26 @@ async def test_the_mcp_sdk_discovers_authorizes_calls_a_tool_and_refreshes(
         async with other:
             with pytest.raises(Exception, match="another resource"):
                 await other.verify(storage.tokens.access_token)
+
+
+async def test_a_403_insufficient_scope_from_the_kit_makes_the_sdk_step_up(
+        servers: Servers) -> None:
+    """The kit answers ``insufficient_scope`` with the scope needed (RFC 6750 §3.1); the SDK
+    authorizes again for it (the person consents once more) and retries the call."""
+    case = Case("kit")
+    issuer = servers.proofkey.base_url
+    storage = MemoryStorage(client_record(case))
+    person = Person(issuer)
+    app = mcp_app(case, issuer, servers.mcp_url, required_scopes=(SCOPE, ADMIN))
+    with serving(app, servers.mcp_port):
+        async with httpx2.AsyncClient(auth=oauth_provider(servers, storage, person),
+                                      timeout=30) as http, Client(
+                streamable_http_client(servers.mcp_url, http_client=http)) as client:
+            await client.call_tool("whoami", {})
+    assert len(person.authorization_urls) == 2
+    first, second = (set(query_of(url)["scope"].split()) for url in person.authorization_urls)
+    assert SCOPE in first
+    assert ADMIN not in first  # the metadata advertised only mcp:tools
+    assert {SCOPE, ADMIN} <= second
+    assert storage.tokens is not None
+    assert {SCOPE, ADMIN} <= set(claims_of(storage.tokens.access_token)["scope"].split())
