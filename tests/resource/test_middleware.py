@@ -189,3 +189,17 @@ async def test_a_websocket_without_a_token_is_closed(verifier: TokenVerifier) ->
     await app({"type": "websocket", "path": "/mcp", "headers": [], "query_string": b""},
               receive, send)
     assert sent == [{"type": "websocket.close", "code": 1008}]
+
+
+async def test_it_plugs_in_as_starlette_middleware(verifier: TokenVerifier,
+                                                   ec_key: Key) -> None:
+    from starlette.middleware import Middleware
+
+    app = Starlette(routes=[Route("/mcp", whoami)], middleware=[
+        Middleware(ProtectedResource, verifier=verifier, required_scopes=["mcp:tools"])])
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
+                                 base_url="https://api.example") as http:
+        assert (await http.get("/mcp")).status_code == 401
+        response = await http.get("/mcp", headers={"Authorization": f"Bearer {sign(ec_key)}"})
+        assert response.json()["sub"] == "user-1"
+        assert (await http.get(METADATA_PATH)).json()["scopes_supported"] == ["mcp:tools"]
