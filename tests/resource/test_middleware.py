@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
@@ -193,8 +194,6 @@ async def test_a_websocket_without_a_token_is_closed(verifier: TokenVerifier) ->
 
 async def test_it_plugs_in_as_starlette_middleware(verifier: TokenVerifier,
                                                    ec_key: Key) -> None:
-    from starlette.middleware import Middleware
-
     app = Starlette(routes=[Route("/mcp", whoami)], middleware=[
         Middleware(ProtectedResource, verifier=verifier, required_scopes=["mcp:tools"])])
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),

@@ -114,8 +114,10 @@ async def test_algorithms_outside_the_asymmetric_list_cannot_be_configured() -> 
 
 
 async def test_an_issuer_in_the_clear_off_loopback_cannot_be_configured() -> None:
-    with pytest.raises(Exception, match="https"):
+    with pytest.raises(ValueError, match="https"):
         TokenVerifier(issuer="http://issuer.example", audience=AUDIENCE)
+    with pytest.raises(ValueError, match="https"):
+        TokenVerifier(issuer=ISSUER, audience=AUDIENCE, jwks_uri="http://10.0.0.1/keys")
 
 
 async def test_a_forged_signature_is_refused(verifier: TokenVerifier, ec_key: Key) -> None:
@@ -317,6 +319,24 @@ async def test_a_configured_jwks_uri_skips_discovery(ec_key: Key) -> None:
                                  jwks_uri="https://issuer.example/keys")
         await verifier.verify(sign(ec_key))
     assert (issuer.metadata_requests, issuer.jwks_requests) == (0, 1)
+
+
+async def test_a_compressed_jwks_is_refused_whatever_it_inflates_to(ec_key: Key) -> None:
+    import gzip
+
+    seen: list[str] = []
+
+    async def handle(request: httpx.Request) -> httpx.Response:
+        seen.append(request.headers["accept-encoding"])
+        body = gzip.compress(json.dumps({"keys": [ec_key.as_dict(private=False)]}).encode())
+        return httpx.Response(200, content=body, headers={"content-encoding": "gzip"})
+
+    async with httpx.AsyncClient(transport=httpx.MockTransport(handle)) as http:
+        verifier = TokenVerifier(issuer=ISSUER, audience=AUDIENCE, http=http,
+                                 jwks_uri="https://issuer.example/keys")
+        with pytest.raises(VerifierUnavailable):
+            await verifier.verify(sign(ec_key))
+    assert seen == ["identity"]
 
 
 async def test_a_redirect_is_not_followed(ec_key: Key) -> None:

@@ -18,8 +18,8 @@ from urllib.parse import urlsplit
 
 import httpx
 
-__all__ = ["DEFAULT_TIMEOUT", "MAX_DOCUMENT_BYTES", "FetchError", "check_url", "discover",
-           "read_json"]
+__all__ = ["DEFAULT_TIMEOUT", "MAX_DOCUMENT_BYTES", "FetchError", "check_url", "configured_url",
+           "discover", "endpoint", "metadata_urls", "read_json"]
 
 MAX_DOCUMENT_BYTES = 64 * 1024
 DEFAULT_TIMEOUT = httpx.Timeout(5.0, connect=3.0)
@@ -48,18 +48,31 @@ def check_url(url: str) -> str:
     return url
 
 
+def configured_url(url: str) -> str:
+    """``check_url`` for configuration: a ``ValueError`` when the kit is set up."""
+    try:
+        return check_url(url)
+    except FetchError as exc:
+        raise ValueError(str(exc)) from None
+
+
 async def read_json(http: httpx.AsyncClient, request: httpx.Request, *,
                     max_bytes: int = MAX_DOCUMENT_BYTES) -> tuple[int, Any]:
-    """The status and the JSON body (``None`` if it is not JSON) of one bounded exchange."""
+    """The status and the JSON body (``None`` if it is not JSON) of one bounded exchange. The
+    body is asked for uncompressed and counted as it arrives: a compressed answer could
+    inflate far beyond ``max_bytes`` in one chunk."""
     check_url(str(request.url))
+    request.headers["Accept-Encoding"] = "identity"
     try:
         response = await http.send(request, stream=True, follow_redirects=False)
         try:
             declared = response.headers.get("content-length", "")
             if declared.isdigit() and int(declared) > max_bytes:
                 raise FetchError(f"{request.url} answered more than {max_bytes} bytes")
+            if response.headers.get("content-encoding", "identity").lower() != "identity":
+                raise FetchError(f"{request.url} answered a compressed body")
             body = bytearray()
-            async for chunk in response.aiter_bytes():
+            async for chunk in response.aiter_bytes():  # identity: the bytes as sent
                 body += chunk
                 if len(body) > max_bytes:
                     raise FetchError(f"{request.url} answered more than {max_bytes} bytes")

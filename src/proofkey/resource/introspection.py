@@ -27,7 +27,7 @@ from .fetch import (
     DEFAULT_TIMEOUT,
     MAX_DOCUMENT_BYTES,
     FetchError,
-    check_url,
+    configured_url,
     discover,
     endpoint,
     read_json,
@@ -50,13 +50,13 @@ class IntrospectionVerifier:
                  clock: Callable[[], float] = time.time) -> None:
         if not audience:
             raise ValueError("audience (this resource's identifier) is required")
-        self.issuer = check_url(issuer)
+        self.issuer = configured_url(issuer)
         self.audience = audience
         # RFC 6749 §2.3.1: each part form-encoded before the Basic encoding.
         basic = f"{quote(client_id, safe='')}:{quote(client_secret, safe='')}"
         self._authorization = "Basic " + base64.b64encode(basic.encode()).decode("ascii")
         self._endpoint = (None if introspection_endpoint is None
-                          else check_url(introspection_endpoint))
+                          else configured_url(introspection_endpoint))
         self.cache_seconds = cache_seconds
         self._cache_size = cache_size
         self._cache: OrderedDict[bytes, tuple[float, AccessTokenClaims]] = OrderedDict()

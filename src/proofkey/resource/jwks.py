@@ -18,7 +18,7 @@ from collections.abc import Callable
 import httpx
 
 from .errors import InvalidTokenError, VerifierUnavailable
-from .fetch import MAX_DOCUMENT_BYTES, FetchError, check_url, discover, endpoint, read_json
+from .fetch import MAX_DOCUMENT_BYTES, FetchError, configured_url, discover, endpoint, read_json
 from .keys import PublicKey, read_key_set
 
 __all__ = ["KeyCache"]
@@ -33,7 +33,7 @@ class KeyCache:
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.issuer = issuer
         self._http = http
-        self._jwks_uri = None if jwks_uri is None else check_url(jwks_uri)
+        self._jwks_uri = None if jwks_uri is None else configured_url(jwks_uri)
         self.refresh_interval = refresh_interval
         self.max_age = max_age
         self._max_bytes = max_bytes

@@ -15,7 +15,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from .errors import BearerTokenError
-from .fetch import FetchError, check_url
+from .fetch import configured_url
 
 __all__ = ["WELL_KNOWN", "challenge", "metadata_path", "resource_metadata"]
 
@@ -24,10 +24,7 @@ WELL_KNOWN = "/.well-known/oauth-protected-resource"
 
 def check_resource(resource: str) -> str:
     """RFC 9728 §1.2: an https URL (http on loopback for development) without a fragment."""
-    try:
-        check_url(resource)
-    except FetchError as exc:
-        raise ValueError(str(exc)) from None
+    configured_url(resource)
     if "#" in resource:
         raise ValueError("a resource identifier has no fragment")
     return resource

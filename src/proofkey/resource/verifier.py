@@ -30,7 +30,7 @@ from proofkey.protocol.compact import parse_compact
 
 from .claims import AccessTokenClaims, check_claims, check_scopes
 from .errors import InvalidTokenError
-from .fetch import DEFAULT_TIMEOUT, MAX_DOCUMENT_BYTES, check_url
+from .fetch import DEFAULT_TIMEOUT, MAX_DOCUMENT_BYTES, configured_url
 from .jwks import KeyCache
 from .keys import DEFAULT_ALGORITHMS, allowed_algorithms
 
@@ -64,7 +64,7 @@ class TokenVerifier:
                  monotonic: Callable[[], float] = time.monotonic) -> None:
         if not audience:
             raise ValueError("audience (this resource's identifier) is required")
-        self.issuer = check_url(issuer)
+        self.issuer = configured_url(issuer)
         self.audience = audience
         self.algorithms = allowed_algorithms(algorithms)
         self.leeway = leeway
