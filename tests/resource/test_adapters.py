@@ -7,7 +7,6 @@ import warnings
 import httpx
 import pytest
 from mcp.server.auth.provider import TokenVerifier as McpVerifierProtocol
-from tests.resource.conftest import AUDIENCE, ISSUER, Clock, Issuer, Key, claims, sign
 
 import proofkey.resource
 from proofkey.resource import (
@@ -17,6 +16,7 @@ from proofkey.resource import (
     VerifierUnavailable,
 )
 from proofkey.resource.mcp import McpTokenVerifier
+from tests.resource.conftest import AUDIENCE, ISSUER, Clock, Issuer, Key, claims, sign
 
 
 def test_the_kit_exports_exactly_its_public_api() -> None:

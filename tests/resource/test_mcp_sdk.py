@@ -40,14 +40,14 @@ from mcp.shared.auth import (
 )
 from pydantic import AnyUrl
 from starlette.types import ASGIApp
-from tests.helpers import query_of
-from tests.interop.conftest import sign_in_at_proofkey
-from tests.process.conftest import ServerProcess, free_port, running_server, with_store
 
 from proofkey.flows.admin import register_client, register_user
 from proofkey.resource import ProtectedResource, TokenVerifier, access_token_claims
 from proofkey.resource.mcp import McpTokenVerifier
 from proofkey.store import Store
+from tests.helpers import query_of
+from tests.interop.conftest import sign_in_at_proofkey
+from tests.process.conftest import ServerProcess, free_port, running_server, with_store
 
 pytestmark = pytest.mark.interop
 

@@ -13,9 +13,9 @@ from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
-from tests.resource.conftest import AUDIENCE, ISSUER, Issuer, Key, sign
 
 from proofkey.resource import ProtectedResource, TokenVerifier, access_token_claims
+from tests.resource.conftest import AUDIENCE, ISSUER, Issuer, Key, sign
 
 METADATA_PATH = "/.well-known/oauth-protected-resource/mcp"
 METADATA_URL = f"https://api.example{METADATA_PATH}"

@@ -9,9 +9,9 @@ import string
 import httpx
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from tests.resource.conftest import AUDIENCE, ISSUER, Issuer, new_key, sign
 
 from proofkey.resource import BearerTokenError, TokenVerifier
+from tests.resource.conftest import AUDIENCE, ISSUER, Issuer, new_key, sign
 
 KEY = new_key("ec", "default")
 TOKEN = sign(KEY, exp=2**40)

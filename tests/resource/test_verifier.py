@@ -11,6 +11,14 @@ from typing import Any
 
 import httpx
 import pytest
+
+from proofkey.resource import (
+    InsufficientScopeError,
+    InvalidTokenError,
+    TokenVerifier,
+    VerifierUnavailable,
+    fetch,
+)
 from tests.resource.conftest import (
     ALG_KEYS,
     AUDIENCE,
@@ -23,13 +31,6 @@ from tests.resource.conftest import (
     new_key,
     sign,
     unsigned,
-)
-
-from proofkey.resource import (
-    InsufficientScopeError,
-    InvalidTokenError,
-    TokenVerifier,
-    VerifierUnavailable,
 )
 
 
@@ -348,3 +349,25 @@ async def test_a_redirect_is_not_followed(ec_key: Key) -> None:
                                  jwks_uri="https://issuer.example/keys")
         with pytest.raises(VerifierUnavailable):
             await verifier.verify(sign(ec_key))
+
+
+async def test_a_slow_issuer_costs_a_bounded_time(verifier: TokenVerifier, ec_key: Key,
+                                                  issuer: Issuer,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(fetch, "TOTAL_SECONDS", 0.2)
+    issuer.delay = 5
+    started = time.monotonic()
+    with pytest.raises(VerifierUnavailable):
+        await verifier.verify(sign(ec_key))
+    assert time.monotonic() - started < 2
+
+
+async def test_concurrent_requests_share_one_failed_fetch_too(verifier: TokenVerifier,
+                                                               ec_key: Key,
+                                                               issuer: Issuer) -> None:
+    issuer.jwks_override = b"not json"
+    issuer.delay = 0.05
+    results = await asyncio.gather(*(verifier.verify(sign(ec_key)) for _ in range(10)),
+                                   return_exceptions=True)
+    assert all(isinstance(r, VerifierUnavailable) for r in results)
+    assert issuer.jwks_requests == 1

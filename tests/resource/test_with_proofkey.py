@@ -7,7 +7,6 @@ import time
 
 import httpx
 import pytest
-from tests.helpers import ISSUER, WEB_ID, exchange, get_code, new_flow
 
 from proofkey.resource import (
     IntrospectionVerifier,
@@ -15,6 +14,7 @@ from proofkey.resource import (
     TokenVerifier,
     VerifierUnavailable,
 )
+from tests.helpers import ISSUER, WEB_ID, exchange, get_code, new_flow
 
 API = "http://127.0.0.1:9000/api"
 

@@ -1,7 +1,8 @@
 """Bounded JSON over HTTP for the kit: authorization server metadata, JWKS, introspection.
 
-Every request has a timeout, follows no redirect and reads at most ``max_bytes`` of body (the
-``Content-Length`` is checked first, then the bytes as they stream in), so a slow or huge
+Every request has timeouts (each read, and the whole exchange), follows no redirect and
+reads at most ``max_bytes`` of body (the ``Content-Length`` is checked first, then the bytes
+as they stream in, uncompressed), so a slow or huge
 answer costs a bounded time and memory. URLs must be https, or http on a loopback address
 (development and tests): keys fetched in the clear could be swapped on the way. Metadata is
 looked up the RFC 8414 §3.1 way first, then as OpenID Connect Discovery 1.0 §4 has it, and
@@ -10,6 +11,7 @@ its ``issuer`` must be identical to the configured one (RFC 8414 §3.3).
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import json
 from collections.abc import Mapping
@@ -22,7 +24,8 @@ __all__ = ["DEFAULT_TIMEOUT", "MAX_DOCUMENT_BYTES", "FetchError", "check_url", "
            "discover", "endpoint", "metadata_urls", "read_json"]
 
 MAX_DOCUMENT_BYTES = 64 * 1024
-DEFAULT_TIMEOUT = httpx.Timeout(5.0, connect=3.0)
+DEFAULT_TIMEOUT = httpx.Timeout(5.0, connect=3.0)  # per connect, read, write
+TOTAL_SECONDS = 10.0  # a whole exchange, however slowly the bytes drip in
 
 
 class FetchError(Exception):
@@ -64,26 +67,33 @@ async def read_json(http: httpx.AsyncClient, request: httpx.Request, *,
     check_url(str(request.url))
     request.headers["Accept-Encoding"] = "identity"
     try:
-        response = await http.send(request, stream=True, follow_redirects=False)
-        try:
-            declared = response.headers.get("content-length", "")
-            if declared.isdigit() and int(declared) > max_bytes:
-                raise FetchError(f"{request.url} answered more than {max_bytes} bytes")
-            if response.headers.get("content-encoding", "identity").lower() != "identity":
-                raise FetchError(f"{request.url} answered a compressed body")
-            body = bytearray()
-            async for chunk in response.aiter_bytes():  # identity: the bytes as sent
-                body += chunk
-                if len(body) > max_bytes:
-                    raise FetchError(f"{request.url} answered more than {max_bytes} bytes")
-        finally:
-            await response.aclose()
-    except httpx.HTTPError as exc:
+        async with asyncio.timeout(TOTAL_SECONDS):
+            status, body = await _exchange(http, request, max_bytes)
+    except (httpx.HTTPError, TimeoutError) as exc:
         raise FetchError(f"{request.url} could not be fetched ({type(exc).__name__})") from None
     try:
-        return response.status_code, json.loads(bytes(body))
+        return status, json.loads(bytes(body))
     except (ValueError, RecursionError):  # RecursionError: nesting deeper than the stack
-        return response.status_code, None
+        return status, None
+
+
+async def _exchange(http: httpx.AsyncClient, request: httpx.Request,
+                    max_bytes: int) -> tuple[int, bytearray]:
+    response = await http.send(request, stream=True, follow_redirects=False)
+    try:
+        declared = response.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > max_bytes:
+            raise FetchError(f"{request.url} answered more than {max_bytes} bytes")
+        if response.headers.get("content-encoding", "identity").lower() != "identity":
+            raise FetchError(f"{request.url} answered a compressed body")
+        body = bytearray()
+        async for chunk in response.aiter_bytes():  # identity: the bytes as sent
+            body += chunk
+            if len(body) > max_bytes:
+                raise FetchError(f"{request.url} answered more than {max_bytes} bytes")
+        return response.status_code, body
+    finally:
+        await response.aclose()
 
 
 def metadata_urls(issuer: str) -> tuple[str, str]:
