@@ -2,11 +2,11 @@
 
 Every request has timeouts (each read, and the whole exchange), follows no redirect and
 reads at most ``max_bytes`` of body (the ``Content-Length`` is checked first, then the bytes
-as they stream in, uncompressed), so a slow or huge
-answer costs a bounded time and memory. URLs must be https, or http on a loopback address
-(development and tests): keys fetched in the clear could be swapped on the way. Metadata is
-looked up the RFC 8414 §3.1 way first, then as OpenID Connect Discovery 1.0 §4 has it, and
-its ``issuer`` must be identical to the configured one (RFC 8414 §3.3).
+as they stream in, uncompressed), so a slow or huge answer costs a bounded time and memory.
+URLs must be https, or http on a loopback address (development and tests): keys fetched in
+the clear could be swapped on the way. Metadata is looked up the RFC 8414 §3.1 way first,
+then as OpenID Connect Discovery 1.0 §4 has it, and its ``issuer`` must be identical to the
+configured one (RFC 8414 §3.3).
 """
 
 from __future__ import annotations
