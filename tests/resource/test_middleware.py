@@ -149,8 +149,12 @@ async def test_a_malformed_authorization_header_is_invalid_request(
     assert response.json()["error"] == "invalid_request"
 
 
-async def test_public_paths_and_lifespan_pass_through(client: httpx.AsyncClient) -> None:
+async def test_public_paths_and_cors_preflights_pass_through(client: httpx.AsyncClient) -> None:
     assert (await client.get("/healthz")).json() == {"ok": True}
+    preflight = await client.options("/mcp", headers={
+        "Origin": "https://app.example", "Access-Control-Request-Method": "POST"})
+    assert preflight.status_code == 405  # the app's answer (it has no CORS), not the kit's 401
+    assert (await client.options("/mcp")).status_code == 401
 
 
 async def test_an_unreachable_issuer_is_503_without_a_challenge(

@@ -2,7 +2,8 @@
 
 In order, for every HTTP (and WebSocket) request:
 1. ``GET`` of the resource's metadata path answers the RFC 9728 document (public, CORS open).
-2. Paths listed in ``public_paths`` pass untouched (health checks).
+2. Paths listed in ``public_paths`` pass untouched (health checks), and so do CORS preflight
+   requests (a browser sends them without credentials; the app's CORS handling answers).
 3. ``access_token`` in the query string is ``invalid_request`` (400): OAuth 2.1 §5.2.1 drops
    the query method (URLs end up in logs and ``Referer``), and RFC 6750 §2 forbids using more
    than one method in a request.
@@ -54,6 +55,12 @@ class _NoToken(Exception):
     pass
 
 
+def _is_preflight(scope: Scope) -> bool:
+    """A CORS preflight: ``OPTIONS`` with ``Access-Control-Request-Method`` (Fetch §3.2.2)."""
+    return scope.get("method") == "OPTIONS" and any(
+        name.lower() == b"access-control-request-method" for name, _ in scope.get("headers", []))
+
+
 class ProtectedResource:
     """Wraps ``app`` so that it only sees requests with a valid access token for
     ``verifier.audience`` (the resource identifier, which the metadata also names)."""
@@ -87,7 +94,7 @@ class ProtectedResource:
         if scope["path"] == self.metadata_path and scope["type"] == "http":
             await self._metadata(scope, send)
             return
-        if scope["path"] in self.public_paths:
+        if scope["path"] in self.public_paths or _is_preflight(scope):
             await self.app(scope, receive, send)
             return
         try:
