@@ -75,6 +75,7 @@ def test_a_careful_hand_written_client_passes_too(tmp_path: Path) -> None:
     ("ignores-error", "error-refused"),
     ("token-in-url", "token-in-url"),
     ("follows-redirect", "redirect-not-followed"),
+    ("no-state", "state"),
 ])
 def test_a_broken_client_fails_naming_the_check_it_breaks(tmp_path: Path, flaw: str,
                                                            check: str) -> None:

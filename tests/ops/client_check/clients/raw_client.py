@@ -49,7 +49,8 @@ def authorization_url(http: httpx.Client, verifier: str, state: str) -> str:
         del params["nonce"]
     if PAR:
         pushed = http.post(f"{ISSUER}/par", data=params)
-        assert pushed.status_code == 201, pushed.text
+        if pushed.status_code != 201:
+            return ""
         front = {"client_id": CLIENT_ID, "request_uri": pushed.json()["request_uri"]}
         params = {**params, **front} if FLAW == "par-leaky" else front
     return f"{ISSUER}/authorize?{urlencode(params)}"
@@ -70,7 +71,11 @@ def sign_in_once(http: httpx.Client) -> None:
         FLAW, secrets.token_urlsafe(32))
     if FLAW == "no-state":
         state = ""
-    answer = dict(parse_qsl(urlsplit(sign_in(authorization_url(http, verifier, state))).query))
+    url = authorization_url(http, verifier, state)
+    if not url:
+        print("  refused: the server did not accept the pushed request")
+        return
+    answer = dict(parse_qsl(urlsplit(sign_in(url)).query))
     if answer.get("state", "") != state:
         print("  refused: state does not match")
         return
