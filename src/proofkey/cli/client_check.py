@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import stat
 import subprocess
 import sys
 import threading
@@ -41,8 +42,9 @@ def _run_command(command: list[str], env: dict[str, str], timeout: float) -> int
 
 
 def _wait_to_be_stopped(server: StrictServer) -> None:
-    """--serve: print where the server is as one JSON line, then wait for SIGTERM, SIGINT or
-    the end of standard input."""
+    """--serve: print where the server is as one JSON line, then wait for SIGTERM, SIGINT or,
+    when standard input is a pipe, its end (not /dev/null or a terminal: a server started in
+    the background would stop at once)."""
     stop = threading.Event()
 
     def on_signal(signum: int, frame: object) -> None:
@@ -59,7 +61,8 @@ def _wait_to_be_stopped(server: StrictServer) -> None:
     print(json.dumps({"issuer": server.issuer, "client_id": server.client_id,
                       "redirect_uri": server.redirect_uri, "username": server.username,
                       "password": server.password, "env": server.env()}), flush=True)
-    threading.Thread(target=read_stdin, daemon=True).start()
+    if stat.S_ISFIFO(os.fstat(sys.stdin.fileno()).st_mode):
+        threading.Thread(target=read_stdin, daemon=True).start()
     while not stop.wait(0.2):
         pass
 
