@@ -18,7 +18,7 @@ from typing import Annotated
 
 import typer
 
-from proofkey.cli.client_check_session import Options, StrictServer, check_state, strict_server
+from proofkey.cli.client_check_session import Options, StrictServer, default_state, strict_server
 from proofkey.ops.client_check_grades import Grading
 from proofkey.ops.client_check_profiles import PROFILES
 from proofkey.ops.client_check_report import FORMATS, render
@@ -130,11 +130,6 @@ def client_check(
                       error_attempt=error_attempt, redirect_attempt=redirect_attempt,
                       state=state)
     try:
-        check_state(options)
-    except OSError as exc:
-        raise typer.BadParameter(f"cannot read {exc.filename}: {exc.strerror}",
-                                 param_hint="--state") from None
-    try:
         with strict_server(options) as server:
             if command:
                 env = {k: v for k, v in os.environ.items() if not k.startswith("PROOFKEY_")}
@@ -143,6 +138,11 @@ def client_check(
                 _wait_to_be_stopped(server)
                 exit_code = 0
             grading = _finish(server, exit_code, fmt, output)
+    except OSError as exc:
+        if exc.filename != str(options.state or default_state()):
+            raise
+        raise typer.BadParameter(f"cannot read {exc.filename}: {exc.strerror}",
+                                 param_hint="--state") from None
     except RuntimeError as exc:
         typer.echo(f"proofkey: {exc}", err=True)
         raise typer.Exit(2) from None

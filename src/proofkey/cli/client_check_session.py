@@ -63,6 +63,7 @@ class StrictServer:
     options: Options
     recorder: Recorder = field(repr=False)
     password: str = field(repr=False)
+    earlier: tuple[str, ...] = field(default=(), repr=False)  # digests of earlier runs
     client_id: str = CLIENT_ID
     redirect_uri: str = REDIRECT_URI
     username: str = USERNAME
@@ -76,15 +77,15 @@ class StrictServer:
                 "PROOFKEY_TEST_ATTEMPTS": str(self.options.attempts)}
 
     def grade(self, exit_code: int = 0) -> tuple[Grading, str | None]:
-        """Grade what was recorded so far and remember its challenges in the state file;
-        the grading and a warning when the state file could not be written."""
+        """Grade what was recorded so far against the challenges of the runs before this
+        one, and remember this run's in the state file (grading again replaces them); the
+        grading and a warning when the state file could not be written."""
         state_file = self.options.state or default_state()
-        earlier = _read_state(state_file)
         grading = grade(list(self.recorder.exchanges), attempts=self.options.attempts,
-                        earlier_challenges=earlier, require_par=self.options.require_par,
+                        earlier_challenges=self.earlier, require_par=self.options.require_par,
                         exit_code=exit_code, profile=self.options.profile)
         try:
-            _write_state(state_file, [*earlier, *grading.challenge_digests])
+            _write_state(state_file, [*self.earlier, *grading.challenge_digests])
         except OSError as exc:
             return grading, (f"cannot write {state_file}: {exc.strerror}; later runs will not "
                              "know this run's challenges")
@@ -102,11 +103,6 @@ def _read_state(path: Path) -> list[str]:
 def _write_state(path: Path, digests: list[str]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(digests[-_KEPT_DIGESTS:]) + "\n")
-
-
-def check_state(options: Options) -> None:
-    """Raise OSError now if the state file exists but cannot be read."""
-    _read_state(options.state or default_state())
 
 
 async def _seed(settings: Settings, password: str, require_par: bool) -> None:
@@ -133,7 +129,9 @@ async def _seed(settings: Settings, password: str, require_par: bool) -> None:
 @contextlib.contextmanager
 def strict_server(options: Options) -> Iterator[StrictServer]:
     """Seed and serve; the server stops (and its store is deleted) when the block ends.
-    RuntimeError if it does not start."""
+    OSError if the state file exists but cannot be read, RuntimeError if the server does
+    not start."""
+    earlier = tuple(_read_state(options.state or default_state()))
     password = secrets.token_urlsafe(18)
     with tempfile.TemporaryDirectory(prefix="proofkey-client-check-") as data_dir, \
             socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
@@ -151,4 +149,4 @@ def strict_server(options: Options) -> Iterator[StrictServer]:
                             mixup_at=options.mixup_attempt, error_at=options.error_attempt,
                             redirect_at=options.redirect_attempt, login=login)
         with serving(recorder, sock):
-            yield StrictServer(issuer, options, recorder, password)
+            yield StrictServer(issuer, options, recorder, password, earlier)

@@ -167,3 +167,11 @@ def test_an_unknown_format_is_a_usage_error(tmp_path: Path) -> None:
     done = client_check(tmp_path, command=[*RAW_CLIENT, "none"], fmt="xml")
     assert done.returncode == 2
     assert "must be table, json, junit or sarif" in done.stderr
+
+
+def test_a_state_file_that_cannot_be_read_is_a_usage_error(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "proofkey", "client-check", "--state", str(tmp_path), "--",
+         *RAW_CLIENT, "none"], capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 2
+    assert f"cannot read {tmp_path}: Is a directory" in done.stderr

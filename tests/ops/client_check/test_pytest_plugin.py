@@ -14,7 +14,7 @@ pytest_plugins = ["proofkey.testing.pytest_plugin"]
 
 APP = '''
 import asyncio
-import os
+import json
 
 import httpx
 import pytest
@@ -57,7 +57,8 @@ def test_the_app_passes(proofkey_test_server):
     results = [the_app_signs_in(server) for _ in range(server.attempts)]
     assert results == [True, False, False, False]  # the mix-up, error and redirect attempts
     server.assert_passed()
-    assert '"passed": true' in server.report("json")
+    assert json.loads(server.report("json"))["passed"] is True  # grading again: the same
+    assert server.grading().passed
 
 
 @pytest.mark.proofkey_client_check(attempts=2, mixup_attempt=0, error_attempt=0,
