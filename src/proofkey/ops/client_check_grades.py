@@ -11,6 +11,11 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from proofkey.ops.client_check_attempts import Attempt, group_attempts
+from proofkey.ops.client_check_backchannel import (
+    check_redirects,
+    check_refresh,
+    check_token_urls,
+)
 from proofkey.ops.client_check_profiles import (
     DECOY_PATH,
     INJECTED_ERROR,
@@ -18,7 +23,7 @@ from proofkey.ops.client_check_profiles import (
     PROFILES,
     not_exercised,
 )
-from proofkey.ops.client_check_record import Exchange, shown
+from proofkey.ops.client_check_record import Exchange, Finding, shown
 from proofkey.protocol import pkce
 
 __all__ = ["CHECKS", "DECOY_PATH", "INJECTED_ERROR", "MIXUP_ISSUER", "STATE_BITS", "Finding",
@@ -45,13 +50,6 @@ CHECKS: dict[str, str] = {
     "token-in-url": "no issued token ever appears in a URL",
     "command-exit": "the command exits with status 0",
 }
-
-
-@dataclass(frozen=True, slots=True)
-class Finding:
-    check: str
-    attempt: int | None
-    evidence: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,54 +183,6 @@ def _check_codes(attempt: Attempt) -> Iterable[Finding]:
                           f"code beside it ({shown(code)})")
 
 
-def _check_redirects(exchanges: list[Exchange], attempts: list[Attempt]) -> Iterable[Finding]:
-    owner = {r.code: a.number for a in attempts for r in a.redemptions}
-    redirected = [e.seq for e in exchanges if e.path == "/token" and e.status == 307]
-    for exchange in exchanges:
-        if exchange.path != DECOY_PATH:
-            continue
-        sent = sorted({name for name, _ in (*exchange.query, *exchange.form)})
-        yield Finding("redirect-not-followed", owner.get(exchange.params().get("code", "")),
-                      f"followed the 307 of request #{redirected[0] if redirected else '?'} "
-                      f"to {exchange.method} {DECOY_PATH} (an unregistered URI), sending "
-                      f"{', '.join(sent) or 'nothing'}")
-
-
-def _check_refresh(exchanges: list[Exchange], attempts: list[Attempt]) -> Iterable[Finding]:
-    owner: dict[str, int] = {}  # refresh token -> the attempt whose sign-in it descends from
-    for attempt in attempts:
-        for use in attempt.redemptions:
-            if token := str((use.exchange.body or {}).get("refresh_token", "")):
-                owner[token] = attempt.number
-    replaced: dict[str, int] = {}  # old refresh token -> seq of the refresh that replaced it
-    for exchange in exchanges:
-        params = exchange.params()
-        if exchange.path != "/token" or params.get("grant_type") != "refresh_token":
-            continue
-        used = params.get("refresh_token", "")
-        if used in replaced:
-            yield Finding("refresh-rotation", owner.get(used),
-                          f"request #{exchange.seq} used refresh token {shown(used)}, replaced "
-                          f"by a new one in request #{replaced[used]}")
-        new = str((exchange.body or {}).get("refresh_token", ""))
-        if exchange.status == 200 and new and new != used:
-            replaced.setdefault(used, exchange.seq)
-            if used in owner:
-                owner[new] = owner[used]
-
-
-def _check_token_urls(exchanges: list[Exchange]) -> Iterable[Finding]:
-    issued: set[str] = set()
-    for exchange in exchanges:
-        for name, value in exchange.url_values():
-            if any(token in value for token in issued):
-                yield Finding("token-in-url", None, f"a token issued earlier appeared in the "
-                              f"URL of {exchange.method} {exchange.path} (as {name})")
-        if exchange.path == "/token" and exchange.body:
-            issued.update(str(exchange.body[k]) for k in ("access_token", "refresh_token",
-                                                         "id_token") if exchange.body.get(k))
-
-
 def _check_par_only(attempts: list[Attempt]) -> Iterable[Finding]:
     for attempt in attempts:
         for exchange in attempt.authorize_requests:
@@ -265,14 +215,14 @@ def grade(exchanges: list[Exchange], *, attempts: int, earlier_challenges: Itera
     findings += _check_verifier(exchanges, made)
     for attempt in made:
         findings += _check_codes(attempt)
-    findings += _check_redirects(exchanges, made)
-    findings += _check_refresh(exchanges, made)
+    findings += check_redirects(exchanges, made)
+    findings += check_refresh(exchanges, made)
     if require_par:
         findings += [Finding("par-required", a.number, "sent to /authorize, not pushed to /par")
                      for a in made if not a.pushed]
     if rules.par_only:
         findings += _check_par_only(made)
-    findings += _check_token_urls(exchanges)
+    findings += check_token_urls(exchanges)
     if exit_code != 0:
         findings.append(Finding("command-exit", None, f"the command exited with {exit_code}"))
     order = list(CHECKS)
