@@ -24,6 +24,7 @@ __all__ = [
     "AuthorizationFailed",
     "AuthorizationStarted",
     "ChallengeProblem",
+    "ClientRegistration",
     "CodeIssued",
     "CodeReplayed",
     "Event",
@@ -194,6 +195,22 @@ class AdminChange(Event):
 
     action: str
     subject: str
+
+
+@dataclass(frozen=True, slots=True)
+class ClientRegistration(Event):
+    """A client registered itself, or changed or deleted its registration (RFC 7591, RFC
+    7592; audit only). ``action`` is registered, updated or deleted; ``mode`` the setting
+    (open or token); ``registration_token`` the fingerprint of the client's registration
+    access token and ``initial_token`` the id of the initial access token used (never a
+    token itself)."""
+
+    action: str
+    client_id: str
+    client_type: str
+    mode: str
+    registration_token: str
+    initial_token: str = ""
 
 
 Subscriber = Callable[[Event], None]
