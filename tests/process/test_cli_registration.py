@@ -53,13 +53,14 @@ def test_a_printed_initial_token_registers_one_client_at_the_server(
     assert [(r["client_id"], r["registered_by"]) for r in rows] == [(client_id, "dynamic")]
     shown = ok(run_cli(["client", "show", client_id], env)).stdout
     assert "dynamic" in shown
-    assert token not in server.output() and first.json()["registration_access_token"] not in (
-        server.output())
+    assert token not in server.output()
+    assert first.json()["registration_access_token"] not in server.output()
 
 
 def test_an_initial_token_is_revoked_by_its_id(env: dict[str, str]) -> None:
     made = json.loads(ok(run_cli(["registration", "token", "create", "--json"], env)).stdout)
-    assert made["uses_left"] == 1 and made["expires_at"] - made["created_at"] == 3600
+    assert made["uses_left"] == 1
+    assert made["expires_at"] - made["created_at"] == 3600
     ok(run_cli(["registration", "token", "revoke", made["id"]], env))
     assert json.loads(ok(run_cli(["registration", "token", "list", "--json"], env)).stdout) == []
     again = run_cli(["registration", "token", "revoke", made["id"]], env)
@@ -97,7 +98,8 @@ def test_prune_removes_unused_dynamic_clients_and_never_cli_ones(
     assert dry == {"dry_run": True, "clients": ["never", "stale"]}
     assert get_client(data_dir, "never") is not None
     text = ok(run_cli(["client", "prune", "--unused-for", "30d"], env)).stdout
-    assert "removed client never" in text and "removed 2 " in text
+    assert "removed client never" in text
+    assert "removed 2 " in text
     remaining = {c["client_id"] for c in json.loads(ok(run_cli(["client", "list", "--json"],
                                                                env)).stdout)}
     assert remaining == {"old-cli", "active", "new"}

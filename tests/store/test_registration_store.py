@@ -71,8 +71,8 @@ async def test_unused_dynamic_clients_are_found_and_cli_clients_never(store: Sto
     assert found == ["never", "stale"]
 
 
-def a_token(secret: str = "iat-1", uses: int = 1, expires_at: int = NOW + 3600,
-            token_id: str = "t1") -> InitialAccessToken:
+def a_token(secret: str = "iat-1", uses: int = 1, expires_at: int = NOW + 3600,  # noqa: S107
+            token_id: str = "t1") -> InitialAccessToken:  # noqa: S107 - test values
     return InitialAccessToken(digest(secret), token_id, NOW, expires_at, uses)
 
 

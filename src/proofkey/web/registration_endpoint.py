@@ -2,11 +2,13 @@
 
 The edge's part: JSON only (``application/json``), the body bounded by ``max_body_bytes``
 before it is parsed (``middleware``: 413 ``invalid_request`` as soon as it grows past the
-bound, whether it declared its length or streams), strict JSON
-(no duplicate members, no NaN, bounded nesting), then one flow call. Answers are ``no-store``;
-errors are RFC 7591 §3.2.2 JSON (400; ``invalid_request`` for another content type), 401 ``invalid_token`` with ``WWW-Authenticate: Bearer``
-(RFC 6750 §3) for a missing or wrong token, 429 with ``Retry-After``, and 404 when
-registration is ``off`` (the endpoint is not advertised then either).
+bound, whether it declared its length or streams), strict JSON (no duplicate members, no NaN;
+nesting too deep for the parser is refused like any other bad JSON), then one flow call.
+Answers are ``no-store``; errors are RFC 7591 §3.2.2 JSON (400; ``invalid_request`` for another
+content type), 401 ``invalid_token`` with ``WWW-Authenticate: Bearer`` (RFC 6750 §3) for a
+missing or wrong token, 429 with ``Retry-After``, and 404 when registration is ``off`` (the
+endpoint is not advertised then either). Management (RFC 7592) answers whatever the mode: it
+needs the client's own registration access token.
 """
 
 from __future__ import annotations
