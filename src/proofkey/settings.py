@@ -204,13 +204,19 @@ class Settings:
         "token, before 429.", _int(1, _CAP_MAX), default=20)
     registration_default_scopes: tuple[str, ...] = _opt(
         "Scopes a dynamically registered client gets when it asks for none (space or comma "
-        "separated; each must be in scopes_supported).", _words,
-        default=("openid", "profile", "offline_access"))
+        "separated; each must be in scopes_supported). Empty: openid, profile and "
+        "offline_access, those of them in scopes_supported.", _words, default=())
     trusted_proxies: tuple[str, ...] = _opt(
         "Addresses or networks (comma separated, e.g. 127.0.0.1,10.0.0.0/8) of reverse proxies "
         "whose X-Forwarded-For and X-Forwarded-Proto are believed for the client address; "
         "empty trusts none. The issuer never comes from request headers.",
         _networks, default=())
+
+    @property
+    def registration_scopes(self) -> tuple[str, ...]:
+        """The scopes of a dynamically registered client that asks for none."""
+        return self.registration_default_scopes or tuple(
+            s for s in ("openid", "profile", "offline_access") if s in self.scopes_supported)
 
     @property
     def effective_issuer(self) -> str:

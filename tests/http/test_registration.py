@@ -95,7 +95,7 @@ async def test_a_confidential_client_gets_a_secret_that_does_not_expire(
 async def test_an_omitted_scope_is_the_documented_default_and_unknown_ones_are_refused(
         http: httpx.AsyncClient, settings: Settings) -> None:
     body = (await post(http, NATIVE)).json()
-    assert body["scope"].split() == sorted(settings.registration_default_scopes)
+    assert body["scope"].split() == sorted(settings.registration_scopes)
     assert "email" not in body["scope"].split()
     asked = (await post(http, {**NATIVE, "scope": "openid email"})).json()
     assert asked["scope"] == "email openid"
@@ -105,9 +105,18 @@ async def test_an_omitted_scope_is_the_documented_default_and_unknown_ones_are_r
     assert refused.json()["error_description"].endswith("[PKL058]")
 
 
-# The same clients `proofkey lint` calls errors (tests/ops/test_lint.py): registration refuses
-# each, naming a rule. Where lint speaks of another provider's spelling (implicit, password),
-# the metadata shape rule refuses first (PKL052, PKL053) — the same decision, its own id.
+@pytest.mark.parametrize("settings_overrides", [{"registration": "open",
+                                                 "scopes_supported": "openid profile email"}])
+async def test_the_default_scope_keeps_to_the_scopes_the_server_knows(
+        http: httpx.AsyncClient) -> None:
+    assert (await post(http, NATIVE)).json()["scope"] == "openid profile"
+
+
+# The clients `proofkey lint` flags (tests/ops/test_lint.py): registration refuses each, naming
+# a rule. Where lint speaks of another provider's spelling (implicit, password), the metadata
+# shape rule refuses first (PKL052, PKL053): the same decision, its own id. What lint only
+# warns about in other providers' exports (localhost, PKL013; a private-use scheme that is not
+# a reverse domain, PKL016) registration refuses (PKL016), as protocol/client_policy says.
 POLICY_CASES = [
     ({"redirect_uris": ["https://x.example/*"]}, "PKL010", "PKL010"),
     ({"redirect_uris": ["https://*.example.com/cb"]}, "PKL010", "PKL010"),
@@ -117,6 +126,8 @@ POLICY_CASES = [
     ({"redirect_uris": ["data:text/html,hi"]}, "PKL015", "PKL015"),
     ({"redirect_uris": ["vbscript:msgbox"]}, "PKL015", "PKL015"),
     ({"redirect_uris": ["/relative/cb"]}, "PKL016", "PKL016"),
+    ({"redirect_uris": ["http://localhost/cb"]}, "PKL013", "PKL016"),
+    ({"redirect_uris": ["myapp:/cb"]}, "PKL016", "PKL016"),
     ({"redirect_uris": []}, "PKL017", "PKL017"),
     ({"grant_types": ["client_credentials"], "response_types": [],
       "redirect_uris": []}, "PKL023", "PKL023"),

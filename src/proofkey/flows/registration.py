@@ -13,7 +13,8 @@ client information response; only its digest is kept, so it is never rotated). A
 token, a client that does not exist and one that was not registered this way all get the same
 401 (RFC 7592 §2: do not reveal whether a client exists).
 
-Omitted ``scope``: ``registration_default_scopes``; a scope the server does not know is refused
+Omitted ``scope``: ``registration_default_scopes`` (by default openid, profile and
+offline_access: not every scope the server knows); a scope the server does not know is refused
 (PKL058). What is stored of the metadata: redirect URIs, grant types, the authentication
 method, scopes, client_name, client_uri, logo_uri and the id_token alg; other members are
 accepted, bounded and not kept (RFC 7591 §3.2.1 returns only what was registered).
@@ -91,7 +92,7 @@ def _build(meta: ClientMetadata, client_id: str, ctx: Context) -> tuple[Client, 
         new = build_client(
             client_id, client_type="public" if meta.public else "confidential",
             redirect_uris=meta.redirect_uris,
-            scopes=settings.registration_default_scopes if meta.scope is None else meta.scope,
+            scopes=settings.registration_scopes if meta.scope is None else meta.scope,
             supported_scopes=settings.scopes_supported, grant_types=meta.grant_types,
             auth_method=meta.token_endpoint_auth_method,  # type: ignore[arg-type]
             id_token_alg=meta.id_token_signed_response_alg, name=meta.client_name,
