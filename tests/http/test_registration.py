@@ -6,18 +6,38 @@ from __future__ import annotations
 
 import asyncio
 import json
+import secrets
+import time
+from contextlib import AsyncExitStack
 from typing import Any
 
 import httpx
 import pytest
 
+from proofkey.crypto import fingerprint
 from proofkey.flows.initial_tokens import create_initial_token
+from proofkey.observability.events import ClientRegistration, EventBus
 from proofkey.ops import lint_client
 from proofkey.protocol.client_policy import Policy
 from proofkey.protocol.registration import error_for_rule
-from proofkey.settings import Settings
+from proofkey.settings import Settings, load_settings
 from proofkey.store import open_store
-from tests.helpers import PUBLIC_ID, exchange, get_code, new_flow
+from proofkey.web import app as app_module
+from proofkey.web.app import create_app
+from tests.conftest import Recorder
+from tests.helpers import (
+    ISSUER,
+    PASSWORD,
+    PUBLIC_ID,
+    USERNAME,
+    action_of,
+    csrf_of,
+    exchange,
+    get_code,
+    new_flow,
+)
+from tests.http.test_token_code_grant import app_services
+from tests.scale.conftest import REDIS_URL, missing, reachable
 
 NATIVE = {"redirect_uris": ["http://127.0.0.1/cb"], "token_endpoint_auth_method": "none",
           "grant_types": ["authorization_code", "refresh_token"], "client_name": "CLI tool"}
@@ -47,8 +67,6 @@ async def initial_token(settings: Settings, *, uses: int = 1, lifetime: int = 36
     store = open_store(settings.effective_database_url)
     await store.migrate()
     try:
-        import time
-
         made = await create_initial_token(store, lifetime=lifetime, uses=uses,
                                           now=int(time.time()))
     finally:
@@ -353,8 +371,6 @@ async def test_the_consent_page_shows_the_registered_name_and_site_escaped(
         "response_type": "code", "client_id": flow.client_id, "redirect_uri": flow.redirect_uri,
         "scope": "openid", "code_challenge": flow.challenge, "code_challenge_method": "S256",
         "state": flow.state})
-    from tests.helpers import PASSWORD, USERNAME, action_of, csrf_of
-
     page = await http.get(start.headers["location"])
     consent = await http.post(action_of(page.text), data={
         "csrf": csrf_of(page.text), "username": USERNAME, "password": PASSWORD})
@@ -362,3 +378,70 @@ async def test_the_consent_page_shows_the_registered_name_and_site_escaped(
     assert "&lt;b&gt;Evil&lt;/b&gt;" in html
     assert "<b>Evil" not in html
     assert "https://app.example/?a=&lt;x&gt;" in html
+
+
+async def test_the_open_limit_holds_across_instances_sharing_redis(settings: Settings) -> None:
+    why = reachable(REDIS_URL, 6379)
+    if why:
+        missing("Redis", why, "PROOFKEY_TEST_REDIS_URL")
+    # A fresh address per run: the shared Redis remembers earlier runs for the window.
+    address = f"10.{secrets.randbelow(256)}.{secrets.randbelow(256)}.{secrets.randbelow(254) + 1}"
+    shared = load_settings({"data_dir": str(settings.data_dir), "issuer": ISSUER, "demo": False,
+                            "database_url": settings.database_url, "redis_url": REDIS_URL,
+                            "registration": "open", "registrations_per_address": 2},
+                           environ={})
+    one, two = create_app(shared, bus=EventBus()), create_app(shared, bus=EventBus())
+    async with AsyncExitStack() as stack:
+        browsers = []
+        for app in (one, two):
+            await stack.enter_async_context(app.router.lifespan_context(app))
+            browser = httpx.AsyncClient(transport=httpx.ASGITransport(
+                app=app, client=(address, 50000)), base_url=ISSUER)
+            stack.push_async_callback(browser.aclose)
+            browsers.append(browser)
+        assert (await post(browsers[0], NATIVE)).status_code == 201
+        assert (await post(browsers[1], NATIVE)).status_code == 201
+        refused = await post(browsers[0], NATIVE)
+        assert refused.status_code == 429
+        assert (await post(browsers[1], NATIVE)).status_code == 429
+
+
+async def test_audit_events_name_the_client_and_never_a_token(
+        http: httpx.AsyncClient, events: Recorder) -> None:
+    body = (await post(http, WEB)).json()
+    headers = {**bearer(body["registration_access_token"]), "content-type": "application/json"}
+    await http.put(body["registration_client_uri"], headers=headers,
+                   content=json.dumps({**WEB, "client_id": body["client_id"]}))
+    await http.delete(body["registration_client_uri"], headers=headers)
+    seen = events.of(ClientRegistration)
+    assert [(e.action, e.client_id) for e in seen] == [  # type: ignore[attr-defined]
+        ("registered", body["client_id"]), ("updated", body["client_id"]),
+        ("deleted", body["client_id"])]
+    text = repr(seen)
+    for secret in (body["registration_access_token"], body["client_secret"]):
+        assert secret not in text
+    assert {e.registration_token for e in seen} == {  # type: ignore[attr-defined]
+        fingerprint(body["registration_access_token"])}
+
+
+async def test_housekeeping_records_when_a_dynamic_client_was_last_used(
+        http: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(app_module, "HOUSEKEEPING_SECONDS", 0.05)
+    body = (await post(http, {**NATIVE, "scope": "openid"})).json()
+    flow = new_flow(body["client_id"], "http://127.0.0.1/cb")
+    assert (await exchange(http, flow, await get_code(http, flow, scope="openid"))
+            ).status_code == 200
+    store = app_services(http).store
+    assert (await store.get_client(body["client_id"])).last_used_at is None  # type: ignore[union-attr]
+    services = app_services(http)
+    task = asyncio.create_task(app_module._housekeeping(services))
+    try:
+        for _ in range(100):
+            await asyncio.sleep(0.05)
+            client = await store.get_client(body["client_id"])
+            if client is not None and client.last_used_at is not None:
+                break
+    finally:
+        task.cancel()
+    assert client is not None
+    assert client.last_used_at is not None
