@@ -23,7 +23,7 @@ accepted, bounded and not kept (RFC 7591 §3.2.1 returns only what was registere
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from proofkey.crypto import constant_time_equal, digest, fingerprint, new_handle
 from proofkey.errors import (
@@ -36,7 +36,7 @@ from proofkey.errors import (
 from proofkey.flows.admin import AdminError, build_client
 from proofkey.flows.context import Context
 from proofkey.flows.throttle import Limit, Refused, release, reserve
-from proofkey.models import Client, Secret
+from proofkey.models import Client, Secret, TokenAuthMethod
 from proofkey.observability.events import ClientRegistration
 from proofkey.protocol.registration import (
     ClientMetadata,
@@ -94,7 +94,7 @@ def _build(meta: ClientMetadata, client_id: str, ctx: Context) -> tuple[Client, 
             redirect_uris=meta.redirect_uris,
             scopes=settings.registration_scopes if meta.scope is None else meta.scope,
             supported_scopes=settings.scopes_supported, grant_types=meta.grant_types,
-            auth_method=meta.token_endpoint_auth_method,  # type: ignore[arg-type]
+            auth_method=cast(TokenAuthMethod, meta.token_endpoint_auth_method),  # AUTH_METHODS
             id_token_alg=meta.id_token_signed_response_alg, name=meta.client_name,
             now=ctx.now())
     except AdminError as refused:
@@ -116,7 +116,7 @@ async def register(doc: object, *, authorization: str | None, address: str,
                    ctx: Context) -> Registered:
     """RFC 7591 §3.1: register a client from its metadata ``doc`` (parsed JSON)."""
     settings = ctx.settings
-    mode: Mode = settings.registration  # type: ignore[assignment]
+    mode = cast(Mode, settings.registration)  # settings._check allows these three only
     if mode == "off":
         raise NotEnabled
     held = await reserve(limiter, [Limit("registration", f"register:ip:{address}",
