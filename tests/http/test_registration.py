@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import random
 import secrets
 import time
 from contextlib import AsyncExitStack
@@ -445,3 +446,41 @@ async def test_housekeeping_records_when_a_dynamic_client_was_last_used(
         task.cancel()
     assert client is not None
     assert client.last_used_at is not None
+
+
+def _random_value(rng: random.Random, depth: int = 0) -> Any:
+    kind = rng.randrange(8 if depth < 3 else 5)
+    if kind == 0:
+        return rng.choice([None, True, False, 0, -1, 2**70, 1.5])
+    if kind == 1:
+        return rng.choice(["", "none", "code", "openid", "https://a.example/cb",
+                           "http://127.0.0.1/cb", "com.example.app:/cb", "x" * 3000,
+                           "\u0000", "javascript:x", "client_secret_post"])
+    if kind in (2, 3, 4):
+        return "".join(rng.choice("ab:/.#*%\u00e9 ") for _ in range(rng.randrange(12)))
+    if kind in (5, 6):
+        return [_random_value(rng, depth + 1) for _ in range(rng.randrange(4))]
+    return {rng.choice(KEYS): _random_value(rng, depth + 1) for _ in range(rng.randrange(4))}
+
+
+KEYS = ["redirect_uris", "grant_types", "response_types", "token_endpoint_auth_method",
+        "scope", "client_name", "client_uri", "logo_uri", "contacts", "client_id",
+        "id_token_signed_response_alg", "software_id", "tos_uri", "jwks"]
+
+
+@pytest.mark.parametrize("settings_overrides", [{"registration": "open",
+                                                 "registrations_per_address": 1000}])
+async def test_any_json_gets_a_registration_or_a_spec_shaped_400_never_a_500(
+        http: httpx.AsyncClient) -> None:
+    rng = random.Random(7591)  # reproducible inputs, not secrets
+    accepted = 0
+    for _ in range(150):
+        doc = {**NATIVE, **{rng.choice(KEYS): _random_value(rng) for _ in range(3)}}
+        response = await post(http, doc)
+        assert response.status_code in (201, 400), (doc, response.text)
+        accepted += response.status_code == 201
+        if response.status_code == 400:
+            body = response.json()
+            assert body["error"] in ("invalid_redirect_uri", "invalid_client_metadata")
+            assert body["error_description"].endswith("]"), body
+    assert accepted > 0  # some of the inputs were registrations
