@@ -60,7 +60,8 @@ async def server_metadata(request: Request) -> Response:
     services = services_of(request)
     body = metadata(services.settings.effective_issuer,
                     scopes=services.settings.scopes_supported,
-                    signing_algs=services.minter.keys.algorithms)
+                    signing_algs=services.minter.keys.algorithms,
+                    registration=services.settings.registration != "off")
     return allow_any_origin(JSONResponse(body, headers={"Cache-Control": "public, max-age=300"}))
 
 
