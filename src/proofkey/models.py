@@ -17,8 +17,10 @@ __all__ = [
     "ClientType",
     "DeviceAuthorization",
     "Grant",
+    "InitialAccessToken",
     "PendingAuthorization",
     "RefreshToken",
+    "RegisteredBy",
     "Secret",
     "Session",
     "SigningKey",
@@ -28,6 +30,9 @@ __all__ = [
 
 ClientType = Literal["public", "confidential"]
 TokenAuthMethod = Literal["none", "client_secret_basic", "client_secret_post"]
+# How a stored client came in: ``proofkey client add`` (cli) or ``POST /register`` (dynamic,
+# RFC 7591; managed with its registration access token, RFC 7592, and pruned when unused).
+RegisteredBy = Literal["cli", "dynamic"]
 
 
 class Secret:
@@ -71,6 +76,11 @@ class Client:
     created_at: int = 0
     require_pushed_authorization_requests: bool = False
     resource_server: bool = False  # may introspect other clients' access tokens (RFC 7662)
+    client_uri: str = ""  # RFC 7591 §2; shown escaped on consent, never fetched by the server
+    logo_uri: str = ""  # RFC 7591 §2; stored and returned, never fetched by the server
+    registered_by: RegisteredBy = "cli"
+    registration_token_digest: str | None = None  # RFC 7592 access token (dynamic clients)
+    last_used_at: int | None = None  # seen issuing a grant or refresh (housekeeping, ~1 h)
     reject_reused_challenge: bool = False  # refuse a code_challenge seen within the window
 
     @property
@@ -188,6 +198,18 @@ class DeviceAuthorization:
     last_polled_at: int | None = None
     consumed_at: int | None = None
     grant_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class InitialAccessToken:
+    """An initial access token for ``POST /register`` (RFC 7591 §3, mode ``token``), kept as
+    its digest; each registration takes one of ``uses_left`` until ``expires_at``."""
+
+    token_digest: str
+    token_id: str  # a short public name for ``proofkey registration token list|revoke``
+    created_at: int
+    expires_at: int
+    uses_left: int
 
 
 @dataclass(frozen=True, slots=True)

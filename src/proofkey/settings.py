@@ -199,11 +199,28 @@ class Settings:
         "Redis URL (redis://host:6379/0, rediss:// for TLS) for rate limits shared by every "
         "instance; empty keeps them in each process. If Redis fails, each instance limits on "
         "its own until it is back.", _str, default="")
+    registration: str = _opt(
+        "Dynamic client registration at /register (RFC 7591): off (404), token (an initial "
+        "access token from `proofkey registration token create` is required) or open "
+        "(anyone; rate-limited per address).", _str, default="off")
+    registrations_per_address: int = _opt(
+        "Registrations one client address may make per hour when registration is open or "
+        "token, before 429.", _int(1, _CAP_MAX), default=20)
+    registration_default_scopes: tuple[str, ...] = _opt(
+        "Scopes a dynamically registered client gets when it asks for none (space or comma "
+        "separated; each must be in scopes_supported). Empty: openid, profile and "
+        "offline_access, those of them in scopes_supported.", _words, default=())
     trusted_proxies: tuple[str, ...] = _opt(
         "Addresses or networks (comma separated, e.g. 127.0.0.1,10.0.0.0/8) of reverse proxies "
         "whose X-Forwarded-For and X-Forwarded-Proto are believed for the client address; "
         "empty trusts none. The issuer never comes from request headers.",
         _networks, default=())
+
+    @property
+    def registration_scopes(self) -> tuple[str, ...]:
+        """The scopes of a dynamically registered client that asks for none."""
+        return self.registration_default_scopes or tuple(
+            s for s in ("openid", "profile", "offline_access") if s in self.scopes_supported)
 
     @property
     def effective_issuer(self) -> str:
@@ -250,6 +267,12 @@ def _check(settings: Settings) -> Settings:
     if settings.redis_url and not settings.redis_url.startswith(
             ("redis://", "rediss://", "unix://")):
         raise SettingsError("redis_url", "must start with redis://, rediss:// or unix://")
+    if settings.registration not in {"off", "token", "open"}:
+        raise SettingsError("registration", "must be one of off, token, open")
+    unknown = set(settings.registration_default_scopes) - set(settings.scopes_supported)
+    if unknown:
+        raise SettingsError("registration_default_scopes", "must be in scopes_supported; "
+                            "unknown: " + " ".join(sorted(unknown)))
     return settings
 
 

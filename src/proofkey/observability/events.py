@@ -26,6 +26,7 @@ __all__ = [
     "AuthorizationStarted",
     "ChallengeProblem",
     "ChallengeReused",
+    "ClientRegistration",
     "CodeIssued",
     "CodeReplayed",
     "Event",
@@ -206,12 +207,30 @@ class AdminChange(Event):
     """An administrator changed a client, a user or the signing keys (audit only).
 
     ``action`` is one of client_registered, client_removed, user_added, user_removed,
-    password_changed, sessions_revoked (a user's sessions and grants ended), keys_rotated;
+    password_changed, sessions_revoked (a user's sessions and grants ended), keys_rotated,
+    client_pruned (an unused dynamic client removed), initial_token_created and
+    initial_token_revoked (by the token's public id);
     ``subject`` names what changed (a client id, a user id, the new key ids) — never a secret.
     """
 
     action: str
     subject: str
+
+
+@dataclass(frozen=True, slots=True)
+class ClientRegistration(Event):
+    """A client registered itself, or changed or deleted its registration (RFC 7591, RFC
+    7592; audit only). ``action`` is registered, updated or deleted; ``mode`` the setting
+    (open or token); ``registration_token`` the fingerprint of the client's registration
+    access token and ``initial_token`` the id of the initial access token used (never a
+    token itself)."""
+
+    action: str
+    client_id: str
+    client_type: str
+    mode: str
+    registration_token: str
+    initial_token: str = ""
 
 
 Subscriber = Callable[[Event], None]

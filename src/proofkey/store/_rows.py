@@ -18,6 +18,7 @@ from proofkey.models import (
     Client,
     DeviceAuthorization,
     Grant,
+    InitialAccessToken,
     PendingAuthorization,
     RefreshToken,
     Session,
@@ -50,6 +51,7 @@ TABLES: dict[str, tuple[str, type[Any]]] = {
     "code": ("auth_codes", AuthorizationCode), "grant": ("grants", Grant),
     "refresh": ("refresh_tokens", RefreshToken), "key": ("signing_keys", SigningKey),
     "device": ("device_authorizations", DeviceAuthorization),
+    "initial": ("initial_access_tokens", InitialAccessToken),
 }  # fmt: skip
 """Short name -> (table, model)."""
 
@@ -65,6 +67,7 @@ PURGED: tuple[tuple[str, int], ...] = (
     ("refresh_tokens", 0), ("grants", 0), ("revoked_access_tokens", 0),
     ("device_authorizations", CODE_REPLAY_WINDOW), ("pushed_requests", 0),
     ("pkce_challenges", 0),
+    ("initial_access_tokens", 0),
 )  # fmt: skip
 
 

@@ -24,6 +24,7 @@ from proofkey.models import (
     Client,
     DeviceAuthorization,
     Grant,
+    InitialAccessToken,
     PendingAuthorization,
     RefreshToken,
     Session,
@@ -45,6 +46,7 @@ __all__ = [
     "KeyStore",
     "PushedRequestStore",
     "RateLimiter",
+    "RegistrationStore",
     "Reservation",
     "SessionStore",
     "Store",
@@ -70,6 +72,35 @@ class ClientStore(Protocol):
         ``now``, default the current time; so every refresh token of the client stops working)
         and delete the consents given to it. False if there was no such client."""
         ...
+
+
+class RegistrationStore(Protocol):
+    """Dynamic client registration (RFC 7591, RFC 7592): clients changed in place, their use
+    recorded off the token path, and the initial access tokens of mode ``token``."""
+
+    async def update_client(self, client: Client) -> bool:
+        """Replace every field of the stored client with ``client``'s (the id stays); False
+        if there is no such client."""
+        ...
+
+    async def record_client_use(self, since: int, now: int) -> int:
+        """Set ``last_used_at`` to ``now`` on dynamic clients that issued a grant or a refresh
+        token at or after ``since``; return how many changed."""
+        ...
+
+    async def unused_clients(self, before: int) -> list[Client]:
+        """Dynamic clients last used (or, never used, created) before ``before``."""
+        ...
+
+    async def add_initial_token(self, token: InitialAccessToken) -> None: ...
+
+    async def use_initial_token(self, token_digest: str, now: int) -> InitialAccessToken | None:
+        """Take one use of an unexpired token with uses left, atomically (of N concurrent
+        callers for its last use exactly one wins); the token after the use, or None."""
+        ...
+
+    async def list_initial_tokens(self) -> list[InitialAccessToken]: ...
+    async def revoke_initial_token(self, token_id: str) -> bool: ...
 
 
 class UserStore(Protocol):
@@ -285,6 +316,7 @@ class Store(
     DeviceStore,
     PushedRequestStore,
     KeyStore,
+    RegistrationStore,
     ChallengeStore,
     Protocol,
 ):

@@ -27,7 +27,7 @@ from proofkey.settings import Settings, load_settings
 from proofkey.store.base import ChallengeReuse, RateLimiter
 from proofkey.tokens.keys import prune_retired_keys
 
-from . import device_pages, endpoints, pages
+from . import device_pages, endpoints, pages, registration_endpoint
 from .admin_port import AdminServer
 from .metrics_endpoint import scrape_endpoint
 from .middleware import error_handlers, install_middleware
@@ -46,15 +46,24 @@ HOUSEKEEPING_SECONDS = 60.0
 # leave ~10^5 expired codes to delete. Up to 500,000 rows per table per run.
 PURGE_BATCH = 250
 PURGE_ROUNDS = 2000
+# Dynamic clients' last use (for `proofkey client prune`) is read from the grants and refresh
+# tokens they issued, hourly, instead of a write on the token path; the overlap covers a slow
+# round.
+USE_RECORDING_SECONDS = 3600
+USE_OVERLAP = 300
 
 
 async def _housekeeping(services: Services) -> None:
     """Purge expired rows, drop keys whose tokens have all expired and pick up rotated keys;
     with jitter, so that instances do not run in step."""
+    recorded = int(time.time()) - USE_RECORDING_SECONDS  # uses since the last hour
     while True:
         await asyncio.sleep(HOUSEKEEPING_SECONDS * random.uniform(0.8, 1.2))  # noqa: S311
         try:
             now = int(time.time())
+            if now - recorded >= USE_RECORDING_SECONDS:  # before purging: expired rows count
+                await services.store.record_client_use(recorded - USE_OVERLAP, now)
+                recorded = now
             keep = max(services.settings.access_token_ttl_seconds,
                        services.settings.id_token_ttl_seconds)
             await prune_retired_keys(services.store, now, keep_seconds=keep)
@@ -139,6 +148,9 @@ def create_app(settings: Settings, *, bus: EventBus | None = None,
         Route("/token", endpoints.preflight, methods=["OPTIONS"]),
         Route("/revoke", endpoints.preflight, methods=["OPTIONS"]),
         Route("/userinfo", endpoints.preflight, methods=["OPTIONS"]),
+        Route("/register", registration_endpoint.register, methods=["POST"]),
+        Route("/register/{client_id}", registration_endpoint.manage,
+              methods=["GET", "PUT", "DELETE"]),
         Route("/healthz", endpoints.healthz),
         Route("/readyz", endpoints.readyz),
         Route("/interaction/{handle}", pages.interaction, methods=["GET"]),
