@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import httpx
@@ -26,7 +27,12 @@ from tests.helpers import (
     new_flow,
     query_of,
 )
-from tests.http.test_token_code_grant import assert_oauth_error, register, shift_clock
+from tests.http.test_token_code_grant import (
+    app_services,
+    assert_oauth_error,
+    register,
+    shift_clock,
+)
 from tests.observability.scrape import key, scrape
 from tests.ops.test_ops_endpoints import ADMIN_TOKEN
 
@@ -200,3 +206,36 @@ class TestStatusPage:
         assert fixed.challenge not in html
         shift_clock(http, settings.challenge_reuse_window_seconds + 1)
         assert "No client sent a code_challenge twice" in await self.status(http)
+
+
+class TestDynamicClients:
+    """The flag is the operator's policy, not client metadata: an RFC 7592 update keeps it."""
+
+    @pytest.fixture
+    def settings_overrides(self, tmp_path: Path) -> dict[str, object]:
+        return {"audit_log": str(tmp_path / "audit.log"), "registration": "open",
+                "client_cache_ms": 0}
+
+    async def test_an_rfc7592_update_keeps_reject_reused_challenge(
+            self, http: httpx.AsyncClient) -> None:
+        native = {"redirect_uris": [STRICT_REDIRECT], "token_endpoint_auth_method": "none",
+                  "grant_types": ["authorization_code"], "client_name": "Tool"}
+        body = (await http.post("/register", json=native)).json()
+        client_id, token = body["client_id"], body["registration_access_token"]
+        store = app_services(http).store
+        registered = await store.get_client(client_id)
+        assert registered is not None
+        assert not registered.reject_reused_challenge
+        # What `proofkey client set <id> --reject-reused-challenge` does.
+        assert await store.update_client(replace(registered, reject_reused_challenge=True))
+        updated = await http.put(body["registration_client_uri"], headers={
+            "authorization": f"Bearer {token}"}, json={**native, "client_id": client_id,
+                                                       "client_name": "Renamed"})
+        assert updated.status_code == 200, updated.text
+        stored = await store.get_client(client_id)
+        assert stored is not None
+        assert (stored.name, stored.reject_reused_challenge) == ("Renamed", True)
+        flow = new_flow(client_id, STRICT_REDIRECT)
+        await authorize(http, flow)
+        refused = query_of((await authorize(http, flow)).headers["location"])
+        assert refused["error"] == "invalid_request"

@@ -1,10 +1,11 @@
-"""``proofkey client add --reject-reused-challenge`` flags a client whose reused code_challenge
-is refused; ``client show`` says so, and a running server refuses the reuse for that client
-only, counting both."""
+"""``proofkey client add --reject-reused-challenge`` (or ``client set`` on an existing client)
+flags a client whose reused code_challenge is refused; ``client show`` says so, and a running
+server refuses the reuse for that client only, counting both."""
 
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
@@ -42,6 +43,28 @@ def test_the_flag_is_set_at_registration_and_shown(env: dict[str, str],
     table = ok(run_cli(["client", "show", "strict"], env)).stdout
     assert "reject_reused_challenge" in table
     assert "--reject-reused-challenge" in ok(run_cli(["client", "add", "--help"], env)).stdout
+
+
+def test_the_flag_is_changed_on_an_existing_client_and_nothing_else_is(
+        env: dict[str, str], data_dir: Path) -> None:
+    ok(run_cli(["client", "add", "web", "--confidential", "--redirect-uri",
+                "https://app.example.com/cb", "--name", "Web"], env))
+    before = get_client(data_dir, "web")
+    assert before is not None
+    assert "reject_reused_challenge=true" in ok(run_cli(
+        ["client", "set", "web", "--reject-reused-challenge"], env)).stdout
+    after = get_client(data_dir, "web")
+    assert after == replace(before, reject_reused_challenge=True)  # the secret stays
+    shown = json.loads(ok(run_cli(["client", "set", "web", "--allow-reused-challenge",
+                                   "--json"], env)).stdout)
+    assert shown["reject_reused_challenge"] is False
+    assert get_client(data_dir, "web") == before
+    missing = run_cli(["client", "set", "nobody", "--reject-reused-challenge"], env)
+    assert missing.returncode == 1
+    assert "no client 'nobody'" in missing.stderr
+    nothing = run_cli(["client", "set", "web"], env)
+    assert nothing.returncode != 0
+    assert "nothing to change" in nothing.stderr
 
 
 def test_a_running_server_refuses_the_flagged_clients_reuse_only(env: dict[str, str],

@@ -1,8 +1,9 @@
-"""``proofkey client add|list|show|remove``: register and inspect OAuth clients."""
+"""``proofkey client add|list|show|set|remove``: register and inspect OAuth clients."""
 
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from typing import Annotated, Any
 
 import typer
@@ -124,6 +125,41 @@ def client_show(client_id: str, config: ConfigOpt = None, as_json: JsonOpt = Fal
     row = _client_dict(client)
     emit(row, as_json, make_table(client_id, [{"field": k, "value": v} for k, v in row.items()],
                                   ["field", "value"]))
+
+
+@app.command("set")
+def client_set(
+    client_id: str,
+    reject_reused_challenge: Annotated[bool | None, typer.Option(
+        "--reject-reused-challenge/--allow-reused-challenge",
+        help="Refuse (or, again, only count) an authorization request whose code_challenge "
+        "this client sent before within the reuse window.")] = None,
+    config: ConfigOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Change a registered client's policy flags; everything else about it stays (running
+    servers see the change within PROOFKEY_CLIENT_CACHE_MS)."""
+    if reject_reused_challenge is None:
+        raise fail("nothing to change: give --reject-reused-challenge or "
+                   "--allow-reused-challenge")
+    settings = settings_from(config)
+    flag = reject_reused_challenge
+
+    async def work(store: Store) -> Client | None:
+        client = await store.get_client(client_id)
+        if client is None:
+            return None
+        changed = replace(client, reject_reused_challenge=flag)
+        return changed if await store.update_client(changed) else None
+
+    updated = run(settings, work)
+    if updated is None:
+        raise fail(f"no client {client_id!r}")
+    audit(settings, "client_updated", client_id)
+    if as_json:
+        emit(_client_dict(updated), True)
+        return
+    out.print(f"client {client_id}: reject_reused_challenge={str(flag).lower()}", markup=False)
 
 
 @app.command("remove")
