@@ -17,6 +17,7 @@ __all__ = [
     "PARAM_PROBLEMS",
     "TOKEN_OUTCOMES",
     "ChallengeProblem",
+    "FetchProblem",
     "GrantRefusal",
     "GrantType",
     "ParamProblem",
@@ -54,6 +55,10 @@ ChallengeProblem = Literal["missing", "truncated", "malformed", "method_missing"
                            "method_plain", "method_unsupported"]
 StateProblem = Literal["too_long", "double_encoded", "mangled"]
 ParamProblem = Literal[ChallengeProblem, StateProblem, "rejected"]
+
+# Why a client ID metadata document could not be fetched (docs/client-metadata-documents.md).
+FetchProblem = Literal["address_refused", "dns", "connect", "tls", "timeout", "redirect",
+                       "status", "too_large", "not_json"]
 
 GRANT_TYPES: frozenset[GrantType] = frozenset(get_args(GrantType))
 TOKEN_OUTCOMES: frozenset[TokenOutcome] = frozenset(get_args(TokenOutcome))

@@ -64,7 +64,8 @@ async def server_metadata(request: Request) -> Response:
     services = services_of(request)
     body = metadata(services.settings.effective_issuer,
                     scopes=services.settings.scopes_supported,
-                    signing_algs=services.minter.keys.algorithms)
+                    signing_algs=services.minter.keys.algorithms,
+                    client_id_metadata_documents=services.settings.client_metadata_documents)
     return allow_any_origin(JSONResponse(body, headers={"Cache-Control": "public, max-age=300"}))
 
 
