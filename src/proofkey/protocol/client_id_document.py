@@ -91,13 +91,13 @@ def check_client_id_url(url: str) -> ClientIdUrl:
         raise _refuse("must not contain a query (proofkey refuses what the draft discourages)")
     host = parts.hostname or ""
     try:
-        port = parts.port or 443
+        port = 443 if parts.port is None else parts.port
     except ValueError:
         raise _refuse("has an invalid port") from None
     if not host or parts.netloc.endswith(":") or not 0 < port <= 65535:
         raise _refuse("needs a host (and a port from 1 to 65535, if any)")
     if parts.path in {"", "/"}:
-        raise _refuse("must have a path, e.g. https://app.example.com/oauth/client.json")
+        raise _refuse("must have a path, e.g. https://client.example/oauth/client.json")
     segments = parts.path.split("/")
     if any(unquote(s) in {".", ".."} for s in segments):
         raise _refuse("must not contain . or .. path segments")
@@ -117,11 +117,16 @@ def address_allowed(address: IPAddress, *, allow_loopback: bool) -> bool:
     """May the server connect to ``address`` for a document? Only to public unicast addresses
     (§6.5: never to the special-use addresses of RFC 6890); loopback only when the operator
     allows it (development and tests). IPv4-mapped IPv6 addresses are judged as IPv4."""
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            address = address.ipv4_mapped
+        elif address.sixtofour is not None or address.teredo is not None:
+            return False  # tunnels to an address judged elsewhere: never needed for a document
     if address.is_loopback:
         return allow_loopback
-    return address.is_global and not address.is_multicast
+    return address.is_global and not (
+        address.is_multicast or address.is_reserved or address.is_private
+        or address.is_link_local or address.is_unspecified)
 
 
 def cache_lifetime(cache_control: str | None, expires: str | None, date: str | None,
