@@ -46,7 +46,8 @@ class DocServer:
         ca.issue_cert(*HOST_NAMES).configure_cert(context)
         self._server.socket = context.wrap_socket(self._server.socket, server_side=True)
         self.port = self._server.server_address[1]
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.02,),
+                                        daemon=True)
 
     def url(self, path: str, host: str = "localhost") -> str:
         return f"https://{host}:{self.port}{path}"
@@ -83,10 +84,10 @@ class DocServer:
 
 def _handler(server: DocServer) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
-        def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+        def log_message(self, format: str, *args: object) -> None:
             pass
 
-        def do_GET(self) -> None:  # noqa: N802 - the http.server interface
+        def do_GET(self) -> None:
             server.count(self.path)
             server.host_headers.append(self.headers.get("Host", ""))
             answer = server.answers.get(self.path, Answer(b"not found", status=404))

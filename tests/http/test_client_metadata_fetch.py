@@ -8,6 +8,7 @@ import asyncio
 import ssl
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -160,7 +161,8 @@ async def test_the_checked_address_is_the_one_connected_to_never_a_second_lookup
 
     url = docs.document("/client.json", host="docs.test")
     fetched = await fetcher(docs, resolver=pinned).fetch(check_client_id_url(url))
-    assert fetched.body and lookups == ["docs.test"]
+    assert fetched.body
+    assert lookups == ["docs.test"]
     assert docs.host_headers == [f"docs.test:{docs.port}"]
 
 
@@ -178,10 +180,12 @@ async def test_a_document_becomes_a_public_client_under_the_registration_policy(
         docs: DocServer) -> None:
     url = docs.document("/client.json", client_name="Tool")
     client = await resolver_for(docs, Clock()).resolve(url)
-    assert client.client_id == url and client.is_public
+    assert client.client_id == url
+    assert client.is_public
     assert client.token_endpoint_auth_method == "none"
     assert client.redirect_uris == ("http://127.0.0.1/callback",)
-    assert client.scopes == {"openid", "profile"} and client.name == "Tool"
+    assert client.scopes == {"openid", "profile"}
+    assert client.name == "Tool"
 
 
 @pytest.mark.parametrize(("members", "rule"), [
@@ -195,7 +199,7 @@ async def test_a_document_becomes_a_public_client_under_the_registration_policy(
     ({"redirect_uris": "http://127.0.0.1/cb"}, "PKL050"),
 ])
 async def test_a_document_that_breaks_a_rule_is_refused_naming_it(
-        docs: DocServer, members: dict[str, object], rule: str) -> None:
+        docs: DocServer, members: dict[str, Any], rule: str) -> None:
     url = docs.document("/client.json", **members)
     with pytest.raises(InvalidClient) as refused:
         await resolver_for(docs, Clock()).resolve(url)
@@ -213,7 +217,8 @@ async def test_a_document_that_is_not_json_is_refused(docs: DocServer) -> None:
 async def test_an_http_client_id_is_refused_without_a_fetch(docs: DocServer) -> None:
     with pytest.raises(InvalidClient) as refused:
         await resolver_for(docs, Clock()).resolve(f"http://localhost:{docs.port}/client.json")
-    assert refused.value.detail == "PKL070" and "https" in refused.value.description
+    assert refused.value.detail == "PKL070"
+    assert "https" in refused.value.description
     assert sum(docs.hits.values()) == 0
 
 
