@@ -14,6 +14,7 @@ import pytest
 
 from proofkey.models import Secret
 from proofkey.observability.events import EventBus
+from proofkey.protocol.device import DEVICE_GRANT_TYPE
 from proofkey.settings import Settings
 from proofkey.web.app import create_app
 from tests.conftest import Recorder
@@ -30,7 +31,9 @@ from tests.helpers import (
     new_flow,
     query_of,
 )
-from tests.http.test_token_code_grant import assert_oauth_error
+from tests.http.test_device_grant import INTERVAL, decide, enter_code, poll, sign_in
+from tests.http.test_device_grant import started as device_started
+from tests.http.test_token_code_grant import assert_oauth_error, shift_clock
 from tests.observability.scrape import scrape
 
 REDIRECT = "http://127.0.0.1/callback"
@@ -191,3 +194,20 @@ async def test_with_the_setting_off_a_url_client_id_is_an_unknown_client(
         assert response.status_code == 400
         assert "unknown client_id" in response.text
     assert docs.hits["/client.json"] == 0
+
+
+async def test_a_metadata_document_client_can_use_the_device_grant_showing_its_host(
+        http: httpx.AsyncClient, docs: DocServer) -> None:
+    url = docs.document("/tv.json", redirect_uris=[], grant_types=[DEVICE_GRANT_TYPE],
+                        client_name="TV")
+    async with httpx.AsyncClient(transport=http._transport, base_url=ISSUER) as device:
+        started_ = await device_started(device, url, scope="openid profile")
+        await sign_in(http)
+        confirm = await enter_code(http, started_["user_code"])
+        assert '<strong class="client-host" id="client-host">localhost</strong>' in confirm.text
+        done = await decide(http, confirm, "allow")
+        assert done.status_code == 200
+        shift_clock(device, INTERVAL)
+        tokens = await poll(device, started_["device_code"], client_id=url)
+    assert tokens.status_code == 200, tokens.text
+    assert tokens.json()["scope"] == "openid profile"
