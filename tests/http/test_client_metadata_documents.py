@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from proofkey.models import Secret
-from proofkey.observability.events import EventBus
+from proofkey.observability.events import ClientMetadataFetched, EventBus
 from proofkey.protocol.device import DEVICE_GRANT_TYPE
 from proofkey.settings import Settings
 from proofkey.web.app import create_app
@@ -34,7 +34,7 @@ from tests.helpers import (
 from tests.http.test_device_grant import INTERVAL, decide, enter_code, poll, sign_in
 from tests.http.test_device_grant import started as device_started
 from tests.http.test_token_code_grant import assert_oauth_error, shift_clock
-from tests.observability.scrape import scrape
+from tests.observability.scrape import key, scrape
 
 REDIRECT = "http://127.0.0.1/callback"
 
@@ -132,13 +132,16 @@ async def test_consent_is_asked_every_time_and_prompt_none_never_gets_a_code(
 
 
 async def test_a_document_that_breaks_a_rule_is_an_error_page_naming_it_never_a_redirect(
-        http: httpx.AsyncClient, docs: DocServer) -> None:
+        http: httpx.AsyncClient, docs: DocServer, events: Recorder) -> None:
     url = docs.document("/client.json", client_id="https://other.example/client.json")
     response = await http.get("/authorize", params=authorize_params(new_flow(url, REDIRECT)))
     assert response.status_code == 400
     assert "location" not in response.headers
     assert "PKL071" in response.text
     assert "must equal" in response.text
+    fetched = [e for e in events.of(ClientMetadataFetched)
+               if isinstance(e, ClientMetadataFetched)]
+    assert [(e.outcome, e.detail) for e in fetched] == [("refused", "PKL071")]
 
 
 async def test_a_document_that_cannot_be_fetched_is_an_error_page_naming_the_problem(
@@ -178,6 +181,7 @@ async def test_metrics_count_metadata_document_clients_under_one_label(
     labels = {dict(labels).get("client_id") for _, labels in samples}
     assert "metadata_document" in labels
     assert not any(label and label.startswith("https://") for label in labels)
+    assert samples[key("proofkey_client_metadata_fetches_total", outcome="fetched")] == 3
 
 
 async def test_with_the_setting_off_a_url_client_id_is_an_unknown_client(

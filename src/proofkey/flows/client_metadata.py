@@ -31,7 +31,8 @@ from typing import Protocol
 
 from proofkey.errors import InvalidClient
 from proofkey.models import Client
-from proofkey.outcomes import FetchProblem
+from proofkey.observability.events import ClientMetadataFetched, EventBus
+from proofkey.outcomes import FetchProblem, MetadataOutcome
 from proofkey.protocol.client_id_document import (
     ClientIdUrl,
     check_client_id_url,
@@ -99,8 +100,10 @@ class MetadataResolver:
     """Resolves document URLs to clients, through a bounded cache shared by all requests."""
 
     def __init__(self, fetcher: MetadataFetcher, *, scopes_supported: tuple[str, ...],
-                 bounds: CacheBounds, clock: Callable[[], float]) -> None:
+                 bounds: CacheBounds, clock: Callable[[], float],
+                 bus: EventBus | None = None) -> None:
         self._fetcher = fetcher
+        self._bus = bus
         self._scopes = scopes_supported
         self._bounds = bounds
         self._clock = clock
@@ -130,17 +133,25 @@ class MetadataResolver:
             fetched = await self._fetcher.fetch(url)
             client = self._client_of(url.url, fetched.body, int(now))
         except FetchFailed as failed:
+            self._emit(url.url, failed.problem, None, self._bounds.failure_seconds)
             return self._keep(url.url, _Entry(now + self._bounds.failure_seconds, None,
                                               InvalidClient(f"{_PREFIX} could not be fetched: "
                                                             f"{failed.message}",
                                                             detail=f"fetch:{failed.problem}")))
         except MetadataRefused as refused:
+            self._emit(url.url, "refused", refused.rule, self._bounds.failure_seconds)
             error = InvalidClient(f"{_PREFIX} is refused: {refused.description}",
                                   detail=refused.rule)
             return self._keep(url.url, _Entry(now + self._bounds.failure_seconds, None, error))
         lifetime = clamp_lifetime(fetched.lifetime, self._bounds.min_seconds,
                                   self._bounds.max_seconds)
+        self._emit(url.url, "fetched", None, lifetime)
         return self._keep(url.url, _Entry(now + lifetime, client, None))
+
+    def _emit(self, client_id: str, outcome: MetadataOutcome, detail: str | None,
+              kept: int) -> None:
+        if self._bus is not None:
+            self._bus.emit(ClientMetadataFetched(client_id, outcome, detail, max(kept, 0)))
 
     def _keep(self, key: str, entry: _Entry) -> _Entry:
         if entry.client is None and self._bounds.failure_seconds <= 0:

@@ -32,6 +32,7 @@ from prometheus_client.process_collector import ProcessCollector
 
 from proofkey.outcomes import (
     GRANT_TYPES,
+    METADATA_OUTCOMES,
     PARAM_PROBLEMS,
     PARAMETERS,
     TOKEN_OUTCOMES,
@@ -43,6 +44,7 @@ from proofkey.protocol.client_id_document import is_metadata_document_id
 from .events import (
     AuthorizationFailed,
     AuthorizationStarted,
+    ClientMetadataFetched,
     CodeIssued,
     Event,
     LoginFailed,
@@ -145,6 +147,10 @@ class Metrics:
         self.revocations = Counter("proofkey_revocations",
                                    "Tokens revoked by their client (RFC 7009), by kind.",
                                    ["client_id", "kind"], registry=r)
+        self.metadata_fetches = Counter(
+            "proofkey_client_metadata_fetches",
+            "Client ID metadata documents fetched, by outcome (fetched, refused, or why the "
+            "fetch failed).", ["outcome"], registry=r)
         self.ratelimit_evictions = _ReadCounter(
             "proofkey_ratelimit_evictions",
             "Rate-limit keys with events still in their window dropped to bound the in-process "
@@ -171,6 +177,8 @@ class Metrics:
             LoginFailed: self._login_failed,
             LoginThrottled: self._login_throttled,
             TokenRevoked: self._revoked,
+            ClientMetadataFetched: lambda e: self._child(
+                self.metadata_fetches, _closed(e.outcome, METADATA_OUTCOMES)).inc(),
         }
 
     # -- subscriber ----------------------------------------------------------------------

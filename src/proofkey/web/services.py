@@ -159,7 +159,7 @@ def _database_system(url: str) -> str:
 
 
 def metadata_clients(settings: Settings, clients: ClientStore,
-                     clock: Callable[[], float]) -> ClientStore:
+                     clock: Callable[[], float], bus: EventBus) -> ClientStore:
     """``clients``, with metadata-document ids resolved when the setting is on."""
     if not settings.client_metadata_documents:
         return clients
@@ -174,7 +174,7 @@ def metadata_clients(settings: Settings, clients: ClientStore,
                          failure_seconds=settings.client_metadata_failure_cache_seconds,
                          max_entries=settings.client_metadata_cache_entries)
     resolver = MetadataResolver(fetcher, scopes_supported=settings.scopes_supported,
-                                bounds=bounds, clock=clock)
+                                bounds=bounds, clock=clock, bus=bus)
     return ResolvingClientStore(clients, resolver)
 
 
@@ -186,7 +186,8 @@ async def build_services(settings: Settings, observers: Observers, limiter: Rate
     await backend.migrate()
     store = observers.tracing.traced(backend, _database_system(settings.effective_database_url))
     clients = metadata_clients(
-        settings, CachedClientStore(store, ttl=settings.client_cache_ms / 1000), clock)
+        settings, CachedClientStore(store, ttl=settings.client_cache_ms / 1000), clock,
+        observers.bus)
     ctx = Context(settings=settings, bus=observers.bus, clock=clock)
     ring = await KeyRing.load(store, ctx.now())
     minter = TokenMinter(ring, issuer=settings.effective_issuer, audience=settings.audience,
