@@ -206,6 +206,34 @@ class Settings:
         "Scopes a dynamically registered client gets when it asks for none (space or comma "
         "separated; each must be in scopes_supported). Empty: openid, profile and "
         "offline_access, those of them in scopes_supported.", _words, default=())
+    client_metadata_documents: bool = _opt(
+        "Accept a client_id that is an https URL and resolve it by fetching its Client ID "
+        "Metadata Document (anyone may then present a client; the server fetches URLs they "
+        "choose, under SSRF rules; see docs/client-metadata-documents.md).", _bool,
+        default=False)
+    client_metadata_allow_loopback: bool = _opt(
+        "Let metadata documents be fetched from loopback addresses (development and tests); "
+        "refused unless the issuer is on loopback too.", _bool, default=False)
+    client_metadata_connect_timeout_ms: int = _opt(
+        "Connect timeout when fetching a metadata document.", _int(100, 30000), default=2000)
+    client_metadata_read_timeout_ms: int = _opt(
+        "Read timeout when fetching a metadata document (the whole fetch gets connect + read).",
+        _int(100, 30000), default=3000)
+    client_metadata_max_bytes: int = _opt("Largest metadata document accepted.",
+                                          _int(512, 65536), default=5120)
+    client_metadata_min_cache_seconds: int = _opt(
+        "Shortest time a fetched metadata document is kept (also when its headers say "
+        "no-store or nothing).", _int(10, DAY), default=300)
+    client_metadata_max_cache_seconds: int = _opt(
+        "Longest time a fetched metadata document is kept, whatever its headers say.",
+        _int(10, 7 * DAY), default=DAY)
+    client_metadata_failure_cache_seconds: int = _opt(
+        "How long a metadata document that could not be fetched or was refused is remembered "
+        "as failed before it is fetched again (0: never; then every request fetches).",
+        _int(0, 3600), default=10)
+    client_metadata_cache_entries: int = _opt(
+        "Most metadata documents (and failures) a process keeps.", _int(10, 100000),
+        default=1000)
     trusted_proxies: tuple[str, ...] = _opt(
         "Addresses or networks (comma separated, e.g. 127.0.0.1,10.0.0.0/8) of reverse proxies "
         "whose X-Forwarded-For and X-Forwarded-Proto are believed for the client address; "
@@ -269,6 +297,15 @@ def _check(settings: Settings) -> Settings:
     if unknown:
         raise SettingsError("registration_default_scopes", "must be in scopes_supported; "
                             "unknown: " + " ".join(sorted(unknown)))
+    if settings.client_metadata_allow_loopback and not _is_loopback(parts.hostname):
+        # draft-ietf-oauth-client-id-metadata-document §6.5: loopback documents only for a
+        # server that itself runs on loopback.
+        raise SettingsError("client_metadata_allow_loopback",
+                            "is only allowed with an issuer on loopback (development and "
+                            f"tests); the issuer is {issuer}")
+    if settings.client_metadata_min_cache_seconds > settings.client_metadata_max_cache_seconds:
+        raise SettingsError("client_metadata_min_cache_seconds",
+                            "must not be above PROOFKEY_CLIENT_METADATA_MAX_CACHE_SECONDS")
     return settings
 
 

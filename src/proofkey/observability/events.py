@@ -16,7 +16,13 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from proofkey.outcomes import ChallengeProblem, GrantType, StateProblem, TokenOutcome
+from proofkey.outcomes import (
+    ChallengeProblem,
+    GrantType,
+    MetadataOutcome,
+    StateProblem,
+    TokenOutcome,
+)
 from proofkey.protocol import pkce
 
 __all__ = [
@@ -24,6 +30,7 @@ __all__ = [
     "AuthorizationFailed",
     "AuthorizationStarted",
     "ChallengeProblem",
+    "ClientMetadataFetched",
     "ClientRegistration",
     "CodeIssued",
     "CodeReplayed",
@@ -213,6 +220,17 @@ class ClientRegistration(Event):
     mode: str
     registration_token: str
     initial_token: str = ""
+
+
+class ClientMetadataFetched(Event):
+    """A client ID metadata document was fetched (cache hits emit nothing). ``detail`` is the
+    refusing rule id (PKL0xx) when ``outcome`` is refused; ``kept_seconds`` how long the result
+    is cached."""
+
+    client_id: str
+    outcome: MetadataOutcome
+    detail: str | None
+    kept_seconds: int
 
 
 Subscriber = Callable[[Event], None]

@@ -61,7 +61,8 @@ async def server_metadata(request: Request) -> Response:
     body = metadata(services.settings.effective_issuer,
                     scopes=services.settings.scopes_supported,
                     signing_algs=services.minter.keys.algorithms,
-                    registration=services.settings.registration != "off")
+                    registration=services.settings.registration != "off",
+                    client_id_metadata_documents=services.settings.client_metadata_documents)
     return allow_any_origin(JSONResponse(body, headers={"Cache-Control": "public, max-age=300"}))
 
 
