@@ -222,6 +222,7 @@ class ClientRegistration(Event):
     initial_token: str = ""
 
 
+@dataclass(frozen=True, slots=True)
 class ClientMetadataFetched(Event):
     """A client ID metadata document was fetched (cache hits emit nothing). ``detail`` is the
     refusing rule id (PKL0xx) when ``outcome`` is refused; ``kept_seconds`` how long the result
