@@ -16,7 +16,13 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from proofkey.outcomes import ChallengeProblem, GrantType, StateProblem, TokenOutcome
+from proofkey.outcomes import (
+    ChallengeProblem,
+    GrantType,
+    StateProblem,
+    TokenOutcome,
+    UpstreamOutcome,
+)
 from proofkey.protocol import pkce
 
 __all__ = [
@@ -37,6 +43,8 @@ __all__ = [
     "TokenExchangeFailed",
     "TokenExchanged",
     "TokenRevoked",
+    "UpstreamExchanged",
+    "UpstreamLinked",
     "challenge_problem",
     "state_problem",
 ]
@@ -197,6 +205,27 @@ class AdminChange(Event):
 
 
 Subscriber = Callable[[Event], None]
+
+
+@dataclass(frozen=True, slots=True)
+class UpstreamExchanged(Event):
+    """A connector login's upstream leg ended (``connector`` is a configured name)."""
+
+    connector: str
+    outcome: UpstreamOutcome
+    client_id: str | None
+    user_id: str | None = None
+    detail: str | None = None  # audit only: the upstream error code or check that failed
+
+
+@dataclass(frozen=True, slots=True)
+class UpstreamLinked(Event):
+    """An upstream subject was linked to a local user: a new one, or by verified e-mail."""
+
+    connector: str
+    user_id: str
+    how: str  # "created" or "verified_email"
+    subject_fp: str
 
 
 class EventBus:

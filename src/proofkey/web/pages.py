@@ -121,10 +121,16 @@ async def _load(request: Request) -> tuple[str, PendingAuthorization, Client]:
     return handle, pending, client
 
 
-def _login_page(request: Request, handle: str, client: Client, *, status: int = 200,
-                message: str | None = None, username: str = "") -> HTMLResponse:
+async def _login_page(request: Request, handle: str, client: Client, *, status: int = 200,
+                      message: str | None = None, username: str = "") -> HTMLResponse:
+    """The login page: the password form (unless ``password_login`` is off) and a link per
+    connector (docs/federation.md)."""
+    services = services_of(request)
+    links = [(c.name, f"/interaction/{handle}/connectors/{c.name}")
+             for c in await services.connectors.all()]
     return _render(request, "login.html", status=status, client=client, message=message,
                    username=username, action=f"/interaction/{handle}/login",
+                   password_login=services.settings.password_login, connectors=links,
                    csrf=flow.csrf_token(browser_secret(request), f"login:{handle}"))
 
 
@@ -134,7 +140,7 @@ async def interaction(request: Request) -> Response:
     except OAuthError as error:
         return render_error(request, error)
     if pending.user_id is None:
-        return _login_page(request, handle, client)
+        return await _login_page(request, handle, client)
     return _render(request, "consent.html", client=client,
                    scopes=[(s, SCOPE_TEXT.get(s, s)) for s in pending.scope],
                    action=f"/interaction/{handle}/consent",
@@ -192,13 +198,16 @@ async def interaction_login(request: Request) -> Response:
         handle, pending, client = await _load(request)
         form = await _form(request)
         flow.check_csrf(browser_secret(request), f"login:{handle}", form.get("csrf"))
+        if not services.settings.password_login:
+            raise InvalidRequest("sign in with one of the identity providers offered",
+                                 redirectable=False)
     except OAuthError as error:
         return render_error(request, error)
     login = await password_login(request, form, client.client_id)
     if isinstance(login, LoginRefused):
-        return login.answer(_login_page(request, handle, client, status=login.status,
-                                        message=login.message,
-                                        username=form.get("username", "")[:200]))
+        return login.answer(await _login_page(request, handle, client, status=login.status,
+                                              message=login.message,
+                                              username=form.get("username", "")[:200]))
     session_handle, session = login.handle, login.session
     try:
         outcome = await flow.after_login(handle, pending, session, interactions=services.store,
