@@ -82,7 +82,7 @@ async def spa(settings: Settings, seeded: object) -> None:
 
 @pytest.fixture
 async def browser(http: httpx.AsyncClient, spa: None) -> AsyncIterator[httpx.AsyncClient]:
-    yield http
+    return http
 
 
 def local(url: str) -> str:

@@ -53,13 +53,15 @@ async def test_an_spa_signs_in_through_the_upstream_with_idp_hint(
     assert response.status_code == 303, response.text
     final = await consent_if_asked(browser, response)
     answer = query_of(final)
-    assert final.startswith(SPA_REDIRECT) and answer["state"] == flow.state
+    assert final.startswith(SPA_REDIRECT)
+    assert answer["state"] == flow.state
     assert answer["iss"] == ISSUER
     tokens = (await exchange(browser, flow, answer["code"])).json()
     assert "id_token" in tokens, tokens
     keys = KeySet.import_key_set((await browser.get("/jwks")).json())
     claims = jwt.decode(tokens["id_token"], keys).claims
-    assert claims["aud"] == SPA_ID and claims["nonce"] == flow.nonce
+    assert claims["aud"] == SPA_ID
+    assert claims["nonce"] == flow.nonce
     info = (await browser.get("/userinfo", headers={
         "Authorization": f"Bearer {tokens['access_token']}"})).json()
     assert info["sub"] == claims["sub"]
@@ -98,7 +100,8 @@ async def test_a_user_who_cancels_upstream_comes_back_to_the_client_as_access_de
     assert response.status_code == 303
     answer = query_of(response.headers["location"])
     assert response.headers["location"].startswith(SPA_REDIRECT)
-    assert answer["error"] == "access_denied" and answer["state"] == flow.state
+    assert answer["error"] == "access_denied"
+    assert answer["state"] == flow.state
     assert answer["iss"] == ISSUER
 
 
@@ -110,7 +113,8 @@ async def test_an_unreachable_upstream_is_temporarily_unavailable_for_the_client
     assert hop.status_code == 303
     answer = query_of(hop.headers["location"])
     assert hop.headers["location"].startswith(SPA_REDIRECT)
-    assert answer["error"] == "temporarily_unavailable" and answer["state"] == flow.state
+    assert answer["error"] == "temporarily_unavailable"
+    assert answer["state"] == flow.state
     assert [e.outcome for e in events.of(UpstreamExchanged)] == ["unavailable"]  # type: ignore[attr-defined]
 
 
@@ -131,7 +135,8 @@ async def test_an_answer_for_one_connector_at_another_connectors_callback_is_ref
     response = await browser.get(local(mixed))
     assert response.status_code == 303
     answer = query_of(response.headers["location"])
-    assert answer["error"] == "access_denied" and answer["state"] == flow.state
+    assert answer["error"] == "access_denied"
+    assert answer["state"] == flow.state
     assert [e.outcome for e in events.of(UpstreamExchanged)] == ["mix_up"]  # type: ignore[attr-defined]
     assert "code" not in answer
     # ... and the answer cannot be used at the right callback afterwards either.

@@ -9,7 +9,17 @@ from __future__ import annotations
 
 import typer
 
-from proofkey.cli import bff, client_check, clients, keys, login, maintenance, serve, users
+from proofkey.cli import (
+    bff,
+    client_check,
+    clients,
+    connectors,
+    keys,
+    login,
+    maintenance,
+    serve,
+    users,
+)
 from proofkey.ops import check_cli, tools_cli
 
 __all__ = ["app", "main"]
@@ -19,6 +29,7 @@ app = typer.Typer(no_args_is_help=True, rich_markup_mode=None, add_completion=Fa
 app.add_typer(clients.app, name="client")
 app.add_typer(users.app, name="user")
 app.add_typer(keys.app, name="keys")
+app.add_typer(connectors.app, name="connector")
 
 app.command(epilog=serve.EPILOG)(serve.serve)
 app.command()(maintenance.migrate)
