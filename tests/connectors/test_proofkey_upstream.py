@@ -57,7 +57,8 @@ async def test_an_spa_signs_in_through_a_second_proofkey_added_by_the_cli(
     # would drop the server's POSIX locks on it. Through SQLite, which tracks them.
     with contextlib.closing(sqlite3.connect(settings.data_dir / "proofkey.db")) as db:
         rows = repr(db.execute("SELECT * FROM connectors").fetchall())
-    assert "pk2" in rows and secret not in rows
+    assert "pk2" in rows
+    assert secret not in rows
     listed = json.loads(cli(settings, "connector", "list", "--json"))
     assert [c["name"] for c in listed] == ["pk2"]
 
