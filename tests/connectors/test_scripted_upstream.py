@@ -9,8 +9,12 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from proofkey.observability.events import EventBus, UpstreamExchanged, UpstreamLinked
+from proofkey.observability.tracing import Tracing
 from proofkey.settings import Settings
 from proofkey.web.app import create_app
 from tests.conftest import Recorder
@@ -194,3 +198,26 @@ async def test_an_unverified_email_never_links_even_when_enabled(
     assert [e.how for e in events.of(UpstreamLinked)] == ["created"]  # type: ignore[attr-defined]
     account = await browser.get("/account")
     assert "corp:u-42" in account.text
+
+
+async def test_both_legs_show_in_the_trace(
+        settings: Settings, seeded: object, spa: None, upstream: FakeUpstream) -> None:
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    app = create_app(settings, tracing=Tracing(provider),
+                     upstream_transport=httpx.ASGITransport(app=upstream.app()))
+    async with app.router.lifespan_context(app), httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url=ISSUER) as browser:
+        await through(browser, upstream, "corp")
+    spans = exporter.get_finished_spans()
+    upstream_spans = {s.name: s for s in spans if s.name.startswith("upstream.")}
+    assert {"upstream.discover", "upstream.authorization_request",
+            "upstream.complete", "upstream.userinfo"} <= set(upstream_spans)
+    assert all(s.attributes and s.attributes["proofkey.connector"] == "corp"
+               for s in upstream_spans.values())
+    complete = upstream_spans["upstream.complete"]
+    assert complete.parent is not None
+    [callback] = [s for s in spans if complete.parent.span_id == s.context.span_id]
+    assert callback.attributes and callback.attributes["proofkey.upstream_outcome"] == "success"
+    assert callback.attributes["http.route"] == "/connectors/{name}/callback"

@@ -5,7 +5,8 @@ that keeps its discovery metadata and JWKS between logins."""
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -25,7 +26,11 @@ class Connectors:
 
     def __init__(self, settings: Settings, store: FederationStore, *,
                  environ: Mapping[str, str] | None = None,
-                 transport: httpx.AsyncBaseTransport | None = None) -> None:
+                 transport: httpx.AsyncBaseTransport | None = None,
+                 traced: Callable[[AsyncOAuthClient, str, str], AsyncOAuthClient] | None = None
+                 ) -> None:
+        """``traced(client, connector, host)`` wraps each SDK client (a span per upstream
+        call); ``transport`` is the HTTP transport to the upstreams (tests)."""
         env = os.environ if environ is None else environ
         configured = [from_table(dict(table), env) for table in settings.connectors]
         names = [c.name for c in configured]
@@ -37,7 +42,9 @@ class Connectors:
         self._key_path = settings.data_dir / KEY_FILE
         self._data_dir = settings.data_dir
         self._transport = transport
-        self._clients: dict[str, tuple[ConnectorConfig, AsyncOAuthClient]] = {}
+        self._traced = traced
+        # name -> (its config, its SDK client, that client as handed out: traced or itself)
+        self._clients: dict[str, tuple[ConnectorConfig, AsyncOAuthClient, AsyncOAuthClient]] = {}
         self._retired: list[AsyncOAuthClient] = []
 
     def _key(self) -> bytes | None:
@@ -72,15 +79,17 @@ class Connectors:
         """The SDK client of ``config`` (a new one when the connector was changed)."""
         cached = self._clients.get(config.name)
         if cached is not None and cached[0] == config:
-            return cached[1]
+            return cached[2]
         if cached is not None:
             self._retired.append(cached[1])
         client = new_client(config, self._issuer, self._transport)
-        self._clients[config.name] = (config, client)
-        return client
+        exposed = client if self._traced is None else self._traced(
+            client, config.name, urlsplit(config.issuer).hostname or "")
+        self._clients[config.name] = (config, client, exposed)
+        return exposed
 
     async def aclose(self) -> None:
-        for client in [*self._retired, *(c for _, c in self._clients.values())]:
+        for client in [*self._retired, *(c for _, c, _ in self._clients.values())]:
             await client.aclose()
         self._clients.clear()
         self._retired.clear()

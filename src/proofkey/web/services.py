@@ -170,7 +170,8 @@ async def build_services(settings: Settings, observers: Observers, limiter: Rate
                          id_ttl=settings.id_token_ttl_seconds)
     watcher = KeyWatcher(store, minter, frozenset((r.kid, r.retired_at) for r in ring.records()))
     try:
-        connectors = Connectors(settings, store, transport=upstream_transport)
+        connectors = Connectors(settings, store, transport=upstream_transport,
+                                traced=observers.tracing.traced_upstream)
     except ConnectorError as exc:
         raise SettingsError("connectors", str(exc)) from None
     return Services(
