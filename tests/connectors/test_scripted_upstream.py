@@ -219,5 +219,6 @@ async def test_both_legs_show_in_the_trace(
     complete = upstream_spans["upstream.complete"]
     assert complete.parent is not None
     [callback] = [s for s in spans if complete.parent.span_id == s.context.span_id]
-    assert callback.attributes and callback.attributes["proofkey.upstream_outcome"] == "success"
+    assert callback.attributes
+    assert callback.attributes["proofkey.upstream_outcome"] == "success"
     assert callback.attributes["http.route"] == "/connectors/{name}/callback"
