@@ -92,9 +92,9 @@ def create_app(settings: Settings, *, bus: EventBus | None = None,
     ops_routes = _ops_routes(settings, observers, limits,
                              restricted=not settings.admin_port and not settings.metrics_public)
     admin = None
+    admin_app = Starlette(routes=[*ops_routes, _static()])
     if settings.admin_port and ops_routes:
-        admin = AdminServer(Starlette(routes=[*ops_routes, _static()]), host=settings.host,
-                            port=settings.admin_port)
+        admin = AdminServer(admin_app, host=settings.host, port=settings.admin_port)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -103,6 +103,7 @@ def create_app(settings: Settings, *, bus: EventBus | None = None,
                                             upstream_transport=upstream_transport)
             try:
                 app.state.services = services
+                admin_app.state.services = services  # the status page flags legacy connectors
                 _announce_metrics(settings)
                 if admin is not None:
                     await admin.start()
