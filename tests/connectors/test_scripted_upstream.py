@@ -32,6 +32,12 @@ GITHUB = {"name": "github", "kind": "oauth2", "issuer": "https://github.test",
           "claims": {"sub": "id", "username": "login"}}
 
 
+@pytest.fixture(params=["sqlite", "postgres"])
+def store_backend(request: pytest.FixtureRequest) -> str:
+    """These flows run on both stores."""
+    return str(request.param)
+
+
 @pytest.fixture
 def upstream() -> FakeUpstream:
     return FakeUpstream("broker", SECRET)
