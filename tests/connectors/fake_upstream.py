@@ -34,6 +34,7 @@ class FakeUpstream:
     audience: str | None = None  # the id_token's aud; None: the client id
     methods: tuple[str, ...] = ("S256",)  # code_challenge_methods_supported
     send_iss: bool = True  # RFC 9207 (GitHub does not send it)
+    swap_challenge: bool = False  # remember another challenge: every verifier then fails
     claims: dict[str, Any] = field(default_factory=lambda: {
         "sub": "u-42", "name": "Ada", "email": "alice@example.com", "email_verified": True})
     github: dict[str, Any] = field(default_factory=lambda: {
@@ -56,7 +57,8 @@ class FakeUpstream:
         params = dict(request.query_params)
         self.seen.append(params)
         code = secrets.token_urlsafe(16)
-        self.codes[code] = params
+        self.codes[code] = params if not self.swap_challenge else {
+            **params, "code_challenge": pkce.challenge_s256(pkce.new_verifier())}
         back = {"code": code, "state": params["state"]}
         if self.send_iss:
             back["iss"] = ISSUER

@@ -228,3 +228,20 @@ async def test_both_legs_show_in_the_trace(
     assert callback.attributes
     assert callback.attributes["proofkey.upstream_outcome"] == "success"
     assert callback.attributes["http.route"] == "/connectors/{name}/callback"
+
+
+async def test_a_refused_verifier_upstream_is_counted_per_connector(
+        browser: httpx.AsyncClient, upstream: FakeUpstream, events: Recorder) -> None:
+    """The upstream-leg PKCE SLI: the upstream answers invalid_grant to our code + verifier."""
+    upstream.swap_challenge = True
+    state, response = await through(browser, upstream, "corp")
+    answer = query_of(response.headers["location"])
+    assert answer["error"] == "access_denied"
+    assert answer["state"] == state
+    assert [e.outcome for e in events.of(UpstreamExchanged)] == ["verifier_mismatch"]  # type: ignore[attr-defined]
+    upstream.swap_challenge = False
+    await through(browser, upstream, "corp")
+    metrics = await browser.get("/metrics")
+    series = "proofkey_upstream_exchanges_total{connector=\"corp\",outcome=\"%s\"} 1.0"
+    assert series % "verifier_mismatch" in metrics.text
+    assert series % "success" in metrics.text
