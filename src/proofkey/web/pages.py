@@ -160,7 +160,7 @@ class SignedIn:
 class LoginRefused:
     """A password login that did not: what the login page says, with which status."""
 
-    status: int  # 401: wrong username or password; 429: throttled (not checked)
+    status: int  # 401: wrong username or password; 429: throttled (not checked); 403: off
     message: str
     retry_after: int | None = None
 
@@ -176,6 +176,9 @@ async def password_login(request: Request, form: Mapping[str, str],
     check of ``flows.interaction.authenticate`` (reserve, verify, release), then a fresh
     session replacing the browser's previous one."""
     services = services_of(request)
+    if not services.settings.password_login:  # connectors only (docs/federation.md)
+        return LoginRefused(403, "Password sign-in is turned off here; use an identity "
+                                 "provider.")
     try:
         user = await flow.authenticate(
             form.get("username", ""), form.get("password", ""), users=services.store,
@@ -198,9 +201,6 @@ async def interaction_login(request: Request) -> Response:
         handle, pending, client = await _load(request)
         form = await _form(request)
         flow.check_csrf(browser_secret(request), f"login:{handle}", form.get("csrf"))
-        if not services.settings.password_login:
-            raise InvalidRequest("sign in with one of the identity providers offered",
-                                 redirectable=False)
     except OAuthError as error:
         return render_error(request, error)
     login = await password_login(request, form, client.client_id)
