@@ -104,11 +104,11 @@ def from_table(table: Mapping[str, Any], environ: Mapping[str, str]) -> Connecto
     """A ``[[connectors]]`` table; its secret from the variable ``client_secret_env`` names."""
     known = {"name", "kind", "issuer", "client_id", "client_secret_env", "scope", "legacy",
              "authorization_endpoint", "token_endpoint", "userinfo_endpoint", "claims"}
+    if "client_secret" in table:
+        raise ConnectorError("put the secret in an environment variable (client_secret_env)")
     unknown = set(table) - known
     if unknown:
         raise ConnectorError(f"unknown key {sorted(unknown)[0]!r} in a [[connectors]] table")
-    if "client_secret" in table:
-        raise ConnectorError("put the secret in an environment variable (client_secret_env)")
     secret = None
     variable = table.get("client_secret_env")
     if variable:
