@@ -80,3 +80,41 @@ def test_a_stored_secret_needs_the_key_it_was_sealed_with(tmp_path: Path) -> Non
         from_record(record, bytes(32))
     with pytest.raises(ConnectorError):
         from_record(record, None)
+
+
+def test_connectors_come_from_toml_tables(tmp_path: Path) -> None:
+    from proofkey.settings import load_settings
+
+    path = tmp_path / "proofkey.toml"
+    path.write_text('''
+issuer = "https://id.example.org"
+
+[[connectors]]
+name = "github"
+kind = "oauth2"
+issuer = "https://github.com"
+client_id = "Iv1.abc"
+client_secret_env = "GH_SECRET"
+scope = "read:user user:email"
+authorization_endpoint = "https://github.com/login/oauth/authorize"
+token_endpoint = "https://github.com/login/oauth/access_token"
+userinfo_endpoint = "https://api.github.com/user"
+claims = { sub = "id", username = "login" }
+
+[[connectors]]
+name = "corp"
+issuer = "https://login.example.com"
+client_id = "proofkey"
+''')
+    settings = load_settings(config_file=path, environ={})
+    github, corp = (from_table(dict(t), {"GH_SECRET": "s3"}) for t in settings.connectors)
+    assert github.kind == "oauth2"
+    assert github.claim("sub") == "id"
+    assert github.claim("email") == "email"
+    assert github.scope == ("read:user", "user:email")
+    assert github.client_secret is not None
+    assert github.client_secret.reveal() == "s3"
+    assert corp.kind == "oidc"
+    assert corp.scope == ("openid", "profile", "email")
+    assert corp.claim("username") == "preferred_username"
+    assert corp.client_secret is None
