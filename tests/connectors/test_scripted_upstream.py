@@ -13,6 +13,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
+from proofkey.connectors.login import STARTS_PER_REQUEST
 from proofkey.observability.events import EventBus, UpstreamExchanged, UpstreamLinked
 from proofkey.observability.tracing import Tracing
 from proofkey.settings import Settings
@@ -245,3 +246,17 @@ async def test_a_refused_verifier_upstream_is_counted_per_connector(
     series = "proofkey_upstream_exchanges_total{connector=\"corp\",outcome=\"%s\"} 1.0"
     assert series % "verifier_mismatch" in metrics.text
     assert series % "success" in metrics.text
+
+
+async def test_one_request_starts_a_bounded_number_of_upstream_attempts(
+        browser: httpx.AsyncClient, upstream: FakeUpstream) -> None:
+    """Each start stores a transaction row until it expires: reloading the connector link
+    cannot fill the table."""
+    flow = new_flow(SPA_ID, SPA_REDIRECT)
+    response = await browser.get("/authorize", params=authorize_params(flow, idp_hint="corp"))
+    link = response.headers["location"]
+    for _ in range(STARTS_PER_REQUEST):
+        assert (await browser.get(link)).headers["location"].startswith(UPSTREAM)
+    refused = await browser.get(link)
+    assert refused.status_code == 429
+    assert "Retry-After" in refused.headers

@@ -17,14 +17,20 @@ from dataclasses import dataclass
 from typing import Any
 
 from proofkey.crypto import constant_time_equal, digest
-from proofkey.errors import AccessDenied, InvalidRequest, OAuthError, TemporarilyUnavailable
+from proofkey.errors import (
+    AccessDenied,
+    InvalidRequest,
+    OAuthError,
+    RateLimited,
+    TemporarilyUnavailable,
+)
 from proofkey.flows import interaction
 from proofkey.flows.authorize import Redirect, error_redirect
 from proofkey.flows.context import Context
 from proofkey.models import PendingAuthorization, UpstreamLogin
 from proofkey.observability.events import LoginSucceeded, UpstreamExchanged
 from proofkey.sdk import AuthorizationRequest
-from proofkey.store.base import Store
+from proofkey.store.base import RateLimiter, Store
 
 from . import upstream
 from .accounts import account_for
@@ -36,6 +42,9 @@ __all__ = ["SignedIn", "callback", "deny", "start"]
 _GONE = ("This sign-in has expired or was already completed. Return to the application and "
          "start again.")
 _MAX_STATE = 512
+# Upstream attempts one pending request may start: each stores a transaction row until it
+# expires, so a browser cannot fill the table by reloading the connector link.
+STARTS_PER_REQUEST = 10
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,8 +74,15 @@ def _as_error(failure: upstream.UpstreamFailure) -> OAuthError:
 
 
 async def start(name: str, handle: str, pending: PendingAuthorization, browser_secret: str, *,
-                connectors: Connectors, store: Store, ctx: Context) -> str | Redirect:
-    """The upstream authorization URL for this pending request, or the error redirect."""
+                connectors: Connectors, store: Store, limiter: RateLimiter,
+                ctx: Context) -> str | Redirect:
+    """The upstream authorization URL for this pending request, or the error redirect;
+    RateLimited (a 429 page) after STARTS_PER_REQUEST attempts."""
+    held = await limiter.reserve(f"upstream-start:{digest(handle)}", STARTS_PER_REQUEST,
+                                 ctx.settings.interaction_ttl_seconds, ctx.clock())
+    if not held.granted:
+        raise RateLimited("too many sign-in attempts for this request; start again",
+                          retry_after=held.retry_after)
     config = await connectors.get(name)
     if config is None:
         return await deny(handle, InvalidRequest("unknown identity provider (idp_hint)"),

@@ -44,7 +44,7 @@ async def connector_start(request: Request) -> Response:
             ctx=services.ctx)
         target = await login.start(name, handle, pending, secret,
                                    connectors=services.connectors, store=services.store,
-                                   ctx=services.ctx)
+                                   limiter=services.limiter, ctx=services.ctx)
     except OAuthError as error:
         return render_error(request, error)
     return _see_other(request, target.url if isinstance(target, Redirect) else target)
