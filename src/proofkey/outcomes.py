@@ -17,6 +17,7 @@ __all__ = [
     "PARAMETERS",
     "PARAM_PROBLEMS",
     "TOKEN_OUTCOMES",
+    "UPSTREAM_OUTCOMES",
     "ChallengeProblem",
     "FetchProblem",
     "GrantRefusal",
@@ -27,6 +28,7 @@ __all__ = [
     "StateProblem",
     "TokenErrorOutcome",
     "TokenOutcome",
+    "UpstreamOutcome",
     "error_outcome",
     "is_grant_type",
 ]
@@ -82,3 +84,9 @@ def is_grant_type(value: str | None) -> TypeGuard[GrantType]:
 def error_outcome(error: str) -> TokenErrorOutcome | Literal["other"]:
     """The M1 outcome of a token request refused with the RFC error code ``error``."""
     return _ERROR_OUTCOMES.get(error, "other")
+
+
+# The upstream leg of a connector login (docs/federation.md): how its code exchange ended.
+UpstreamOutcome = Literal["success", "denied", "verifier_mismatch", "mix_up",
+                          "invalid_id_token", "invalid_response", "unavailable", "no_pkce"]
+UPSTREAM_OUTCOMES: frozenset[str] = frozenset(get_args(UpstreamOutcome))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import ipaddress
+import json
 import math
 import os
 import tomllib
@@ -92,6 +93,20 @@ def _networks(name: str, raw: Any) -> tuple[str, ...]:
             raise SettingsError(name, f"{item[:60]!r} is not an IP address or network") from None
         normalised.append(value)
     return tuple(normalised)
+
+
+def _tables(name: str, raw: Any) -> tuple[tuple[tuple[str, Any], ...], ...]:
+    """A TOML array of tables (or JSON text of a list of objects in the environment), kept
+    as sorted (key, value) pairs; ``proofkey.connectors.config`` reads their meaning."""
+    if isinstance(raw, str):
+        try:
+            raw = json.loads(raw) if raw.strip() else []
+        except ValueError:
+            raise SettingsError(name, "must be a JSON list of objects") from None
+    if not isinstance(raw, list) or not all(isinstance(t, dict) for t in raw):
+        raise SettingsError(name, "must be a list of tables ([[connectors]] in TOML)")
+    return tuple(tuple(sorted((str(k), v if not isinstance(v, list | dict) else json.dumps(v))
+                              for k, v in table.items())) for table in raw)
 
 
 def _opt(help_text: str, convert: Callable[[str, Any], Any], **kw: Any) -> Any:
@@ -239,6 +254,17 @@ class Settings:
         "whose X-Forwarded-For and X-Forwarded-Proto are believed for the client address; "
         "empty trusts none. The issuer never comes from request headers.",
         _networks, default=())
+    connectors: tuple[tuple[tuple[str, Any], ...], ...] = _opt(
+        "Upstream identity providers users may sign in through: [[connectors]] tables in "
+        "TOML (JSON list in the environment); see docs/federation.md. Connectors added with "
+        "`proofkey connector add` live in the database instead.", _tables, default=())
+    link_verified_email: bool = _opt(
+        "Link a first upstream login to the existing local user with the same e-mail "
+        "address, but only when the upstream marks it verified (email_verified).", _bool,
+        default=False)
+    password_login: bool = _opt(
+        "Offer the password form on the login page (false: connectors only).", _bool,
+        default=True)
 
     @property
     def registration_scopes(self) -> tuple[str, ...]:

@@ -22,6 +22,7 @@ from proofkey.outcomes import (
     MetadataOutcome,
     StateProblem,
     TokenOutcome,
+    UpstreamOutcome,
 )
 from proofkey.protocol import pkce
 
@@ -45,6 +46,8 @@ __all__ = [
     "TokenExchangeFailed",
     "TokenExchanged",
     "TokenRevoked",
+    "UpstreamExchanged",
+    "UpstreamLinked",
     "challenge_problem",
     "state_problem",
 ]
@@ -235,6 +238,27 @@ class ClientMetadataFetched(Event):
 
 
 Subscriber = Callable[[Event], None]
+
+
+@dataclass(frozen=True, slots=True)
+class UpstreamExchanged(Event):
+    """A connector login's upstream leg ended (``connector`` is a configured name)."""
+
+    connector: str
+    outcome: UpstreamOutcome
+    client_id: str | None
+    user_id: str | None = None
+    detail: str | None = None  # audit only: the upstream error code or check that failed
+
+
+@dataclass(frozen=True, slots=True)
+class UpstreamLinked(Event):
+    """An upstream subject was linked to a local user: a new one, or by verified e-mail."""
+
+    connector: str
+    user_id: str
+    how: str  # "created" or "verified_email"
+    subject_fp: str
 
 
 class EventBus:

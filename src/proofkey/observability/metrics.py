@@ -36,6 +36,7 @@ from proofkey.outcomes import (
     PARAM_PROBLEMS,
     PARAMETERS,
     TOKEN_OUTCOMES,
+    UPSTREAM_OUTCOMES,
     Parameter,
     ParamProblem,
 )
@@ -53,6 +54,7 @@ from .events import (
     TokenExchanged,
     TokenExchangeFailed,
     TokenRevoked,
+    UpstreamExchanged,
 )
 from .redact import KINDS
 
@@ -64,6 +66,7 @@ __all__ = [
 ]
 
 MAX_CLIENT_LABELS = 100
+MAX_CONNECTOR_LABELS = 50
 OTHER = "other"
 UNKNOWN = "unknown"
 METADATA_DOCUMENT = "metadata_document"
@@ -151,6 +154,12 @@ class Metrics:
             "proofkey_client_metadata_fetches",
             "Client ID metadata documents fetched, by outcome (fetched, refused, or why the "
             "fetch failed).", ["outcome"], registry=r)
+        self.upstream_exchanges = Counter(
+            "proofkey_upstream_exchanges",
+            "M1/M2 for connectors: upstream code exchanges by connector and outcome "
+            "(verifier_mismatch: the upstream refused our code and verifier).",
+            ["connector", "outcome"], registry=r)
+        self._connectors: set[str] = set()
         self.ratelimit_evictions = _ReadCounter(
             "proofkey_ratelimit_evictions",
             "Rate-limit keys with events still in their window dropped to bound the in-process "
@@ -179,6 +188,7 @@ class Metrics:
             TokenRevoked: self._revoked,
             ClientMetadataFetched: lambda e: self._child(
                 self.metadata_fetches, _closed(e.outcome, METADATA_OUTCOMES)).inc(),
+            UpstreamExchanged: self._upstream,
         }
 
     # -- subscriber ----------------------------------------------------------------------
@@ -187,6 +197,16 @@ class Metrics:
         handler = self._handlers.get(type(event))
         if handler is not None:
             handler(event)
+
+    def _upstream(self, event: UpstreamExchanged) -> None:
+        """Connector names come from the configuration and the database, never from a
+        request (the flow emits only for a connector it found); capped all the same."""
+        name = event.connector
+        if name not in self._connectors and len(self._connectors) < MAX_CONNECTOR_LABELS:
+            self._connectors.add(name)
+        label = name if name in self._connectors else OTHER
+        outcome = event.outcome if event.outcome in UPSTREAM_OUTCOMES else OTHER
+        self._child(self.upstream_exchanges, label, outcome).inc()
 
     def count_redaction(self, kind: str) -> None:
         """M6: called by the redaction layer for every secret-shaped value it masks."""

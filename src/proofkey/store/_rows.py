@@ -67,6 +67,7 @@ PURGED: tuple[tuple[str, int], ...] = (
     ("refresh_tokens", 0), ("grants", 0), ("revoked_access_tokens", 0),
     ("device_authorizations", CODE_REPLAY_WINDOW), ("pushed_requests", 0),
     ("initial_access_tokens", 0),
+    ("upstream_logins", 0),
 )  # fmt: skip
 
 

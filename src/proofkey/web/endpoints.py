@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 from typing import Any
+from urllib.parse import quote
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
@@ -99,6 +100,10 @@ async def authorize(request: Request) -> Response:
         return render_error(request, outcome.error)
     if isinstance(outcome, authorize_flow.Redirect):
         response: Response = RedirectResponse(outcome.url, status_code=303)
+    elif params.get("idp_hint"):  # straight to one connector (docs/federation.md)
+        response = RedirectResponse(
+            f"/interaction/{outcome.handle}/connectors/{quote(params['idp_hint'], safe='')}",
+            status_code=303)
     else:
         response = RedirectResponse(f"/interaction/{outcome.handle}", status_code=303)
     response.headers.update(NO_STORE_HEADERS)

@@ -23,10 +23,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import cast
 
+import httpx
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.requests import Request
 
 from proofkey import __version__
+from proofkey.connectors.config import ConnectorError
+from proofkey.connectors.registry import Connectors
 from proofkey.flows.client_metadata import CacheBounds, MetadataResolver, ResolvingClientStore
 from proofkey.flows.context import Context
 from proofkey.flows.token import TokenServices
@@ -36,7 +39,7 @@ from proofkey.observability.metrics import Metrics
 from proofkey.observability.status import StatusBoard
 from proofkey.observability.tracing import Tracing
 from proofkey.protocol.client_id_document import document_host
-from proofkey.settings import Settings
+from proofkey.settings import Settings, SettingsError
 from proofkey.store import open_store
 from proofkey.store.base import ClientStore, KeyStore, RateLimiter, Store
 from proofkey.store.client_cache import CachedClientStore
@@ -132,6 +135,7 @@ class Services:
     token: TokenServices
     cors: CorsPolicy
     keys: KeyWatcher
+    connectors: Connectors  # upstream identity providers (docs/federation.md)
 
     async def refresh_keys(self) -> None:
         """Reload the keys now (housekeeping)."""
@@ -179,7 +183,9 @@ def metadata_clients(settings: Settings, clients: ClientStore,
 
 
 async def build_services(settings: Settings, observers: Observers, limiter: RateLimiter, *,
-                         clock: Callable[[], float] = time.time) -> Services:
+                         clock: Callable[[], float] = time.time,
+                         upstream_transport: httpx.AsyncBaseTransport | None = None
+                         ) -> Services:
     """Open and migrate the store, wrap it (tracing, then the client cache), load the keys;
     every flow reads the time from ``clock``."""
     backend = open_store(settings.effective_database_url)
@@ -194,12 +200,17 @@ async def build_services(settings: Settings, observers: Observers, limiter: Rate
                          access_ttl=settings.access_token_ttl_seconds,
                          id_ttl=settings.id_token_ttl_seconds)
     watcher = KeyWatcher(store, minter, frozenset((r.kid, r.retired_at) for r in ring.records()))
+    try:
+        connectors = Connectors(settings, store, transport=upstream_transport,
+                                traced=observers.tracing.traced_upstream)
+    except ConnectorError as exc:
+        raise SettingsError("connectors", str(exc)) from None
     return Services(
         settings=settings, store=store, clients=clients, minter=minter, ctx=ctx,
         limiter=limiter, templates=_templates(),
         token=TokenServices(clients=clients, codes=store, grants=store, devices=store,
                             minter=minter, limiter=limiter),
-        cors=CorsPolicy(store), keys=watcher,
+        cors=CorsPolicy(store), keys=watcher, connectors=connectors,
     )
 
 
