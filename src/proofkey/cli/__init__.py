@@ -13,6 +13,7 @@ from proofkey.cli import (
     bff,
     client_check,
     clients,
+    connectors,
     keys,
     login,
     maintenance,
@@ -30,6 +31,7 @@ app.add_typer(clients.app, name="client")
 app.add_typer(users.app, name="user")
 app.add_typer(keys.app, name="keys")
 app.add_typer(registration.app, name="registration")
+app.add_typer(connectors.app, name="connector")
 
 app.command(epilog=serve.EPILOG)(serve.serve)
 app.command()(maintenance.migrate)

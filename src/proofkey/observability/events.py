@@ -17,7 +17,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
-from proofkey.outcomes import ChallengeProblem, GrantType, StateProblem, TokenOutcome
+from proofkey.outcomes import (
+    ChallengeProblem,
+    GrantType,
+    MetadataOutcome,
+    StateProblem,
+    TokenOutcome,
+    UpstreamOutcome,
+)
 from proofkey.protocol import pkce
 
 __all__ = [
@@ -26,6 +33,7 @@ __all__ = [
     "AuthorizationStarted",
     "ChallengeProblem",
     "ChallengeReused",
+    "ClientMetadataFetched",
     "ClientRegistration",
     "CodeIssued",
     "CodeReplayed",
@@ -40,6 +48,8 @@ __all__ = [
     "TokenExchangeFailed",
     "TokenExchanged",
     "TokenRevoked",
+    "UpstreamExchanged",
+    "UpstreamLinked",
     "challenge_problem",
     "state_problem",
 ]
@@ -234,7 +244,40 @@ class ClientRegistration(Event):
     initial_token: str = ""
 
 
+@dataclass(frozen=True, slots=True)
+class ClientMetadataFetched(Event):
+    """A client ID metadata document was fetched (cache hits emit nothing). ``detail`` is the
+    refusing rule id (PKL0xx) when ``outcome`` is refused; ``kept_seconds`` how long the result
+    is cached."""
+
+    client_id: str
+    outcome: MetadataOutcome
+    detail: str | None
+    kept_seconds: int
+
+
 Subscriber = Callable[[Event], None]
+
+
+@dataclass(frozen=True, slots=True)
+class UpstreamExchanged(Event):
+    """A connector login's upstream leg ended (``connector`` is a configured name)."""
+
+    connector: str
+    outcome: UpstreamOutcome
+    client_id: str | None
+    user_id: str | None = None
+    detail: str | None = None  # audit only: the upstream error code or check that failed
+
+
+@dataclass(frozen=True, slots=True)
+class UpstreamLinked(Event):
+    """An upstream subject was linked to a local user: a new one, or by verified e-mail."""
+
+    connector: str
+    user_id: str
+    how: str  # "created" or "verified_email"
+    subject_fp: str
 
 
 class EventBus:

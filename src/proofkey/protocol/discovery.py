@@ -13,6 +13,7 @@ __all__ = ["server_metadata"]
 def server_metadata(
     issuer: str, *, scopes: Iterable[str], signing_algs: Iterable[str],
     registration: bool = False,
+    client_id_metadata_documents: bool = False,
 ) -> dict[str, Any]:
     algs = sorted(set(signing_algs))
     body: dict[str, Any] = {
@@ -51,4 +52,7 @@ def server_metadata(
     }
     if registration:  # RFC 8414 §2: only when dynamic registration (RFC 7591) is on
         body["registration_endpoint"] = f"{issuer}/register"
+    if client_id_metadata_documents:
+        # draft-ietf-oauth-client-id-metadata-document §5: servers that support it MUST say so.
+        body["client_id_metadata_document_supported"] = True
     return body

@@ -68,6 +68,7 @@ PURGED: tuple[tuple[str, int], ...] = (
     ("device_authorizations", CODE_REPLAY_WINDOW), ("pushed_requests", 0),
     ("pkce_challenges", 0),
     ("initial_access_tokens", 0),
+    ("upstream_logins", 0),
 )  # fmt: skip
 
 

@@ -22,6 +22,7 @@ from typing import Protocol
 from proofkey.models import (
     AuthorizationCode,
     Client,
+    Connector,
     DeviceAuthorization,
     Grant,
     InitialAccessToken,
@@ -29,6 +30,7 @@ from proofkey.models import (
     RefreshToken,
     Session,
     SigningKey,
+    UpstreamLogin,
     User,
 )
 
@@ -41,6 +43,7 @@ __all__ = [
     "CodeStore",
     "ConsentStore",
     "DeviceStore",
+    "FederationStore",
     "GrantStore",
     "InteractionStore",
     "KeyStore",
@@ -298,6 +301,30 @@ class ChallengeStore(Protocol):
         ...
 
 
+class FederationStore(Protocol):
+    """Upstream identity providers, the users linked to their subjects, and the upstream
+    leg's transactions (``take_upstream_login`` is single use: one atomic delete)."""
+
+    async def add_connector(self, connector: Connector) -> None: ...
+    async def get_connector(self, name: str) -> Connector | None: ...
+    async def list_connectors(self) -> list[Connector]: ...
+    async def remove_connector(self, name: str) -> bool:
+        """Delete the connector and every user link through it."""
+        ...
+
+    async def get_link(self, connector: str, subject: str) -> str | None: ...
+    async def add_link(self, connector: str, subject: str, user_id: str, now: int) -> None: ...
+    async def users_with_email(self, email: str) -> list[User]:
+        """Up to two users with this e-mail address (two: it is ambiguous)."""
+        ...
+
+    async def save_upstream_login(self, state_digest: str, login: UpstreamLogin,
+                                  expires_at: int) -> None: ...
+    async def take_upstream_login(self, state_digest: str, now: int) -> UpstreamLogin | None:
+        """Atomically delete and return an unexpired transaction."""
+        ...
+
+
 class KeyStore(Protocol):
     async def list_keys(self) -> list[SigningKey]: ...
     async def add_key(self, key: SigningKey) -> None: ...
@@ -315,6 +342,7 @@ class Store(
     GrantStore,
     DeviceStore,
     PushedRequestStore,
+    FederationStore,
     KeyStore,
     RegistrationStore,
     ChallengeStore,

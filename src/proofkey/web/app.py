@@ -16,6 +16,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
+import httpx
 from starlette.applications import Starlette
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
@@ -27,7 +28,7 @@ from proofkey.settings import Settings, load_settings
 from proofkey.store.base import ChallengeReuse, RateLimiter
 from proofkey.tokens.keys import prune_retired_keys
 
-from . import device_pages, endpoints, pages, registration_endpoint
+from . import connector_pages, device_pages, endpoints, pages, registration_endpoint
 from .admin_port import AdminServer
 from .metrics_endpoint import scrape_endpoint
 from .middleware import error_handlers, install_middleware
@@ -83,11 +84,13 @@ async def _housekeeping(services: Services) -> None:
 
 def create_app(settings: Settings, *, bus: EventBus | None = None,
                tracing: Tracing | None = None, clock: Callable[[], float] = time.time,
-               limiter: RateLimiter | None = None, freeze_heap: bool = False) -> Starlette:
+               limiter: RateLimiter | None = None, freeze_heap: bool = False,
+               upstream_transport: httpx.AsyncBaseTransport | None = None) -> Starlette:
     """The ASGI app for ``settings``; ``bus`` lets tests and operators subscribe to events,
     ``tracing`` replaces the one the ``OTEL_*`` variables describe, ``clock`` is the time
     every flow reads (tests move it forward instead of sleeping), ``limiter`` replaces the one
-    the settings describe (in-process, or Redis).
+    the settings describe (in-process, or Redis), ``upstream_transport`` the HTTP transport
+    connectors reach upstream providers with (tests).
     ``freeze_heap`` (for a server process that runs one app) moves everything alive after
     start-up out of the garbage collector's reach: a full collection then walks only what
     requests created, not the ~10^5 objects of the imported libraries, which keeps its pause
@@ -104,16 +107,18 @@ def create_app(settings: Settings, *, bus: EventBus | None = None,
     ops_routes = _ops_routes(settings, observers, limits, challenge_reuse,
                              restricted=not settings.admin_port and not settings.metrics_public)
     admin = None
+    admin_app = Starlette(routes=[*ops_routes, _static()])
     if settings.admin_port and ops_routes:
-        admin = AdminServer(Starlette(routes=[*ops_routes, _static()]), host=settings.host,
-                            port=settings.admin_port)
+        admin = AdminServer(admin_app, host=settings.host, port=settings.admin_port)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         try:
-            services = await build_services(settings, observers, limits, clock=clock)
+            services = await build_services(settings, observers, limits, clock=clock,
+                                            upstream_transport=upstream_transport)
             try:
                 app.state.services = services
+                admin_app.state.services = services  # the status page flags legacy connectors
                 _announce_metrics(settings)
                 if admin is not None:
                     await admin.start()
@@ -130,6 +135,7 @@ def create_app(settings: Settings, *, bus: EventBus | None = None,
                     if admin is not None:
                         await admin.stop()
             finally:
+                await services.connectors.aclose()
                 await services.store.close()
         finally:
             await limits.close()
@@ -156,6 +162,10 @@ def create_app(settings: Settings, *, bus: EventBus | None = None,
         Route("/interaction/{handle}", pages.interaction, methods=["GET"]),
         Route("/interaction/{handle}/login", pages.interaction_login, methods=["POST"]),
         Route("/interaction/{handle}/consent", pages.interaction_consent, methods=["POST"]),
+        Route("/interaction/{handle}/connectors/{name}", connector_pages.connector_start,
+              methods=["GET"]),
+        Route("/connectors/{name}/callback", connector_pages.connector_callback,
+              methods=["GET"]),
         Route("/account", pages.account, methods=["GET"]),
         Route("/account/login", pages.account_login, methods=["POST"]),
         Route("/account/logout", pages.account_logout, methods=["POST"]),
