@@ -85,6 +85,7 @@ class Client:
     registered_by: RegisteredBy = "cli"
     registration_token_digest: str | None = None  # RFC 7592 access token (dynamic clients)
     last_used_at: int | None = None  # seen issuing a grant or refresh (housekeeping, ~1 h)
+    reject_reused_challenge: bool = False  # refuse a code_challenge seen within the window
 
     @property
     def is_public(self) -> bool:

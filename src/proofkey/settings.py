@@ -144,6 +144,10 @@ class Settings:
                                     default=8 * 3600)
     interaction_ttl_seconds: int = _opt("Time a user has to finish login and consent.",
                                         _int(30, 3600), default=600)
+    challenge_reuse_window_seconds: int = _opt(
+        "How long the database remembers a digest of each client's code_challenge values, to "
+        "count (and, for clients flagged reject_reused_challenge, refuse) a reuse; 0 turns "
+        "the signal off.", _int(0, 30 * DAY), default=DAY)
     login_failures_per_user: int = _opt("Failed logins per username per window before 429.",
                                         _int(1, 10000), default=5)
     login_failures_per_ip: int = _opt("Failed logins per client address per window before 429.",

@@ -121,6 +121,7 @@ async def drive_every_family(http: httpx.AsyncClient, web_secret: str) -> None:
     wrong = new_flow()
     await exchange(http, wrong, await get_code(http, wrong), code_verifier=pkce.new_verifier())
     await http.get("/authorize", params=authorize_params(new_flow(), code_challenge=None))
+    await http.get("/authorize", params=authorize_params(flow))  # a reused challenge
     web = new_flow(WEB_ID, WEB_REDIRECT)
     response = await http.post("/token", auth=(WEB_ID, web_secret), data={
         "grant_type": "authorization_code", "code": await get_code(http, web),

@@ -3,7 +3,8 @@
 Both have the same issuer (A's URL, as behind one load balancer) and share nothing but the
 database: a login may start on one and finish on the other, a code is redeemed once however
 many instances race for it, a key rotated by the CLI is published by both at once, and a
-refresh-token family revoked through one instance is dead on both.
+refresh-token family revoked through one instance is dead on both, and a PKCE challenge
+reused across instances is counted as a reuse once.
 """
 
 from __future__ import annotations
@@ -18,7 +19,16 @@ import httpx
 import pytest
 
 from proofkey.crypto import digest
-from tests.helpers import PASSWORD, USERNAME, WEB_ID, WEB_REDIRECT, Flow, new_flow
+from tests.helpers import (
+    PASSWORD,
+    USERNAME,
+    WEB_ID,
+    WEB_REDIRECT,
+    Flow,
+    authorize_params,
+    new_flow,
+)
+from tests.observability.scrape import key, parse
 from tests.process.conftest import (
     ServerPool,
     ServerProcess,
@@ -198,3 +208,38 @@ def test_a_key_rotated_by_the_cli_is_in_both_jwks_at_once(cluster: Cluster) -> N
         assert not fresh & before
         for base in (cluster.A, cluster.B):  # no restart, no wait
             assert _kids(http, base) == before | fresh  # old keys stay until tokens expire
+
+
+def _reuse_counts(http: httpx.Client, cluster: Cluster) -> tuple[float, float]:
+    """``proofkey_pkce_challenge_reuse_total`` of the web client on A and on B."""
+    counts = []
+    for base in (cluster.A, cluster.B):
+        samples = parse(http.get(f"{base}/metrics").text)
+        counts.append(samples.get(key("proofkey_pkce_challenge_reuse_total",
+                                      client_id=WEB_ID), 0.0))
+    return counts[0], counts[1]
+
+
+async def test_a_challenge_reused_on_the_other_instance_is_counted_once(
+    cluster: Cluster,
+) -> None:
+    """The digests live in the shared database: a challenge first sent to A is a reuse on B,
+    and of two concurrent first sightings, one on each instance, exactly one is."""
+    with httpx.Client(timeout=10) as scraper:
+        before = _reuse_counts(scraper, cluster)
+    async with httpx.AsyncClient(timeout=10) as browser:
+        flow = _flow()
+        for base in (cluster.A, cluster.B):
+            response = await browser.get(f"{base}/authorize", params=authorize_params(flow))
+            assert response.status_code == 303
+            assert response.headers["location"].startswith("/interaction/")  # flag off
+        with httpx.Client(timeout=10) as scraper:
+            after = _reuse_counts(scraper, cluster)
+        assert (after[0] - before[0], after[1] - before[1]) == (0, 1)
+        for _ in range(5):
+            racing = authorize_params(_flow())
+            await asyncio.gather(*(browser.get(f"{base}/authorize", params=racing)
+                                   for base in (cluster.A, cluster.B)))
+        with httpx.Client(timeout=10) as scraper:
+            raced = _reuse_counts(scraper, cluster)
+        assert sum(raced) - sum(after) == 5

@@ -1,8 +1,9 @@
-"""``proofkey client add|list|show|remove``: register and inspect OAuth clients."""
+"""``proofkey client add|list|show|set|remove``: register and inspect OAuth clients."""
 
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from typing import Annotated, Any
 
 import typer
@@ -41,6 +42,7 @@ def _client_dict(client: Client) -> dict[str, Any]:
             "resource_server": client.resource_server,
             "registered_by": client.registered_by, "client_uri": client.client_uri,
             "logo_uri": client.logo_uri, "last_used_at": client.last_used_at,
+            "reject_reused_challenge": client.reject_reused_challenge,
             "created_at": client.created_at}
 
 
@@ -63,6 +65,10 @@ def client_add(
     resource_server: Annotated[bool, typer.Option(
         "--resource-server", help="May introspect other clients' access tokens (RFC 7662); "
         "confidential clients only.")] = False,
+    reject_reused_challenge: Annotated[bool, typer.Option(
+        "--reject-reused-challenge", help="Refuse an authorization request whose "
+        "code_challenge this client sent before within the reuse window (invalid_request); "
+        "without it a reuse is only counted.")] = False,
     config: ConfigOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -81,7 +87,8 @@ def client_add(
             supported_scopes=settings.scopes_supported, grant_types=grants,
             auth_method=auth_method,  # type: ignore[arg-type]
             id_token_alg=id_token_alg, name=name, require_par=require_par,
-            resource_server=resource_server, now=int(time.time()))
+            resource_server=resource_server, reject_reused_challenge=reject_reused_challenge,
+            now=int(time.time()))
 
     created = run(settings, work, exists=f"a client with id {client_id!r} exists already "
                   f"(see `proofkey client show {client_id}`; remove it first to replace it)")
@@ -118,6 +125,41 @@ def client_show(client_id: str, config: ConfigOpt = None, as_json: JsonOpt = Fal
     row = _client_dict(client)
     emit(row, as_json, make_table(client_id, [{"field": k, "value": v} for k, v in row.items()],
                                   ["field", "value"]))
+
+
+@app.command("set")
+def client_set(
+    client_id: str,
+    reject_reused_challenge: Annotated[bool | None, typer.Option(
+        "--reject-reused-challenge/--allow-reused-challenge",
+        help="Refuse (or, again, only count) an authorization request whose code_challenge "
+        "this client sent before within the reuse window.")] = None,
+    config: ConfigOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Change a registered client's policy flags; everything else about it stays (running
+    servers see the change within PROOFKEY_CLIENT_CACHE_MS)."""
+    if reject_reused_challenge is None:
+        raise fail("nothing to change: give --reject-reused-challenge or "
+                   "--allow-reused-challenge")
+    settings = settings_from(config)
+    flag = reject_reused_challenge
+
+    async def work(store: Store) -> Client | None:
+        client = await store.get_client(client_id)
+        if client is None:
+            return None
+        changed = replace(client, reject_reused_challenge=flag)
+        return changed if await store.update_client(changed) else None
+
+    updated = run(settings, work)
+    if updated is None:
+        raise fail(f"no client {client_id!r}")
+    audit(settings, "client_updated", client_id)
+    if as_json:
+        emit(_client_dict(updated), True)
+        return
+    out.print(f"client {client_id}: reject_reused_challenge={str(flag).lower()}", markup=False)
 
 
 @app.command("remove")

@@ -84,6 +84,7 @@ def build_client(
     name: str = "",
     require_par: bool = False,
     resource_server: bool = False,
+    reject_reused_challenge: bool = False,
     now: int,
 ) -> NewClient:
     """Validate a client against the registration policy without storing it (metadata
@@ -116,7 +117,8 @@ def build_client(
         scopes=scope_set, grant_types=grants, token_endpoint_auth_method=method,
         secret_digest=digest(secret.reveal()) if secret else None,
         id_token_signed_response_alg=id_token_alg, name=name, created_at=now,
-        require_pushed_authorization_requests=require_par, resource_server=resource_server)
+        require_pushed_authorization_requests=require_par, resource_server=resource_server,
+        reject_reused_challenge=reject_reused_challenge)
     return NewClient(client, secret, check_policy(client))
 
 
@@ -134,6 +136,7 @@ async def register_client(
     name: str = "",
     require_par: bool = False,
     resource_server: bool = False,
+    reject_reused_challenge: bool = False,
     now: int,
 ) -> NewClient:
     """Validate and store a client; a confidential client's secret is returned once."""
@@ -143,7 +146,8 @@ async def register_client(
         client_id, client_type=client_type, redirect_uris=redirect_uris, scopes=scopes,
         supported_scopes=supported_scopes, grant_types=grant_types, auth_method=auth_method,
         id_token_alg=id_token_alg, name=name, require_par=require_par,
-        resource_server=resource_server, now=now)
+        resource_server=resource_server, reject_reused_challenge=reject_reused_challenge,
+        now=now)
     await clients.add_client(new.client)
     return new
 

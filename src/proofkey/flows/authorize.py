@@ -39,8 +39,16 @@ from proofkey.protocol.redirect_uri import match_redirect_uri, redirect_assures_
 from proofkey.protocol.responses import redirect_with
 from proofkey.protocol.scope import check_scope, format_scope, parse_scope
 from proofkey.settings import Settings
-from proofkey.store.base import ClientStore, CodeStore, ConsentStore, InteractionStore, RateLimiter
+from proofkey.store.base import (
+    ChallengeStore,
+    ClientStore,
+    CodeStore,
+    ConsentStore,
+    InteractionStore,
+    RateLimiter,
+)
 
+from .challenge_reuse import note_challenge
 from .context import Context
 from .row_caps import pending_cap
 
@@ -105,6 +113,7 @@ async def start(
     interactions: InteractionStore,
     consents: ConsentStore,
     codes: CodeStore,
+    challenges: ChallengeStore,
     session: Session | None,
     browser_id: str,
     ctx: Context,
@@ -115,7 +124,9 @@ async def start(
     """Validate an authorization request and decide what happens next; ``pushed`` says the
     parameters came from a pushed authorization request (RFC 9126). A request that has to be
     stored while the user logs in or consents counts against the caps of ``row_caps`` for its
-    client and ``address``; beyond them it gets a 429 page, never a redirect."""
+    client and ``address``; beyond them it gets a 429 page, never a redirect. A valid request
+    notes its challenge in ``challenges`` (``challenge_reuse``; a pushed one was noted at
+    /par)."""
     now = ctx.now()
     started = time.perf_counter()
     # 1. Client and redirect URI: until both are verified, errors are shown, not redirected.
@@ -142,6 +153,9 @@ async def start(
                           InvalidRequest("state is too long"), params)
     try:
         request = check_request(params, client, redirect_uri, ctx.settings, pushed=pushed)
+        if not pushed:
+            await note_challenge(client, request.code_challenge, challenges=challenges, ctx=ctx,
+                                 endpoint="authorize")
     except OAuthError as error:
         return _to_client(ctx, client_id, redirect_uri, state, error, params)
     ctx.bus.emit(AuthorizationStarted(client.client_id, format_scope(request.scope),

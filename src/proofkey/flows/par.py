@@ -17,9 +17,10 @@ from proofkey.errors import InvalidRequest, OAuthError
 from proofkey.models import Client
 from proofkey.protocol.params import Params
 from proofkey.protocol.redirect_uri import match_redirect_uri
-from proofkey.store.base import PushedRequestStore, RateLimiter
+from proofkey.store.base import ChallengeStore, PushedRequestStore, RateLimiter
 
 from .authorize import check_request
+from .challenge_reuse import note_challenge
 from .context import Context
 from .row_caps import pushed_cap
 
@@ -38,10 +39,12 @@ class InvalidRequestUri(OAuthError):
     default_redirectable = False
 
 
-async def push(form: Params, client: Client, *, pushed: PushedRequestStore, ctx: Context,
-               limiter: RateLimiter, address: str) -> dict[str, Any]:
+async def push(form: Params, client: Client, *, pushed: PushedRequestStore,
+               challenges: ChallengeStore, ctx: Context, limiter: RateLimiter,
+               address: str) -> dict[str, Any]:
     """RFC 9126 §2.1–2.2: validate the pushed request and store it for one use; a valid one
-    counts against the caps of ``row_caps`` (``RateLimited`` beyond them)."""
+    notes its challenge (``challenge_reuse``: here, not again at /authorize) and counts
+    against the caps of ``row_caps`` (``RateLimited`` beyond them)."""
     if "request_uri" in form:
         # RFC 9126 §2.1: "The request_uri authorization request parameter is prohibited".
         raise InvalidRequest("request_uri must not be pushed")
@@ -55,7 +58,10 @@ async def push(form: Params, client: Client, *, pushed: PushedRequestStore, ctx:
         raise InvalidRequest("redirect_uri does not match a registered redirect URI")
     stored = {k: v for k, v in form.items() if k not in _AUTH_PARAMS}
     stored["client_id"] = client.client_id
-    check_request(MappingProxyType(stored), client, redirect_uri, ctx.settings, pushed=True)
+    request = check_request(MappingProxyType(stored), client, redirect_uri, ctx.settings,
+                            pushed=True)
+    await note_challenge(client, request.code_challenge, challenges=challenges, ctx=ctx,
+                         endpoint="par")
     await pushed_cap(ctx.settings, PAR_TTL).admit(limiter, client_id=client.client_id,
                                                   address=address, now=ctx.clock())
     handle = new_handle()

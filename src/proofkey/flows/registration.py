@@ -169,8 +169,8 @@ async def read(client_id: str, *, authorization: str | None, clients: ClientStor
 async def update(client_id: str, doc: object, *, authorization: str | None,
                  clients: ClientStore, registry: RegistrationStore, ctx: Context) -> Registered:
     """RFC 7592 §2.2: replace the client's metadata (omitted fields take their defaults), under
-    the same policy; the client id, its registration access token and, if it stays
-    confidential, its secret are kept."""
+    the same policy; the client id, its registration access token, the operator's
+    ``reject_reused_challenge`` and, if it stays confidential, its secret are kept."""
     old, token = await _managed(client_id, authorization, clients)
     if not isinstance(doc, dict):
         raise _refusal("PKL050", "client metadata must be a JSON object [PKL050]")
@@ -188,6 +188,7 @@ async def update(client_id: str, doc: object, *, authorization: str | None,
     keep_secret = old.secret_digest is not None and client.secret_digest is not None
     client = replace(client, created_at=old.created_at, last_used_at=old.last_used_at,
                      registration_token_digest=old.registration_token_digest,
+                     reject_reused_challenge=old.reject_reused_challenge,  # operator policy
                      secret_digest=old.secret_digest if keep_secret else client.secret_digest)
     if not await registry.update_client(client):
         raise InvalidToken("the registration access token is invalid")  # deleted meanwhile

@@ -15,6 +15,7 @@ import logging
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Literal
 
 from proofkey.outcomes import (
     ChallengeProblem,
@@ -31,6 +32,7 @@ __all__ = [
     "AuthorizationFailed",
     "AuthorizationStarted",
     "ChallengeProblem",
+    "ChallengeReused",
     "ClientMetadataFetched",
     "ClientRegistration",
     "CodeIssued",
@@ -174,6 +176,22 @@ class CodeReplayed(Event):
 
 
 @dataclass(frozen=True, slots=True)
+class ChallengeReused(Event):
+    """A client sent a ``code_challenge`` it had sent before within the reuse window: its
+    app reuses a PKCE verifier. ``challenge_fp`` is the challenge's ``crypto.fingerprint``
+    (never the challenge); ``count`` the sightings in the window, this one included;
+    ``first_seen`` the first one's Unix time; ``refused`` whether the client's
+    ``reject_reused_challenge`` flag refused the request."""
+
+    client_id: str
+    challenge_fp: str
+    count: int
+    first_seen: int
+    endpoint: Literal["authorize", "par"]
+    refused: bool
+
+
+@dataclass(frozen=True, slots=True)
 class RefreshRotated(Event):
     client_id: str
     grant_id: str
@@ -200,7 +218,8 @@ class AdminChange(Event):
 
     ``action`` is one of client_registered, client_removed, user_added, user_removed,
     password_changed, sessions_revoked (a user's sessions and grants ended), keys_rotated,
-    client_pruned (an unused dynamic client removed), initial_token_created and
+    client_pruned (an unused dynamic client removed), client_updated (an operator changed a
+    client's policy flags: ``proofkey client set``), initial_token_created and
     initial_token_revoked (by the token's public id);
     ``subject`` names what changed (a client id, a user id, the new key ids) — never a secret.
     """

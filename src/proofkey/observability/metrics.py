@@ -45,6 +45,7 @@ from proofkey.protocol.client_id_document import is_metadata_document_id
 from .events import (
     AuthorizationFailed,
     AuthorizationStarted,
+    ChallengeReused,
     ClientMetadataFetched,
     CodeIssued,
     Event,
@@ -138,6 +139,11 @@ class Metrics:
             "proofkey_authorization_param_problems",
             "M4: authorization requests with a missing, truncated or mangled PKCE, state or "
             "redirect_uri parameter.", ["client_id", "parameter", "problem"], registry=r)
+        self.challenge_reuse = Counter(
+            "proofkey_pkce_challenge_reuse",
+            "Authorization requests whose code_challenge the client sent before within the "
+            "reuse window (a reused PKCE verifier), refused or not.", ["client_id"],
+            registry=r)
         self.auth_errors = Counter(
             "proofkey_auth_errors", "M5: errors returned by endpoint and error code.",
             ["endpoint", "error"], registry=r)
@@ -186,6 +192,8 @@ class Metrics:
             LoginFailed: self._login_failed,
             LoginThrottled: self._login_throttled,
             TokenRevoked: self._revoked,
+            ChallengeReused: lambda e: self._child(self.challenge_reuse,
+                                                   self.client_label(e.client_id)).inc(),
             ClientMetadataFetched: lambda e: self._child(
                 self.metadata_fetches, _closed(e.outcome, METADATA_OUTCOMES)).inc(),
             UpstreamExchanged: self._upstream,

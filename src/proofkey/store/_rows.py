@@ -66,6 +66,7 @@ PURGED: tuple[tuple[str, int], ...] = (
     ("pending_authorizations", 0), ("sessions", 0), ("auth_codes", CODE_REPLAY_WINDOW),
     ("refresh_tokens", 0), ("grants", 0), ("revoked_access_tokens", 0),
     ("device_authorizations", CODE_REPLAY_WINDOW), ("pushed_requests", 0),
+    ("pkce_challenges", 0),
     ("initial_access_tokens", 0),
     ("upstream_logins", 0),
 )  # fmt: skip

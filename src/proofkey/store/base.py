@@ -36,6 +36,9 @@ from proofkey.models import (
 
 __all__ = [
     "AlreadyExists",
+    "ChallengeReuse",
+    "ChallengeSighting",
+    "ChallengeStore",
     "ClientStore",
     "CodeStore",
     "ConsentStore",
@@ -259,6 +262,45 @@ class PushedRequestStore(Protocol):
         ...
 
 
+@dataclass(frozen=True, slots=True)
+class ChallengeSighting:
+    """What ``ChallengeStore.note_challenge`` answered: how often the client sent this
+    challenge within the window (1: never before) and when it was first seen."""
+
+    count: int
+    first_seen: int
+
+    @property
+    def reused(self) -> bool:
+        return self.count > 1
+
+
+@dataclass(frozen=True, slots=True)
+class ChallengeReuse:
+    """One client's reuse within the window: challenges sent more than once, and how many
+    sightings came after each one's first."""
+
+    client_id: str
+    challenges: int
+    reuses: int
+
+
+class ChallengeStore(Protocol):
+    """Digests of each client's recent ``code_challenge`` values, shared by every instance on
+    the database (the challenge-reuse signal); never the challenge itself."""
+
+    async def note_challenge(self, client_id: str, challenge_digest: str, now: int,
+                             expires_at: int) -> ChallengeSighting:
+        """In ONE statement: record a sighting at ``now`` and keep the digest until
+        ``expires_at``; count 1 if the client never sent it or its last sighting has expired.
+        Of concurrent first sightings exactly one answers 1."""
+        ...
+
+    async def challenge_reuse(self, now: int) -> list[ChallengeReuse]:
+        """Per client, ordered by client id: the reuse among digests still kept at ``now``."""
+        ...
+
+
 class FederationStore(Protocol):
     """Upstream identity providers, the users linked to their subjects, and the upstream
     leg's transactions (``take_upstream_login`` is single use: one atomic delete)."""
@@ -303,6 +345,7 @@ class Store(
     FederationStore,
     KeyStore,
     RegistrationStore,
+    ChallengeStore,
     Protocol,
 ):
     """A whole backend: every role, plus lifecycle and housekeeping."""

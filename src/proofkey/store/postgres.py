@@ -55,6 +55,7 @@ from proofkey.models import (
     User,
 )
 from proofkey.store._rows import CODE_REPLAY_WINDOW, Codec, check_family
+from proofkey.store.base import ChallengeReuse, ChallengeSighting
 from proofkey.store.federation import PostgresFederation
 from proofkey.store.postgres_db import PostgresPool, count_changed, redacted
 from proofkey.store.sql import POSTGRES, Atomic, Statements
@@ -65,6 +66,7 @@ _SQL = POSTGRES.render(Statements())
 _CLIENTS, _USERS, _PENDING, _PUSHED = _SQL.clients, _SQL.users, _SQL.interactions, _SQL.pushed
 _SESSIONS, _CONSENTS, _CODES, _GRANTS = _SQL.sessions, _SQL.consents, _SQL.codes, _SQL.grants
 _DEVICES, _KEYS, _INITIAL = _SQL.devices, _SQL.keys, _SQL.initial_tokens
+_CHALLENGES = _SQL.challenges
 _ATOMIC = POSTGRES.render(Atomic())
 _PURGES = POSTGRES.purges()  # up to ``batch`` rows per table and call
 _END_USER_ACCESS = (_USERS.forget_pending, _USERS.forget_unredeemed_codes,
@@ -84,6 +86,14 @@ _client, _user, _pending = _read(Client), _read(User), _read(PendingAuthorizatio
 _session, _code, _grant = _read(Session), _read(AuthorizationCode), _read(Grant)
 _refresh, _key, _device = _read(RefreshToken), _read(SigningKey), _read(DeviceAuthorization)
 _initial = _read(InitialAccessToken)
+
+
+def _sighting(row: Any) -> ChallengeSighting:
+    return ChallengeSighting(int(row[0]), int(row[1]))
+
+
+def _reuse(row: Any) -> ChallengeReuse:
+    return ChallengeReuse(str(row[0]), int(row[1]), int(row[2]))
 
 
 def _polled(row: Any) -> tuple[DeviceAuthorization, int | None]:
@@ -327,6 +337,18 @@ class PostgresStore(PostgresFederation):
 
     async def revoke_initial_token(self, token_id: str) -> bool:
         return await self._db.run(_INITIAL.revoke, token_id, durable=True) > 0
+
+    # -- challenge digests (the challenge-reuse signal) --------------------------------------
+
+    async def note_challenge(self, client_id: str, challenge_digest: str, now: int,
+                             expires_at: int) -> ChallengeSighting:
+        sighting = await self._db.get(_sighting, _CHALLENGES.note, client_id, challenge_digest,
+                                now, expires_at)
+        assert sighting is not None  # an upsert with RETURNING always returns its row
+        return sighting
+
+    async def challenge_reuse(self, now: int) -> list[ChallengeReuse]:
+        return await self._db.get_all(_reuse, _CHALLENGES.reused, now)
 
     # -- signing keys --------------------------------------------------------------------------
 

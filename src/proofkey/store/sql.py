@@ -38,6 +38,7 @@ __all__ = [
     "POSTGRES",
     "SQLITE",
     "Atomic",
+    "Challenges",
     "Clients",
     "Codes",
     "Consents",
@@ -231,6 +232,32 @@ class Devices:
 
 
 @dataclass(frozen=True, slots=True)
+class Challenges:
+    """Digests of each client's recent code_challenge values (the challenge-reuse signal).
+
+    ``note`` is ONE upsert whose answer tells new from reused: ``seen_count`` 1 is the first
+    sighting; a row past its ``expires_at`` that the purge has not reached yet starts over.
+    $1 client, $2 digest, $3 now, $4 expires_at (now plus the window)."""
+
+    note: str = (
+        "INSERT INTO pkce_challenges (client_id, challenge_digest, first_seen, last_seen,"
+        " seen_count, expires_at) VALUES ($1, $2, $3, $3, 1, $4)"
+        " ON CONFLICT (client_id, challenge_digest) DO UPDATE SET"
+        " first_seen = CASE WHEN pkce_challenges.expires_at <= excluded.last_seen"
+        " THEN excluded.first_seen ELSE pkce_challenges.first_seen END,"
+        " seen_count = CASE WHEN pkce_challenges.expires_at <= excluded.last_seen"
+        " THEN 1 ELSE pkce_challenges.seen_count + 1 END,"
+        " last_seen = excluded.last_seen, expires_at = excluded.expires_at"
+        " RETURNING seen_count, first_seen"
+    )
+    # Per client, of the rows still in their window ($1: now): challenges seen more than once,
+    # and the sightings after each one's first.
+    reused: str = ("SELECT client_id, count(*), CAST(sum(seen_count - 1) AS BIGINT)"
+                   " FROM pkce_challenges WHERE seen_count > 1 AND expires_at > $1"
+                   " GROUP BY client_id ORDER BY client_id{bytewise}")  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
 class Keys:
     every: str = "SELECT {key} FROM signing_keys ORDER BY {key_order}"
     add: str = _insert("key")
@@ -263,6 +290,7 @@ class Statements:
     devices: Devices = field(default_factory=Devices)
     keys: Keys = field(default_factory=Keys)
     initial_tokens: InitialTokens = field(default_factory=InitialTokens)
+    challenges: Challenges = field(default_factory=Challenges)
     ledger: Ledger = field(default_factory=Ledger)
 
 

@@ -39,6 +39,7 @@ from proofkey.models import (
     User,
 )
 from proofkey.store._rows import CODE_REPLAY_WINDOW, Codec, check_family
+from proofkey.store.base import ChallengeReuse, ChallengeSighting
 from proofkey.store.federation import SQLiteFederation
 from proofkey.store.sql import SQLITE, Statements
 from proofkey.store.sqlite_db import SQLiteDatabase
@@ -49,6 +50,7 @@ _SQL = SQLITE.render(Statements())
 _CLIENTS, _USERS, _PENDING, _PUSHED = _SQL.clients, _SQL.users, _SQL.interactions, _SQL.pushed
 _SESSIONS, _CONSENTS, _CODES, _GRANTS = _SQL.sessions, _SQL.consents, _SQL.codes, _SQL.grants
 _DEVICES, _KEYS, _INITIAL = _SQL.devices, _SQL.keys, _SQL.initial_tokens
+_CHALLENGES = _SQL.challenges
 _PURGES = SQLITE.purges()  # up to ``batch`` rows per table and call
 _END_USER_ACCESS = (_USERS.forget_pending, _USERS.forget_unredeemed_codes,
                     _USERS.deny_approved_devices)
@@ -71,13 +73,22 @@ _CODEC = Codec(
             "redirect_uris": lambda uris: json.dumps(list(uris))},
     decode={"scope": lambda text: tuple(text.split()), "scopes": _unset, "grant_types": _unset,
             "prompt": _unset, "redirect_uris": lambda text: tuple(json.loads(text)),
-            "require_pushed_authorization_requests": bool, "resource_server": bool},
+            "require_pushed_authorization_requests": bool, "resource_server": bool,
+            "reject_reused_challenge": bool},
 )  # fmt: skip
 _row, _read = _CODEC.row, _CODEC.reader
 _client, _user, _pending = _read(Client), _read(User), _read(PendingAuthorization)
 _session, _code, _grant = _read(Session), _read(AuthorizationCode), _read(Grant)
 _refresh, _key, _device = _read(RefreshToken), _read(SigningKey), _read(DeviceAuthorization)
 _initial = _read(InitialAccessToken)
+
+
+def _sighting(row: Any) -> ChallengeSighting:
+    return ChallengeSighting(int(row[0]), int(row[1]))
+
+
+def _reuse(row: Any) -> ChallengeReuse:
+    return ChallengeReuse(str(row[0]), int(row[1]), int(row[2]))
 
 
 def _polled(row: Any) -> tuple[DeviceAuthorization, int | None]:
@@ -340,6 +351,18 @@ class SQLiteStore(SQLiteFederation):
 
     async def revoke_initial_token(self, token_id: str) -> bool:
         return self._db.run(_INITIAL.revoke, token_id, durable=True) > 0
+
+    # -- challenge digests (the challenge-reuse signal) --------------------------------------
+
+    async def note_challenge(self, client_id: str, challenge_digest: str, now: int,
+                             expires_at: int) -> ChallengeSighting:
+        sighting = self._db.get(_sighting, _CHALLENGES.note, client_id, challenge_digest,
+                                now, expires_at)
+        assert sighting is not None  # an upsert with RETURNING always returns its row
+        return sighting
+
+    async def challenge_reuse(self, now: int) -> list[ChallengeReuse]:
+        return self._db.get_all(_reuse, _CHALLENGES.reused, now)
 
     # -- signing keys --------------------------------------------------------------------------
 

@@ -25,7 +25,7 @@ from proofkey.observability.events import EventBus
 from proofkey.observability.logs import configure_logging
 from proofkey.observability.tracing import Tracing
 from proofkey.settings import Settings, load_settings
-from proofkey.store.base import RateLimiter
+from proofkey.store.base import ChallengeReuse, RateLimiter
 from proofkey.tokens.keys import prune_retired_keys
 
 from . import connector_pages, device_pages, endpoints, pages, registration_endpoint
@@ -34,7 +34,7 @@ from .metrics_endpoint import scrape_endpoint
 from .middleware import error_handlers, install_middleware
 from .request_tracing import TracingMiddleware
 from .services import Observers, Services, build_limiter, build_observers, build_services
-from .status_page import StatusPage
+from .status_page import ReuseSource, StatusPage
 from .token_endpoint import TokenEndpoint
 
 __all__ = ["create_app", "create_app_from_env"]
@@ -98,7 +98,13 @@ def create_app(settings: Settings, *, bus: EventBus | None = None,
     observers = build_observers(settings, bus or EventBus(), tracing=tracing)
     limits = limiter or build_limiter(settings)
     observers.metrics.watch_rate_limiter(lambda: limits.evictions)
-    ops_routes = _ops_routes(settings, observers, limits,
+
+    async def challenge_reuse() -> list[ChallengeReuse]:
+        """For the status page: read after the lifespan has built the services."""
+        services: Services = app.state.services
+        return await services.store.challenge_reuse(services.ctx.now())
+
+    ops_routes = _ops_routes(settings, observers, limits, challenge_reuse,
                              restricted=not settings.admin_port and not settings.metrics_public)
     admin = None
     admin_app = Starlette(routes=[*ops_routes, _static()])
@@ -188,8 +194,8 @@ def _static() -> Mount:
     return Mount("/static", StaticFiles(directory=_HERE / "static"), name="static")
 
 
-def _ops_routes(settings: Settings, observers: Observers, limiter: RateLimiter, *,
-                restricted: bool) -> list[BaseRoute]:
+def _ops_routes(settings: Settings, observers: Observers, limiter: RateLimiter,
+                reuse: ReuseSource, *, restricted: bool) -> list[BaseRoute]:
     """``/metrics`` and ``/status``, each when its setting turns it on."""
     routes: list[BaseRoute] = []
     if settings.metrics_path:
@@ -197,7 +203,7 @@ def _ops_routes(settings: Settings, observers: Observers, limiter: RateLimiter, 
                                  trusted_proxies=settings.trusted_proxies)
         routes.append(Route(settings.metrics_path, scrape, methods=["GET"]))
     if settings.admin_token:
-        page = StatusPage(settings, observers.status, limiter)
+        page = StatusPage(settings, observers.status, limiter, reuse)
         routes += [Route("/status", page.show, methods=["GET"]),
                    Route("/status/login", page.login, methods=["POST"]),
                    Route("/status/logout", page.logout, methods=["POST"])]

@@ -94,8 +94,8 @@ async def authorize(request: Request) -> Response:
     session = await current_session(request)
     outcome = await authorize_flow.start(
         params, clients=services.clients, interactions=services.store, consents=services.store,
-        codes=services.store, session=session, browser_id=secret, ctx=services.ctx,
-        limiter=services.limiter, address=client_ip(request), pushed=pushed)
+        codes=services.store, challenges=services.store, session=session, browser_id=secret,
+        ctx=services.ctx, limiter=services.limiter, address=client_ip(request), pushed=pushed)
     if isinstance(outcome, authorize_flow.ShowError):
         return render_error(request, outcome.error)
     if isinstance(outcome, authorize_flow.Redirect):
@@ -119,7 +119,8 @@ async def par(request: Request) -> Response:
         client = await authenticate_client(
             read_client_credentials(request.headers.get("authorization"), form), services.clients,
             limiter=services.limiter, client_ip=client_ip(request), ctx=services.ctx)
-        body = await par_flow.push(form, client, pushed=services.store, ctx=services.ctx,
+        body = await par_flow.push(form, client, pushed=services.store,
+                                   challenges=services.store, ctx=services.ctx,
                                    limiter=services.limiter, address=client_ip(request))
     except RateLimited as error:
         return error_response(error, {"Retry-After": str(error.retry_after)})

@@ -10,6 +10,10 @@ limiter (Redis when configured) before the token is compared, and released when 
 after ``FAILURES_PER_WINDOW`` wrong ones in ``WINDOW_SECONDS`` the page answers 429 with
 ``Retry-After`` without looking at the credential, so the answer says nothing about a guess.
 The token itself must carry 256 bits (settings refuse a weaker one).
+
+Besides the charts of this process, the page lists the challenge reuse per client that the
+store holds for the reuse window (every instance's, read at each view; see
+``flows/challenge_reuse``).
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import base64
 import hashlib
 import hmac
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -29,9 +34,9 @@ from proofkey.errors import OAuthError
 from proofkey.observability.status import StatusBoard
 from proofkey.protocol.params import parse_urlencoded
 from proofkey.settings import Settings
-from proofkey.store.base import RateLimiter
+from proofkey.store.base import ChallengeReuse, RateLimiter, StoreUnavailable
 
-__all__ = ["FAILURES_PER_WINDOW", "STATUS_COOKIE", "StatusPage"]
+__all__ = ["FAILURES_PER_WINDOW", "STATUS_COOKIE", "ReuseSource", "StatusPage"]
 
 _HERE = Path(__file__).parent
 STATUS_COOKIE = "pk_status"
@@ -55,10 +60,17 @@ async def _legacy_connectors(request: Request) -> list[str]:
     return [c.name for c in await services.connectors.all() if c.legacy]
 
 
-class StatusPage:
-    """The three routes of the page: show, login (form), logout."""
+ReuseSource = Callable[[], Awaitable[list[ChallengeReuse]]]
 
-    def __init__(self, settings: Settings, status: StatusBoard, limiter: RateLimiter) -> None:
+
+class StatusPage:
+    """The three routes of the page: show, login (form), logout. ``reuse`` reads the challenge
+    reuse per client in the window from the store."""
+
+    def __init__(self, settings: Settings, status: StatusBoard, limiter: RateLimiter,
+                 reuse: ReuseSource) -> None:
+        self._reuse = reuse
+        self._reuse_window = settings.challenge_reuse_window_seconds
         self._token = settings.admin_token.encode()
         self._secure = settings.secure_cookies
         self._issuer = settings.effective_issuer
@@ -121,8 +133,24 @@ class StatusPage:
         elif not self._cookie_valid(request):
             return self._render(401, charts=None, message=None)
         return self._render(200, charts=self._status.charts(), totals=self._status.totals(),
+                            reuse=await self._reuse_table(),
                             legacy_connectors=await _legacy_connectors(request),
                             generated=time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()))
+
+    async def _reuse_table(self) -> dict[str, Any]:
+        """The rows of "Challenge reuse in the window", or why there are none."""
+        hours = f"{self._reuse_window / 3600:g}"
+        if self._reuse_window == 0:
+            return {"rows": [], "note": "The challenge-reuse signal is off "
+                    "(PROOFKEY_CHALLENGE_REUSE_WINDOW_SECONDS=0)."}
+        try:
+            rows = await self._reuse()
+        except StoreUnavailable:
+            return {"rows": [], "note": "The database is unavailable; try again shortly."}
+        note = (f"Clients that sent a code_challenge more than once in the last {hours} h, "
+                "across all instances." if rows else
+                f"No client sent a code_challenge twice in the last {hours} h.")
+        return {"rows": rows, "note": note}
 
     async def login(self, request: Request) -> Response:
         try:
