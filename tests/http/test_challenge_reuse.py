@@ -154,6 +154,22 @@ async def test_a_flagged_client_has_a_reused_challenge_refused_at_par(
     assert [(e.endpoint, e.count, e.refused) for e in reused(events)] == [("par", 2, True)]
 
 
+@pytest.mark.parametrize("settings_overrides", [{"pushed_requests_per_client": 1}])
+async def test_a_pushed_request_refused_by_the_row_cap_is_no_sighting(
+        http: httpx.AsyncClient, strict: str, events: Recorder) -> None:
+    """A push the cap refused (429) stored nothing: the same request retried once the slot is
+    free is not a reuse, even for a flagged client."""
+    first = await http.post("/par", data=authorize_params(new_flow(strict, STRICT_REDIRECT)))
+    assert first.status_code == 201, first.text
+    flow = new_flow(strict, STRICT_REDIRECT)
+    refused = await http.post("/par", data=authorize_params(flow))
+    assert refused.status_code == 429, refused.text
+    shift_clock(http, 61)  # the pushed request's lifetime: the slot is free again
+    retried = await http.post("/par", data=authorize_params(flow))
+    assert retried.status_code == 201, retried.text
+    assert reused(events) == []
+
+
 async def test_a_pushed_request_is_noted_once_at_par_not_again_at_authorize(
         http: httpx.AsyncClient, strict: str, events: Recorder) -> None:
     flow = new_flow(strict, STRICT_REDIRECT)

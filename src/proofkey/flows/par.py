@@ -44,7 +44,7 @@ async def push(form: Params, client: Client, *, pushed: PushedRequestStore,
                address: str) -> dict[str, Any]:
     """RFC 9126 §2.1–2.2: validate the pushed request and store it for one use; a valid one
     notes its challenge (``challenge_reuse``: here, not again at /authorize) and counts
-    against the caps of ``row_caps`` (``RateLimited`` beyond them)."""
+    against the caps of ``row_caps`` (``RateLimited`` beyond them), checked first."""
     if "request_uri" in form:
         # RFC 9126 §2.1: "The request_uri authorization request parameter is prohibited".
         raise InvalidRequest("request_uri must not be pushed")
@@ -60,10 +60,11 @@ async def push(form: Params, client: Client, *, pushed: PushedRequestStore,
     stored["client_id"] = client.client_id
     request = check_request(MappingProxyType(stored), client, redirect_uri, ctx.settings,
                             pushed=True)
-    await note_challenge(client, request.code_challenge, challenges=challenges, ctx=ctx,
-                         endpoint="par")
+    # The cap first: a push it refuses stores nothing, so retrying it is no reuse.
     await pushed_cap(ctx.settings, PAR_TTL).admit(limiter, client_id=client.client_id,
                                                   address=address, now=ctx.clock())
+    await note_challenge(client, request.code_challenge, challenges=challenges, ctx=ctx,
+                         endpoint="par")
     handle = new_handle()
     now = ctx.now()
     await pushed.save_pushed(digest(handle), client.client_id, stored, now + PAR_TTL)
