@@ -39,8 +39,8 @@ from proofkey.models import (
     User,
 )
 from proofkey.store._rows import CODE_REPLAY_WINDOW, Codec, check_family
-from proofkey.store.base import ChallengeReuse, ChallengeSighting
 from proofkey.store.accounts import SQLiteAccounts
+from proofkey.store.base import ChallengeReuse, ChallengeSighting
 from proofkey.store.federation import SQLiteFederation
 from proofkey.store.sql import SQLITE, Statements
 from proofkey.store.sqlite_db import SQLiteDatabase
