@@ -97,7 +97,8 @@ async def test_apps_holding_grants_are_listed_and_can_be_disconnected(
         http: httpx.AsyncClient) -> None:
     tokens = await public_tokens(http)  # the browser is signed in through the login
     page = await http.get("/account")
-    assert "Native App" in page.text and f"<code>{PUBLIC_ID}</code>" in page.text
+    assert "Native App" in page.text
+    assert f"<code>{PUBLIC_ID}</code>" in page.text
     refused = await http.post("/account/apps/disconnect", data={"client_id": PUBLIC_ID})
     assert refused.status_code == 400
     assert (await refresh(http, tokens["refresh_token"])).status_code == 200  # live

@@ -122,7 +122,8 @@ async def test_without_a_hint_the_user_confirms_first(web: httpx.AsyncClient) ->
     page = await web.get("/logout", params={"client_id": RP, "post_logout_redirect_uri": RP_BYE,
                                             "state": "abc"})
     assert_page(page, 200)
-    assert 'action="/logout/confirm"' in page.text and "Relying Party" in page.text
+    assert 'action="/logout/confirm"' in page.text
+    assert "Relying Party" in page.text
     assert await signed_in(web) is True  # nothing happened yet
     without_csrf = await web.post("/logout/confirm", data={"client_id": RP})
     assert_page(without_csrf, 400)
@@ -225,7 +226,8 @@ async def test_logout_revokes_the_sessions_refresh_tokens_of_a_client_that_chose
     revoking = await sign_in(web)  # RP: revoke_on_logout
     keeping = await sign_in(web, KEEPER, KEEPER_REDIRECT)  # the same session
     response = await web.get("/logout", params={"id_token_hint": revoking["id_token"]})
-    assert response.status_code == 200 and "You are signed out" in response.text
+    assert response.status_code == 200
+    assert "You are signed out" in response.text
     assert_oauth_error(await refresh(web, revoking["refresh_token"], client_id=RP),
                        "invalid_grant")
     kept = await refresh(web, keeping["refresh_token"], client_id=KEEPER)
