@@ -26,6 +26,7 @@ __all__ = [
     "InvalidGrant",
     "InvalidRequest",
     "InvalidScope",
+    "InvalidTarget",
     "InvalidToken",
     "LoginRequired",
     "OAuthError",
@@ -122,6 +123,13 @@ class InvalidScope(OAuthError):
     """Requested scope is invalid, unknown or exceeds the registration (RFC 6749 §3.3)."""
 
     error = "invalid_scope"
+
+
+class InvalidTarget(OAuthError):
+    """The requested resource is invalid, missing, unknown, or malformed (RFC 8707 §2); at
+    the authorization endpoint a redirect, at the token endpoint a §5.2 400."""
+
+    error = "invalid_target"
 
 
 class AccessDenied(OAuthError):

@@ -17,10 +17,11 @@ from proofkey.errors import InvalidRequest, OAuthError
 from proofkey.models import Client
 from proofkey.protocol.params import Params
 from proofkey.protocol.redirect_uri import match_redirect_uri
-from proofkey.store.base import PushedRequestStore, RateLimiter
+from proofkey.store.base import PushedRequestStore, RateLimiter, ResourceDirectory
 
 from .authorize import check_request
 from .context import Context
+from .resources import catalog_for
 from .row_caps import pushed_cap
 
 __all__ = ["PAR_TTL", "REQUEST_URI_PREFIX", "InvalidRequestUri", "push", "resolve"]
@@ -39,7 +40,8 @@ class InvalidRequestUri(OAuthError):
 
 
 async def push(form: Params, client: Client, *, pushed: PushedRequestStore, ctx: Context,
-               limiter: RateLimiter, address: str) -> dict[str, Any]:
+               limiter: RateLimiter, address: str,
+               resources: ResourceDirectory | None = None) -> dict[str, Any]:
     """RFC 9126 §2.1–2.2: validate the pushed request and store it for one use; a valid one
     counts against the caps of ``row_caps`` (``RateLimited`` beyond them)."""
     if "request_uri" in form:
@@ -55,7 +57,9 @@ async def push(form: Params, client: Client, *, pushed: PushedRequestStore, ctx:
         raise InvalidRequest("redirect_uri does not match a registered redirect URI")
     stored = {k: v for k, v in form.items() if k not in _AUTH_PARAMS}
     stored["client_id"] = client.client_id
-    check_request(MappingProxyType(stored), client, redirect_uri, ctx.settings, pushed=True)
+    params = MappingProxyType(stored)
+    check_request(params, client, redirect_uri, ctx.settings, pushed=True,
+                  catalog=await catalog_for(params, ctx.settings, resources))
     await pushed_cap(ctx.settings, PAR_TTL).admit(limiter, client_id=client.client_id,
                                                   address=address, now=ctx.clock())
     handle = new_handle()

@@ -20,6 +20,7 @@ from proofkey.models import (
     Grant,
     PendingAuthorization,
     RefreshToken,
+    Resource,
     Session,
     SigningKey,
     User,
@@ -50,6 +51,7 @@ TABLES: dict[str, tuple[str, type[Any]]] = {
     "code": ("auth_codes", AuthorizationCode), "grant": ("grants", Grant),
     "refresh": ("refresh_tokens", RefreshToken), "key": ("signing_keys", SigningKey),
     "device": ("device_authorizations", DeviceAuthorization),
+    "resource": ("resources", Resource),
 }  # fmt: skip
 """Short name -> (table, model)."""
 

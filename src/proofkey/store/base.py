@@ -26,10 +26,12 @@ from proofkey.models import (
     Grant,
     PendingAuthorization,
     RefreshToken,
+    Resource,
     Session,
     SigningKey,
     User,
 )
+from proofkey.protocol.resource import Catalog
 
 __all__ = [
     "AlreadyExists",
@@ -43,6 +45,8 @@ __all__ = [
     "PushedRequestStore",
     "RateLimiter",
     "Reservation",
+    "ResourceDirectory",
+    "ResourceStore",
     "SessionStore",
     "Store",
     "StoreUnavailable",
@@ -67,6 +71,27 @@ class ClientStore(Protocol):
         ``now``, default the current time; so every refresh token of the client stops working)
         and delete the consents given to it. False if there was no such client."""
         ...
+
+
+class ResourceStore(Protocol):
+    """Registered protected resources (RFC 8707), by URI."""
+
+    async def get_resource(self, uri: str) -> Resource | None: ...
+    async def add_resource(self, resource: Resource) -> None:
+        """Store a new resource; AlreadyExists if its URI is registered."""
+        ...
+
+    async def list_resources(self) -> list[Resource]: ...
+    async def remove_resource(self, uri: str) -> bool:
+        """Delete the resource; False if there was none. Tokens issued for it stop being
+        active at introspection; grants that named it get ``invalid_target`` on refresh."""
+        ...
+
+
+class ResourceDirectory(Protocol):
+    """What the flows read: every registered resource (stored and configured) at once."""
+
+    async def catalog(self) -> Catalog: ...
 
 
 class UserStore(Protocol):
@@ -234,6 +259,7 @@ class KeyStore(Protocol):
 
 class Store(
     ClientStore,
+    ResourceStore,
     UserStore,
     InteractionStore,
     SessionStore,

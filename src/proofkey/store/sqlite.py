@@ -33,6 +33,7 @@ from proofkey.models import (
     Grant,
     PendingAuthorization,
     RefreshToken,
+    Resource,
     Session,
     SigningKey,
     User,
@@ -46,7 +47,7 @@ __all__ = ["CODE_REPLAY_WINDOW", "SQLiteStore", "open_sqlite"]
 _SQL = SQLITE.render(Statements())
 _CLIENTS, _USERS, _PENDING, _PUSHED = _SQL.clients, _SQL.users, _SQL.interactions, _SQL.pushed
 _SESSIONS, _CONSENTS, _CODES, _GRANTS = _SQL.sessions, _SQL.consents, _SQL.codes, _SQL.grants
-_DEVICES, _KEYS = _SQL.devices, _SQL.keys
+_DEVICES, _KEYS, _RESOURCES = _SQL.devices, _SQL.keys, _SQL.resources
 _PURGES = SQLITE.purges()  # up to ``batch`` rows per table and call
 _END_USER_ACCESS = (_USERS.forget_pending, _USERS.forget_unredeemed_codes,
                     _USERS.deny_approved_devices)
@@ -64,10 +65,14 @@ def _unset(text: str) -> frozenset[str]:
     return frozenset(text.split())
 
 
+def _words(text: str) -> tuple[str, ...]:
+    return tuple(text.split())
+
+
 _CODEC = Codec(
-    encode={"scope": " ".join, "scopes": _set, "grant_types": _set, "prompt": _set,
-            "redirect_uris": lambda uris: json.dumps(list(uris))},
-    decode={"scope": lambda text: tuple(text.split()), "scopes": _unset, "grant_types": _unset,
+    encode={"scope": " ".join, "resources": " ".join, "scopes": _set, "grant_types": _set,
+            "prompt": _set, "redirect_uris": lambda uris: json.dumps(list(uris))},
+    decode={"scope": _words, "resources": _words, "scopes": _unset, "grant_types": _unset,
             "prompt": _unset, "redirect_uris": lambda text: tuple(json.loads(text)),
             "require_pushed_authorization_requests": bool, "resource_server": bool},
 )  # fmt: skip
@@ -75,6 +80,7 @@ _row, _read = _CODEC.row, _CODEC.reader
 _client, _user, _pending = _read(Client), _read(User), _read(PendingAuthorization)
 _session, _code, _grant = _read(Session), _read(AuthorizationCode), _read(Grant)
 _refresh, _key, _device = _read(RefreshToken), _read(SigningKey), _read(DeviceAuthorization)
+_resource = _read(Resource)
 
 
 def _polled(row: Any) -> tuple[DeviceAuthorization, int | None]:
@@ -125,6 +131,20 @@ class SQLiteStore:
             db.execute(_CLIENTS.revoke_grants, (client_id, revoked_at))
             db.execute(_CLIENTS.forget_consents, (client_id,))
         return True
+
+    # -- resources (RFC 8707) -------------------------------------------------------------------
+
+    async def get_resource(self, uri: str) -> Resource | None:
+        return self._db.get(_resource, _RESOURCES.get, uri)
+
+    async def add_resource(self, resource: Resource) -> None:
+        self._db.run(_RESOURCES.add, *_row(resource), durable=True)
+
+    async def list_resources(self) -> list[Resource]:
+        return self._db.get_all(_resource, _RESOURCES.every)
+
+    async def remove_resource(self, uri: str) -> bool:
+        return self._db.run(_RESOURCES.delete, uri, durable=True) > 0
 
     async def get_user(self, user_id: str) -> User | None:
         return self._db.get(_user, _USERS.get, user_id)
@@ -224,7 +244,7 @@ class SQLiteStore:
                 return None
             code = _code(rows[0])
             grant = Grant(grant_id, code.client_id, code.user_id, code.scope, code.auth_time,
-                          now, grant_expires_at)  # fmt: skip
+                          now, grant_expires_at, resources=code.resources)  # fmt: skip
             db.execute(_GRANTS.save, _row(grant))
             if refresh is not None:
                 db.execute(_GRANTS.save_refresh, _row(refresh))

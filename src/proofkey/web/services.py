@@ -35,6 +35,7 @@ from proofkey.store import open_store
 from proofkey.store.base import ClientStore, KeyStore, RateLimiter, Store
 from proofkey.store.client_cache import CachedClientStore
 from proofkey.store.ratelimit import MemoryRateLimiter
+from proofkey.store.resource_cache import CachedResourceDirectory
 from proofkey.tokens.keys import KeyRing
 from proofkey.tokens.mint import TokenMinter
 
@@ -125,6 +126,7 @@ class Services:
     token: TokenServices
     cors: CorsPolicy
     keys: KeyWatcher
+    resources: CachedResourceDirectory  # registered resources (RFC 8707), cached like clients
 
     async def refresh_keys(self) -> None:
         """Reload the keys now (housekeeping)."""
@@ -157,6 +159,8 @@ async def build_services(settings: Settings, observers: Observers, limiter: Rate
     await backend.migrate()
     store = observers.tracing.traced(backend, _database_system(settings.effective_database_url))
     clients = CachedClientStore(store, ttl=settings.client_cache_ms / 1000)
+    resources = CachedResourceDirectory(store, configured=settings.configured_resources,
+                                        ttl=settings.client_cache_ms / 1000)
     ctx = Context(settings=settings, bus=observers.bus, clock=clock)
     ring = await KeyRing.load(store, ctx.now())
     minter = TokenMinter(ring, issuer=settings.effective_issuer, audience=settings.audience,
@@ -167,8 +171,8 @@ async def build_services(settings: Settings, observers: Observers, limiter: Rate
         settings=settings, store=store, clients=clients, minter=minter, ctx=ctx,
         limiter=limiter, templates=_templates(),
         token=TokenServices(clients=clients, codes=store, grants=store, devices=store,
-                            minter=minter, limiter=limiter),
-        cors=CorsPolicy(store), keys=watcher,
+                            minter=minter, limiter=limiter, resources=resources),
+        cors=CorsPolicy(store), keys=watcher, resources=resources,
     )
 
 
