@@ -1,15 +1,26 @@
 """The ``proofkey`` command: serve, migrate, and manage clients, users and keys.
 
 One module per command group: ``serve``, ``maintenance`` (migrate, gc), ``clients``, ``users``,
-``keys``, ``login`` (login, token, logout); ``common`` holds what they share (settings, store,
-output, audit). The operator tools (scan-logs, lint, probe, check) live in ``proofkey.ops``.
+``keys``, ``resources``, ``login`` (login, token, logout); ``common`` holds what they share
+(settings, store, output, audit). The operator tools (scan-logs, lint, probe, check) live in
+``proofkey.ops``.
 """
 
 from __future__ import annotations
 
 import typer
 
-from proofkey.cli import bff, client_check, clients, keys, login, maintenance, serve, users
+from proofkey.cli import (
+    bff,
+    client_check,
+    clients,
+    keys,
+    login,
+    maintenance,
+    resources,
+    serve,
+    users,
+)
 from proofkey.ops import check_cli, tools_cli
 
 __all__ = ["app", "main"]
@@ -19,6 +30,7 @@ app = typer.Typer(no_args_is_help=True, rich_markup_mode=None, add_completion=Fa
 app.add_typer(clients.app, name="client")
 app.add_typer(users.app, name="user")
 app.add_typer(keys.app, name="keys")
+app.add_typer(resources.app, name="resource")
 
 app.command(epilog=serve.EPILOG)(serve.serve)
 app.command()(maintenance.migrate)

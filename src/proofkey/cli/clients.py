@@ -20,6 +20,7 @@ from proofkey.cli.common import (
     warn,
 )
 from proofkey.flows.admin import register_client
+from proofkey.flows.resources import known_scopes
 from proofkey.models import Client
 from proofkey.store.base import Store
 
@@ -75,7 +76,7 @@ def client_add(
         return await register_client(
             store, client_id, client_type="public" if public else "confidential",
             redirect_uris=redirect_uri or [], scopes=scopes,
-            supported_scopes=settings.scopes_supported, grant_types=grants,
+            supported_scopes=await known_scopes(settings, store), grant_types=grants,
             auth_method=auth_method,  # type: ignore[arg-type]
             id_token_alg=id_token_alg, name=name, require_par=require_par,
             resource_server=resource_server, now=int(time.time()))
