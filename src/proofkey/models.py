@@ -191,6 +191,7 @@ class DeviceAuthorization:
     last_polled_at: int | None = None
     consumed_at: int | None = None
     grant_id: str | None = None
+    resources: tuple[str, ...] = ()  # RFC 8707 resources requested
 
 
 @dataclass(frozen=True, slots=True)

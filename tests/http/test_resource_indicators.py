@@ -22,6 +22,7 @@ import pytest
 from proofkey.flows.admin import register_client
 from proofkey.flows.resources import known_scopes, register_resource
 from proofkey.models import Secret
+from proofkey.protocol.device import DEVICE_GRANT_TYPE
 from proofkey.settings import Settings
 from proofkey.store import open_store
 from tests.helpers import (
@@ -36,12 +37,14 @@ from tests.helpers import (
     new_flow,
     query_of,
 )
-from tests.http.test_token_code_grant import app_services, assert_oauth_error
+from tests.http.test_device_grant import approve
+from tests.http.test_token_code_grant import app_services, assert_oauth_error, shift_clock
 
 A = "https://a.example.com/api"
 B = "https://b.example.com/mcp"
 C = "https://c.example.com/"  # registered, but never requested in these grants
 APP = "api-app"
+TV = "api-tv"
 SERVICE = "api-service"
 SCOPES = "openid profile email offline_access a:read a:write b:read"
 
@@ -63,6 +66,9 @@ async def seeded(seeded: Secret, settings: Settings) -> Secret:
         supported = await known_scopes(settings, store)
         await register_client(store, APP, client_type="public", redirect_uris=[PUBLIC_REDIRECT],
                               scopes=SCOPES.split(), supported_scopes=supported, now=now)
+        await register_client(store, TV, client_type="public", redirect_uris=[],
+                              scopes=SCOPES.split(), supported_scopes=supported,
+                              grant_types=[DEVICE_GRANT_TYPE], now=now)
     finally:
         await store.close()
     return seeded
@@ -357,3 +363,26 @@ async def test_a_removed_resource_makes_its_tokens_inactive(
         await store.close()
     app_services(http).resources.forget()  # as if the cache's second had passed
     assert await introspect(http, body["access_token"], web_secret) == {"active": False}
+
+
+# -- the device grant --------------------------------------------------------------------------
+
+
+async def test_a_device_request_names_resources_and_its_token_request_narrows_them(
+        http: httpx.AsyncClient) -> None:
+    async with httpx.AsyncClient(transport=http._transport, base_url=ISSUER) as device:
+        unknown = await device.post("/device_authorization", **form(
+            {"client_id": TV, "scope": "a:read"}, ["https://unknown.example.com/"]))
+        assert_oauth_error(unknown, "invalid_target")
+        started = await device.post("/device_authorization", **form(
+            {"client_id": TV, "scope": "a:read b:read"}, [A, B]))
+        assert started.status_code == 200, started.text
+        await approve(http, started.json()["user_code"])
+        poll = {"grant_type": DEVICE_GRANT_TYPE, "device_code": started.json()["device_code"],
+                "client_id": TV}
+        assert_oauth_error(await token_post(device, poll, [C]), "invalid_target")
+        shift_clock(http, 6)  # past the polling interval
+        response = await token_post(device, poll, [B])  # not consumed by the refusal
+        assert response.status_code == 200, response.text
+        claims = claims_of(response.json()["access_token"])
+        assert (claims["aud"], claims["scope"]) == (B, "b:read")

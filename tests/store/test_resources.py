@@ -11,6 +11,8 @@ from tests.store.test_contract import (
     DAY,
     NOW,
     a_code,
+    a_device,
+    a_device_grant,
     a_grant,
     a_pending,
     a_refresh,
@@ -74,6 +76,22 @@ async def test_a_saved_grant_keeps_its_resources(store: Store) -> None:
     plain = await store.get_grant("g2")
     assert plain is not None
     assert plain.resources == ()
+
+
+async def test_a_device_request_and_the_grant_it_gives_keep_their_resources(
+        store: Store) -> None:
+    await store.save_device(a_device(resources=(A,)))
+    found = await store.get_device_by_user_code(digest("WDJB-MJHT"), NOW)
+    assert found is not None
+    assert found.resources == (A,)
+    await store.decide_device(digest("WDJB-MJHT"), NOW, approve=True, user_id="u1",
+                              auth_time=NOW - 5)
+    grant = replace(a_device_grant(), resources=(A,))
+    consumed = await store.consume_device(digest("d1"), NOW + 1, grant,
+                                          a_refresh(client_id="tv"))
+    assert consumed is not None
+    assert consumed.resources == (A,)
+    assert await store.get_grant("g1") == grant
 
 
 async def test_the_directory_merges_configured_resources_and_sees_changes_after_ttl(

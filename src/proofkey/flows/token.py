@@ -90,7 +90,8 @@ async def exchange(
                                            resources=services.resources)
         elif grant_type == DEVICE_GRANT_TYPE:
             body, grant_id = await poll(form, client, devices=services.devices,
-                                        minter=services.minter, ctx=ctx)
+                                        minter=services.minter, ctx=ctx,
+                                        resources=services.resources)
         else:
             body, grant_id = await _client_credentials(form, client, services, ctx), None
     except AuthorizationPending:
