@@ -23,7 +23,9 @@ __all__ = [
     "InsufficientScope",
     "InteractionRequired",
     "InvalidClient",
+    "InvalidClientMetadata",
     "InvalidGrant",
+    "InvalidRedirectUri",
     "InvalidRequest",
     "InvalidScope",
     "InvalidTarget",
@@ -221,6 +223,20 @@ class ExpiredToken(OAuthError):
     """The device code has expired (RFC 8628 §3.5)."""
 
     error = "expired_token"
+    default_redirectable = False
+
+
+class InvalidRedirectUri(OAuthError):
+    """A registration's redirect URI breaks policy (RFC 7591 §3.2.2)."""
+
+    error = "invalid_redirect_uri"
+    default_redirectable = False
+
+
+class InvalidClientMetadata(OAuthError):
+    """A registration's metadata field is invalid or breaks policy (RFC 7591 §3.2.2)."""
+
+    error = "invalid_client_metadata"
     default_redirectable = False
 
 

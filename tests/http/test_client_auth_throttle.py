@@ -160,3 +160,21 @@ async def test_successes_are_not_counted(http: httpx.AsyncClient, web_secret: st
         body = assert_oauth_error(await _token(http, WEB_ID, f"wrong-{i}"), "invalid_client",
                                   status=401)
         assert body["error_description"] == _FAILED
+
+
+async def test_one_ipv6_host_rotating_through_its_64_is_one_address(
+        http: httpx.AsyncClient, web_secret: str) -> None:
+    """A host given an IPv6 /64 has 2^64 addresses: the per-address limit counts the network,
+    so guesses from fresh addresses in one /64 meet it, while the next /64 is someone else."""
+    transport = http._transport
+    assert isinstance(transport, httpx.ASGITransport)
+
+    async def from_address(address: str, secret: str) -> httpx.Response:
+        caller = httpx.ASGITransport(app=transport.app, client=(address, 4000))
+        async with httpx.AsyncClient(transport=caller, base_url=ISSUER) as client:
+            return await _token(client, WEB_ID, secret)
+
+    for i in range(PER_IP):
+        await from_address(f"2001:db8:0:1::{i + 1:x}", "wrong")
+    assert_limited(await from_address("2001:db8:0:1:ffff::9", web_secret))
+    assert (await from_address("2001:db8:0:2::1", web_secret)).status_code == 200

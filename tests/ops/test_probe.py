@@ -280,3 +280,23 @@ def test_a_probe_process_serves_per_step_metrics_on_its_own_port(
     assert "interrupted" in stderr
     with pytest.raises(httpx.TransportError):  # the metrics server stopped with the probe
         httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=2)
+
+
+@pytest.mark.parametrize("flaws", [set(), {"refresh_other_sub"}])
+def test_a_refresh_whose_id_token_names_another_user_fails_the_refresh_step(
+        flaws: set[str]) -> None:
+    """OIDC Core §12.2: a refreshed id_token names the same iss and sub as the first one; a
+    provider that answers a refresh with someone else's identity fails the run there."""
+    from tests.ops.weak_servers import PASSWORD as WEAK_PASSWORD
+    from tests.ops.weak_servers import PUBLIC_CLIENT, REDIRECT, USER, serve_provider
+
+    with serve_provider(flaws) as weak:
+        result = run_once(ProbeConfig(weak.issuer, PUBLIC_CLIENT, REDIRECT, USER,
+                                      WEAK_PASSWORD))
+    refresh = next(s for s in result.steps if s.step == "refresh")
+    if not flaws:  # this provider has no revocation endpoint: the run ends there
+        assert refresh.ok, refresh.error
+        return
+    assert not refresh.ok
+    assert result.steps[-1] == refresh
+    assert "sub" in (refresh.error or "")

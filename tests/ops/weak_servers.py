@@ -17,6 +17,9 @@ Flaws (each emulates one real-world mistake):
   mangled_state    returns state with its last character dropped
   cacheable        sends token responses without Cache-Control: no-store
   echo_secrets     repeats the code and verifier in token error descriptions
+  refresh_other_sub  on refresh, returns an id_token for another user (OIDC Core §12.2)
+
+With ``openid`` in the scope it issues ES256 id_tokens (keys at ``/jwks``).
 """
 
 from __future__ import annotations
@@ -34,6 +37,8 @@ from html import escape
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import uvicorn
+from joserfc import jwt
+from joserfc.jwk import ECKey
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
@@ -42,7 +47,7 @@ from starlette.routing import Route
 from proofkey.protocol import pkce
 
 FLAWS = frozenset({"plain", "no_challenge", "verifier_absent", "replay", "prefix_redirect",
-                   "no_iss", "mangled_state", "cacheable", "echo_secrets"})
+                   "no_iss", "mangled_state", "cacheable", "echo_secrets", "refresh_other_sub"})
 PUBLIC_CLIENT = "weak-native"
 CONFIDENTIAL_CLIENT = "weak-web"
 CONFIDENTIAL_SECRET = "weak-web-secret-0123456789abcdef"
@@ -59,6 +64,8 @@ class Code:
     expires_at: float
     used: bool = False
     tokens: list[str] = field(default_factory=list)
+    nonce: str | None = None
+    openid: bool = False
 
 
 @dataclass
@@ -75,6 +82,16 @@ class Provider:
     pending: dict[str, dict[str, str]] = field(default_factory=dict)
     issued: list[str] = field(default_factory=list)
     received: list[str] = field(default_factory=list)
+    key: ECKey = field(default_factory=lambda: ECKey.generate_key("P-256", {"kid": "weak-1"}))
+    openid_refresh: set[str] = field(default_factory=set)  # refresh tokens of openid grants
+
+    def id_token(self, client_id: str, *, nonce: str | None, sub: str = USER) -> str:
+        now = int(time.time())
+        claims: dict[str, object] = {"iss": self.issuer, "sub": sub, "aud": client_id,
+                                     "iat": now, "exp": now + 300}
+        if nonce is not None:
+            claims["nonce"] = nonce
+        return jwt.encode({"alg": "ES256", "kid": "weak-1"}, claims, self.key)
 
     def __post_init__(self) -> None:
         unknown = self.flaws - FLAWS
@@ -105,7 +122,8 @@ class Provider:
         self.issued.append(code)
         self.codes[code] = Code(params["client_id"], params["redirect_uri"],
                                 params.get("code_challenge"), params.get("method", "S256"),
-                                time.monotonic() + self.code_ttl)
+                                time.monotonic() + self.code_ttl, nonce=params.get("nonce"),
+                                openid="openid" in params.get("scope", "").split())
         return self.back(params, code=code)
 
     def pkce_problem(self, params: dict[str, str]) -> str | None:
@@ -138,6 +156,7 @@ def build_app(provider: Provider) -> Starlette:
         return JSONResponse({
             "issuer": p.issuer, "authorization_endpoint": f"{p.issuer}/auth",
             "token_endpoint": f"{p.issuer}/token", "userinfo_endpoint": f"{p.issuer}/me",
+            "jwks_uri": f"{p.issuer}/jwks", "id_token_signing_alg_values_supported": ["ES256"],
             "code_challenge_methods_supported": ["S256"], "response_types_supported": ["code"],
             "authorization_response_iss_parameter_supported": True,
             "token_endpoint_auth_methods_supported": ["none", "client_secret_basic"]})
@@ -226,7 +245,10 @@ def build_app(provider: Provider) -> Starlette:
             if refresh not in p.active:
                 return _error("invalid_grant", "refresh token is not active")
             p.active.discard(refresh)  # rotation
-            return _tokens(p, [])
+            if refresh not in p.openid_refresh:
+                return _tokens(p, [])
+            sub = "mallory" if "refresh_other_sub" in p.flaws else USER
+            return _tokens(p, [], id_token=p.id_token(client_id or "", nonce=None, sub=sub))
         code_value = form.get("code", "")
         code = p.codes.get(code_value)
         if code is None or code.expires_at < time.monotonic() or code.client_id != client_id:
@@ -243,7 +265,12 @@ def build_app(provider: Provider) -> Starlette:
                 problem += f" (code {code_value}, verifier {form.get('code_verifier')})"
             error, description = problem.split(":", 1)
             return _error(error, description)
+        if code.openid:
+            return _tokens(p, code.tokens, id_token=p.id_token(code.client_id, nonce=code.nonce))
         return _tokens(p, code.tokens)
+
+    async def jwks(request: Request) -> Response:
+        return JSONResponse({"keys": [p.key.as_dict(private=False)]})
 
     async def userinfo(request: Request) -> Response:
         bearer = request.headers.get("authorization", "").removeprefix("Bearer ")
@@ -259,6 +286,7 @@ def build_app(provider: Provider) -> Starlette:
         Route("/interaction/{uid}/confirm", confirm, methods=["POST"]),
         Route("/token", token, methods=["POST"]),
         Route("/me", userinfo),
+        Route("/jwks", jwks),
     ])
 
 
@@ -280,14 +308,18 @@ def _error(error: str, description: str, status: int = 400) -> JSONResponse:
                         headers={"Cache-Control": "no-store"})
 
 
-def _tokens(p: Provider, issued_with: list[str]) -> JSONResponse:
+def _tokens(p: Provider, issued_with: list[str], id_token: str | None = None) -> JSONResponse:
     access, refresh = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
     p.active.update((access, refresh))
     p.issued += [access, refresh]
     issued_with += [access, refresh]
     headers = {} if "cacheable" in p.flaws else {"Cache-Control": "no-store"}
-    return JSONResponse({"access_token": access, "token_type": "Bearer", "expires_in": 300,
-                         "refresh_token": refresh}, headers=headers)
+    body: dict[str, object] = {"access_token": access, "token_type": "Bearer",
+                               "expires_in": 300, "refresh_token": refresh}
+    if id_token is not None:
+        body["id_token"] = id_token
+        p.openid_refresh.add(refresh)
+    return JSONResponse(body, headers=headers)
 
 
 def _free_port() -> int:

@@ -1,7 +1,9 @@
 """The strict test server of ``proofkey client-check``: proofkey's own app on loopback,
 wrapped in an ASGI recorder that keeps every request the client makes (and the parts of the
 answers the checks need), optionally signs the test user in for the client
-(``--auto-approve``) and answers one attempt with a wrong ``iss`` (RFC 9207 mix-up)."""
+(``--auto-approve``), and answers chosen attempts the way an attacker or a broken server
+would: a wrong ``iss`` (RFC 9207 mix-up), an ``error`` beside the code, and a ``307`` from
+the token endpoint to an unregistered URI (``DECOY_PATH``) that a client must not follow."""
 
 from __future__ import annotations
 
@@ -17,7 +19,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import httpx
 
-from proofkey.ops.client_check_grades import INJECTED_ERROR, MIXUP_ISSUER
+from proofkey.ops.client_check_grades import DECOY_PATH, INJECTED_ERROR, MIXUP_ISSUER
 from proofkey.ops.client_check_record import RECORDED_HEADERS, Exchange
 from proofkey.ops.login_driver import FormNavigator, LoginSettings
 
@@ -38,14 +40,16 @@ class Recorder:
     answers were sent; ``seq`` numbers them from 1)."""
 
     def __init__(self, app: ASGIApp, *, issuer: str, mixup_at: int = 0, error_at: int = 0,
-                 login: LoginSettings | None = None) -> None:
+                 redirect_at: int = 0, login: LoginSettings | None = None) -> None:
         self.app = app
         self.issuer = issuer
         self.mixup_at = mixup_at  # the n-th redirect carrying a code gets a wrong iss; 0: none
         self.error_at = error_at  # the n-th gets error=access_denied beside its code; 0: none
+        self.redirect_at = redirect_at  # the n-th code's redemption gets a 307 to DECOY_PATH
         self.login = login  # sign in and consent for the client (--auto-approve)
         self.exchanges: list[Exchange] = []
         self._codes_sent = 0
+        self._redirected_code: str | None = None
         self._lock = threading.Lock()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -86,6 +90,8 @@ class Recorder:
         try:
             if self.login is not None and path == "/authorize" and scope["method"] == "GET":
                 await self._approve(query, capture)
+            elif path == DECOY_PATH or self._redirects(path, headers, body):
+                await self._answer_elsewhere(path, capture)
             else:
                 await self.app(scope, replay, capture)
         finally:  # a request that broke the server is recorded too
@@ -115,6 +121,8 @@ class Recorder:
         with self._lock:
             self._codes_sent += 1
             count = self._codes_sent
+        if count == self.redirect_at:
+            self._redirected_code = dict(query).get("code")
         if count == self.mixup_at:
             query = [(n, v) for n, v in query if n != "iss"] + [("iss", MIXUP_ISSUER)]
         elif count == self.error_at:
@@ -123,6 +131,33 @@ class Recorder:
         else:
             return location
         return urlunsplit(parts._replace(query=urlencode(query)))
+
+    def _redirects(self, path: str, headers: dict[str, str], body: bytes) -> bool:
+        """Whether this is the token request redeeming the ``redirect_at``-th code."""
+        if path != "/token" or self._redirected_code is None or not headers.get(
+                "content-type", "").startswith("application/x-www-form-urlencoded"):
+            return False
+        form = dict(parse_qsl(body.decode("utf-8", "replace")))
+        return (form.get("grant_type") == "authorization_code"
+                and form.get("code") == self._redirected_code)
+
+    async def _answer_elsewhere(self, path: str, send: Send) -> None:
+        """The token endpoint's ``307`` to ``DECOY_PATH`` (a client that follows it sends the
+        code and verifier to a URI it never registered nor discovered), and the decoy's own
+        answer: an OAuth error, so a client that followed gets no tokens either."""
+        if path == DECOY_PATH:
+            body = json.dumps({"error": "invalid_request", "error_description":
+                               "client-check: this URI is not registered; a client must not "
+                               "follow a redirect from the token endpoint"}).encode()
+            await send({"type": "http.response.start", "status": 400,
+                        "headers": [(b"content-type", b"application/json"),
+                                    (b"cache-control", b"no-store")]})
+            await send({"type": "http.response.body", "body": body})
+            return
+        await send({"type": "http.response.start", "status": 307,
+                    "headers": [(b"location", f"{self.issuer}{DECOY_PATH}".encode()),
+                                (b"cache-control", b"no-store")]})
+        await send({"type": "http.response.body", "body": b""})
 
     async def _approve(self, query: str, send: Send) -> None:
         """--auto-approve: sign the test user in and consent, answer with where that ends."""

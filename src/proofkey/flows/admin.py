@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from proofkey.crypto import digest, hash_password_async, new_handle, new_id
 from proofkey.models import Client, ClientType, Secret, TokenAuthMethod, User
 from proofkey.protocol.client_policy import Policy, lint, view_of_client
-from proofkey.protocol.device import DEVICE_GRANT_TYPE
 from proofkey.protocol.redirect_uri import validate_registration
+from proofkey.protocol.registration import GRANT_TYPES
 from proofkey.store.base import ClientStore, UserStore
 
 __all__ = [
@@ -25,6 +25,7 @@ __all__ = [
     "AdminError",
     "NewClient",
     "PasswordChange",
+    "build_client",
     "change_password",
     "check_policy",
     "register_client",
@@ -36,12 +37,14 @@ DEFAULT_GRANTS = ("authorization_code", "refresh_token")
 _CLIENT_ID = re.compile(r"[A-Za-z0-9._~-]{1,128}")
 _USERNAME = re.compile(r"[A-Za-z0-9._@+-]{1,128}")
 _ID_TOKEN_ALGS = frozenset({"RS256", "ES256"})
-_KNOWN_GRANTS = frozenset({"authorization_code", "refresh_token", "client_credentials",
-                           DEVICE_GRANT_TYPE})
 
 
 class AdminError(ValueError):
-    """A registration that breaks policy; the message says which rule."""
+    """A registration that breaks policy; the message says which rule (``rule``, if any)."""
+
+    def __init__(self, message: str, *, rule: str = "") -> None:
+        super().__init__(message)
+        self.rule = rule
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,12 +56,68 @@ class NewClient:
 
 def check_policy(client: Client) -> tuple[str, ...]:
     """Apply the registration policy that ``proofkey lint`` applies (one rule set): raise
-    ``AdminError`` naming the first error's rule, else return the warnings."""
+    ``AdminError`` naming the first error's rule, else return the warnings. A redirect URI
+    that ``protocol.redirect_uri`` refuses (a warning, PKL016, when linting another
+    provider's export) refuses a registration here."""
     issues = lint(view_of_client(client), Policy())
     errors = [i for i in issues if i.severity == "error"]
     if errors:
-        raise AdminError(f"{errors[0].message} [{errors[0].rule}]")
+        raise AdminError(f"{errors[0].message} [{errors[0].rule}]", rule=errors[0].rule)
+    for uri in client.redirect_uris:
+        try:
+            validate_registration(uri, public=client.is_public)
+        except ValueError as exc:
+            raise AdminError(f"redirect URI {uri!r}: {exc} [PKL016]", rule="PKL016") from None
     return tuple(f"{i.message} [{i.rule}]" for i in issues if i.severity == "warning")
+
+
+def build_client(
+    client_id: str,
+    *,
+    client_type: ClientType,
+    redirect_uris: Sequence[str],
+    scopes: Iterable[str],
+    supported_scopes: Iterable[str],
+    grant_types: Iterable[str] = DEFAULT_GRANTS,
+    auth_method: TokenAuthMethod | None = None,
+    id_token_alg: str = "RS256",  # noqa: S107 - an algorithm name
+    name: str = "",
+    require_par: bool = False,
+    resource_server: bool = False,
+    now: int,
+) -> NewClient:
+    """Validate a client against the registration policy without storing it (metadata
+    documents are resolved this way); a confidential client gets a new secret."""
+    grants = frozenset(grant_types)
+    if not grants or not grants <= GRANT_TYPES:
+        raise AdminError("grant types must be among " + ", ".join(sorted(GRANT_TYPES))
+                         + " [PKL053]", rule="PKL053")
+    public = client_type == "public"
+    if "authorization_code" in grants and not redirect_uris:
+        raise AdminError("at least one redirect URI is required for the code flow [PKL017]",
+                         rule="PKL017")
+    if public and resource_server:
+        raise AdminError("a resource server must be a confidential client (it authenticates "
+                         "to introspect tokens)")
+    scope_set = frozenset(scopes)
+    unknown = scope_set - frozenset(supported_scopes)
+    if unknown:
+        raise AdminError("unknown scopes: " + " ".join(sorted(unknown)) + " [PKL058]",
+                         rule="PKL058")
+    if id_token_alg not in _ID_TOKEN_ALGS:
+        raise AdminError("id_token signing alg must be RS256 or ES256 [PKL057]", rule="PKL057")
+    method: TokenAuthMethod = auth_method or ("none" if public else "client_secret_basic")
+    if public != (method == "none"):
+        raise AdminError("public clients authenticate with 'none'; confidential clients with "
+                         "client_secret_basic or client_secret_post [PKL031]", rule="PKL031")
+    secret = None if public else Secret(new_handle())
+    client = Client(
+        client_id=client_id, client_type=client_type, redirect_uris=tuple(redirect_uris),
+        scopes=scope_set, grant_types=grants, token_endpoint_auth_method=method,
+        secret_digest=digest(secret.reveal()) if secret else None,
+        id_token_signed_response_alg=id_token_alg, name=name, created_at=now,
+        require_pushed_authorization_requests=require_par, resource_server=resource_server)
+    return NewClient(client, secret, check_policy(client))
 
 
 async def register_client(
@@ -80,42 +139,13 @@ async def register_client(
     """Validate and store a client; a confidential client's secret is returned once."""
     if not _CLIENT_ID.fullmatch(client_id):
         raise AdminError("client id must be 1-128 characters of A-Z a-z 0-9 . _ ~ -")
-    grants = frozenset(grant_types)
-    if not grants or not grants <= _KNOWN_GRANTS:
-        raise AdminError("grant types must be among " + ", ".join(sorted(_KNOWN_GRANTS)))
-    public = client_type == "public"
-    if public and "client_credentials" in grants:
-        raise AdminError("public clients cannot use client_credentials")
-    if public and resource_server:
-        raise AdminError("a resource server must be a confidential client (it authenticates "
-                         "to introspect tokens)")
-    if "authorization_code" in grants and not redirect_uris:
-        raise AdminError("at least one redirect URI is required for the code flow")
-    for uri in redirect_uris:
-        try:
-            validate_registration(uri, public=public)
-        except ValueError as exc:
-            raise AdminError(f"redirect URI {uri!r}: {exc}") from None
-    scope_set = frozenset(scopes)
-    unknown = scope_set - frozenset(supported_scopes)
-    if unknown:
-        raise AdminError("unknown scopes: " + " ".join(sorted(unknown)))
-    if id_token_alg not in _ID_TOKEN_ALGS:
-        raise AdminError("id_token signing alg must be RS256 or ES256")
-    method: TokenAuthMethod = auth_method or ("none" if public else "client_secret_basic")
-    if public != (method == "none"):
-        raise AdminError("public clients authenticate with 'none'; confidential clients with "
-                         "client_secret_basic or client_secret_post")
-    secret = None if public else Secret(new_handle())
-    client = Client(
-        client_id=client_id, client_type=client_type, redirect_uris=tuple(redirect_uris),
-        scopes=scope_set, grant_types=grants, token_endpoint_auth_method=method,
-        secret_digest=digest(secret.reveal()) if secret else None,
-        id_token_signed_response_alg=id_token_alg, name=name, created_at=now,
-        require_pushed_authorization_requests=require_par, resource_server=resource_server)
-    warnings = check_policy(client)
-    await clients.add_client(client)
-    return NewClient(client, secret, warnings)
+    new = build_client(
+        client_id, client_type=client_type, redirect_uris=redirect_uris, scopes=scopes,
+        supported_scopes=supported_scopes, grant_types=grant_types, auth_method=auth_method,
+        id_token_alg=id_token_alg, name=name, require_par=require_par,
+        resource_server=resource_server, now=now)
+    await clients.add_client(new.client)
+    return new
 
 
 def validate_password(password: str) -> None:

@@ -30,6 +30,7 @@ class Attempt:
     params: dict[str, str] = field(repr=False)  # the authorization request's parameters
     pushed: bool = False
     request_uri: str = ""
+    authorize_requests: list[Exchange] = field(default_factory=list, repr=False)
     handles: set[str] = field(default_factory=set)  # /interaction/{handle}
     codes: list[str] = field(default_factory=list, repr=False)  # codes the server issued
     issued_iss: list[str] = field(default_factory=list)  # iss of each code's redirect
@@ -69,6 +70,7 @@ def group_attempts(exchanges: list[Exchange]) -> list[Attempt]:
             if current is None:
                 current = Attempt(len(attempts) + 1, exchange, params)
                 attempts.append(current)
+            current.authorize_requests.append(exchange)
         elif (handle := _handle(exchange.path)) is not None:
             current = by_handle.get(handle)
         elif exchange.path == "/token" and params.get("grant_type") == "authorization_code":

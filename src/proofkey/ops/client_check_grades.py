@@ -11,14 +11,24 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from proofkey.ops.client_check_attempts import Attempt, group_attempts
-from proofkey.ops.client_check_record import Exchange, shown
+from proofkey.ops.client_check_backchannel import (
+    check_redirects,
+    check_refresh,
+    check_token_urls,
+)
+from proofkey.ops.client_check_profiles import (
+    DECOY_PATH,
+    INJECTED_ERROR,
+    MIXUP_ISSUER,
+    PROFILES,
+    not_exercised,
+)
+from proofkey.ops.client_check_record import Exchange, Finding, shown
 from proofkey.protocol import pkce
 
-__all__ = ["CHECKS", "INJECTED_ERROR", "MIXUP_ISSUER", "STATE_BITS", "Finding", "Grading",
-           "challenge_digest", "estimated_bits", "grade"]
+__all__ = ["CHECKS", "DECOY_PATH", "INJECTED_ERROR", "MIXUP_ISSUER", "STATE_BITS", "Finding",
+           "Grading", "challenge_digest", "estimated_bits", "grade"]
 
-MIXUP_ISSUER = "https://mix-up.invalid"  # the iss the server answers one attempt with
-INJECTED_ERROR = "access_denied"  # the error another attempt gets beside its code
 STATE_BITS = 128
 
 CHECKS: dict[str, str] = {
@@ -34,16 +44,12 @@ CHECKS: dict[str, str] = {
     "par-required": "authorization requests are pushed (/par) when the server requires it",
     "iss-mixup": "a callback with the wrong iss is not redeemed (RFC 9207)",
     "error-refused": "a callback carrying an error is not redeemed, even beside a code",
+    "redirect-not-followed": "a redirect from the token endpoint to an unregistered URI is "
+                             "not followed",
+    "par-only": "(fapi2) a pushed request's /authorize carries only client_id and request_uri",
     "token-in-url": "no issued token ever appears in a URL",
     "command-exit": "the command exits with status 0",
 }
-
-
-@dataclass(frozen=True, slots=True)
-class Finding:
-    check: str
-    attempt: int | None
-    evidence: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,14 +117,15 @@ def _check_fresh(attempts: list[Attempt], earlier: set[str]) -> Iterable[Finding
 
 
 def _check_unique(check: str, name: str, attempts: list[Attempt],
-                  needed: Callable[[Attempt], bool]) -> Iterable[Finding]:
+                  needed: Callable[[Attempt], bool], required: bool = True) -> Iterable[Finding]:
     seen: dict[str, int] = {}
     for attempt in attempts:
         value = attempt.params.get(name)
         if not needed(attempt):
             continue
         if not value:
-            yield Finding(check, attempt.number, f"no {name} in the request")
+            if required:
+                yield Finding(check, attempt.number, f"no {name} in the request")
             continue
         if name == "state" and (bits := estimated_bits(value)) < STATE_BITS:
             yield Finding(check, attempt.number,
@@ -136,6 +143,8 @@ def _check_verifier(exchanges: list[Exchange], attempts: list[Attempt]) -> Itera
     verifiers = {value for e in exchanges if e.path == "/token"
                  for name, value in e.form if name == "code_verifier"}
     for exchange in exchanges:
+        if exchange.path == DECOY_PATH:
+            continue  # a followed 307 re-sends the token request: redirect-not-followed
         values = exchange.url_values()
         if exchange.path != "/token":
             values += list(exchange.form)
@@ -174,45 +183,23 @@ def _check_codes(attempt: Attempt) -> Iterable[Finding]:
                           f"code beside it ({shown(code)})")
 
 
-def _check_refresh(exchanges: list[Exchange], attempts: list[Attempt]) -> Iterable[Finding]:
-    owner: dict[str, int] = {}  # refresh token -> the attempt whose sign-in it descends from
+def _check_par_only(attempts: list[Attempt]) -> Iterable[Finding]:
     for attempt in attempts:
-        for use in attempt.redemptions:
-            if token := str((use.exchange.body or {}).get("refresh_token", "")):
-                owner[token] = attempt.number
-    replaced: dict[str, int] = {}  # old refresh token -> seq of the refresh that replaced it
-    for exchange in exchanges:
-        params = exchange.params()
-        if exchange.path != "/token" or params.get("grant_type") != "refresh_token":
-            continue
-        used = params.get("refresh_token", "")
-        if used in replaced:
-            yield Finding("refresh-rotation", owner.get(used),
-                          f"request #{exchange.seq} used refresh token {shown(used)}, replaced "
-                          f"by a new one in request #{replaced[used]}")
-        new = str((exchange.body or {}).get("refresh_token", ""))
-        if exchange.status == 200 and new and new != used:
-            replaced.setdefault(used, exchange.seq)
-            if used in owner:
-                owner[new] = owner[used]
-
-
-def _check_token_urls(exchanges: list[Exchange]) -> Iterable[Finding]:
-    issued: set[str] = set()
-    for exchange in exchanges:
-        for name, value in exchange.url_values():
-            if any(token in value for token in issued):
-                yield Finding("token-in-url", None, f"a token issued earlier appeared in the "
-                              f"URL of {exchange.method} {exchange.path} (as {name})")
-        if exchange.path == "/token" and exchange.body:
-            issued.update(str(exchange.body[k]) for k in ("access_token", "refresh_token",
-                                                         "id_token") if exchange.body.get(k))
+        for exchange in attempt.authorize_requests:
+            extra = sorted({name for name, _ in exchange.query} - {"client_id", "request_uri"})
+            if attempt.pushed and extra:
+                yield Finding("par-only", attempt.number,
+                              f"GET /authorize also carried {', '.join(extra)} outside the "
+                              "pushed request")
 
 
 def grade(exchanges: list[Exchange], *, attempts: int, earlier_challenges: Iterable[str] = (),
-          require_par: bool = False, exit_code: int = 0) -> Grading:
+          require_par: bool = False, exit_code: int = 0, profile: str = "oauth2.1") -> Grading:
     """Grade a recorded run: ``attempts`` the command was asked to make, the challenge
-    digests of earlier runs, whether PAR is required and the command's exit status."""
+    digests of earlier runs, whether PAR is required (the ``fapi2`` profile always requires
+    it), the command's exit status and the profile (a key of ``PROFILES``)."""
+    rules = PROFILES[profile]
+    require_par = require_par or rules.require_par
     made = group_attempts(exchanges)
     findings: list[Finding] = []
     if len(made) < attempts:
@@ -221,37 +208,28 @@ def grade(exchanges: list[Exchange], *, attempts: int, earlier_challenges: Itera
     for attempt in made:
         findings += _check_pkce(attempt)
     findings += _check_fresh(made, set(earlier_challenges))
-    findings += _check_unique("state", "state", made, lambda a: True)
+    findings += _check_unique("state", "state", made, lambda a: True, rules.state_required)
     findings += _check_unique("nonce", "nonce", made,
-                              lambda a: "openid" in a.params.get("scope", "").split())
+                              lambda a: "openid" in a.params.get("scope", "").split(),
+                              rules.nonce_required)
     findings += _check_verifier(exchanges, made)
     for attempt in made:
         findings += _check_codes(attempt)
-    findings += _check_refresh(exchanges, made)
+    findings += check_redirects(exchanges, made)
+    findings += check_refresh(exchanges, made)
     if require_par:
         findings += [Finding("par-required", a.number, "sent to /authorize, not pushed to /par")
                      for a in made if not a.pushed]
-    findings += _check_token_urls(exchanges)
+    if rules.par_only:
+        findings += _check_par_only(made)
+    findings += check_token_urls(exchanges)
     if exit_code != 0:
         findings.append(Finding("command-exit", None, f"the command exited with {exit_code}"))
     order = list(CHECKS)
     findings.sort(key=lambda f: (order.index(f.check), f.attempt or 0))
-    skipped = _not_exercised(made, require_par)
+    skipped = not_exercised(exchanges, made, rules, require_par)
     ran = tuple(c for c in CHECKS if c not in dict(skipped))
     digests = tuple(challenge_digest(a.params["code_challenge"]) for a in made
                     if a.params.get("code_challenge"))
     return Grading(ran, tuple(findings), len(made), digests, skipped)
 
-
-def _not_exercised(made: list[Attempt], require_par: bool) -> tuple[tuple[str, str], ...]:
-    """Checks the run gave no chance to fail, and why (they are reported as skipped)."""
-    skipped = []
-    if not require_par:
-        skipped.append(("par-required", "--require-par not given"))
-    if not any(iss == MIXUP_ISSUER for a in made for iss in a.issued_iss):
-        skipped.append(("iss-mixup", "no code was answered with the wrong iss "
-                                     "(fewer sign-ins than --mixup-attempt, or none got a code)"))
-    if not any(error for a in made for error in a.issued_error):
-        skipped.append(("error-refused", "no code was answered with an error (fewer sign-ins "
-                                         "than --error-attempt, or none got a code)"))
-    return tuple(skipped)

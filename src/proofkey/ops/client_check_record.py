@@ -1,5 +1,5 @@
-"""What ``proofkey client-check`` records of each request a client makes, and how a
-finding names a secret without showing it (a fingerprint and a short prefix)."""
+"""What ``proofkey client-check`` records of each request a client makes, what a finding
+says, and how it names a secret without showing it (a fingerprint and a short prefix)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-__all__ = ["RECORDED_HEADERS", "Exchange", "fingerprint", "shown"]
+__all__ = ["RECORDED_HEADERS", "Exchange", "Finding", "fingerprint", "shown"]
 
 # Request headers a check reads: a secret in a Referer is a leak; the rest give context.
 RECORDED_HEADERS = ("referer", "origin", "user-agent", "content-type")
@@ -46,6 +46,16 @@ class Exchange:
                        parse_qsl(urlsplit(referer).query, keep_blank_values=True)]
             values.append(("Referer", referer))
         return values
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """One failed check: its id, the attempt (None: the run as a whole) and the evidence,
+    which shows secrets only through ``shown``."""
+
+    check: str
+    attempt: int | None
+    evidence: str
 
 
 def fingerprint(value: str) -> str:

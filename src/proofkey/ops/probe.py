@@ -39,7 +39,7 @@ from prometheus_client import (
 
 from proofkey import __version__
 from proofkey.ops.login_driver import LoginSettings, Step, parse_forms, plan_step
-from proofkey.sdk import AuthorizationRequest, OAuthClient, OAuthClientError
+from proofkey.sdk import AuthorizationRequest, OAuthClient, OAuthClientError, TokenSet
 
 __all__ = ["STEPS", "ProbeConfig", "ProbeMetrics", "RunResult", "StepResult", "run_once"]
 
@@ -218,7 +218,9 @@ class _Run:
                 landing = self.step("consent", lambda: self.submit(landing, "consent"))
             callback = landing.callback or ""
             tokens = self.step("token", lambda: oauth.complete(callback, request))
-            refreshed = self.step("refresh", lambda: oauth.refresh(_refresh_token_of(tokens)))
+            # The TokenSet, not just its refresh token: a new id_token must name the same
+            # iss and sub (OIDC Core §12.2).
+            refreshed = self.step("refresh", lambda: oauth.refresh(_with_refresh_token(tokens)))
             self.step("revoke", lambda: self._revoke(_refresh_token_of(refreshed)))
         except _Abort:
             pass
@@ -250,11 +252,15 @@ def _kind(plan: Step | str | None) -> str | None:
     return plan.kind if isinstance(plan, Step) else None
 
 
-def _refresh_token_of(tokens: object) -> str:
-    token = getattr(tokens, "refresh_token", None)
-    if not isinstance(token, str):
+def _refresh_token_of(tokens: TokenSet) -> str:
+    if not isinstance(tokens.refresh_token, str):
         raise StepFailed("the token response has no refresh_token (is offline_access granted?)")
-    return token
+    return tokens.refresh_token
+
+
+def _with_refresh_token(tokens: TokenSet) -> TokenSet:
+    _refresh_token_of(tokens)
+    return tokens
 
 
 def run_once(config: ProbeConfig, transport: httpx.BaseTransport | None = None) -> RunResult:

@@ -12,11 +12,17 @@ rules, so the linter and the server can never disagree. A registration is refuse
   PKL014 fragment; PKL015 ``javascript:``/``data:``/``file:``/``vbscript:`` scheme;
   PKL016 anything else ``protocol.redirect_uri`` refuses; PKL017 code flow without any.
 * PKL020 implicit grant (``token``/``id_token`` response types); PKL021 password grant;
-  PKL022 hybrid response type carrying an ID token in the front channel (warning).
+  PKL022 hybrid response type carrying an ID token in the front channel (warning);
+  PKL023 ``client_credentials`` for a public client.
 * PKL030 ``token_endpoint_auth_method: none`` with a secret; PKL031 confidential client
   without authentication; PKL032 short secret (warning); PKL033 public client with a secret.
 * PKL040 code lifetime over the policy's maximum (RFC 6749 §4.1.2: at most 10 minutes
   recommended); PKL041 refresh lifetime over it; PKL042 refresh tokens that never expire.
+
+Registering (not linting) also refuses PKL016 (a warning when linting another provider's
+export) and PKL017 (info there), and applies the metadata shape rules PKL050-PKL058 of
+``protocol/registration`` to metadata from outside (the registration endpoint and metadata
+documents).
 """
 
 from __future__ import annotations
@@ -151,6 +157,9 @@ def _grant_issues(view: ClientView) -> Iterator[tuple[Severity, str, str]]:
                                  for g in view.grant_types):
         yield "error", "PKL021", ("resource owner password grant enabled (removed in OAuth "
                                   "2.1; RFC 9700 §2.4)")
+    if view.public and "client_credentials" in view.grant_types:
+        yield "error", "PKL023", ("client_credentials for a public client: it cannot "
+                                  "authenticate, so anyone could get its tokens")
 
 
 def _pkce_issues(view: ClientView) -> Iterator[tuple[Severity, str, str]]:

@@ -29,6 +29,7 @@ from proofkey.protocol.device import format_user_code, normalize_user_code
 from proofkey.protocol.params import Params
 from proofkey.protocol.responses import NO_STORE_HEADERS
 
+from .addresses import client_ip
 from .cookies import (
     browser_secret,
     current_session,
@@ -60,10 +61,10 @@ async def device_authorization(request: Request) -> Response:
         credentials = read_client_credentials(request.headers.get("authorization"), form)
         client = await authenticate_client(credentials, services.clients,
                                            limiter=services.limiter,
-                                           client_ip=_client_ip(request), ctx=services.ctx)
+                                           client_ip=client_ip(request), ctx=services.ctx)
         body = await device_flow.authorize_device(form, client, devices=services.store,
                                                   ctx=services.ctx, limiter=services.limiter,
-                                                  address=_client_ip(request),
+                                                  address=client_ip(request),
                                                   resources=services.resources)
     except RateLimited as error:
         return error_response(error, {"Retry-After": str(error.retry_after)})
@@ -104,10 +105,6 @@ def _entry_page(request: Request, signed_in: _SignedIn, user_code: str, *, statu
                 message: str | None = None) -> HTMLResponse:
     return _render(request, "device_entry.html", status=status, user_code=user_code,
                    message=message, username=signed_in.user.username)
-
-
-def _client_ip(request: Request) -> str:
-    return request.client.host if request.client else "-"
 
 
 async def _signed_in(request: Request) -> _SignedIn | None:
@@ -171,7 +168,7 @@ async def device_submit(request: Request) -> Response:
     try:
         pending = await device_flow.find_request(
             typed, devices=services.store, limiter=services.limiter,
-            client_ip=_client_ip(request), ctx=services.ctx)
+            client_ip=client_ip(request), ctx=services.ctx)
     except RateLimited as error:
         return render_error(request, error)
     except OAuthError as error:
@@ -204,7 +201,7 @@ async def device_decide(request: Request) -> Response:
     try:
         pending = await device_flow.find_request(
             form.get("user_code", ""), devices=services.store, limiter=services.limiter,
-            client_ip=_client_ip(request), ctx=services.ctx)
+            client_ip=client_ip(request), ctx=services.ctx)
         await device_flow.decide(pending, decision == "allow", signed_in.session,
                                  devices=services.store, ctx=services.ctx)
     except OAuthError as error:

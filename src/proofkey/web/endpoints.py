@@ -26,6 +26,7 @@ from proofkey.protocol.params import parse_urlencoded
 from proofkey.protocol.responses import NO_STORE_HEADERS
 from proofkey.store.base import StoreUnavailable
 
+from .addresses import client_ip
 from .cookies import browser_secret, current_session, set_browser_cookie
 from .cors import allow_any_origin
 from .forms import read_form
@@ -48,11 +49,6 @@ __all__ = [
 ]
 
 _FORM = "application/x-www-form-urlencoded"
-
-
-def client_ip(request: Request) -> str:
-    """The caller's address (the proxy-resolved one behind trusted proxies): a throttling key."""
-    return request.client.host if request.client else "-"
 
 
 def _json(body: dict[str, Any], *, no_store: bool = True, status: int = 200) -> JSONResponse:

@@ -23,6 +23,7 @@ from proofkey.flows import interaction as flow
 from proofkey.flows.authorize import Redirect
 from proofkey.models import Client, PendingAuthorization, Session, User
 
+from .addresses import client_ip
 from .cookies import (
     SESSION_COOKIE,
     browser_secret,
@@ -173,7 +174,7 @@ async def password_login(request: Request, form: Mapping[str, str],
     try:
         user = await flow.authenticate(
             form.get("username", ""), form.get("password", ""), users=services.store,
-            limiter=services.limiter, client_ip=request.client.host if request.client else "-",
+            limiter=services.limiter, client_ip=client_ip(request),
             client_id=client_id, ctx=services.ctx)
     except flow.BadCredentials:
         return LoginRefused(401, "Incorrect username or password.")

@@ -22,6 +22,7 @@ from proofkey.flows.token import exchange
 from proofkey.protocol.params import parse_urlencoded
 from proofkey.protocol.responses import NO_STORE_HEADERS
 
+from .addresses import address_key
 from .forms import require_form
 from .middleware import error_headers
 from .services import Services
@@ -67,7 +68,7 @@ class TokenEndpoint:
             client = scope.get("client")
             answer: Mapping[str, str | int] = await exchange(
                 form, authorization, services=services.token,
-                client_ip=client[0] if client else "-", ctx=services.ctx)
+                client_ip=address_key(client[0]) if client else "-", ctx=services.ctx)
             status = 200
         except OAuthError as error:
             answer, status, extra = error.as_dict(), error.status_code, error_headers(error)

@@ -36,26 +36,27 @@ def failed_checks(done: subprocess.CompletedProcess[str]) -> set[str]:
 
 
 def test_our_sdk_signing_in_through_the_login_form_passes_every_check(tmp_path: Path) -> None:
-    done = client_check(tmp_path, "--attempts", "4", command=SDK_CLIENT)
+    done = client_check(tmp_path, "--attempts", "5", command=SDK_CLIENT)
     assert done.returncode == 0, done.stdout + done.stderr
     data = report(done)
     assert data["passed"] is True
-    assert data["attempts"] == 4
+    assert data["attempts"] == 5
     assert {c["id"] for c in data["checks"]} == {
         "attempts", "pkce-s256", "challenge-fresh", "state", "nonce", "verifier-confined",
         "code-single-use", "code-redirect-uri", "refresh-rotation", "iss-mixup",
-        "error-refused", "token-in-url", "command-exit"}
-    assert [c["id"] for c in data["skipped"]] == ["par-required"]
+        "error-refused", "redirect-not-followed", "token-in-url", "command-exit"}
+    assert [c["id"] for c in data["skipped"]] == ["par-required", "par-only"]
     assert "attempt 1 signed in" in done.stderr
     assert "attempt 2 refused: iss_mismatch" in done.stderr  # the mix-up attempt
     assert "attempt 3 refused: access_denied" in done.stderr  # the error beside a code
-    assert "attempt 4 signed in" in done.stderr
+    assert "attempt 4 refused: invalid_response" in done.stderr  # the 307 from /token
+    assert "attempt 5 signed in" in done.stderr
 
 
 def test_a_careful_hand_written_client_passes_too(tmp_path: Path) -> None:
     done = client_check(tmp_path, command=[*RAW_CLIENT, "none"])
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "3 attempt(s); 13 check(s) passed, 0 failed, 1 skipped" in client_check(
+    assert "4 attempt(s); 14 check(s) passed, 0 failed, 2 skipped" in client_check(
         tmp_path, command=[*RAW_CLIENT, "none"], fmt="table").stdout
 
 
@@ -73,6 +74,8 @@ def test_a_careful_hand_written_client_passes_too(tmp_path: Path) -> None:
     ("ignores-iss", "iss-mixup"),
     ("ignores-error", "error-refused"),
     ("token-in-url", "token-in-url"),
+    ("follows-redirect", "redirect-not-followed"),
+    ("no-state", "state"),
 ])
 def test_a_broken_client_fails_naming_the_check_it_breaks(tmp_path: Path, flaw: str,
                                                            check: str) -> None:
@@ -88,7 +91,8 @@ def test_findings_name_the_attempt_and_show_no_whole_secret(tmp_path: Path) -> N
     assert done.returncode == 1
     lines = [line for line in done.stdout.splitlines() if "FAIL" in line]
     assert [line.split()[:3] for line in lines] == [["challenge-fresh", "FAIL", "2"],
-                                                    ["challenge-fresh", "FAIL", "3"]]
+                                                    ["challenge-fresh", "FAIL", "3"],
+                                                    ["challenge-fresh", "FAIL", "4"]]
     assert "was sent in attempt 1" in lines[0]
     challenge = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"  # RFC 7636 appendix B
     assert challenge[:4] + "…" in lines[0]
@@ -121,9 +125,10 @@ def test_the_sdk_passes_when_par_is_required_and_a_client_without_par_fails(
 
 def test_auto_approve_answers_the_authorization_request_with_the_code(tmp_path: Path) -> None:
     done = client_check(tmp_path, "--auto-approve", "--mixup-attempt", "0",
-                        "--error-attempt", "0", command=[*RAW_CLIENT, "none"])
+                        "--error-attempt", "0", "--redirect-attempt", "0",
+                        command=[*RAW_CLIENT, "none"])
     assert done.returncode == 0, done.stdout + done.stderr
-    assert report(done)["attempts"] == 3
+    assert report(done)["attempts"] == 4
     assert "refused" not in done.stderr
 
 
@@ -147,8 +152,9 @@ def test_junit_output_has_a_test_case_per_check_and_a_failure_per_broken_one(
     failed = [case.get("name") for case in suite if case.find("failure") is not None]
     assert failed == ["pkce-s256"]
     skipped = [case.get("name") for case in suite if case.find("skipped") is not None]
-    assert skipped == ["par-required", "iss-mixup", "error-refused"]  # no code was issued
-    assert len(suite) == int(suite.get("tests", "0")) == 14
+    assert skipped == ["par-required", "iss-mixup", "error-refused", "redirect-not-followed",
+                       "par-only"]  # no code was issued
+    assert len(suite) == int(suite.get("tests", "0")) == 16
 
 
 def test_a_command_that_does_not_exist_is_a_usage_error(tmp_path: Path) -> None:
@@ -158,6 +164,14 @@ def test_a_command_that_does_not_exist_is_a_usage_error(tmp_path: Path) -> None:
 
 
 def test_an_unknown_format_is_a_usage_error(tmp_path: Path) -> None:
-    done = client_check(tmp_path, command=[*RAW_CLIENT, "none"], fmt="sarif")
+    done = client_check(tmp_path, command=[*RAW_CLIENT, "none"], fmt="xml")
     assert done.returncode == 2
-    assert "must be table, json or junit" in done.stderr
+    assert "must be table, json, junit or sarif" in done.stderr
+
+
+def test_a_state_file_that_cannot_be_read_is_a_usage_error(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "proofkey", "client-check", "--state", str(tmp_path), "--",
+         *RAW_CLIENT, "none"], capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 2
+    assert f"cannot read {tmp_path}: Is a directory" in done.stderr

@@ -22,12 +22,12 @@ def test_the_sign_in_script_of_the_doc_passes_client_check(tmp_path: Path) -> No
     script = tmp_path / "sign_in.py"
     script.write_text(next(b for b in BLOCKS if "OAuthClient(" in b))
     done = subprocess.run(
-        [sys.executable, "-m", "proofkey", "client-check", "--attempts", "4",
+        [sys.executable, "-m", "proofkey", "client-check", "--attempts", "5",
          "--state", str(tmp_path / "state"), "--", sys.executable, str(script)],
         capture_output=True, text=True, timeout=180, check=False)
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "4 attempt(s); 13 check(s) passed, 0 failed, 1 skipped" in done.stdout
-    assert done.stderr.count("refused:") == 2  # the mix-up and the error attempt
+    assert "5 attempt(s); 14 check(s) passed, 0 failed, 2 skipped" in done.stdout
+    assert done.stderr.count("refused:") == 3  # the mix-up, error and redirect attempts
 
 
 def test_the_doc_describes_every_check() -> None:

@@ -37,7 +37,8 @@ def attempt(seq: int, verifier: str, *, pushed: bool = False, state: str = STATE
     return [*exchanges, token]
 
 
-def checks_failed(exchanges: list[Exchange], **options: bool) -> list[tuple[str, int | None]]:
+def checks_failed(exchanges: list[Exchange],
+                  **options: bool | str) -> list[tuple[str, int | None]]:
     return [(f.check, f.attempt) for f in grade(exchanges, attempts=1, **options).findings]
 
 
@@ -101,3 +102,35 @@ def test_an_old_refresh_token_is_traced_to_the_sign_in_it_came_from() -> None:
     assert [(f.check, f.attempt) for f in found] == [("refresh-rotation", 1)]
     assert "request #6 used refresh token rt-2… (sha256:" in found[0].evidence
     assert found[0].evidence.endswith("replaced by a new one in request #5")
+
+
+def test_a_request_at_the_decoy_fails_redirect_not_followed_and_names_what_it_resent() -> None:
+    from proofkey.ops.client_check_profiles import DECOY_PATH
+
+    verifier = pkce.new_verifier()
+    exchanges = attempt(1, verifier)
+    redeem = exchanges[-1]
+    exchanges[-1] = Exchange(redeem.seq, "POST", "/token", form=redeem.form, status=307,
+                             location=f"http://127.0.0.1{DECOY_PATH}")
+    assert checks_failed(exchanges) == []
+    followed = Exchange(redeem.seq + 1, "POST", DECOY_PATH, form=redeem.form, status=400)
+    [finding] = grade([*exchanges, followed], attempts=1).findings
+    assert (finding.check, finding.attempt) == ("redirect-not-followed", 1)
+    assert finding.evidence == (
+        f"followed the 307 of request #{redeem.seq} to POST {DECOY_PATH} (an unregistered "
+        "URI), sending code, code_verifier, grant_type, redirect_uri")
+    assert verifier not in finding.evidence
+
+
+def test_par_only_under_fapi2_and_state_optional_there() -> None:
+    exchanges = attempt(1, pkce.new_verifier(), pushed=True)
+    assert checks_failed(exchanges, profile="fapi2") == []
+    front = exchanges[1]
+    leaky = Exchange(front.seq, "GET", "/authorize", query=(*front.query, ("scope", "openid")),
+                     status=303, location=front.location)
+    assert [(f.check, f.attempt, f.evidence) for f in grade(
+        [exchanges[0], leaky, exchanges[2]], attempts=1, profile="fapi2").findings] == [
+        ("par-only", 1, "GET /authorize also carried scope outside the pushed request")]
+    stateless = attempt(1, pkce.new_verifier(), pushed=True, state="")
+    assert checks_failed(stateless) == [("state", 1)]
+    assert grade(stateless, attempts=1, profile="fapi2").findings == ()
