@@ -105,10 +105,11 @@ async def authorize(http: httpx.AsyncClient, flow: Flow, scope: str,
     if not location.startswith("/interaction/"):
         return response
     page = await http.get(location)
-    response = await http.post(action_of(page.text), data={
-        "csrf": csrf_of(page.text), "username": "alice",
-        "password": "correct horse battery staple"})
-    page = await http.get(response.headers["location"])
+    if 'name="password"' in page.text:  # no session yet
+        response = await http.post(action_of(page.text), data={
+            "csrf": csrf_of(page.text), "username": "alice",
+            "password": "correct horse battery staple"})
+        page = await http.get(response.headers["location"])
     return await http.post(action_of(page.text), data={"csrf": csrf_of(page.text),
                                                        "decision": "allow"})
 
@@ -266,6 +267,22 @@ async def test_a_code_without_resources_cannot_be_redeemed_for_one(
     data = {"grant_type": "authorization_code", "code": code, "redirect_uri": flow.redirect_uri,
             "client_id": APP, "code_verifier": flow.verifier}
     assert_oauth_error(await token_post(http, data, [A]), "invalid_target")
+
+
+async def test_asking_for_the_default_audience_is_asking_for_no_resource(
+        http: httpx.AsyncClient) -> None:
+    # Clients such as the MCP SDK always send a resource; the default audience needs no
+    # registration and limits no scope.
+    body = await tokens_for(http, "openid a:read", [ISSUER], [ISSUER])
+    claims = claims_of(body["access_token"])
+    assert (claims["aud"], claims["scope"]) == (ISSUER, "openid a:read")
+    plain = await tokens_for(http, "a:read", [], [ISSUER])
+    assert claims_of(plain["access_token"])["aud"] == ISSUER
+    flow = new_flow(APP)
+    code = await code_for(http, flow, "a:read", [A])
+    data = {"grant_type": "authorization_code", "code": code, "redirect_uri": flow.redirect_uri,
+            "client_id": APP, "code_verifier": flow.verifier}
+    assert_oauth_error(await token_post(http, data, [ISSUER]), "invalid_target")
 
 
 # -- invalid_target ----------------------------------------------------------------------------

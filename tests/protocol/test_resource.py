@@ -111,9 +111,20 @@ def test_an_empty_resource_is_omitted() -> None:
 
 
 def test_unregistered_resources_are_invalid_target() -> None:
-    require_registered([A.uri, B.uri], CATALOG)
+    require_registered([A.uri, B.uri], CATALOG, DEFAULT)
     with pytest.raises(InvalidTarget, match="unknown"):
-        require_registered([A.uri, "https://c.example.com/"], CATALOG)
+        require_registered([A.uri, "https://c.example.com/"], CATALOG, DEFAULT)
+
+
+def test_the_default_audience_is_always_a_resource_without_scope_limits() -> None:
+    require_registered([DEFAULT], Catalog(), DEFAULT)
+    assert narrow((DEFAULT,), (), DEFAULT) == (DEFAULT,)  # a grant of none is one for it
+    with pytest.raises(InvalidTarget):
+        narrow((DEFAULT,), (A.uri,), DEFAULT)
+    assert token_target(("openid", "z:other"), (DEFAULT,), Catalog(), DEFAULT).audience == DEFAULT
+    both = token_target(("a:read", "z:other"), (A.uri, DEFAULT), CATALOG, DEFAULT)
+    assert both.audience == (A.uri, DEFAULT)
+    assert both.scope == ("a:read", "z:other")
 
 
 @given(st.lists(https_uris, unique=True, max_size=4), st.lists(https_uris, unique=True,
@@ -121,9 +132,9 @@ def test_unregistered_resources_are_invalid_target() -> None:
 def test_a_token_request_narrows_the_grant_and_never_widens_it(
         granted: list[str], requested: list[str]) -> None:
     try:
-        chosen = narrow(tuple(requested), tuple(granted))
+        chosen = narrow(tuple(requested), tuple(granted), DEFAULT)
     except InvalidTarget:
-        assert not set(requested) <= set(granted)
+        assert not set(requested) <= set(granted or [DEFAULT])
         return
     assert set(chosen) <= set(granted)
     assert chosen == (tuple(requested) if requested else tuple(granted))

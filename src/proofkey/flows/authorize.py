@@ -241,7 +241,7 @@ def check_request(params: Params, client: Client, redirect_uri: str, settings: S
                         supported=catalog.known_scopes(settings.scopes_supported))
     # RFC 8707 §2: an invalid or unknown resource is invalid_target.
     resources = parse_resources(values_of(params, "resource"))
-    require_registered(resources, catalog)
+    require_registered(resources, catalog, settings.audience)
     challenge = pkce.check_challenge(params.get("code_challenge"),
                                      params.get("code_challenge_method"))
     nonce = params.get("nonce")

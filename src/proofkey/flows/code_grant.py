@@ -74,8 +74,9 @@ async def redeem_code(
                                verifier, grants=grants, ctx=ctx)
     try:
         _bound_to(record, client, redirect_uri, verifier)
-        target = await target_for(record.scope, narrow(requested, record.resources),
-                                  directory=resources, default_audience=minter.audience)
+        chosen = narrow(requested, record.resources, minter.audience)
+        target = await target_for(record.scope, chosen, directory=resources,
+                                  default_audience=minter.audience)
     except OAuthError:
         await grants.revoke_grant(grant_id, now)  # never handed out; the code stays burned
         raise

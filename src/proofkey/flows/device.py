@@ -79,7 +79,7 @@ async def authorize_device(
     scope = check_scope(parse_scope(form.get("scope")), allowed=client.scopes,
                         supported=catalog.known_scopes(ctx.settings.scopes_supported))
     targets = parse_resources(values_of(form, "resource"))
-    require_registered(targets, catalog)
+    require_registered(targets, catalog, ctx.settings.audience)
     await device_cap(ctx.settings, DEVICE_CODE_TTL).admit(
         limiter, client_id=client.client_id, address=address, now=ctx.clock())
     now = ctx.now()
@@ -175,7 +175,7 @@ async def poll(
         raise SlowDown(f"poll at most every {request.interval + _SLOW_DOWN_STEP} seconds")
     if request.status == "pending":
         raise AuthorizationPending("the user has not approved the request yet")
-    target = await target_for(request.scope, narrow(requested, request.resources),
+    target = await target_for(request.scope, narrow(requested, request.resources, minter.audience),
                               directory=resources, default_audience=minter.audience)
     return await _issue(request, client, target, devices=devices, minter=minter, ctx=ctx,
                         now=now)

@@ -93,7 +93,7 @@ async def _rotate_checked(
         # family even when the request is wrong in some other way too (e.g. its scope).
         await _reject(current, presented, grants=grants, now=now, ctx=ctx)
     scope = _narrowed_scope(raw_scope, grant)
-    targets = narrow(requested, grant.resources)
+    targets = narrow(requested, grant.resources, ctx.settings.audience)
     successor = RefreshToken(new_digest, grant.grant_id, client.client_id, now,
                              now + ctx.settings.refresh_token_ttl_seconds, token_digest)
     in_grace = False

@@ -50,7 +50,7 @@ async def catalog_for(params: Params, settings: Settings,
 async def target_for(scope: tuple[str, ...], resources: tuple[str, ...], *,
                      directory: ResourceDirectory, default_audience: str) -> Target:
     """The audience and scopes of an access token for ``resources`` (none: the default)."""
-    catalog = await directory.catalog() if resources else EMPTY
+    catalog = await directory.catalog() if set(resources) - {default_audience} else EMPTY
     return token_target(scope, resources, catalog, default_audience)
 
 

@@ -127,7 +127,7 @@ async def _client_credentials(form: Params, client: Client, services: TokenServi
     if "openid" in scope:
         raise InvalidScope("openid needs a user; it cannot be used with client_credentials")
     resources = parse_resources(values_of(form, "resource"))
-    require_registered(resources, catalog)
+    require_registered(resources, catalog, services.minter.audience)
     target = await target_for(scope, resources, directory=services.resources,
                               default_audience=services.minter.audience)
     now = ctx.now()

@@ -10,6 +10,11 @@ token still works at the UserInfo endpoint.
 A grant remembers the resources authorized at the authorization endpoint. A token request
 (code redemption or refresh) may ask for any subset of them (``narrow``), never for more: a
 refresh can get a token for one resource of the grant, and the next refresh one for another.
+
+The server's default audience (``PROOFKEY_ACCESS_TOKEN_AUDIENCE``, else the issuer) is always a
+valid resource, without registration and without a scope limit: asking for it explicitly is
+asking for what a request without ``resource`` gets (clients such as the MCP SDK always send a
+``resource``), and a grant without resources is a grant for it.
 """
 
 from __future__ import annotations
@@ -115,19 +120,22 @@ def parse_resources(values: Iterable[str]) -> tuple[str, ...]:
     return tuple(out)
 
 
-def require_registered(resources: Iterable[str], catalog: Catalog) -> None:
-    """InvalidTarget unless every resource is registered."""
+def require_registered(resources: Iterable[str], catalog: Catalog,
+                       default_audience: str) -> None:
+    """InvalidTarget unless every resource is registered (or the default audience)."""
     for uri in resources:
-        if catalog.get(uri) is None:
+        if uri != default_audience and catalog.get(uri) is None:
             raise InvalidTarget("a requested resource is unknown to this server")
 
 
-def narrow(requested: tuple[str, ...], granted: tuple[str, ...]) -> tuple[str, ...]:
+def narrow(requested: tuple[str, ...], granted: tuple[str, ...],
+           default_audience: str) -> tuple[str, ...]:
     """The resources a token request gets from a grant: all of the grant's when it names
-    none, else those it names, which must all be in the grant (a subset, never a widening)."""
+    none, else those it names, which must all be in the grant (a subset, never a widening);
+    a grant of no resources is one for the default audience."""
     if not requested:
         return granted
-    if not set(requested) <= set(granted):
+    if not set(requested) <= set(granted or (default_audience,)):
         raise InvalidTarget("the requested resource was not authorized for this grant")
     return requested
 
@@ -145,17 +153,22 @@ def token_target(scope: tuple[str, ...], resources: tuple[str, ...], catalog: Ca
                  default_audience: str) -> Target:
     """The audience and scopes of a token for ``resources`` out of a grant of ``scope``.
 
-    Without resources: the default audience and the whole scope. With them: the resources as
-    ``aud`` and only the scopes they declare (plus ``SERVER_SCOPES``); with ``openid`` among
-    those, the default audience joins ``aud`` (the UserInfo endpoint accepts the token)."""
-    if not resources:
+    Without resources (or with the default audience alone): the default audience and the
+    whole scope. With them: the resources as ``aud`` and only the scopes they declare (plus
+    ``SERVER_SCOPES``; every scope when the default audience is among them); with ``openid``
+    among those, the default audience joins ``aud`` (the UserInfo endpoint accepts the
+    token)."""
+    if not resources or resources == (default_audience,):
         return Target(default_audience, scope)
     allowed = set(SERVER_SCOPES)
     for uri in resources:
         resource = catalog.get(uri)
-        if resource is None:
+        if uri == default_audience:
+            allowed |= set(scope)
+        elif resource is None:
             raise InvalidTarget("a requested resource is no longer registered")
-        allowed |= resource.scopes
+        else:
+            allowed |= resource.scopes
     kept = tuple(s for s in scope if s in allowed)
     audience = resources
     if "openid" in kept and default_audience not in audience:
