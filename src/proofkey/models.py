@@ -15,20 +15,29 @@ __all__ = [
     "AuthorizationCode",
     "Client",
     "ClientType",
+    "Connector",
+    "ConnectorKind",
     "DeviceAuthorization",
     "Grant",
+    "InitialAccessToken",
     "PendingAuthorization",
     "RefreshToken",
+    "RegisteredBy",
     "Resource",
     "Secret",
     "Session",
     "SigningKey",
     "TokenAuthMethod",
+    "UpstreamLogin",
     "User",
 ]
 
 ClientType = Literal["public", "confidential"]
+ConnectorKind = Literal["oidc", "oauth2"]
 TokenAuthMethod = Literal["none", "client_secret_basic", "client_secret_post"]
+# How a stored client came in: ``proofkey client add`` (cli) or ``POST /register`` (dynamic,
+# RFC 7591; managed with its registration access token, RFC 7592, and pruned when unused).
+RegisteredBy = Literal["cli", "dynamic"]
 
 
 class Secret:
@@ -72,6 +81,11 @@ class Client:
     created_at: int = 0
     require_pushed_authorization_requests: bool = False
     resource_server: bool = False  # may introspect other clients' access tokens (RFC 7662)
+    client_uri: str = ""  # RFC 7591 §2; shown escaped on consent, never fetched by the server
+    logo_uri: str = ""  # RFC 7591 §2; stored and returned, never fetched by the server
+    registered_by: RegisteredBy = "cli"
+    registration_token_digest: str | None = None  # RFC 7592 access token (dynamic clients)
+    last_used_at: int | None = None  # seen issuing a grant or refresh (housekeeping, ~1 h)
 
     @property
     def is_public(self) -> bool:
@@ -207,6 +221,18 @@ class Resource:
 
 
 @dataclass(frozen=True, slots=True)
+class InitialAccessToken:
+    """An initial access token for ``POST /register`` (RFC 7591 §3, mode ``token``), kept as
+    its digest; each registration takes one of ``uses_left`` until ``expires_at``."""
+
+    token_digest: str
+    token_id: str  # a short public name for ``proofkey registration token list|revoke``
+    created_at: int
+    expires_at: int
+    uses_left: int
+
+
+@dataclass(frozen=True, slots=True)
 class SigningKey:
     """A signing key as stored: its private JWK (JSON) and its life span."""
 
@@ -218,3 +244,39 @@ class SigningKey:
 
     def is_active(self) -> bool:
         return self.retired_at is None
+
+
+@dataclass(frozen=True, slots=True)
+class Connector:
+    """An upstream identity provider users may sign in through (``proofkey.connectors``).
+
+    ``kind`` "oidc" finds its endpoints by discovery from ``issuer``; "oauth2" (no OpenID
+    Connect) names them and maps userinfo claims with ``claims`` ((our claim, theirs) pairs).
+    The upstream client secret is never kept in the clear: ``secret_sealed`` is its AES-GCM
+    ciphertext under the data directory's connector key (empty: a public upstream client).
+    ``legacy`` allows an upstream that does not advertise PKCE S256 (flagged by ``lint``)."""
+
+    name: str
+    kind: ConnectorKind
+    issuer: str
+    client_id: str
+    secret_sealed: str = field(repr=False)
+    scope: tuple[str, ...]
+    legacy: bool = False
+    authorization_endpoint: str = ""
+    token_endpoint: str = ""
+    userinfo_endpoint: str = ""
+    claims: tuple[tuple[str, str], ...] = ()
+    created_at: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class UpstreamLogin:
+    """One upstream authorization in flight (keyed by the digest of its ``state``): for which
+    connector, bound to which browser (the digest of its cookie), and its secrets — verifier,
+    nonce, the pending downstream request's handle — sealed with a key only that browser's
+    cookie and the state together give (``connectors.sealing``)."""
+
+    connector: str
+    browser_digest: str
+    sealed: str = field(repr=False)

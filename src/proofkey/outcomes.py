@@ -13,17 +13,22 @@ from typing import Literal, TypeGuard, get_args
 
 __all__ = [
     "GRANT_TYPES",
+    "METADATA_OUTCOMES",
     "PARAMETERS",
     "PARAM_PROBLEMS",
     "TOKEN_OUTCOMES",
+    "UPSTREAM_OUTCOMES",
     "ChallengeProblem",
+    "FetchProblem",
     "GrantRefusal",
     "GrantType",
+    "MetadataOutcome",
     "ParamProblem",
     "Parameter",
     "StateProblem",
     "TokenErrorOutcome",
     "TokenOutcome",
+    "UpstreamOutcome",
     "error_outcome",
     "is_grant_type",
 ]
@@ -55,10 +60,18 @@ ChallengeProblem = Literal["missing", "truncated", "malformed", "method_missing"
 StateProblem = Literal["too_long", "double_encoded", "mangled"]
 ParamProblem = Literal[ChallengeProblem, StateProblem, "rejected"]
 
+# Why a client ID metadata document could not be fetched (docs/client-metadata-documents.md).
+FetchProblem = Literal["address_refused", "dns", "connect", "tls", "timeout", "redirect",
+                       "status", "too_large", "not_json"]
+# One value per metadata-document fetch: a usable client, a document refused by a rule, or
+# why it could not be fetched.
+MetadataOutcome = Literal["fetched", "refused", FetchProblem]
+
 GRANT_TYPES: frozenset[GrantType] = frozenset(get_args(GrantType))
 TOKEN_OUTCOMES: frozenset[TokenOutcome] = frozenset(get_args(TokenOutcome))
 PARAMETERS: frozenset[Parameter] = frozenset(get_args(Parameter))
 PARAM_PROBLEMS: frozenset[ParamProblem] = frozenset(get_args(ParamProblem))
+METADATA_OUTCOMES: frozenset[MetadataOutcome] = frozenset(get_args(MetadataOutcome))
 
 _ERROR_OUTCOMES: dict[str, TokenErrorOutcome] = {
     code: code for code in get_args(TokenErrorOutcome)}
@@ -71,3 +84,9 @@ def is_grant_type(value: str | None) -> TypeGuard[GrantType]:
 def error_outcome(error: str) -> TokenErrorOutcome | Literal["other"]:
     """The M1 outcome of a token request refused with the RFC error code ``error``."""
     return _ERROR_OUTCOMES.get(error, "other")
+
+
+# The upstream leg of a connector login (docs/federation.md): how its code exchange ended.
+UpstreamOutcome = Literal["success", "denied", "verifier_mismatch", "mix_up",
+                          "invalid_id_token", "invalid_response", "unavailable", "no_pkce"]
+UPSTREAM_OUTCOMES: frozenset[str] = frozenset(get_args(UpstreamOutcome))

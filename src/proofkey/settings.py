@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import ipaddress
+import json
 import math
 import os
 import tomllib
@@ -125,6 +126,20 @@ def _resources(name: str, raw: Any) -> tuple[str, ...]:
     return tuple(entries)
 
 
+def _tables(name: str, raw: Any) -> tuple[tuple[tuple[str, Any], ...], ...]:
+    """A TOML array of tables (or JSON text of a list of objects in the environment), kept
+    as sorted (key, value) pairs; ``proofkey.connectors.config`` reads their meaning."""
+    if isinstance(raw, str):
+        try:
+            raw = json.loads(raw) if raw.strip() else []
+        except ValueError:
+            raise SettingsError(name, "must be a JSON list of objects") from None
+    if not isinstance(raw, list) or not all(isinstance(t, dict) for t in raw):
+        raise SettingsError(name, "must be a list of tables ([[connectors]] in TOML)")
+    return tuple(tuple(sorted((str(k), v if not isinstance(v, list | dict) else json.dumps(v))
+                              for k, v in table.items())) for table in raw)
+
+
 def _opt(help_text: str, convert: Callable[[str, Any], Any], **kw: Any) -> Any:
     return field(metadata={"help": help_text, "convert": convert}, **kw)
 
@@ -230,11 +245,67 @@ class Settings:
         "Redis URL (redis://host:6379/0, rediss:// for TLS) for rate limits shared by every "
         "instance; empty keeps them in each process. If Redis fails, each instance limits on "
         "its own until it is back.", _str, default="")
+    registration: str = _opt(
+        "Dynamic client registration at /register (RFC 7591): off (404), token (an initial "
+        "access token from `proofkey registration token create` is required) or open "
+        "(anyone; rate-limited per address).", _str, default="off")
+    registrations_per_address: int = _opt(
+        "Registrations one client address may make per hour when registration is open or "
+        "token, before 429.", _int(1, _CAP_MAX), default=20)
+    registration_default_scopes: tuple[str, ...] = _opt(
+        "Scopes a dynamically registered client gets when it asks for none (space or comma "
+        "separated; each must be in scopes_supported). Empty: openid, profile and "
+        "offline_access, those of them in scopes_supported.", _words, default=())
+    client_metadata_documents: bool = _opt(
+        "Accept a client_id that is an https URL and resolve it by fetching its Client ID "
+        "Metadata Document (anyone may then present a client; the server fetches URLs they "
+        "choose, under SSRF rules; see docs/client-metadata-documents.md).", _bool,
+        default=False)
+    client_metadata_allow_loopback: bool = _opt(
+        "Let metadata documents be fetched from loopback addresses (development and tests); "
+        "refused unless the issuer is on loopback too.", _bool, default=False)
+    client_metadata_connect_timeout_ms: int = _opt(
+        "Connect timeout when fetching a metadata document.", _int(100, 30000), default=2000)
+    client_metadata_read_timeout_ms: int = _opt(
+        "Read timeout when fetching a metadata document (the whole fetch gets connect + read).",
+        _int(100, 30000), default=3000)
+    client_metadata_max_bytes: int = _opt("Largest metadata document accepted.",
+                                          _int(512, 65536), default=5120)
+    client_metadata_min_cache_seconds: int = _opt(
+        "Shortest time a fetched metadata document is kept (also when its headers say "
+        "no-store or nothing).", _int(10, DAY), default=300)
+    client_metadata_max_cache_seconds: int = _opt(
+        "Longest time a fetched metadata document is kept, whatever its headers say.",
+        _int(10, 7 * DAY), default=DAY)
+    client_metadata_failure_cache_seconds: int = _opt(
+        "How long a metadata document that could not be fetched or was refused is remembered "
+        "as failed before it is fetched again (0: never; then every request fetches).",
+        _int(0, 3600), default=10)
+    client_metadata_cache_entries: int = _opt(
+        "Most metadata documents (and failures) a process keeps.", _int(10, 100000),
+        default=1000)
     trusted_proxies: tuple[str, ...] = _opt(
         "Addresses or networks (comma separated, e.g. 127.0.0.1,10.0.0.0/8) of reverse proxies "
         "whose X-Forwarded-For and X-Forwarded-Proto are believed for the client address; "
         "empty trusts none. The issuer never comes from request headers.",
         _networks, default=())
+    connectors: tuple[tuple[tuple[str, Any], ...], ...] = _opt(
+        "Upstream identity providers users may sign in through: [[connectors]] tables in "
+        "TOML (JSON list in the environment); see docs/federation.md. Connectors added with "
+        "`proofkey connector add` live in the database instead.", _tables, default=())
+    link_verified_email: bool = _opt(
+        "Link a first upstream login to the existing local user with the same e-mail "
+        "address, but only when the upstream marks it verified (email_verified).", _bool,
+        default=False)
+    password_login: bool = _opt(
+        "Offer the password form on the login page (false: connectors only).", _bool,
+        default=True)
+
+    @property
+    def registration_scopes(self) -> tuple[str, ...]:
+        """The scopes of a dynamically registered client that asks for none."""
+        return self.registration_default_scopes or tuple(
+            s for s in ("openid", "profile", "offline_access") if s in self.scopes_supported)
 
     @property
     def effective_issuer(self) -> str:
@@ -287,6 +358,21 @@ def _check(settings: Settings) -> Settings:
     if settings.redis_url and not settings.redis_url.startswith(
             ("redis://", "rediss://", "unix://")):
         raise SettingsError("redis_url", "must start with redis://, rediss:// or unix://")
+    if settings.registration not in {"off", "token", "open"}:
+        raise SettingsError("registration", "must be one of off, token, open")
+    unknown = set(settings.registration_default_scopes) - set(settings.scopes_supported)
+    if unknown:
+        raise SettingsError("registration_default_scopes", "must be in scopes_supported; "
+                            "unknown: " + " ".join(sorted(unknown)))
+    if settings.client_metadata_allow_loopback and not _is_loopback(parts.hostname):
+        # draft-ietf-oauth-client-id-metadata-document §6.5: loopback documents only for a
+        # server that itself runs on loopback.
+        raise SettingsError("client_metadata_allow_loopback",
+                            "is only allowed with an issuer on loopback (development and "
+                            f"tests); the issuer is {issuer}")
+    if settings.client_metadata_min_cache_seconds > settings.client_metadata_max_cache_seconds:
+        raise SettingsError("client_metadata_min_cache_seconds",
+                            "must not be above PROOFKEY_CLIENT_METADATA_MAX_CACHE_SECONDS")
     return settings
 
 

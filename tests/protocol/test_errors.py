@@ -47,7 +47,9 @@ OIDC_CORE = {
     "request_uri_not_supported",
     "registration_not_supported",
 }
-REGISTERED_CODES = RFC_6749 | RFC_6750 | RFC_7009 | RFC_8628 | RFC_8707 | OIDC_CORE
+RFC_7591 = {"invalid_redirect_uri", "invalid_client_metadata", "invalid_software_statement",
+            "unapproved_software_statement"}
+REGISTERED_CODES = RFC_6749 | RFC_6750 | RFC_7009 | RFC_8628 | RFC_8707 | OIDC_CORE | RFC_7591
 
 EXPECTED_STATUS = {
     "invalid_request": 400,
@@ -72,6 +74,8 @@ EXPECTED_STATUS = {
     "expired_token": 400,
     "temporarily_unavailable": 503,
     "server_error": 500,
+    "invalid_redirect_uri": 400,
+    "invalid_client_metadata": 400,
 }
 SAFE = re.compile(r"[\x20-\x21\x23-\x5b\x5d-\x7e]*")
 

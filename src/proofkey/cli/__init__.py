@@ -14,9 +14,11 @@ from proofkey.cli import (
     bff,
     client_check,
     clients,
+    connectors,
     keys,
     login,
     maintenance,
+    registration,
     resources,
     serve,
     users,
@@ -30,6 +32,8 @@ app = typer.Typer(no_args_is_help=True, rich_markup_mode=None, add_completion=Fa
 app.add_typer(clients.app, name="client")
 app.add_typer(users.app, name="user")
 app.add_typer(keys.app, name="keys")
+app.add_typer(registration.app, name="registration")
+app.add_typer(connectors.app, name="connector")
 app.add_typer(resources.app, name="resource")
 
 app.command(epilog=serve.EPILOG)(serve.serve)

@@ -19,6 +19,7 @@ from proofkey.cli.common import (
     settings_from,
     warn,
 )
+from proofkey.cli.registration import duration_seconds
 from proofkey.flows.admin import register_client
 from proofkey.flows.resources import known_scopes
 from proofkey.models import Client
@@ -39,6 +40,8 @@ def _client_dict(client: Client) -> dict[str, Any]:
             "require_pushed_authorization_requests":
                 client.require_pushed_authorization_requests,
             "resource_server": client.resource_server,
+            "registered_by": client.registered_by, "client_uri": client.client_uri,
+            "logo_uri": client.logo_uri, "last_used_at": client.last_used_at,
             "created_at": client.created_at}
 
 
@@ -104,7 +107,7 @@ def client_list(config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
     rows = [_client_dict(c) for c in run(settings_from(config), lambda s: s.list_clients())]
     emit(rows, as_json, make_table("clients", rows, ["client_id", "type", "redirect_uris",
                                                      "scopes", "grant_types",
-                                                     "resource_server"]))
+                                                     "resource_server", "registered_by"]))
 
 
 @app.command("show")
@@ -126,3 +129,42 @@ def client_remove(client_id: str, config: ConfigOpt = None) -> None:
         raise fail(f"no client {client_id!r}")
     audit(settings, "client_removed", client_id)
     out.print(f"removed client {client_id}", markup=False)
+
+
+# Uses older than this are already recorded by the server's hourly housekeeping
+# (web/app.USE_RECORDING_SECONDS plus its overlap); prune records the newer ones first.
+_RECENT_USES = 3900
+
+
+@app.command("prune")
+def client_prune(
+    unused_for: Annotated[str, typer.Option(
+        help="Remove dynamically registered clients not used for this long (e.g. 30d).")],
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Only list them.")] = False,
+    config: ConfigOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Remove dynamically registered clients (POST /register) never used, or not used for
+    --unused-for; their grants are revoked. Clients added with `client add` always stay."""
+    settings = settings_from(config)
+    cutoff = duration_seconds(unused_for, "--unused-for")
+
+    async def work(store: Store) -> list[str]:
+        now = int(time.time())
+        await store.record_client_use(now - _RECENT_USES, now)
+        stale = [c.client_id for c in await store.unused_clients(now - cutoff)]
+        if not dry_run:
+            stale = [c for c in stale if await store.remove_client(c, now=now)]
+        return stale
+
+    pruned = run(settings, work)
+    if not dry_run:
+        for client_id in pruned:
+            audit(settings, "client_pruned", client_id)
+    if as_json:
+        emit({"dry_run": dry_run, "clients": pruned}, True)
+        return
+    verb = "would remove" if dry_run else "removed"
+    for client_id in pruned:
+        out.print(f"{verb} client {client_id}", markup=False)
+    out.print(f"{verb} {len(pruned)} unused dynamically registered client(s)", markup=False)

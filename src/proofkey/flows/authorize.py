@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 from proofkey.crypto import digest, fingerprint, new_handle
 from proofkey.errors import (
     ConsentRequired,
+    InvalidClient,
     InvalidRequest,
     LoginRequired,
     OAuthError,
@@ -32,6 +33,7 @@ from proofkey.observability.events import (
     state_problem,
 )
 from proofkey.protocol import pkce
+from proofkey.protocol.client_id_document import is_metadata_document_id
 from proofkey.protocol.params import Params, values_of
 from proofkey.protocol.redirect_uri import match_redirect_uri, redirect_assures_client
 from proofkey.protocol.resource import Catalog, parse_resources, require_registered
@@ -131,7 +133,10 @@ async def start(
     client_id = params.get("client_id")
     if client_id is None:
         return _page(ctx, None, InvalidRequest("client_id is required", redirectable=False))
-    client = await clients.get_client(client_id)
+    try:
+        client = await clients.get_client(client_id)
+    except InvalidClient as error:  # a metadata document that cannot be used: say why
+        return _page(ctx, None, InvalidRequest(error.description, redirectable=False))
     if client is None:
         return _page(ctx, None, InvalidRequest("unknown client_id", redirectable=False))
     redirect_uri = params.get("redirect_uri")
@@ -163,7 +168,9 @@ async def start(
     # No consent on record (an empty set) must ask even for an empty scope: a client the user
     # never approved gets no code in silence.
     remembered = granted is not None and len(granted) > 0 and set(request.scope) <= granted
-    assured = redirect_assures_client(redirect_uri, public=client.is_public)
+    # A metadata-document client is whoever controls a URL: never remembered, always asked.
+    assured = redirect_assures_client(redirect_uri, public=client.is_public) and \
+        not is_metadata_document_id(client.client_id)
     needs_consent = "consent" in request.prompt or not remembered or not assured
     if not assured:
         # RFC 8252 §8.6: any local app can listen on a public client's loopback or private-use

@@ -16,7 +16,14 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from proofkey.outcomes import ChallengeProblem, GrantType, StateProblem, TokenOutcome
+from proofkey.outcomes import (
+    ChallengeProblem,
+    GrantType,
+    MetadataOutcome,
+    StateProblem,
+    TokenOutcome,
+    UpstreamOutcome,
+)
 from proofkey.protocol import pkce
 
 __all__ = [
@@ -24,6 +31,8 @@ __all__ = [
     "AuthorizationFailed",
     "AuthorizationStarted",
     "ChallengeProblem",
+    "ClientMetadataFetched",
+    "ClientRegistration",
     "CodeIssued",
     "CodeReplayed",
     "Event",
@@ -37,6 +46,8 @@ __all__ = [
     "TokenExchangeFailed",
     "TokenExchanged",
     "TokenRevoked",
+    "UpstreamExchanged",
+    "UpstreamLinked",
     "challenge_problem",
     "state_problem",
 ]
@@ -188,7 +199,9 @@ class AdminChange(Event):
     """An administrator changed a client, a user or the signing keys (audit only).
 
     ``action`` is one of client_registered, client_removed, user_added, user_removed,
-    password_changed, sessions_revoked (a user's sessions and grants ended), keys_rotated;
+    password_changed, sessions_revoked (a user's sessions and grants ended), keys_rotated,
+    client_pruned (an unused dynamic client removed), initial_token_created and
+    initial_token_revoked (by the token's public id);
     ``subject`` names what changed (a client id, a user id, the new key ids) — never a secret.
     """
 
@@ -196,7 +209,56 @@ class AdminChange(Event):
     subject: str
 
 
+@dataclass(frozen=True, slots=True)
+class ClientRegistration(Event):
+    """A client registered itself, or changed or deleted its registration (RFC 7591, RFC
+    7592; audit only). ``action`` is registered, updated or deleted; ``mode`` the setting
+    (open or token); ``registration_token`` the fingerprint of the client's registration
+    access token and ``initial_token`` the id of the initial access token used (never a
+    token itself)."""
+
+    action: str
+    client_id: str
+    client_type: str
+    mode: str
+    registration_token: str
+    initial_token: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ClientMetadataFetched(Event):
+    """A client ID metadata document was fetched (cache hits emit nothing). ``detail`` is the
+    refusing rule id (PKL0xx) when ``outcome`` is refused; ``kept_seconds`` how long the result
+    is cached."""
+
+    client_id: str
+    outcome: MetadataOutcome
+    detail: str | None
+    kept_seconds: int
+
+
 Subscriber = Callable[[Event], None]
+
+
+@dataclass(frozen=True, slots=True)
+class UpstreamExchanged(Event):
+    """A connector login's upstream leg ended (``connector`` is a configured name)."""
+
+    connector: str
+    outcome: UpstreamOutcome
+    client_id: str | None
+    user_id: str | None = None
+    detail: str | None = None  # audit only: the upstream error code or check that failed
+
+
+@dataclass(frozen=True, slots=True)
+class UpstreamLinked(Event):
+    """An upstream subject was linked to a local user: a new one, or by verified e-mail."""
+
+    connector: str
+    user_id: str
+    how: str  # "created" or "verified_email"
+    subject_fp: str
 
 
 class EventBus:

@@ -3,7 +3,9 @@
 The only module that imports ``prometheus_client``. Every label value comes from a closed set,
 so a hostile client cannot grow the number of series: ``client_id`` is one of the first
 ``max_clients`` registered client ids seen (events carry a client id only once the client is
-known to the store), else ``other``, or ``unknown`` when no client was identified; outcomes,
+known to the store), else ``other``, or ``unknown`` when no client was identified; clients
+identified by a metadata document (an https URL anyone can mint) all count as
+``metadata_document``, so they never take a registered client's place; outcomes,
 error codes, grant types and parameter problems are fixed lists, anything else is ``other``.
 Child metrics are cached per label tuple, so the hot path is a dict lookup, an ``inc`` and an
 ``observe``. Each app owns its registry (several apps can live in one process, as in tests).
@@ -30,16 +32,20 @@ from prometheus_client.process_collector import ProcessCollector
 
 from proofkey.outcomes import (
     GRANT_TYPES,
+    METADATA_OUTCOMES,
     PARAM_PROBLEMS,
     PARAMETERS,
     TOKEN_OUTCOMES,
+    UPSTREAM_OUTCOMES,
     Parameter,
     ParamProblem,
 )
+from proofkey.protocol.client_id_document import is_metadata_document_id
 
 from .events import (
     AuthorizationFailed,
     AuthorizationStarted,
+    ClientMetadataFetched,
     CodeIssued,
     Event,
     LoginFailed,
@@ -48,6 +54,7 @@ from .events import (
     TokenExchanged,
     TokenExchangeFailed,
     TokenRevoked,
+    UpstreamExchanged,
 )
 from .redact import KINDS
 
@@ -59,8 +66,10 @@ __all__ = [
 ]
 
 MAX_CLIENT_LABELS = 100
+MAX_CONNECTOR_LABELS = 50
 OTHER = "other"
 UNKNOWN = "unknown"
+METADATA_DOCUMENT = "metadata_document"
 
 # M1 outcomes: the closed ``TokenOutcome`` set the token flow emits (proofkey.outcomes).
 OUTCOMES = TOKEN_OUTCOMES
@@ -141,6 +150,16 @@ class Metrics:
         self.revocations = Counter("proofkey_revocations",
                                    "Tokens revoked by their client (RFC 7009), by kind.",
                                    ["client_id", "kind"], registry=r)
+        self.metadata_fetches = Counter(
+            "proofkey_client_metadata_fetches",
+            "Client ID metadata documents fetched, by outcome (fetched, refused, or why the "
+            "fetch failed).", ["outcome"], registry=r)
+        self.upstream_exchanges = Counter(
+            "proofkey_upstream_exchanges",
+            "M1/M2 for connectors: upstream code exchanges by connector and outcome "
+            "(verifier_mismatch: the upstream refused our code and verifier).",
+            ["connector", "outcome"], registry=r)
+        self._connectors: set[str] = set()
         self.ratelimit_evictions = _ReadCounter(
             "proofkey_ratelimit_evictions",
             "Rate-limit keys with events still in their window dropped to bound the in-process "
@@ -167,6 +186,9 @@ class Metrics:
             LoginFailed: self._login_failed,
             LoginThrottled: self._login_throttled,
             TokenRevoked: self._revoked,
+            ClientMetadataFetched: lambda e: self._child(
+                self.metadata_fetches, _closed(e.outcome, METADATA_OUTCOMES)).inc(),
+            UpstreamExchanged: self._upstream,
         }
 
     # -- subscriber ----------------------------------------------------------------------
@@ -175,6 +197,16 @@ class Metrics:
         handler = self._handlers.get(type(event))
         if handler is not None:
             handler(event)
+
+    def _upstream(self, event: UpstreamExchanged) -> None:
+        """Connector names come from the configuration and the database, never from a
+        request (the flow emits only for a connector it found); capped all the same."""
+        name = event.connector
+        if name not in self._connectors and len(self._connectors) < MAX_CONNECTOR_LABELS:
+            self._connectors.add(name)
+        label = name if name in self._connectors else OTHER
+        outcome = event.outcome if event.outcome in UPSTREAM_OUTCOMES else OTHER
+        self._child(self.upstream_exchanges, label, outcome).inc()
 
     def count_redaction(self, kind: str) -> None:
         """M6: called by the redaction layer for every secret-shaped value it masks."""
@@ -197,6 +229,8 @@ class Metrics:
         """A registered client id while fewer than ``max_clients`` were seen, else ``other``."""
         if client_id is None:
             return UNKNOWN
+        if is_metadata_document_id(client_id):
+            return METADATA_DOCUMENT
         if client_id in self._clients:
             return client_id
         if len(self._clients) < self._max_clients and len(client_id) <= 128:

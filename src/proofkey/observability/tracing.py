@@ -50,6 +50,7 @@ from .events import (
     TokenExchanged,
     TokenExchangeFailed,
     TokenRevoked,
+    UpstreamExchanged,
 )
 
 __all__ = ["RequestSpan", "Tracing", "current_trace_ids", "exporters_from_env"]
@@ -189,7 +190,15 @@ class Tracing:
         """``target`` with a client span around each of its coroutine methods."""
         if self._tracer is None:
             return target
-        return cast(T, _TracedProxy(target, self._tracer, system))
+        return cast(T, _TracedProxy(target, self._tracer, "store.", {"db.system.name": system}))
+
+    def traced_upstream(self, target: T, connector: str, server: str) -> T:
+        """A connector's SDK client with a client span (``upstream.<operation>``) around each
+        of its calls to the upstream provider, so both legs of a login show in one trace."""
+        if self._tracer is None:
+            return target
+        return cast(T, _TracedProxy(target, self._tracer, "upstream.", {
+            "proofkey.connector": connector, "server.address": server}))
 
 
 def _attributes(event: Event) -> dict[str, str | bool | float]:
@@ -213,18 +222,24 @@ def _attributes(event: Event) -> dict[str, str | bool | float]:
                   "proofkey.outcome": event.outcome[:40], "proofkey.error": event.error}
     elif isinstance(event, CodeReplayed):
         values = {"proofkey.code_fp": event.code_fp, "proofkey.replay_revoked": event.revoked}
+    elif isinstance(event, UpstreamExchanged):
+        values = {"proofkey.connector": event.connector,
+                  "proofkey.upstream_outcome": event.outcome,
+                  "proofkey.client_id": event.client_id or ""}
     elif isinstance(event, RefreshRotated | RefreshReuseDetected | TokenRevoked):
         values = {"proofkey.client_id": event.client_id}
     return {k: v for k, v in values.items() if v != ""}
 
 
 class _TracedProxy:
-    """Forwards every attribute; coroutine methods run inside a ``store.<name>`` span."""
+    """Forwards every attribute; coroutine methods run inside a ``<prefix><name>`` span."""
 
-    def __init__(self, target: Any, tracer: trace.Tracer, system: str) -> None:
+    def __init__(self, target: Any, tracer: trace.Tracer, prefix: str,
+                 attributes: Mapping[str, str]) -> None:
         self._target = target
         self._tracer = tracer
-        self._system = system
+        self._prefix = prefix
+        self._attributes = dict(attributes)
 
     def __getattr__(self, name: str) -> Any:
         value = getattr(self._target, name)
@@ -235,12 +250,13 @@ class _TracedProxy:
         return wrapped
 
     def _wrap(self, name: str, method: Callable[..., Awaitable[Any]]) -> Callable[..., Any]:
-        tracer, attributes = self._tracer, {"db.system.name": self._system,
-                                            "db.operation.name": name}
+        tracer, span_name = self._tracer, f"{self._prefix}{name}"
+        attributes = {**self._attributes, "db.operation.name": name} if self._prefix == \
+            "store." else self._attributes
 
         @functools.wraps(method)
         async def call(*args: Any, **kwargs: Any) -> Any:
-            with tracer.start_as_current_span(f"store.{name}", kind=SpanKind.CLIENT,
+            with tracer.start_as_current_span(span_name, kind=SpanKind.CLIENT,
                                               attributes=attributes):
                 return await method(*args, **kwargs)
 

@@ -131,15 +131,16 @@ def _from_db(config: Path | None, policy: Policy) -> list[Issue]:
     except SettingsError as exc:
         raise _usage(str(exc)) from None
 
-    async def read() -> list[Client]:
+    async def read() -> tuple[list[Client], list[str]]:
         store = open_store(settings.effective_database_url)
         try:
-            return await store.list_clients()
+            legacy = [c.name for c in await store.list_connectors() if c.legacy]
+            return await store.list_clients(), legacy
         finally:
             await store.close()
 
     try:
-        clients = asyncio.run(read())
+        clients, legacy = asyncio.run(read())
     except Exception as exc:  # any driver's error (no such table, refused connection …)
         raise _usage(f"cannot read clients from the store: {exc}") from None
     source = "store"
@@ -149,6 +150,14 @@ def _from_db(config: Path | None, policy: Policy) -> list[Issue]:
               ("refresh", "grant_ttl_seconds", settings.grant_ttl_seconds)]
     issues += [Issue(sev, rule, "(settings)", message, "settings")
                for sev, rule, message in lint_client.lint_lifetimes(server, policy)]
+    # PKL090: a connector marked legacy (docs/federation.md) runs its upstream leg without
+    # knowing that the upstream verifies PKCE.
+    configured = [(dict(t).get("name"), "settings") for t in settings.connectors
+                  if dict(t).get("legacy") is True]
+    issues += [Issue("warning", "PKL090", f"connector {name}", "marked legacy: its upstream "
+                     "does not advertise PKCE S256, so a stolen upstream code may be redeemable "
+                     "without the verifier", where)
+               for name, where in [*configured, *((n, "store") for n in legacy)]]
     return issues
 
 

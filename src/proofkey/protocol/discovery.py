@@ -11,10 +11,12 @@ __all__ = ["server_metadata"]
 
 
 def server_metadata(
-    issuer: str, *, scopes: Iterable[str], signing_algs: Iterable[str]
+    issuer: str, *, scopes: Iterable[str], signing_algs: Iterable[str],
+    registration: bool = False,
+    client_id_metadata_documents: bool = False,
 ) -> dict[str, Any]:
     algs = sorted(set(signing_algs))
-    return {
+    body: dict[str, Any] = {
         "issuer": issuer,
         "authorization_endpoint": f"{issuer}/authorize",
         "token_endpoint": f"{issuer}/token",
@@ -48,3 +50,9 @@ def server_metadata(
         "request_parameter_supported": False,
         "request_uri_parameter_supported": False,  # only /par's request_uri values
     }
+    if registration:  # RFC 8414 §2: only when dynamic registration (RFC 7591) is on
+        body["registration_endpoint"] = f"{issuer}/register"
+    if client_id_metadata_documents:
+        # draft-ietf-oauth-client-id-metadata-document §5: servers that support it MUST say so.
+        body["client_id_metadata_document_supported"] = True
+    return body

@@ -18,6 +18,7 @@ from proofkey.models import (
     Client,
     DeviceAuthorization,
     Grant,
+    InitialAccessToken,
     PendingAuthorization,
     RefreshToken,
     Resource,
@@ -51,6 +52,7 @@ TABLES: dict[str, tuple[str, type[Any]]] = {
     "code": ("auth_codes", AuthorizationCode), "grant": ("grants", Grant),
     "refresh": ("refresh_tokens", RefreshToken), "key": ("signing_keys", SigningKey),
     "device": ("device_authorizations", DeviceAuthorization),
+    "initial": ("initial_access_tokens", InitialAccessToken),
     "resource": ("resources", Resource),
 }  # fmt: skip
 """Short name -> (table, model)."""
@@ -66,6 +68,8 @@ PURGED: tuple[tuple[str, int], ...] = (
     ("pending_authorizations", 0), ("sessions", 0), ("auth_codes", CODE_REPLAY_WINDOW),
     ("refresh_tokens", 0), ("grants", 0), ("revoked_access_tokens", 0),
     ("device_authorizations", CODE_REPLAY_WINDOW), ("pushed_requests", 0),
+    ("initial_access_tokens", 0),
+    ("upstream_logins", 0),
 )  # fmt: skip
 
 

@@ -22,13 +22,16 @@ from typing import Protocol
 from proofkey.models import (
     AuthorizationCode,
     Client,
+    Connector,
     DeviceAuthorization,
     Grant,
+    InitialAccessToken,
     PendingAuthorization,
     RefreshToken,
     Resource,
     Session,
     SigningKey,
+    UpstreamLogin,
     User,
 )
 from proofkey.protocol.resource import Catalog
@@ -39,11 +42,13 @@ __all__ = [
     "CodeStore",
     "ConsentStore",
     "DeviceStore",
+    "FederationStore",
     "GrantStore",
     "InteractionStore",
     "KeyStore",
     "PushedRequestStore",
     "RateLimiter",
+    "RegistrationStore",
     "Reservation",
     "ResourceDirectory",
     "ResourceStore",
@@ -71,6 +76,35 @@ class ClientStore(Protocol):
         ``now``, default the current time; so every refresh token of the client stops working)
         and delete the consents given to it. False if there was no such client."""
         ...
+
+
+class RegistrationStore(Protocol):
+    """Dynamic client registration (RFC 7591, RFC 7592): clients changed in place, their use
+    recorded off the token path, and the initial access tokens of mode ``token``."""
+
+    async def update_client(self, client: Client) -> bool:
+        """Replace every field of the stored client with ``client``'s (the id stays); False
+        if there is no such client."""
+        ...
+
+    async def record_client_use(self, since: int, now: int) -> int:
+        """Set ``last_used_at`` to ``now`` on dynamic clients that issued a grant or a refresh
+        token at or after ``since``; return how many changed."""
+        ...
+
+    async def unused_clients(self, before: int) -> list[Client]:
+        """Dynamic clients last used (or, never used, created) before ``before``."""
+        ...
+
+    async def add_initial_token(self, token: InitialAccessToken) -> None: ...
+
+    async def use_initial_token(self, token_digest: str, now: int) -> InitialAccessToken | None:
+        """Take one use of an unexpired token with uses left, atomically (of N concurrent
+        callers for its last use exactly one wins); the token after the use, or None."""
+        ...
+
+    async def list_initial_tokens(self) -> list[InitialAccessToken]: ...
+    async def revoke_initial_token(self, token_id: str) -> bool: ...
 
 
 class ResourceStore(Protocol):
@@ -250,6 +284,30 @@ class PushedRequestStore(Protocol):
         ...
 
 
+class FederationStore(Protocol):
+    """Upstream identity providers, the users linked to their subjects, and the upstream
+    leg's transactions (``take_upstream_login`` is single use: one atomic delete)."""
+
+    async def add_connector(self, connector: Connector) -> None: ...
+    async def get_connector(self, name: str) -> Connector | None: ...
+    async def list_connectors(self) -> list[Connector]: ...
+    async def remove_connector(self, name: str) -> bool:
+        """Delete the connector and every user link through it."""
+        ...
+
+    async def get_link(self, connector: str, subject: str) -> str | None: ...
+    async def add_link(self, connector: str, subject: str, user_id: str, now: int) -> None: ...
+    async def users_with_email(self, email: str) -> list[User]:
+        """Up to two users with this e-mail address (two: it is ambiguous)."""
+        ...
+
+    async def save_upstream_login(self, state_digest: str, login: UpstreamLogin,
+                                  expires_at: int) -> None: ...
+    async def take_upstream_login(self, state_digest: str, now: int) -> UpstreamLogin | None:
+        """Atomically delete and return an unexpired transaction."""
+        ...
+
+
 class KeyStore(Protocol):
     async def list_keys(self) -> list[SigningKey]: ...
     async def add_key(self, key: SigningKey) -> None: ...
@@ -268,7 +326,9 @@ class Store(
     GrantStore,
     DeviceStore,
     PushedRequestStore,
+    FederationStore,
     KeyStore,
+    RegistrationStore,
     Protocol,
 ):
     """A whole backend: every role, plus lifecycle and housekeeping."""

@@ -47,6 +47,7 @@ from proofkey.models import (
     Client,
     DeviceAuthorization,
     Grant,
+    InitialAccessToken,
     PendingAuthorization,
     RefreshToken,
     Resource,
@@ -55,6 +56,7 @@ from proofkey.models import (
     User,
 )
 from proofkey.store._rows import CODE_REPLAY_WINDOW, Codec, check_family
+from proofkey.store.federation import PostgresFederation
 from proofkey.store.postgres_db import PostgresPool, count_changed, redacted
 from proofkey.store.sql import POSTGRES, Atomic, Statements
 
@@ -63,7 +65,8 @@ __all__ = ["CODE_REPLAY_WINDOW", "PostgresStore"]
 _SQL = POSTGRES.render(Statements())
 _CLIENTS, _USERS, _PENDING, _PUSHED = _SQL.clients, _SQL.users, _SQL.interactions, _SQL.pushed
 _SESSIONS, _CONSENTS, _CODES, _GRANTS = _SQL.sessions, _SQL.consents, _SQL.codes, _SQL.grants
-_DEVICES, _KEYS, _RESOURCES = _SQL.devices, _SQL.keys, _SQL.resources
+_DEVICES, _KEYS, _INITIAL = _SQL.devices, _SQL.keys, _SQL.initial_tokens
+_RESOURCES = _SQL.resources
 _ATOMIC = POSTGRES.render(Atomic())
 _PURGES = POSTGRES.purges()  # up to ``batch`` rows per table and call
 _END_USER_ACCESS = (_USERS.forget_pending, _USERS.forget_unredeemed_codes,
@@ -82,7 +85,7 @@ _row, _read = _CODEC.row, _CODEC.reader
 _client, _user, _pending = _read(Client), _read(User), _read(PendingAuthorization)
 _session, _code, _grant = _read(Session), _read(AuthorizationCode), _read(Grant)
 _refresh, _key, _device = _read(RefreshToken), _read(SigningKey), _read(DeviceAuthorization)
-_resource = _read(Resource)
+_initial, _resource = _read(InitialAccessToken), _read(Resource)
 
 
 def _polled(row: Any) -> tuple[DeviceAuthorization, int | None]:
@@ -91,7 +94,7 @@ def _polled(row: Any) -> tuple[DeviceAuthorization, int | None]:
     return _device(values[:-1]), values[-1]
 
 
-class PostgresStore:
+class PostgresStore(PostgresFederation):
     """Every store role on one PostgreSQL database (schema: the DSN's ``search_path``)."""
 
     def __init__(self, dsn: str, *, min_size: int = 1, max_size: int = 10,
@@ -317,6 +320,29 @@ class PostgresStore:
             return await self._db.get(_device, _ATOMIC.consume_device, *params)
         return await self._db.get(_device, _ATOMIC.consume_device_with_refresh, *params,
                                *_row(refresh))  # fmt: skip
+
+    # -- dynamic registration (RFC 7591, RFC 7592) ----------------------------------------------
+
+    async def update_client(self, client: Client) -> bool:
+        return await self._db.run(_CLIENTS.update, *_row(client), durable=True) > 0
+
+    async def record_client_use(self, since: int, now: int) -> int:
+        return await self._db.run(_CLIENTS.record_use, since, now)
+
+    async def unused_clients(self, before: int) -> list[Client]:
+        return await self._db.get_all(_client, _CLIENTS.unused, before)
+
+    async def add_initial_token(self, token: InitialAccessToken) -> None:
+        await self._db.run(_INITIAL.add, *_row(token), durable=True)
+
+    async def use_initial_token(self, token_digest: str, now: int) -> InitialAccessToken | None:
+        return await self._db.get(_initial, _INITIAL.use, token_digest, now)
+
+    async def list_initial_tokens(self) -> list[InitialAccessToken]:
+        return await self._db.get_all(_initial, _INITIAL.every)
+
+    async def revoke_initial_token(self, token_id: str) -> bool:
+        return await self._db.run(_INITIAL.revoke, token_id, durable=True) > 0
 
     # -- signing keys --------------------------------------------------------------------------
 

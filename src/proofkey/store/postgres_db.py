@@ -144,8 +144,8 @@ class PostgresPool:
         row = await self.with_connection(lambda db: db.fetchrow(sql, *params))
         return None if row is None else make(row)
 
-    async def get_all(self, make: Callable[[Any], _T], sql: str) -> list[_T]:
-        rows: list[Any] = await self.with_connection(lambda db: db.fetch(sql))
+    async def get_all(self, make: Callable[[Any], _T], sql: str, *params: Any) -> list[_T]:
+        rows: list[Any] = await self.with_connection(lambda db: db.fetch(sql, *params))
         return [make(row) for row in rows]
 
     async def run(self, sql: str, *params: Any, durable: bool = False) -> int:

@@ -44,6 +44,7 @@ __all__ = [
     "Devices",
     "Dialect",
     "Grants",
+    "InitialTokens",
     "Interactions",
     "Keys",
     "Ledger",
@@ -56,6 +57,14 @@ __all__ = [
 
 _S = TypeVar("_S", bound="DataclassInstance")
 _PARAMETER = re.compile(r"\$(\d+)")
+
+
+def _update(name: str) -> str:
+    """``UPDATE <table> SET <field 2> = $2, … WHERE <field 1> = $1``: a row in place."""
+    table, model = TABLES[name]
+    key, *rest = FIELDS[model]
+    sets = ", ".join(f"{column} = ${i}" for i, column in enumerate(rest, 2))
+    return f"UPDATE {table} SET {sets} WHERE {key} = $1"  # noqa: S608 - constants
 
 
 def _insert(name: str) -> str:
@@ -82,6 +91,31 @@ class Clients:
     revoke_grants: str = ("UPDATE grants SET revoked_at = $2 WHERE client_id = $1"
                           " AND revoked_at IS NULL")  # fmt: skip
     forget_consents: str = "DELETE FROM consents WHERE client_id = $1"
+    # RFC 7592 §2.2: every field but the id, in place ($1 the id, then the rest in order).
+    update: str = _update("client")
+    # Dynamic clients that issued a grant or a refresh token since $1 were used at $2
+    # (housekeeping, hourly: no write on the token path).
+    record_use: str = ("UPDATE clients SET last_used_at = $2 WHERE registered_by = 'dynamic'"
+                       " AND (last_used_at IS NULL OR last_used_at < $2) AND client_id IN"
+                       " (SELECT client_id FROM grants WHERE created_at >= $1 UNION"
+                       " SELECT client_id FROM refresh_tokens WHERE issued_at >= $1)")
+    # Dynamic clients not seen in use since $1 (never used: created before $1).
+    unused: str = ("SELECT {client} FROM clients WHERE registered_by = 'dynamic'"
+                   " AND coalesce(last_used_at, created_at) < $1"
+                   " ORDER BY client_id{bytewise}")  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class InitialTokens:
+    """Initial access tokens for ``POST /register`` (RFC 7591 §3)."""
+
+    add: str = _insert("initial")
+    # One use, atomically: of N concurrent callers with the last use, exactly one wins.
+    use: str = ("UPDATE initial_access_tokens SET uses_left = uses_left - 1"
+                " WHERE token_digest = $1 AND expires_at > $2 AND uses_left > 0"
+                " RETURNING {initial}")  # fmt: skip
+    every: str = "SELECT {initial} FROM initial_access_tokens ORDER BY created_at, token_id"
+    revoke: str = "DELETE FROM initial_access_tokens WHERE token_id = $1"
 
 
 @dataclass(frozen=True, slots=True)
@@ -239,6 +273,7 @@ class Statements:
     grants: Grants = field(default_factory=Grants)
     devices: Devices = field(default_factory=Devices)
     keys: Keys = field(default_factory=Keys)
+    initial_tokens: InitialTokens = field(default_factory=InitialTokens)
     ledger: Ledger = field(default_factory=Ledger)
     resources: Resources = field(default_factory=Resources)
 

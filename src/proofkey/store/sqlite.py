@@ -31,6 +31,7 @@ from proofkey.models import (
     Client,
     DeviceAuthorization,
     Grant,
+    InitialAccessToken,
     PendingAuthorization,
     RefreshToken,
     Resource,
@@ -39,6 +40,7 @@ from proofkey.models import (
     User,
 )
 from proofkey.store._rows import CODE_REPLAY_WINDOW, Codec, check_family
+from proofkey.store.federation import SQLiteFederation
 from proofkey.store.sql import SQLITE, Statements
 from proofkey.store.sqlite_db import SQLiteDatabase
 
@@ -47,7 +49,8 @@ __all__ = ["CODE_REPLAY_WINDOW", "SQLiteStore", "open_sqlite"]
 _SQL = SQLITE.render(Statements())
 _CLIENTS, _USERS, _PENDING, _PUSHED = _SQL.clients, _SQL.users, _SQL.interactions, _SQL.pushed
 _SESSIONS, _CONSENTS, _CODES, _GRANTS = _SQL.sessions, _SQL.consents, _SQL.codes, _SQL.grants
-_DEVICES, _KEYS, _RESOURCES = _SQL.devices, _SQL.keys, _SQL.resources
+_DEVICES, _KEYS, _INITIAL = _SQL.devices, _SQL.keys, _SQL.initial_tokens
+_RESOURCES = _SQL.resources
 _PURGES = SQLITE.purges()  # up to ``batch`` rows per table and call
 _END_USER_ACCESS = (_USERS.forget_pending, _USERS.forget_unredeemed_codes,
                     _USERS.deny_approved_devices)
@@ -80,7 +83,7 @@ _row, _read = _CODEC.row, _CODEC.reader
 _client, _user, _pending = _read(Client), _read(User), _read(PendingAuthorization)
 _session, _code, _grant = _read(Session), _read(AuthorizationCode), _read(Grant)
 _refresh, _key, _device = _read(RefreshToken), _read(SigningKey), _read(DeviceAuthorization)
-_resource = _read(Resource)
+_initial, _resource = _read(InitialAccessToken), _read(Resource)
 
 
 def _polled(row: Any) -> tuple[DeviceAuthorization, int | None]:
@@ -88,7 +91,7 @@ def _polled(row: Any) -> tuple[DeviceAuthorization, int | None]:
     return _device(row[:-1]), row[-1]
 
 
-class SQLiteStore:
+class SQLiteStore(SQLiteFederation):
     """Every store role on one SQLite database file (or ``":memory:"``)."""
 
     def __init__(self, path: str | Path, *, busy_timeout_ms: int = 5000) -> None:
@@ -334,6 +337,29 @@ class SQLiteStore:
             if refresh is not None:
                 db.execute(_GRANTS.save_refresh, _row(refresh))
         return _device(rows[0])
+
+    # -- dynamic registration (RFC 7591, RFC 7592) ----------------------------------------------
+
+    async def update_client(self, client: Client) -> bool:
+        return self._db.run(_CLIENTS.update, *_row(client), durable=True) > 0
+
+    async def record_client_use(self, since: int, now: int) -> int:
+        return self._db.run(_CLIENTS.record_use, since, now)
+
+    async def unused_clients(self, before: int) -> list[Client]:
+        return self._db.get_all(_client, _CLIENTS.unused, before)
+
+    async def add_initial_token(self, token: InitialAccessToken) -> None:
+        self._db.run(_INITIAL.add, *_row(token), durable=True)
+
+    async def use_initial_token(self, token_digest: str, now: int) -> InitialAccessToken | None:
+        return self._db.get(_initial, _INITIAL.use, token_digest, now)
+
+    async def list_initial_tokens(self) -> list[InitialAccessToken]:
+        return self._db.get_all(_initial, _INITIAL.every)
+
+    async def revoke_initial_token(self, token_id: str) -> bool:
+        return self._db.run(_INITIAL.revoke, token_id, durable=True) > 0
 
     # -- signing keys --------------------------------------------------------------------------
 

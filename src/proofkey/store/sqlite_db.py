@@ -160,9 +160,9 @@ class SQLiteDatabase:
         self._wrote(db)  # some are DELETE or UPDATE … RETURNING
         return make(rows[0]) if rows else None
 
-    def get_all(self, make: Callable[[Any], _T], sql: str) -> list[_T]:
+    def get_all(self, make: Callable[[Any], _T], sql: str, *params: Any) -> list[_T]:
         with _TRANSLATED:
-            return [make(row) for row in self.connection().execute(sql)]
+            return [make(row) for row in self.connection().execute(sql, params)]
 
     def run(self, sql: str, *params: Any, durable: bool = False) -> int:
         """Execute one statement; return the rows it changed. ``durable`` syncs the commit."""

@@ -16,6 +16,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
+import httpx
 from starlette.applications import Starlette
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
@@ -27,7 +28,7 @@ from proofkey.settings import Settings, load_settings
 from proofkey.store.base import RateLimiter
 from proofkey.tokens.keys import prune_retired_keys
 
-from . import device_pages, endpoints, pages
+from . import connector_pages, device_pages, endpoints, pages, registration_endpoint
 from .admin_port import AdminServer
 from .metrics_endpoint import scrape_endpoint
 from .middleware import error_handlers, install_middleware
@@ -46,15 +47,24 @@ HOUSEKEEPING_SECONDS = 60.0
 # leave ~10^5 expired codes to delete. Up to 500,000 rows per table per run.
 PURGE_BATCH = 250
 PURGE_ROUNDS = 2000
+# Dynamic clients' last use (for `proofkey client prune`) is read from the grants and refresh
+# tokens they issued, hourly, instead of a write on the token path; the overlap covers a slow
+# round.
+USE_RECORDING_SECONDS = 3600
+USE_OVERLAP = 300
 
 
 async def _housekeeping(services: Services) -> None:
     """Purge expired rows, drop keys whose tokens have all expired and pick up rotated keys;
     with jitter, so that instances do not run in step."""
+    recorded = int(time.time()) - USE_RECORDING_SECONDS  # uses since the last hour
     while True:
         await asyncio.sleep(HOUSEKEEPING_SECONDS * random.uniform(0.8, 1.2))  # noqa: S311
         try:
             now = int(time.time())
+            if now - recorded >= USE_RECORDING_SECONDS:  # before purging: expired rows count
+                await services.store.record_client_use(recorded - USE_OVERLAP, now)
+                recorded = now
             keep = max(services.settings.access_token_ttl_seconds,
                        services.settings.id_token_ttl_seconds)
             await prune_retired_keys(services.store, now, keep_seconds=keep)
@@ -74,11 +84,13 @@ async def _housekeeping(services: Services) -> None:
 
 def create_app(settings: Settings, *, bus: EventBus | None = None,
                tracing: Tracing | None = None, clock: Callable[[], float] = time.time,
-               limiter: RateLimiter | None = None, freeze_heap: bool = False) -> Starlette:
+               limiter: RateLimiter | None = None, freeze_heap: bool = False,
+               upstream_transport: httpx.AsyncBaseTransport | None = None) -> Starlette:
     """The ASGI app for ``settings``; ``bus`` lets tests and operators subscribe to events,
     ``tracing`` replaces the one the ``OTEL_*`` variables describe, ``clock`` is the time
     every flow reads (tests move it forward instead of sleeping), ``limiter`` replaces the one
-    the settings describe (in-process, or Redis).
+    the settings describe (in-process, or Redis), ``upstream_transport`` the HTTP transport
+    connectors reach upstream providers with (tests).
     ``freeze_heap`` (for a server process that runs one app) moves everything alive after
     start-up out of the garbage collector's reach: a full collection then walks only what
     requests created, not the ~10^5 objects of the imported libraries, which keeps its pause
@@ -89,16 +101,18 @@ def create_app(settings: Settings, *, bus: EventBus | None = None,
     ops_routes = _ops_routes(settings, observers, limits,
                              restricted=not settings.admin_port and not settings.metrics_public)
     admin = None
+    admin_app = Starlette(routes=[*ops_routes, _static()])
     if settings.admin_port and ops_routes:
-        admin = AdminServer(Starlette(routes=[*ops_routes, _static()]), host=settings.host,
-                            port=settings.admin_port)
+        admin = AdminServer(admin_app, host=settings.host, port=settings.admin_port)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         try:
-            services = await build_services(settings, observers, limits, clock=clock)
+            services = await build_services(settings, observers, limits, clock=clock,
+                                            upstream_transport=upstream_transport)
             try:
                 app.state.services = services
+                admin_app.state.services = services  # the status page flags legacy connectors
                 _announce_metrics(settings)
                 if admin is not None:
                     await admin.start()
@@ -115,6 +129,7 @@ def create_app(settings: Settings, *, bus: EventBus | None = None,
                     if admin is not None:
                         await admin.stop()
             finally:
+                await services.connectors.aclose()
                 await services.store.close()
         finally:
             await limits.close()
@@ -133,11 +148,18 @@ def create_app(settings: Settings, *, bus: EventBus | None = None,
         Route("/token", endpoints.preflight, methods=["OPTIONS"]),
         Route("/revoke", endpoints.preflight, methods=["OPTIONS"]),
         Route("/userinfo", endpoints.preflight, methods=["OPTIONS"]),
+        Route("/register", registration_endpoint.register, methods=["POST"]),
+        Route("/register/{client_id}", registration_endpoint.manage,
+              methods=["GET", "PUT", "DELETE"]),
         Route("/healthz", endpoints.healthz),
         Route("/readyz", endpoints.readyz),
         Route("/interaction/{handle}", pages.interaction, methods=["GET"]),
         Route("/interaction/{handle}/login", pages.interaction_login, methods=["POST"]),
         Route("/interaction/{handle}/consent", pages.interaction_consent, methods=["POST"]),
+        Route("/interaction/{handle}/connectors/{name}", connector_pages.connector_start,
+              methods=["GET"]),
+        Route("/connectors/{name}/callback", connector_pages.connector_callback,
+              methods=["GET"]),
         Route("/account", pages.account, methods=["GET"]),
         Route("/account/login", pages.account_login, methods=["POST"]),
         Route("/account/logout", pages.account_logout, methods=["POST"]),

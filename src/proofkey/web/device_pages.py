@@ -174,7 +174,10 @@ async def device_submit(request: Request) -> Response:
     except OAuthError as error:
         return _entry_page(request, signed_in, _shown(typed), status=400,
                            message=error.description)
-    client = await services.clients.get_client(pending.client_id)
+    try:
+        client = await services.clients.get_client(pending.client_id)
+    except OAuthError:  # a metadata document that cannot be used any more
+        client = None
     if client is None:  # removed since the device asked
         return _entry_page(request, signed_in, _shown(typed), status=400,
                            message="That code is not valid any more.")

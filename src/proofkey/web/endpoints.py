@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 from typing import Any
+from urllib.parse import quote
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
@@ -61,7 +62,9 @@ async def server_metadata(request: Request) -> Response:
     catalog = await services.resources.catalog()  # resources' scopes are known (RFC 8707)
     body = metadata(services.settings.effective_issuer,
                     scopes=catalog.known_scopes(services.settings.scopes_supported),
-                    signing_algs=services.minter.keys.algorithms)
+                    signing_algs=services.minter.keys.algorithms,
+                    registration=services.settings.registration != "off",
+                    client_id_metadata_documents=services.settings.client_metadata_documents)
     return allow_any_origin(JSONResponse(body, headers={"Cache-Control": "public, max-age=300"}))
 
 
@@ -99,6 +102,10 @@ async def authorize(request: Request) -> Response:
         return render_error(request, outcome.error)
     if isinstance(outcome, authorize_flow.Redirect):
         response: Response = RedirectResponse(outcome.url, status_code=303)
+    elif params.get("idp_hint"):  # straight to one connector (docs/federation.md)
+        response = RedirectResponse(
+            f"/interaction/{outcome.handle}/connectors/{quote(params['idp_hint'], safe='')}",
+            status_code=303)
     else:
         response = RedirectResponse(f"/interaction/{outcome.handle}", status_code=303)
     response.headers.update(NO_STORE_HEADERS)

@@ -122,10 +122,16 @@ async def _load(request: Request) -> tuple[str, PendingAuthorization, Client]:
     return handle, pending, client
 
 
-def _login_page(request: Request, handle: str, client: Client, *, status: int = 200,
-                message: str | None = None, username: str = "") -> HTMLResponse:
+async def _login_page(request: Request, handle: str, client: Client, *, status: int = 200,
+                      message: str | None = None, username: str = "") -> HTMLResponse:
+    """The login page: the password form (unless ``password_login`` is off) and a link per
+    connector (docs/federation.md)."""
+    services = services_of(request)
+    links = [(c.name, f"/interaction/{handle}/connectors/{c.name}")
+             for c in await services.connectors.all()]
     return _render(request, "login.html", status=status, client=client, message=message,
                    username=username, action=f"/interaction/{handle}/login",
+                   password_login=services.settings.password_login, connectors=links,
                    csrf=flow.csrf_token(browser_secret(request), f"login:{handle}"))
 
 
@@ -135,7 +141,7 @@ async def interaction(request: Request) -> Response:
     except OAuthError as error:
         return render_error(request, error)
     if pending.user_id is None:
-        return _login_page(request, handle, client)
+        return await _login_page(request, handle, client)
     return _render(request, "consent.html", client=client,
                    scopes=[(s, SCOPE_TEXT.get(s, s)) for s in pending.scope],
                    action=f"/interaction/{handle}/consent",
@@ -155,7 +161,7 @@ class SignedIn:
 class LoginRefused:
     """A password login that did not: what the login page says, with which status."""
 
-    status: int  # 401: wrong username or password; 429: throttled (not checked)
+    status: int  # 401: wrong username or password; 429: throttled (not checked); 403: off
     message: str
     retry_after: int | None = None
 
@@ -171,6 +177,9 @@ async def password_login(request: Request, form: Mapping[str, str],
     check of ``flows.interaction.authenticate`` (reserve, verify, release), then a fresh
     session replacing the browser's previous one."""
     services = services_of(request)
+    if not services.settings.password_login:  # connectors only (docs/federation.md)
+        return LoginRefused(403, "Password sign-in is turned off here; use an identity "
+                                 "provider.")
     try:
         user = await flow.authenticate(
             form.get("username", ""), form.get("password", ""), users=services.store,
@@ -197,9 +206,9 @@ async def interaction_login(request: Request) -> Response:
         return render_error(request, error)
     login = await password_login(request, form, client.client_id)
     if isinstance(login, LoginRefused):
-        return login.answer(_login_page(request, handle, client, status=login.status,
-                                        message=login.message,
-                                        username=form.get("username", "")[:200]))
+        return login.answer(await _login_page(request, handle, client, status=login.status,
+                                              message=login.message,
+                                              username=form.get("username", "")[:200]))
     session_handle, session = login.handle, login.session
     try:
         outcome = await flow.after_login(handle, pending, session, interactions=services.store,

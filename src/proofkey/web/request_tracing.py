@@ -39,6 +39,10 @@ def route_of(path: str, metrics_path: str = "") -> tuple[str, str]:
             return "interaction", "/interaction/{handle}"
         if len(parts) == 4 and parts[3] in {"login", "consent"}:
             return parts[3], "/interaction/{handle}/" + parts[3]
+        if len(parts) == 5 and parts[3] == "connectors":
+            return "connector_start", "/interaction/{handle}/connectors/{name}"
+    if path.startswith("/connectors/") and path.endswith("/callback") and path.count("/") == 3:
+        return "connector_callback", "/connectors/{name}/callback"
     if path.startswith("/static/"):
         return "static", "/static/{path}"
     return "http", "other"

@@ -4,7 +4,10 @@ lifespan), each wired once, in one fixed order, into frozen bundles that mypy ch
 Store wrappers, innermost first: the backend from ``open_store``; the tracing proxy (a client
 span per store call, only when the ``OTEL_*`` variables switch tracing on); the per-process
 client cache in front of that. So spans measure the database, a cache hit costs no span, and
-every flow — ``/token`` included — reads clients through the same cache.
+every flow — ``/token`` included — reads clients through the same cache. With
+``PROOFKEY_CLIENT_METADATA_DOCUMENTS`` on, one more wrapper resolves client ids that are https
+URLs by fetching their metadata documents (``flows.client_metadata``, fetched by
+``metadata_fetcher``), so every endpoint sees those clients like registered ones.
 
 Observers subscribe to the event bus here and nowhere else: the audit log, the metrics, the
 status board and, when on, tracing.
@@ -13,16 +16,21 @@ status board and, when on, tracing.
 from __future__ import annotations
 
 import os
+import ssl
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import cast
 
+import httpx
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.requests import Request
 
 from proofkey import __version__
+from proofkey.connectors.config import ConnectorError
+from proofkey.connectors.registry import Connectors
+from proofkey.flows.client_metadata import CacheBounds, MetadataResolver, ResolvingClientStore
 from proofkey.flows.context import Context
 from proofkey.flows.token import TokenServices
 from proofkey.observability.audit import AuditLog
@@ -30,7 +38,8 @@ from proofkey.observability.events import EventBus
 from proofkey.observability.metrics import Metrics
 from proofkey.observability.status import StatusBoard
 from proofkey.observability.tracing import Tracing
-from proofkey.settings import Settings
+from proofkey.protocol.client_id_document import document_host
+from proofkey.settings import Settings, SettingsError
 from proofkey.store import open_store
 from proofkey.store.base import ClientStore, KeyStore, RateLimiter, Store
 from proofkey.store.client_cache import CachedClientStore
@@ -40,9 +49,10 @@ from proofkey.tokens.keys import KeyRing
 from proofkey.tokens.mint import TokenMinter
 
 from .cors import CorsPolicy
+from .metadata_fetcher import HttpsMetadataFetcher
 
 __all__ = ["KeyWatcher", "Observers", "Services", "build_limiter", "build_observers",
-           "build_services", "services_of"]
+           "build_services", "metadata_clients", "services_of"]
 
 _HERE = Path(__file__).parent
 
@@ -126,6 +136,7 @@ class Services:
     token: TokenServices
     cors: CorsPolicy
     keys: KeyWatcher
+    connectors: Connectors  # upstream identity providers (docs/federation.md)
     resources: CachedResourceDirectory  # registered resources (RFC 8707), cached like clients
 
     async def refresh_keys(self) -> None:
@@ -139,11 +150,13 @@ class Services:
 
 
 def _templates() -> Environment:
-    return Environment(
+    env = Environment(
         loader=FileSystemLoader(_HERE / "templates"),
         autoescape=select_autoescape(default=True, default_for_string=True),
         auto_reload=False,
     )
+    env.globals["document_host"] = document_host  # consent pages name a document's host
+    return env
 
 
 def _database_system(url: str) -> str:
@@ -151,14 +164,38 @@ def _database_system(url: str) -> str:
     return "postgresql" if system.startswith("postgres") else system
 
 
+def metadata_clients(settings: Settings, clients: ClientStore,
+                     clock: Callable[[], float], bus: EventBus) -> ClientStore:
+    """``clients``, with metadata-document ids resolved when the setting is on."""
+    if not settings.client_metadata_documents:
+        return clients
+    fetcher = HttpsMetadataFetcher(
+        ssl_context=ssl.create_default_context(),  # system CAs, SSL_CERT_FILE, SSL_CERT_DIR
+        connect_timeout=settings.client_metadata_connect_timeout_ms / 1000,
+        read_timeout=settings.client_metadata_read_timeout_ms / 1000,
+        max_bytes=settings.client_metadata_max_bytes,
+        allow_loopback=settings.client_metadata_allow_loopback)
+    bounds = CacheBounds(min_seconds=settings.client_metadata_min_cache_seconds,
+                         max_seconds=settings.client_metadata_max_cache_seconds,
+                         failure_seconds=settings.client_metadata_failure_cache_seconds,
+                         max_entries=settings.client_metadata_cache_entries)
+    resolver = MetadataResolver(fetcher, scopes_supported=settings.scopes_supported,
+                                bounds=bounds, clock=clock, bus=bus)
+    return ResolvingClientStore(clients, resolver)
+
+
 async def build_services(settings: Settings, observers: Observers, limiter: RateLimiter, *,
-                         clock: Callable[[], float] = time.time) -> Services:
+                         clock: Callable[[], float] = time.time,
+                         upstream_transport: httpx.AsyncBaseTransport | None = None
+                         ) -> Services:
     """Open and migrate the store, wrap it (tracing, then the client cache), load the keys;
     every flow reads the time from ``clock``."""
     backend = open_store(settings.effective_database_url)
     await backend.migrate()
     store = observers.tracing.traced(backend, _database_system(settings.effective_database_url))
-    clients = CachedClientStore(store, ttl=settings.client_cache_ms / 1000)
+    clients = metadata_clients(
+        settings, CachedClientStore(store, ttl=settings.client_cache_ms / 1000), clock,
+        observers.bus)
     resources = CachedResourceDirectory(store, configured=settings.configured_resources,
                                         ttl=settings.client_cache_ms / 1000)
     ctx = Context(settings=settings, bus=observers.bus, clock=clock)
@@ -167,12 +204,17 @@ async def build_services(settings: Settings, observers: Observers, limiter: Rate
                          access_ttl=settings.access_token_ttl_seconds,
                          id_ttl=settings.id_token_ttl_seconds)
     watcher = KeyWatcher(store, minter, frozenset((r.kid, r.retired_at) for r in ring.records()))
+    try:
+        connectors = Connectors(settings, store, transport=upstream_transport,
+                                traced=observers.tracing.traced_upstream)
+    except ConnectorError as exc:
+        raise SettingsError("connectors", str(exc)) from None
     return Services(
         settings=settings, store=store, clients=clients, minter=minter, ctx=ctx,
         limiter=limiter, templates=_templates(),
         token=TokenServices(clients=clients, codes=store, grants=store, devices=store,
                             minter=minter, limiter=limiter, resources=resources),
-        cors=CorsPolicy(store), keys=watcher, resources=resources,
+        cors=CorsPolicy(store), keys=watcher, connectors=connectors, resources=resources,
     )
 
 

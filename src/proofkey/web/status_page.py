@@ -47,6 +47,14 @@ STATUS_HEADERS = {
 }
 
 
+async def _legacy_connectors(request: Request) -> list[str]:
+    """Connectors marked legacy (no PKCE S256 advertised upstream), flagged on the page."""
+    services = getattr(request.app.state, "services", None)
+    if services is None:
+        return []
+    return [c.name for c in await services.connectors.all() if c.legacy]
+
+
 class StatusPage:
     """The three routes of the page: show, login (form), logout."""
 
@@ -113,6 +121,7 @@ class StatusPage:
         elif not self._cookie_valid(request):
             return self._render(401, charts=None, message=None)
         return self._render(200, charts=self._status.charts(), totals=self._status.totals(),
+                            legacy_connectors=await _legacy_connectors(request),
                             generated=time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()))
 
     async def login(self, request: Request) -> Response:
