@@ -44,6 +44,7 @@ from proofkey.store import open_store
 from proofkey.store.base import ClientStore, KeyStore, RateLimiter, Store
 from proofkey.store.client_cache import CachedClientStore
 from proofkey.store.ratelimit import MemoryRateLimiter
+from proofkey.store.resource_cache import CachedResourceDirectory
 from proofkey.tokens.keys import KeyRing
 from proofkey.tokens.mint import TokenMinter
 
@@ -136,6 +137,7 @@ class Services:
     cors: CorsPolicy
     keys: KeyWatcher
     connectors: Connectors  # upstream identity providers (docs/federation.md)
+    resources: CachedResourceDirectory  # registered resources (RFC 8707), cached like clients
 
     async def refresh_keys(self) -> None:
         """Reload the keys now (housekeeping)."""
@@ -194,6 +196,8 @@ async def build_services(settings: Settings, observers: Observers, limiter: Rate
     clients = metadata_clients(
         settings, CachedClientStore(store, ttl=settings.client_cache_ms / 1000), clock,
         observers.bus)
+    resources = CachedResourceDirectory(store, configured=settings.configured_resources,
+                                        ttl=settings.client_cache_ms / 1000)
     ctx = Context(settings=settings, bus=observers.bus, clock=clock)
     ring = await KeyRing.load(store, ctx.now())
     minter = TokenMinter(ring, issuer=settings.effective_issuer, audience=settings.audience,
@@ -209,8 +213,8 @@ async def build_services(settings: Settings, observers: Observers, limiter: Rate
         settings=settings, store=store, clients=clients, minter=minter, ctx=ctx,
         limiter=limiter, templates=_templates(),
         token=TokenServices(clients=clients, codes=store, grants=store, devices=store,
-                            minter=minter, limiter=limiter),
-        cors=CorsPolicy(store), keys=watcher, connectors=connectors,
+                            minter=minter, limiter=limiter, resources=resources),
+        cors=CorsPolicy(store), keys=watcher, connectors=connectors, resources=resources,
     )
 
 
