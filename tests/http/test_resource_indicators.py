@@ -403,3 +403,19 @@ async def test_a_device_request_names_resources_and_its_token_request_narrows_th
         assert response.status_code == 200, response.text
         claims = claims_of(response.json()["access_token"])
         assert (claims["aud"], claims["scope"]) == (B, "b:read")
+
+
+@pytest.mark.parametrize("settings_overrides", [{"resources": [f"{B} b:read b:write"],
+                                                 "registration": "open"}])
+async def test_a_dynamically_registered_client_may_ask_for_a_resources_scopes(
+        http: httpx.AsyncClient) -> None:
+    """Scopes a registered resource declares are known at /register (RFC 7591 + RFC 8707),
+    as for `proofkey client add`: an MCP client registering for its server's scope works."""
+    doc = {"redirect_uris": ["http://127.0.0.1/cb"], "token_endpoint_auth_method": "none",
+           "grant_types": ["authorization_code", "refresh_token"],
+           "scope": "openid a:read b:write"}
+    registered = await http.post("/register", json=doc)
+    assert registered.status_code == 201, registered.text
+    assert set(registered.json()["scope"].split()) == {"openid", "a:read", "b:write"}
+    unknown = await http.post("/register", json={**doc, "scope": "openid z:nothing"})
+    assert_oauth_error(unknown, "invalid_client_metadata")
