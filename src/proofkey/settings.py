@@ -20,6 +20,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from proofkey.models import Resource
+from proofkey.protocol.redirect_uri import is_loopback_host
 from proofkey.protocol.resource import check_resource_uri
 
 __all__ = ["Settings", "SettingsError", "bool_setting", "describe_settings", "int_setting",
@@ -346,7 +347,7 @@ def _check(settings: Settings) -> Settings:
     if parts.query or parts.fragment or not parts.hostname or issuer.endswith("/"):
         raise SettingsError("issuer", "must be an absolute URL without query, fragment or "
                                       "trailing slash")
-    if parts.scheme != "https" and not (parts.scheme == "http" and _is_loopback(parts.hostname)):
+    if parts.scheme != "https" and not (parts.scheme == "http" and is_loopback_host(parts.hostname)):
         raise SettingsError("issuer", "must use https (http is allowed on loopback only)")
     if settings.log_level.lower() not in {"debug", "info", "warning", "error"}:
         raise SettingsError("log_level", "must be one of debug, info, warning, error")
@@ -368,7 +369,7 @@ def _check(settings: Settings) -> Settings:
     if unknown:
         raise SettingsError("registration_default_scopes", "must be in scopes_supported; "
                             "unknown: " + " ".join(sorted(unknown)))
-    if settings.client_metadata_allow_loopback and not _is_loopback(parts.hostname):
+    if settings.client_metadata_allow_loopback and not is_loopback_host(parts.hostname):
         # draft-ietf-oauth-client-id-metadata-document §6.5: loopback documents only for a
         # server that itself runs on loopback.
         raise SettingsError("client_metadata_allow_loopback",
@@ -397,15 +398,6 @@ def token_bits(token: str) -> int:
     per_char = next((math.log2(size) for alphabet, size in _ALPHABETS
                      if chars <= set(alphabet)), math.log2(95))
     return int(len(token) * per_char)
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def load_settings(

@@ -19,7 +19,6 @@ asking for what a request without ``resource`` gets (clients such as the MCP SDK
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -28,6 +27,7 @@ from urllib.parse import urlsplit
 
 from proofkey.errors import InvalidTarget
 from proofkey.models import Resource
+from proofkey.protocol.redirect_uri import is_loopback_host
 
 __all__ = [
     "MAX_RESOURCES",
@@ -65,20 +65,11 @@ def check_resource_uri(uri: str) -> str:
         raise ValueError("must be an absolute URI") from None
     if parts.scheme not in {"https", "http"} or not host:
         raise ValueError("must be an absolute https URI with a host")
-    if parts.scheme == "http" and not _is_loopback(host):
+    if parts.scheme == "http" and not is_loopback_host(host):
         raise ValueError("must use https (http only on a loopback host)")
     if "@" in parts.netloc:
         raise ValueError("must not carry user information")
     return uri
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 @dataclass(frozen=True, slots=True)
