@@ -347,7 +347,8 @@ def _check(settings: Settings) -> Settings:
     if parts.query or parts.fragment or not parts.hostname or issuer.endswith("/"):
         raise SettingsError("issuer", "must be an absolute URL without query, fragment or "
                                       "trailing slash")
-    if parts.scheme != "https" and not (parts.scheme == "http" and is_loopback_host(parts.hostname)):
+    loopback = is_loopback_host(parts.hostname)
+    if parts.scheme != "https" and not (parts.scheme == "http" and loopback):
         raise SettingsError("issuer", "must use https (http is allowed on loopback only)")
     if settings.log_level.lower() not in {"debug", "info", "warning", "error"}:
         raise SettingsError("log_level", "must be one of debug, info, warning, error")
@@ -369,7 +370,7 @@ def _check(settings: Settings) -> Settings:
     if unknown:
         raise SettingsError("registration_default_scopes", "must be in scopes_supported; "
                             "unknown: " + " ".join(sorted(unknown)))
-    if settings.client_metadata_allow_loopback and not is_loopback_host(parts.hostname):
+    if settings.client_metadata_allow_loopback and not loopback:
         # draft-ietf-oauth-client-id-metadata-document §6.5: loopback documents only for a
         # server that itself runs on loopback.
         raise SettingsError("client_metadata_allow_loopback",
