@@ -28,6 +28,7 @@ __all__ = [
     "InvalidRedirectUri",
     "InvalidRequest",
     "InvalidScope",
+    "InvalidTarget",
     "InvalidToken",
     "LoginRequired",
     "OAuthError",
@@ -124,6 +125,13 @@ class InvalidScope(OAuthError):
     """Requested scope is invalid, unknown or exceeds the registration (RFC 6749 §3.3)."""
 
     error = "invalid_scope"
+
+
+class InvalidTarget(OAuthError):
+    """The requested resource is invalid, missing, unknown, or malformed (RFC 8707 §2); at
+    the authorization endpoint a redirect, at the token endpoint a §5.2 400."""
+
+    error = "invalid_target"
 
 
 class AccessDenied(OAuthError):

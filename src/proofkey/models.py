@@ -23,6 +23,7 @@ __all__ = [
     "PendingAuthorization",
     "RefreshToken",
     "RegisteredBy",
+    "Resource",
     "Secret",
     "Session",
     "SigningKey",
@@ -125,6 +126,7 @@ class PendingAuthorization:
     expires_at: int
     user_id: str | None = None
     auth_time: int | None = None
+    resources: tuple[str, ...] = ()  # RFC 8707 resource indicators, as requested
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,6 +155,7 @@ class AuthorizationCode:
     expires_at: int
     redeemed_at: int | None = None
     grant_id: str | None = None
+    resources: tuple[str, ...] = ()  # RFC 8707 resources authorized with the code
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,6 +170,7 @@ class Grant:
     created_at: int
     expires_at: int
     revoked_at: int | None = None
+    resources: tuple[str, ...] = ()  # RFC 8707: the resources its tokens may be for
 
 
 @dataclass(frozen=True, slots=True)
@@ -205,6 +209,19 @@ class DeviceAuthorization:
     last_polled_at: int | None = None
     consumed_at: int | None = None
     grant_id: str | None = None
+    resources: tuple[str, ...] = ()  # RFC 8707 resources requested
+
+
+@dataclass(frozen=True, slots=True)
+class Resource:
+    """A protected resource (RFC 8707) that access tokens may be issued for: its URI is the
+    tokens' ``aud``, and its scopes are the only ones (besides the server's own, such as
+    ``openid``) that such a token carries."""
+
+    uri: str
+    scopes: frozenset[str]
+    name: str = ""
+    created_at: int = 0
 
 
 @dataclass(frozen=True, slots=True)

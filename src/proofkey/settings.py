@@ -19,6 +19,10 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from proofkey.models import Resource
+from proofkey.protocol.redirect_uri import is_loopback_host
+from proofkey.protocol.resource import check_resource_uri
+
 __all__ = ["Settings", "SettingsError", "bool_setting", "describe_settings", "int_setting",
            "load_settings", "str_setting",
            "unknown_environment"]
@@ -93,6 +97,34 @@ def _networks(name: str, raw: Any) -> tuple[str, ...]:
             raise SettingsError(name, f"{item[:60]!r} is not an IP address or network") from None
         normalised.append(value)
     return tuple(normalised)
+
+
+_SCOPE_TOKEN = frozenset(chr(c) for c in range(0x21, 0x7f)) - {'"', "\\"}
+
+
+def _resources(name: str, raw: Any) -> tuple[str, ...]:
+    """Protected resources (RFC 8707), each as "URI scope scope ...": from the environment,
+    entries separated by ";"; from TOML, a list of such strings or of tables with ``uri`` and
+    ``scopes``."""
+    items = raw if isinstance(raw, list) else str(raw).split(";")
+    entries: list[str] = []
+    for item in items:
+        if isinstance(item, dict):
+            if set(item) - {"uri", "scopes"} or not isinstance(item.get("uri"), str):
+                raise SettingsError(name, "a resource table has a string uri and a list scopes")
+            words = [item["uri"], *_words(name, item.get("scopes", []))]
+        else:
+            words = str(item).split()
+        if not words:
+            continue
+        try:
+            check_resource_uri(words[0])
+        except ValueError as exc:
+            raise SettingsError(name, f"resource {words[0][:80]!r} {exc}") from None
+        if any(not set(w) <= _SCOPE_TOKEN for w in words[1:]):
+            raise SettingsError(name, f"resource {words[0][:80]!r} has a malformed scope")
+        entries.append(" ".join(dict.fromkeys(words)))
+    return tuple(entries)
 
 
 def _tables(name: str, raw: Any) -> tuple[tuple[tuple[str, Any], ...], ...]:
@@ -192,6 +224,10 @@ class Settings:
         default=("openid", "profile", "email", "offline_access"))
     access_token_audience: str = _opt("aud of access tokens; empty means the issuer.", _str,
                                       default="")
+    resources: tuple[str, ...] = _opt(
+        "Protected resources (RFC 8707) tokens may be requested for, besides those registered "
+        "with `proofkey resource add`: each \"URI scope scope ...\" (in the environment, "
+        "entries separated by ;); their scopes become known scopes.", _resources, default=())
     demo: bool = _opt("Create the demo client and user on first start.", _bool, default=True)
     log_level: str = _opt("Log level: debug, info, warning, error.", _str, default="info")
     audit_log: str = _opt(
@@ -294,6 +330,12 @@ class Settings:
         return self.access_token_audience or self.effective_issuer
 
     @property
+    def configured_resources(self) -> tuple[Resource, ...]:
+        """The ``resources`` setting as records."""
+        return tuple(Resource(uri, frozenset(scopes), name="configured")
+                     for uri, *scopes in (entry.split() for entry in self.resources))
+
+    @property
     def secure_cookies(self) -> bool:
         return self.effective_issuer.startswith("https://")
 
@@ -305,7 +347,8 @@ def _check(settings: Settings) -> Settings:
     if parts.query or parts.fragment or not parts.hostname or issuer.endswith("/"):
         raise SettingsError("issuer", "must be an absolute URL without query, fragment or "
                                       "trailing slash")
-    if parts.scheme != "https" and not (parts.scheme == "http" and _is_loopback(parts.hostname)):
+    loopback = is_loopback_host(parts.hostname)
+    if parts.scheme != "https" and not (parts.scheme == "http" and loopback):
         raise SettingsError("issuer", "must use https (http is allowed on loopback only)")
     if settings.log_level.lower() not in {"debug", "info", "warning", "error"}:
         raise SettingsError("log_level", "must be one of debug, info, warning, error")
@@ -327,7 +370,7 @@ def _check(settings: Settings) -> Settings:
     if unknown:
         raise SettingsError("registration_default_scopes", "must be in scopes_supported; "
                             "unknown: " + " ".join(sorted(unknown)))
-    if settings.client_metadata_allow_loopback and not _is_loopback(parts.hostname):
+    if settings.client_metadata_allow_loopback and not loopback:
         # draft-ietf-oauth-client-id-metadata-document §6.5: loopback documents only for a
         # server that itself runs on loopback.
         raise SettingsError("client_metadata_allow_loopback",
@@ -356,15 +399,6 @@ def token_bits(token: str) -> int:
     per_char = next((math.log2(size) for alphabet, size in _ALPHABETS
                      if chars <= set(alphabet)), math.log2(95))
     return int(len(token) * per_char)
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def load_settings(

@@ -215,3 +215,18 @@ async def test_a_metadata_document_client_can_use_the_device_grant_showing_its_h
         tokens = await poll(device, started_["device_code"], client_id=url)
     assert tokens.status_code == 200, tokens.text
     assert tokens.json()["scope"] == "openid profile"
+
+
+@pytest.mark.parametrize("settings_overrides", [{
+    "client_metadata_documents": True, "client_metadata_allow_loopback": True,
+    "resources": ["https://mcp.example.com/mcp mcp:tools"]}])
+async def test_a_document_may_ask_for_the_scopes_a_registered_resource_declares(
+        http: httpx.AsyncClient, docs: DocServer) -> None:
+    """An MCP client's document names its server's scope: known through the resource
+    (RFC 8707), as for a client registered any other way."""
+    url = docs.document("/mcp-client.json", scope="openid profile mcp:tools")
+    await consent_page(http, url)
+    unknown = docs.document("/unknown.json", scope="openid z:nothing")
+    refused = await http.get("/authorize", params=authorize_params(new_flow(unknown, REDIRECT)))
+    assert refused.status_code == 400
+    assert "z:nothing" in refused.text

@@ -1,5 +1,5 @@
 """The OAuth error tree (RFC 6749 §4.1.2.1, §5.2; RFC 6750 §3.1; RFC 7009 §2.2.1;
-RFC 8628 §3.5; OpenID Connect Core 1.0 §3.1.2.6)."""
+RFC 8628 §3.5; RFC 8707 §2; OpenID Connect Core 1.0 §3.1.2.6)."""
 
 from __future__ import annotations
 
@@ -35,6 +35,7 @@ RFC_6749 = {
 RFC_6750 = {"invalid_request", "invalid_token", "insufficient_scope"}
 RFC_7009 = {"unsupported_token_type"}
 RFC_8628 = {"slow_down", "authorization_pending", "access_denied", "expired_token"}
+RFC_8707 = {"invalid_target"}
 OIDC_CORE = {
     "interaction_required",
     "login_required",
@@ -48,7 +49,7 @@ OIDC_CORE = {
 }
 RFC_7591 = {"invalid_redirect_uri", "invalid_client_metadata", "invalid_software_statement",
             "unapproved_software_statement"}
-REGISTERED_CODES = RFC_6749 | RFC_6750 | RFC_7009 | RFC_8628 | OIDC_CORE | RFC_7591
+REGISTERED_CODES = RFC_6749 | RFC_6750 | RFC_7009 | RFC_8628 | RFC_8707 | OIDC_CORE | RFC_7591
 
 EXPECTED_STATUS = {
     "invalid_request": 400,
@@ -58,6 +59,7 @@ EXPECTED_STATUS = {
     "unsupported_grant_type": 400,
     "unsupported_response_type": 400,
     "invalid_scope": 400,
+    "invalid_target": 400,
     "access_denied": 400,
     "login_required": 400,
     "consent_required": 400,

@@ -1,8 +1,9 @@
 """The ``proofkey`` command: serve, migrate, and manage clients, users and keys.
 
 One module per command group: ``serve``, ``maintenance`` (migrate, gc), ``clients``, ``users``,
-``keys``, ``login`` (login, token, logout); ``common`` holds what they share (settings, store,
-output, audit). The operator tools (scan-logs, lint, probe, check) live in ``proofkey.ops``.
+``keys``, ``resources``, ``login`` (login, token, logout); ``common`` holds what they share
+(settings, store, output, audit). The operator tools (scan-logs, lint, probe, check) live in
+``proofkey.ops``.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from proofkey.cli import (
     login,
     maintenance,
     registration,
+    resources,
     serve,
     users,
 )
@@ -32,6 +34,7 @@ app.add_typer(users.app, name="user")
 app.add_typer(keys.app, name="keys")
 app.add_typer(registration.app, name="registration")
 app.add_typer(connectors.app, name="connector")
+app.add_typer(resources.app, name="resource")
 
 app.command(epilog=serve.EPILOG)(serve.serve)
 app.command()(maintenance.migrate)

@@ -22,6 +22,7 @@ from proofkey.cli.common import (
 )
 from proofkey.cli.registration import duration_seconds
 from proofkey.flows.admin import check_policy, register_client
+from proofkey.flows.resources import known_scopes
 from proofkey.models import Client
 from proofkey.store.base import Store
 
@@ -92,7 +93,7 @@ def client_add(
         return await register_client(
             store, client_id, client_type="public" if public else "confidential",
             redirect_uris=redirect_uri or [], scopes=scopes,
-            supported_scopes=settings.scopes_supported, grant_types=grants,
+            supported_scopes=await known_scopes(settings, store), grant_types=grants,
             auth_method=auth_method,  # type: ignore[arg-type]
             id_token_alg=id_token_alg, name=name, require_par=require_par,
             resource_server=resource_server, reject_reused_challenge=reject_reused_challenge,

@@ -10,10 +10,12 @@ __all__ = ["active_access_token"]
 
 
 async def active_access_token(
-    token: str, *, minter: TokenMinter, grants: GrantStore, now: int
+    token: str, *, minter: TokenMinter, grants: GrantStore, now: int,
+    any_audience: bool = False,
 ) -> AccessClaims:
-    """The claims of a valid, unrevoked access token; InvalidToken otherwise."""
-    claims = minter.verify_access_token(token, now)
+    """The claims of a valid, unrevoked access token; InvalidToken otherwise. Its audience
+    must include the server's own unless ``any_audience`` (``TokenMinter.verify_access_token``)."""
+    claims = minter.verify_access_token(token, now, any_audience=any_audience)
     if await grants.is_access_token_revoked(claims.jti):
         raise InvalidToken("the access token has been revoked")
     if claims.gid is not None:

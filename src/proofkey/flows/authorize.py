@@ -34,8 +34,9 @@ from proofkey.observability.events import (
 )
 from proofkey.protocol import pkce
 from proofkey.protocol.client_id_document import is_metadata_document_id
-from proofkey.protocol.params import Params
+from proofkey.protocol.params import Params, values_of
 from proofkey.protocol.redirect_uri import match_redirect_uri, redirect_assures_client
+from proofkey.protocol.resource import Catalog, parse_resources, require_registered
 from proofkey.protocol.responses import redirect_with
 from proofkey.protocol.scope import check_scope, format_scope, parse_scope
 from proofkey.settings import Settings
@@ -46,10 +47,12 @@ from proofkey.store.base import (
     ConsentStore,
     InteractionStore,
     RateLimiter,
+    ResourceDirectory,
 )
 
 from .challenge_reuse import note_challenge
 from .context import Context
+from .resources import catalog_for
 from .row_caps import pending_cap
 
 __all__ = [
@@ -80,6 +83,7 @@ class AuthorizeRequest:
     nonce: str | None
     prompt: frozenset[str]
     max_age: int | None
+    resources: tuple[str, ...] = ()  # RFC 8707, registered
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,6 +124,7 @@ async def start(
     limiter: RateLimiter,
     address: str,
     pushed: bool = False,
+    resources: ResourceDirectory | None = None,
 ) -> Outcome:
     """Validate an authorization request and decide what happens next; ``pushed`` says the
     parameters came from a pushed authorization request (RFC 9126). A request that has to be
@@ -152,7 +157,9 @@ async def start(
         return _to_client(ctx, client_id, redirect_uri, None,
                           InvalidRequest("state is too long"), params)
     try:
-        request = check_request(params, client, redirect_uri, ctx.settings, pushed=pushed)
+        catalog = await catalog_for(params, ctx.settings, resources)
+        request = check_request(params, client, redirect_uri, ctx.settings, pushed=pushed,
+                                catalog=catalog)
         if not pushed:
             await note_challenge(client, request.code_challenge, challenges=challenges, ctx=ctx,
                                  endpoint="authorize")
@@ -213,14 +220,17 @@ async def start(
         expires_at=now + ctx.settings.interaction_ttl_seconds,
         user_id=None if needs_login or session is None else session.user_id,
         auth_time=None if needs_login or session is None else session.auth_time,
+        resources=request.resources,
     ))
     return Interact(handle)
 
 
 def check_request(params: Params, client: Client, redirect_uri: str, settings: Settings, *,
-                  pushed: bool = False) -> AuthorizeRequest:
+                  pushed: bool = False, catalog: Catalog | None = None) -> AuthorizeRequest:
     """The checks after client and redirect URI, in order; each raises a redirectable
-    OAuthError. ``/par`` runs the same checks on a pushed request (RFC 9126 §2.1)."""
+    OAuthError. ``/par`` runs the same checks on a pushed request (RFC 9126 §2.1).
+    ``catalog``: the registered resources (RFC 8707), whose scopes are known scopes too."""
+    catalog = catalog or Catalog()
     if "request" in params:
         raise RequestNotSupported("request objects are not supported")
     if "request_uri" in params:
@@ -243,7 +253,10 @@ def check_request(params: Params, client: Client, redirect_uri: str, settings: S
     if response_mode is not None and response_mode != "query":
         raise InvalidRequest("only response_mode=query is supported")
     scope = check_scope(parse_scope(params.get("scope")), allowed=client.scopes,
-                        supported=settings.scopes_supported)
+                        supported=catalog.known_scopes(settings.scopes_supported))
+    # RFC 8707 §2: an invalid or unknown resource is invalid_target.
+    resources = parse_resources(values_of(params, "resource"))
+    require_registered(resources, catalog, settings.audience)
     challenge = pkce.check_challenge(params.get("code_challenge"),
                                      params.get("code_challenge_method"))
     nonce = params.get("nonce")
@@ -257,7 +270,7 @@ def check_request(params: Params, client: Client, redirect_uri: str, settings: S
         raise InvalidRequest("prompt=none cannot be combined with other values")
     max_age = _max_age(params.get("max_age"))
     return AuthorizeRequest(client, redirect_uri, scope, challenge, state, nonce, prompt,
-                            max_age)
+                            max_age, resources)
 
 
 def _too_old(auth_time: int, max_age: int | None, now: int) -> bool:
@@ -302,6 +315,7 @@ async def issue_code(
         auth_time=auth_time,
         issued_at=now,
         expires_at=now + ctx.settings.code_ttl_seconds,
+        resources=request.resources,
     ))
     latency = (time.perf_counter() - started) if started is not None else float(
         now - request.created_at if isinstance(request, PendingAuthorization) else 0)

@@ -40,7 +40,7 @@ from proofkey.protocol.client_id_document import (
     is_metadata_document_id,
 )
 from proofkey.protocol.registration import MetadataRefused, parse_client_metadata
-from proofkey.store.base import ClientStore
+from proofkey.store.base import ClientStore, ResourceDirectory
 
 from .admin import AdminError, build_client
 
@@ -101,10 +101,12 @@ class MetadataResolver:
 
     def __init__(self, fetcher: MetadataFetcher, *, scopes_supported: tuple[str, ...],
                  bounds: CacheBounds, clock: Callable[[], float],
-                 bus: EventBus | None = None) -> None:
+                 bus: EventBus | None = None,
+                 resources: ResourceDirectory | None = None) -> None:
         self._fetcher = fetcher
         self._bus = bus
         self._scopes = scopes_supported
+        self._resources = resources  # their scopes may be asked for too (RFC 8707)
         self._bounds = bounds
         self._clock = clock
         self._entries: OrderedDict[str, _Entry] = OrderedDict()
@@ -131,7 +133,9 @@ class MetadataResolver:
         now = self._clock()
         try:
             fetched = await self._fetcher.fetch(url)
-            client = self._client_of(url.url, fetched.body, int(now))
+            known = self._scopes if self._resources is None else (
+                await self._resources.catalog()).known_scopes(self._scopes)
+            client = self._client_of(url.url, fetched.body, int(now), known)
         except FetchFailed as failed:
             self._emit(url.url, failed.problem, None, self._bounds.failure_seconds)
             return self._keep(url.url, _Entry(now + self._bounds.failure_seconds, None,
@@ -163,7 +167,7 @@ class MetadataResolver:
             self._entries.popitem(last=False)  # the least recently used
         return entry
 
-    def _client_of(self, url: str, body: bytes, now: int) -> Client:
+    def _client_of(self, url: str, body: bytes, now: int, known: tuple[str, ...]) -> Client:
         """The checks on a fetched document, in order; MetadataRefused names the rule."""
         try:
             doc = json.loads(body)
@@ -189,7 +193,7 @@ class MetadataResolver:
             new = build_client(
                 url, client_type="public", redirect_uris=meta.redirect_uris,
                 scopes=self._scopes if meta.scope is None else meta.scope,
-                supported_scopes=self._scopes, grant_types=meta.grant_types,
+                supported_scopes=known, grant_types=meta.grant_types,
                 auth_method="none", id_token_alg=meta.id_token_signed_response_alg,
                 name=meta.client_name, now=now)
         except AdminError as error:

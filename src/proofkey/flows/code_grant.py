@@ -15,6 +15,10 @@ redirect_uri and verifier) the tokens issued from the code are revoked (RFC 6749
 request and SHOULD revoke (when possible) all tokens previously issued based on that
 authorization code"); an invalid replay revokes nothing (OAuth 2.1 §7.5.2), so a guessing
 attacker cannot revoke a victim's tokens.
+
+``resource`` (RFC 8707) is checked for syntax before the redeem; that it names only resources
+the code was authorized for (a subset: it may narrow, never widen) is a binding checked after
+it, like the others.
 """
 
 from __future__ import annotations
@@ -26,11 +30,13 @@ from proofkey.errors import InvalidGrant, InvalidRequest, OAuthError
 from proofkey.models import AuthorizationCode, Client, RefreshToken
 from proofkey.observability.events import CodeReplayed
 from proofkey.protocol import pkce
-from proofkey.protocol.params import Params
-from proofkey.store.base import CodeStore, GrantStore
+from proofkey.protocol.params import Params, values_of
+from proofkey.protocol.resource import narrow, parse_resources
+from proofkey.store.base import CodeStore, GrantStore, ResourceDirectory
 from proofkey.tokens.mint import TokenMinter
 
 from .context import Context
+from .resources import target_for
 from .token_response import mint_token_response
 
 __all__ = ["redeem_code"]
@@ -38,7 +44,7 @@ __all__ = ["redeem_code"]
 
 async def redeem_code(
     form: Params, client: Client, *, codes: CodeStore, grants: GrantStore, minter: TokenMinter,
-    ctx: Context,
+    ctx: Context, resources: ResourceDirectory,
 ) -> tuple[dict[str, str | int], str]:
     """Exchange a code for tokens; return the token response and the new grant id."""
     code = form.get("code")
@@ -48,6 +54,7 @@ async def redeem_code(
     if redirect_uri is None:
         raise InvalidRequest("redirect_uri is required")
     verifier = pkce.check_verifier_syntax(form.get("code_verifier"))
+    requested = parse_resources(values_of(form, "resource"))
     if len(code) > 256:
         raise InvalidGrant("the authorization code is invalid or expired", detail="code_invalid")
 
@@ -67,13 +74,17 @@ async def redeem_code(
                                verifier, grants=grants, ctx=ctx)
     try:
         _bound_to(record, client, redirect_uri, verifier)
+        chosen = narrow(requested, record.resources, minter.audience)
+        target = await target_for(record.scope, chosen, directory=resources,
+                                  default_audience=minter.audience)
     except OAuthError:
         await grants.revoke_grant(grant_id, now)  # never handed out; the code stays burned
         raise
 
-    return mint_token_response(minter, client, subject=record.user_id, scope=record.scope,
+    return mint_token_response(minter, client, subject=record.user_id, scope=target.scope,
                                grant_id=grant_id, auth_time=record.auth_time, now=now,
-                               refresh_token=refresh, nonce=record.nonce), grant_id
+                               refresh_token=refresh, nonce=record.nonce,
+                               audience=target.audience), grant_id
 
 
 def _bound_to(record: AuthorizationCode, client: Client, redirect_uri: str,

@@ -7,6 +7,8 @@ come faster than the interval, ``access_denied`` or ``expired_token`` at the end
 approved authorization is consumed exactly once, in the same transaction that creates its
 grant. User-code entry is throttled per address (§5.1: brute forcing the user code), and the
 store keeps only the digest of a user code's normalised form, as of every other secret.
+``resource`` (RFC 8707) may name registered resources in the device request; the device's token
+request may narrow them, never widen them (``invalid_target``, before the request is consumed).
 
 A device code that already gave its tokens is ``invalid_grant``, as a used authorization code
 is (RFC 6749 §5.2): RFC 8628 keeps ``expired_token`` for a code whose lifetime ran out, and a
@@ -36,13 +38,15 @@ from proofkey.protocol.device import (
     new_user_code,
     normalize_user_code,
 )
-from proofkey.protocol.params import Params
+from proofkey.protocol.params import Params, values_of
+from proofkey.protocol.resource import Target, narrow, parse_resources, require_registered
 from proofkey.protocol.scope import check_scope, parse_scope
-from proofkey.store.base import AlreadyExists, DeviceStore, RateLimiter
+from proofkey.store.base import AlreadyExists, DeviceStore, RateLimiter, ResourceDirectory
 from proofkey.tokens.mint import TokenMinter
 
 from . import throttle
 from .context import Context
+from .resources import catalog_for, target_for
 from .row_caps import device_cap
 from .token_response import mint_token_response
 
@@ -65,14 +69,17 @@ _UNKNOWN = "that code is not valid or has expired; check it and try again"
 
 async def authorize_device(
     form: Params, client: Client, *, devices: DeviceStore, ctx: Context, limiter: RateLimiter,
-    address: str,
+    address: str, resources: ResourceDirectory | None = None,
 ) -> dict[str, Any]:
     """RFC 8628 §3.1–3.2: issue a device code and a user code for an authenticated client; a
     valid request counts against the caps of ``row_caps`` (``RateLimited`` beyond them)."""
     if DEVICE_GRANT_TYPE not in client.grant_types:
         raise UnauthorizedClient("the client may not use the device authorization grant")
+    catalog = await catalog_for(form, ctx.settings, resources)
     scope = check_scope(parse_scope(form.get("scope")), allowed=client.scopes,
-                        supported=ctx.settings.scopes_supported)
+                        supported=catalog.known_scopes(ctx.settings.scopes_supported))
+    targets = parse_resources(values_of(form, "resource"))
+    require_registered(targets, catalog, ctx.settings.audience)
     await device_cap(ctx.settings, DEVICE_CODE_TTL).admit(
         limiter, client_id=client.client_id, address=address, now=ctx.clock())
     now = ctx.now()
@@ -83,7 +90,7 @@ async def authorize_device(
             await devices.save_device(DeviceAuthorization(
                 device_digest=digest(device_code), user_code_digest=digest(user_code),
                 client_id=client.client_id, scope=scope, created_at=now,
-                expires_at=now + DEVICE_CODE_TTL, interval=POLL_INTERVAL))
+                expires_at=now + DEVICE_CODE_TTL, interval=POLL_INTERVAL, resources=targets))
             break
         except AlreadyExists:
             continue
@@ -143,12 +150,14 @@ async def decide(
 
 
 async def poll(
-    form: Params, client: Client, *, devices: DeviceStore, minter: TokenMinter, ctx: Context
+    form: Params, client: Client, *, devices: DeviceStore, minter: TokenMinter, ctx: Context,
+    resources: ResourceDirectory,
 ) -> tuple[dict[str, str | int], str]:
     """RFC 8628 §3.4–3.5: one token request of the polling device."""
     device_code = form.get("device_code")
     if device_code is None:
         raise InvalidRequest("device_code is required")
+    requested = parse_resources(values_of(form, "resource"))
     if len(device_code) > 256:
         raise InvalidGrant("the device code is invalid", detail="device_invalid")
     now = ctx.now()
@@ -166,16 +175,20 @@ async def poll(
         raise SlowDown(f"poll at most every {request.interval + _SLOW_DOWN_STEP} seconds")
     if request.status == "pending":
         raise AuthorizationPending("the user has not approved the request yet")
-    return await _issue(request, client, devices=devices, minter=minter, ctx=ctx, now=now)
+    target = await target_for(request.scope, narrow(requested, request.resources, minter.audience),
+                              directory=resources, default_audience=minter.audience)
+    return await _issue(request, client, target, devices=devices, minter=minter, ctx=ctx,
+                        now=now)
 
 
-async def _issue(request: DeviceAuthorization, client: Client, *, devices: DeviceStore,
-                 minter: TokenMinter, ctx: Context, now: int) -> tuple[dict[str, str | int], str]:
+async def _issue(request: DeviceAuthorization, client: Client, target: Target, *,
+                 devices: DeviceStore, minter: TokenMinter, ctx: Context,
+                 now: int) -> tuple[dict[str, str | int], str]:
     if request.user_id is None or request.auth_time is None:
         raise ServerError("approved device request without a user")  # store contract broken
     grant_id = new_id()
     grant = Grant(grant_id, client.client_id, request.user_id, request.scope, request.auth_time,
-                  now, now + ctx.settings.grant_ttl_seconds)
+                  now, now + ctx.settings.grant_ttl_seconds, resources=request.resources)
     refresh = new_handle() if "refresh_token" in client.grant_types else None
     refresh_record = (RefreshToken(digest(refresh), grant_id, client.client_id, now,
                                    now + ctx.settings.refresh_token_ttl_seconds)
@@ -183,6 +196,6 @@ async def _issue(request: DeviceAuthorization, client: Client, *, devices: Devic
     if await devices.consume_device(request.device_digest, now, grant, refresh_record) is None:
         # A concurrent poll of the same device code won the approved request.
         raise InvalidGrant("the device code was already used", detail="device_reused")
-    return mint_token_response(minter, client, subject=request.user_id, scope=request.scope,
+    return mint_token_response(minter, client, subject=request.user_id, scope=target.scope,
                                grant_id=grant_id, auth_time=request.auth_time, now=now,
-                               refresh_token=refresh), grant_id
+                               refresh_token=refresh, audience=target.audience), grant_id

@@ -7,7 +7,8 @@ server may ask about any access token, any other client only about its own, and 
 token is described only to the client it was issued to. §2.2: if "the protected resource is
 not allowed to introspect this particular token", the answer MUST be ``active: false`` — the
 same bare ``{"active": false}`` as for an unknown token, so it does not tell whether the
-token exists.
+token exists. A token for registered resources (RFC 8707) is described with its ``aud``; one
+whose resource is no longer registered is inactive.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from proofkey.crypto import digest
 from proofkey.errors import InvalidClient, InvalidRequest, InvalidToken
 from proofkey.protocol.credentials import read_client_credentials
 from proofkey.protocol.params import Params
-from proofkey.store.base import ClientStore, GrantStore, RateLimiter
+from proofkey.store.base import ClientStore, GrantStore, RateLimiter, ResourceDirectory
 from proofkey.tokens.mint import TokenMinter
 
 from .access import active_access_token
@@ -34,6 +35,7 @@ _CLAIMS = ("scope", "client_id", "sub", "exp", "iat", "iss", "aud", "jti", "auth
 async def introspect(
     form: Params, authorization: str | None, *, clients: ClientStore, grants: GrantStore,
     minter: TokenMinter, limiter: RateLimiter, client_ip: str, ctx: Context,
+    resources: ResourceDirectory | None = None,
 ) -> dict[str, Any]:
     caller = await authenticate_client(read_client_credentials(authorization, form), clients,
                                        limiter=limiter, client_ip=client_ip, ctx=ctx)
@@ -45,9 +47,15 @@ async def introspect(
     now = ctx.now()
     if token.count(".") == 2:
         try:
-            claims = await active_access_token(token, minter=minter, grants=grants, now=now)
+            claims = await active_access_token(token, minter=minter, grants=grants, now=now,
+                                               any_audience=True)
         except InvalidToken:
             return dict(_INACTIVE)
+        others = [aud for aud in claims.audiences if aud != minter.audience]
+        if others:
+            catalog = await resources.catalog() if resources is not None else None
+            if catalog is None or any(catalog.get(aud) is None for aud in others):
+                return dict(_INACTIVE)
         if not (caller.resource_server or claims.client_id == caller.client_id):
             return dict(_INACTIVE)
         issued = claims.as_dict()

@@ -17,11 +17,12 @@ from proofkey.errors import InvalidRequest, OAuthError
 from proofkey.models import Client
 from proofkey.protocol.params import Params
 from proofkey.protocol.redirect_uri import match_redirect_uri
-from proofkey.store.base import ChallengeStore, PushedRequestStore, RateLimiter
+from proofkey.store.base import ChallengeStore, PushedRequestStore, RateLimiter, ResourceDirectory
 
 from .authorize import check_request
 from .challenge_reuse import note_challenge
 from .context import Context
+from .resources import catalog_for
 from .row_caps import pushed_cap
 
 __all__ = ["PAR_TTL", "REQUEST_URI_PREFIX", "InvalidRequestUri", "push", "resolve"]
@@ -41,7 +42,7 @@ class InvalidRequestUri(OAuthError):
 
 async def push(form: Params, client: Client, *, pushed: PushedRequestStore,
                challenges: ChallengeStore, ctx: Context, limiter: RateLimiter,
-               address: str) -> dict[str, Any]:
+               address: str, resources: ResourceDirectory | None = None) -> dict[str, Any]:
     """RFC 9126 §2.1–2.2: validate the pushed request and store it for one use; a valid one
     notes its challenge (``challenge_reuse``: here, not again at /authorize) and counts
     against the caps of ``row_caps`` (``RateLimited`` beyond them), checked first."""
@@ -58,8 +59,9 @@ async def push(form: Params, client: Client, *, pushed: PushedRequestStore,
         raise InvalidRequest("redirect_uri does not match a registered redirect URI")
     stored = {k: v for k, v in form.items() if k not in _AUTH_PARAMS}
     stored["client_id"] = client.client_id
-    request = check_request(MappingProxyType(stored), client, redirect_uri, ctx.settings,
-                            pushed=True)
+    params = MappingProxyType(stored)
+    request = check_request(params, client, redirect_uri, ctx.settings, pushed=True,
+                            catalog=await catalog_for(params, ctx.settings, resources))
     # The cap first: a push it refuses stores nothing, so retrying it is no reuse.
     await pushed_cap(ctx.settings, PAR_TTL).admit(limiter, client_id=client.client_id,
                                                   address=address, now=ctx.clock())

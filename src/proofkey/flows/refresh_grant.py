@@ -11,6 +11,9 @@ rotates only a live token of this client in a live grant. Only when it refuses d
 read the token to tell why (another client's, reused, a grace retry, expired or revoked), on the
 same path a request with ``scope`` takes from the start (its scope is checked before rotating),
 so every outcome and its event stay the same whichever way a request comes in.
+
+``resource`` (RFC 8707) takes the checked path too: a refresh may ask for any of the grant's
+resources (narrowing), never for another (``invalid_target``, before anything is rotated).
 """
 
 from __future__ import annotations
@@ -21,12 +24,14 @@ from proofkey.crypto import digest, fingerprint, new_handle
 from proofkey.errors import InvalidGrant, InvalidRequest, InvalidScope
 from proofkey.models import Client, Grant, RefreshToken
 from proofkey.observability.events import RefreshReuseDetected, RefreshRotated
-from proofkey.protocol.params import Params
+from proofkey.protocol.params import Params, values_of
+from proofkey.protocol.resource import narrow, parse_resources
 from proofkey.protocol.scope import parse_scope
-from proofkey.store.base import GrantStore
+from proofkey.store.base import GrantStore, ResourceDirectory
 from proofkey.tokens.mint import TokenMinter
 
 from .context import Context
+from .resources import target_for
 from .token_response import mint_token_response
 
 __all__ = ["refresh"]
@@ -35,7 +40,8 @@ _INVALID = "the refresh token is invalid, expired or revoked"
 
 
 async def refresh(
-    form: Params, client: Client, *, grants: GrantStore, minter: TokenMinter, ctx: Context
+    form: Params, client: Client, *, grants: GrantStore, minter: TokenMinter, ctx: Context,
+    resources: ResourceDirectory,
 ) -> tuple[dict[str, str | int], str]:
     """Rotate a refresh token; return the token response and the grant id."""
     presented = form.get("refresh_token")
@@ -48,29 +54,33 @@ async def refresh(
     new_token = new_handle()
     new_digest = digest(new_token)
     raw_scope = form.get("scope")
+    requested = parse_resources(values_of(form, "resource"))
     grant = None
-    if raw_scope is None:
+    if raw_scope is None and not requested:
         grant = await grants.rotate_refresh_for_client(
             token_digest, client.client_id, now, new_digest,
             now + ctx.settings.refresh_token_ttl_seconds)
     if grant is not None:
-        scope, in_grace = grant.scope, False
+        scope, targets, in_grace = grant.scope, grant.resources, False
     else:
-        grant, scope, in_grace = await _rotate_checked(
-            presented, token_digest, raw_scope, client, new_digest, grants=grants, now=now,
-            ctx=ctx)
+        grant, scope, targets, in_grace = await _rotate_checked(
+            presented, token_digest, raw_scope, requested, client, new_digest, grants=grants,
+            now=now, ctx=ctx)
     ctx.bus.emit(RefreshRotated(client.client_id, grant.grant_id, in_grace))
-    return mint_token_response(minter, client, subject=grant.user_id, scope=scope,
+    target = await target_for(scope, targets, directory=resources,
+                              default_audience=minter.audience)
+    return mint_token_response(minter, client, subject=grant.user_id, scope=target.scope,
                                grant_id=grant.grant_id, auth_time=grant.auth_time, now=now,
-                               refresh_token=new_token, id_token=False), grant.grant_id
+                               refresh_token=new_token, id_token=False,
+                               audience=target.audience), grant.grant_id
 
 
 async def _rotate_checked(
-    presented: str, token_digest: str, raw_scope: str | None, client: Client, new_digest: str,
-    *, grants: GrantStore, now: int, ctx: Context,
-) -> tuple[Grant, tuple[str, ...], bool]:
+    presented: str, token_digest: str, raw_scope: str | None, requested: tuple[str, ...],
+    client: Client, new_digest: str, *, grants: GrantStore, now: int, ctx: Context,
+) -> tuple[Grant, tuple[str, ...], tuple[str, ...], bool]:
     """Check step by step, refusing with the reason, then rotate (or retry in the grace window);
-    return the grant, the scope granted and whether it was a grace retry."""
+    return the grant, the scope and resources granted and whether it was a grace retry."""
     current = await grants.find_refresh(token_digest)
     if current is None or current.client_id != client.client_id:
         # RFC 6749 §6: the refresh token must have been issued to the authenticated client.
@@ -83,6 +93,7 @@ async def _rotate_checked(
         # family even when the request is wrong in some other way too (e.g. its scope).
         await _reject(current, presented, grants=grants, now=now, ctx=ctx)
     scope = _narrowed_scope(raw_scope, grant)
+    targets = narrow(requested, grant.resources, ctx.settings.audience)
     successor = RefreshToken(new_digest, grant.grant_id, client.client_id, now,
                              now + ctx.settings.refresh_token_ttl_seconds, token_digest)
     in_grace = False
@@ -92,7 +103,7 @@ async def _rotate_checked(
         in_grace = await _retry_in_grace(current, successor, grants=grants, now=now, ctx=ctx)
         if not in_grace:
             await _reject(current, presented, grants=grants, now=now, ctx=ctx)
-    return grant, scope, in_grace
+    return grant, scope, targets, in_grace
 
 
 def _narrowed_scope(raw: str | None, grant: Grant) -> tuple[str, ...]:

@@ -44,7 +44,7 @@ from proofkey.protocol.registration import (
     error_for_rule,
     parse_client_metadata,
 )
-from proofkey.store.base import ClientStore, RateLimiter, RegistrationStore
+from proofkey.store.base import ClientStore, RateLimiter, RegistrationStore, ResourceDirectory
 
 __all__ = ["NotEnabled", "Registered", "client_information", "delete", "read", "register",
            "update"]
@@ -85,15 +85,22 @@ def _parse(doc: object) -> ClientMetadata:
         raise _refusal(refused.rule, refused.description) from None
 
 
-def _build(meta: ClientMetadata, client_id: str, ctx: Context) -> tuple[Client, Secret | None,
-                                                                       tuple[str, ...]]:
+async def _known_scopes(ctx: Context, resources: ResourceDirectory | None) -> tuple[str, ...]:
+    """The server's scopes and those its registered resources declare (RFC 8707)."""
+    if resources is None:
+        return ctx.settings.scopes_supported
+    return (await resources.catalog()).known_scopes(ctx.settings.scopes_supported)
+
+
+def _build(meta: ClientMetadata, client_id: str, ctx: Context,
+           known: tuple[str, ...]) -> tuple[Client, Secret | None, tuple[str, ...]]:
     settings = ctx.settings
     try:
         new = build_client(
             client_id, client_type="public" if meta.public else "confidential",
             redirect_uris=meta.redirect_uris,
             scopes=settings.registration_scopes if meta.scope is None else meta.scope,
-            supported_scopes=settings.scopes_supported, grant_types=meta.grant_types,
+            supported_scopes=known, grant_types=meta.grant_types,
             auth_method=cast(TokenAuthMethod, meta.token_endpoint_auth_method),  # AUTH_METHODS
             id_token_alg=meta.id_token_signed_response_alg, name=meta.client_name,
             post_logout_redirect_uris=meta.post_logout_redirect_uris, now=ctx.now())
@@ -113,7 +120,7 @@ def _bearer(authorization: str | None) -> str | None:
 
 async def register(doc: object, *, authorization: str | None, address: str,
                    clients: ClientStore, registry: RegistrationStore, limiter: RateLimiter,
-                   ctx: Context) -> Registered:
+                   ctx: Context, resources: ResourceDirectory | None = None) -> Registered:
     """RFC 7591 §3.1: register a client from its metadata ``doc`` (parsed JSON)."""
     settings = ctx.settings
     mode = cast(Mode, settings.registration)  # settings._check allows these three only
@@ -128,7 +135,8 @@ async def register(doc: object, *, authorization: str | None, address: str,
     if mode == "token" and initial is None:
         raise InvalidToken("an initial access token is required (Authorization: Bearer)")
     try:
-        client, secret, warnings = _build(_parse(doc), new_handle(18), ctx)
+        client, secret, warnings = _build(_parse(doc), new_handle(18), ctx,
+                                          await _known_scopes(ctx, resources))
     except OAuthError:
         await release(limiter, held)  # refused metadata creates nothing: not counted
         raise
@@ -167,7 +175,8 @@ async def read(client_id: str, *, authorization: str | None, clients: ClientStor
 
 
 async def update(client_id: str, doc: object, *, authorization: str | None,
-                 clients: ClientStore, registry: RegistrationStore, ctx: Context) -> Registered:
+                 clients: ClientStore, registry: RegistrationStore, ctx: Context,
+                 resources: ResourceDirectory | None = None) -> Registered:
     """RFC 7592 §2.2: replace the client's metadata (omitted fields take their defaults), under
     the same policy; the client id, its registration access token, the operator's
     ``reject_reused_challenge`` and ``revoke_on_logout`` and, if it stays confidential, its
@@ -185,7 +194,8 @@ async def update(client_id: str, doc: object, *, authorization: str | None,
         raise InvalidClientMetadata("client_secret does not match the client's secret "
                                     "(RFC 7592 §2.2) [PKL050]", detail="PKL050")
     body = {k: v for k, v in doc.items() if k not in _SERVER_FIELDS}
-    client, secret, warnings = _build(_parse(body), client_id, ctx)
+    client, secret, warnings = _build(_parse(body), client_id, ctx,
+                                      await _known_scopes(ctx, resources))
     keep_secret = old.secret_digest is not None and client.secret_digest is not None
     client = replace(client, created_at=old.created_at, last_used_at=old.last_used_at,
                      registration_token_digest=old.registration_token_digest,

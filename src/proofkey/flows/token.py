@@ -26,10 +26,18 @@ from proofkey.observability.events import TokenExchanged, TokenExchangeFailed
 from proofkey.outcomes import TokenOutcome, error_outcome, is_grant_type
 from proofkey.protocol.credentials import read_client_credentials
 from proofkey.protocol.device import DEVICE_GRANT_TYPE
-from proofkey.protocol.params import Params
+from proofkey.protocol.params import Params, values_of
+from proofkey.protocol.resource import parse_resources, require_registered
 from proofkey.protocol.responses import token_body
 from proofkey.protocol.scope import check_scope, format_scope, parse_scope
-from proofkey.store.base import ClientStore, CodeStore, DeviceStore, GrantStore, RateLimiter
+from proofkey.store.base import (
+    ClientStore,
+    CodeStore,
+    DeviceStore,
+    GrantStore,
+    RateLimiter,
+    ResourceDirectory,
+)
 from proofkey.tokens.mint import TokenMinter
 
 from .client_auth import authenticate_client
@@ -37,6 +45,7 @@ from .code_grant import redeem_code
 from .context import Context
 from .device import poll
 from .refresh_grant import refresh
+from .resources import catalog_for, target_for
 
 __all__ = ["TokenServices", "exchange"]
 
@@ -49,6 +58,7 @@ class TokenServices:
     devices: DeviceStore
     minter: TokenMinter
     limiter: RateLimiter  # failed client authentications (flows/client_auth)
+    resources: ResourceDirectory  # registered resources (RFC 8707)
 
 
 async def exchange(
@@ -73,15 +83,17 @@ async def exchange(
         if grant_type == "authorization_code":
             body, grant_id = await redeem_code(form, client, codes=services.codes,
                                                grants=services.grants, minter=services.minter,
-                                               ctx=ctx)
+                                               ctx=ctx, resources=services.resources)
         elif grant_type == "refresh_token":
             body, grant_id = await refresh(form, client, grants=services.grants,
-                                           minter=services.minter, ctx=ctx)
+                                           minter=services.minter, ctx=ctx,
+                                           resources=services.resources)
         elif grant_type == DEVICE_GRANT_TYPE:
             body, grant_id = await poll(form, client, devices=services.devices,
-                                        minter=services.minter, ctx=ctx)
+                                        minter=services.minter, ctx=ctx,
+                                        resources=services.resources)
         else:
-            body, grant_id = _client_credentials(form, client, services.minter, ctx), None
+            body, grant_id = await _client_credentials(form, client, services, ctx), None
     except AuthorizationPending:
         raise
     except OAuthError as error:
@@ -103,18 +115,24 @@ def _outcome(error: OAuthError) -> TokenOutcome:
     return refusal or error_outcome(error.error)
 
 
-def _client_credentials(form: Params, client: Client, minter: TokenMinter,
-                        ctx: Context) -> dict[str, str | int]:
-    """RFC 6749 §4.4: confidential clients only; no refresh token (§4.4.3)."""
+async def _client_credentials(form: Params, client: Client, services: TokenServices,
+                              ctx: Context) -> dict[str, str | int]:
+    """RFC 6749 §4.4: confidential clients only; no refresh token (§4.4.3). RFC 8707: the
+    token is for the registered ``resource``(s) named, else for the default audience."""
     if client.is_public:
         raise UnauthorizedClient("public clients may not use client_credentials")
+    catalog = await catalog_for(form, ctx.settings, services.resources)
     scope = check_scope(parse_scope(form.get("scope")), allowed=client.scopes,
-                        supported=ctx.settings.scopes_supported)
+                        supported=catalog.known_scopes(ctx.settings.scopes_supported))
     if "openid" in scope:
         raise InvalidScope("openid needs a user; it cannot be used with client_credentials")
+    resources = parse_resources(values_of(form, "resource"))
+    require_registered(resources, catalog, services.minter.audience)
+    target = await target_for(scope, resources, directory=services.resources,
+                              default_audience=services.minter.audience)
     now = ctx.now()
-    access = minter.access_token(client_id=client.client_id, subject=None,
-                                 scope=format_scope(scope), grant_id=None, auth_time=None,
-                                 now=now)
+    access = services.minter.access_token(
+        client_id=client.client_id, subject=None, scope=format_scope(target.scope),
+        grant_id=None, auth_time=None, now=now, audience=target.audience)
     return token_body(access_token=access.token, expires_in=access.expires_at - now,
-                      scope=format_scope(scope))
+                      scope=format_scope(target.scope))

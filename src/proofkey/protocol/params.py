@@ -4,6 +4,10 @@ RFC 6749 §3.1: "Request and response parameters MUST NOT be included more than 
 with ``invalid_request``) and "Parameters sent without a value MUST be treated as if they were
 omitted" (dropped, so a required one reads as missing). Malformed percent-encoding, invalid
 UTF-8 and control characters are refused rather than guessed at.
+
+The one exception to "not more than once": ``resource`` (RFC 8707 §2), whose values are joined
+with ``VALUE_SEPARATOR``, a control character no decoded value can hold; ``values_of`` splits
+them again.
 """
 
 from __future__ import annotations
@@ -15,9 +19,11 @@ from urllib.parse import unquote_to_bytes
 
 from proofkey.errors import InvalidRequest
 
-__all__ = ["Params", "parse_urlencoded"]
+__all__ = ["REPEATABLE", "VALUE_SEPARATOR", "Params", "parse_urlencoded", "values_of"]
 
 Params = Mapping[str, str]
+REPEATABLE = frozenset({"resource"})  # RFC 8707 §2: "may be used multiple times"
+VALUE_SEPARATOR = "\n"
 
 _BAD_PERCENT = re.compile(rb"%(?![0-9A-Fa-f]{2})")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
@@ -55,13 +61,23 @@ def parse_urlencoded(data: bytes | str, *, max_bytes: int = 16384) -> Params:
             continue
         name_raw, sep, value_raw = pair.partition(b"=")
         name = _decode(name_raw)
+        value = _decode(value_raw) if sep else ""
+        if name in REPEATABLE:
+            if value:
+                seen[name] = f"{seen[name]}{VALUE_SEPARATOR}{value}" if name in seen else value
+            continue
         if name in names:
             raise InvalidRequest(f"parameter {_safe(name)} must not be repeated")
         names.add(name)
-        value = _decode(value_raw) if sep else ""
         if value:
             seen[name] = value
     return MappingProxyType(seen)
+
+
+def values_of(params: Params, name: str) -> tuple[str, ...]:
+    """Every value of a repeatable parameter, in the order sent (none when it is absent)."""
+    raw = params.get(name)
+    return () if raw is None else tuple(raw.split(VALUE_SEPARATOR))
 
 
 def _safe(name: str) -> str:

@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from urllib.parse import urlsplit
 
 __all__ = [
+    "is_loopback_host",
     "is_loopback_ip_uri",
     "match_redirect_uri",
     "redirect_assures_client",
@@ -21,6 +22,16 @@ __all__ = [
 ]
 
 _LOOPBACK = re.compile(r"http://(127\.0\.0\.1|\[::1\])(?::([0-9]{1,5}))?(/[^#]*)?")
+
+
+def is_loopback_host(host: str) -> bool:
+    """``localhost`` or a loopback IP literal (a development host, never a public one)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def is_loopback_ip_uri(uri: str) -> bool:

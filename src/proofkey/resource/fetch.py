@@ -12,13 +12,14 @@ configured one (RFC 8414 §3.3).
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import json
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
+
+from proofkey.protocol.redirect_uri import is_loopback_host
 
 __all__ = ["DEFAULT_TIMEOUT", "MAX_DOCUMENT_BYTES", "FetchError", "check_url", "configured_url",
            "discover", "endpoint", "metadata_urls", "read_json"]
@@ -32,21 +33,12 @@ class FetchError(Exception):
     """The document could not be fetched or is not usable (the message names no secret)."""
 
 
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def check_url(url: str) -> str:
     """``url`` if it is https, or http on loopback; ``FetchError`` otherwise."""
     parts = urlsplit(url)
     host = parts.hostname or ""
     if not host or not (parts.scheme == "https" or (parts.scheme == "http"
-                                                   and _is_loopback(host))):
+                                                   and is_loopback_host(host))):
         raise FetchError(f"{url!r} is neither https nor http on a loopback address")
     return url
 

@@ -21,6 +21,7 @@ from proofkey.models import (
     InitialAccessToken,
     PendingAuthorization,
     RefreshToken,
+    Resource,
     Session,
     SigningKey,
     User,
@@ -52,6 +53,7 @@ TABLES: dict[str, tuple[str, type[Any]]] = {
     "refresh": ("refresh_tokens", RefreshToken), "key": ("signing_keys", SigningKey),
     "device": ("device_authorizations", DeviceAuthorization),
     "initial": ("initial_access_tokens", InitialAccessToken),
+    "resource": ("resources", Resource),
 }  # fmt: skip
 """Short name -> (table, model)."""
 

@@ -41,9 +41,11 @@ class _Accounts:
 
 _LITE, _PG = SQLITE.render(_Accounts()), POSTGRES.render(_Accounts())
 _PLAIN = Codec({}, {})
-_SCOPE_LITE = Codec({}, {"scope": lambda text: tuple(text.split())})
 _session = _PLAIN.reader(Session)
-_grant_lite, _grant_pg = _SCOPE_LITE.reader(Grant), Codec({}, {"scope": tuple}).reader(Grant)
+# A grant's lists as each backend stores them: space-separated TEXT (SQLite), TEXT[] (PostgreSQL).
+_grant_lite = Codec({}, {"scope": lambda text: tuple(text.split()),
+                         "resources": lambda text: tuple(text.split())}).reader(Grant)
+_grant_pg = Codec({}, {"scope": tuple, "resources": tuple}).reader(Grant)
 
 
 def _changed(tag: Any) -> int:

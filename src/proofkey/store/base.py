@@ -28,11 +28,13 @@ from proofkey.models import (
     InitialAccessToken,
     PendingAuthorization,
     RefreshToken,
+    Resource,
     Session,
     SigningKey,
     UpstreamLogin,
     User,
 )
+from proofkey.protocol.resource import Catalog
 
 __all__ = [
     "AccountStore",
@@ -52,6 +54,8 @@ __all__ = [
     "RateLimiter",
     "RegistrationStore",
     "Reservation",
+    "ResourceDirectory",
+    "ResourceStore",
     "SessionStore",
     "Store",
     "StoreUnavailable",
@@ -105,6 +109,27 @@ class RegistrationStore(Protocol):
 
     async def list_initial_tokens(self) -> list[InitialAccessToken]: ...
     async def revoke_initial_token(self, token_id: str) -> bool: ...
+
+
+class ResourceStore(Protocol):
+    """Registered protected resources (RFC 8707), by URI."""
+
+    async def get_resource(self, uri: str) -> Resource | None: ...
+    async def add_resource(self, resource: Resource) -> None:
+        """Store a new resource; AlreadyExists if its URI is registered."""
+        ...
+
+    async def list_resources(self) -> list[Resource]: ...
+    async def remove_resource(self, uri: str) -> bool:
+        """Delete the resource; False if there was none. Tokens issued for it stop being
+        active at introspection; grants that named it get ``invalid_target`` on refresh."""
+        ...
+
+
+class ResourceDirectory(Protocol):
+    """What the flows read: every registered resource (stored and configured) at once."""
+
+    async def catalog(self) -> Catalog: ...
 
 
 class UserStore(Protocol):
@@ -365,6 +390,7 @@ class KeyStore(Protocol):
 
 class Store(
     ClientStore,
+    ResourceStore,
     UserStore,
     InteractionStore,
     SessionStore,

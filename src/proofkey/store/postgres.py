@@ -50,6 +50,7 @@ from proofkey.models import (
     InitialAccessToken,
     PendingAuthorization,
     RefreshToken,
+    Resource,
     Session,
     SigningKey,
     User,
@@ -68,6 +69,7 @@ _CLIENTS, _USERS, _PENDING, _PUSHED = _SQL.clients, _SQL.users, _SQL.interaction
 _SESSIONS, _CONSENTS, _CODES, _GRANTS = _SQL.sessions, _SQL.consents, _SQL.codes, _SQL.grants
 _DEVICES, _KEYS, _INITIAL = _SQL.devices, _SQL.keys, _SQL.initial_tokens
 _CHALLENGES = _SQL.challenges
+_RESOURCES = _SQL.resources
 _ATOMIC = POSTGRES.render(Atomic())
 _PURGES = POSTGRES.purges()  # up to ``batch`` rows per table and call
 _END_USER_ACCESS = (_USERS.forget_pending, _USERS.forget_unredeemed_codes,
@@ -77,16 +79,16 @@ _END_USER_ACCESS = (_USERS.forget_pending, _USERS.forget_unredeemed_codes,
 # -- row <-> model: lists and sets are TEXT[] (sets sorted).
 
 _CODEC = Codec(
-    encode={"scope": list, "redirect_uris": list, "scopes": sorted, "grant_types": sorted,
-            "prompt": sorted, "post_logout_redirect_uris": list},
-    decode={"scope": tuple, "redirect_uris": tuple, "scopes": frozenset,
+    encode={"scope": list, "resources": list, "redirect_uris": list, "scopes": sorted,
+            "grant_types": sorted, "prompt": sorted, "post_logout_redirect_uris": list},
+    decode={"scope": tuple, "resources": tuple, "redirect_uris": tuple, "scopes": frozenset,
             "grant_types": frozenset, "prompt": frozenset, "post_logout_redirect_uris": tuple},
 )  # fmt: skip
 _row, _read = _CODEC.row, _CODEC.reader
 _client, _user, _pending = _read(Client), _read(User), _read(PendingAuthorization)
 _session, _code, _grant = _read(Session), _read(AuthorizationCode), _read(Grant)
 _refresh, _key, _device = _read(RefreshToken), _read(SigningKey), _read(DeviceAuthorization)
-_initial = _read(InitialAccessToken)
+_initial, _resource = _read(InitialAccessToken), _read(Resource)
 
 
 def _sighting(row: Any) -> ChallengeSighting:
@@ -149,6 +151,20 @@ class PostgresStore(PostgresFederation, PostgresAccounts):
     async def remove_client(self, client_id: str, *, now: int | None = None) -> bool:
         revoked_at = int(time.time()) if now is None else now
         return await self._db.run(_ATOMIC.remove_client, client_id, revoked_at, durable=True) > 0
+
+    # -- resources (RFC 8707) -------------------------------------------------------------------
+
+    async def get_resource(self, uri: str) -> Resource | None:
+        return await self._db.get(_resource, _RESOURCES.get, uri)
+
+    async def add_resource(self, resource: Resource) -> None:
+        await self._db.run(_RESOURCES.add, *_row(resource), durable=True)
+
+    async def list_resources(self) -> list[Resource]:
+        return await self._db.get_all(_resource, _RESOURCES.every)
+
+    async def remove_resource(self, uri: str) -> bool:
+        return await self._db.run(_RESOURCES.delete, uri, durable=True) > 0
 
     async def get_user(self, user_id: str) -> User | None:
         return await self._db.get(_user, _USERS.get, user_id)

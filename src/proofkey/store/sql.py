@@ -50,6 +50,7 @@ __all__ = [
     "Keys",
     "Ledger",
     "Pushed",
+    "Resources",
     "Sessions",
     "Statements",
     "Users",
@@ -116,6 +117,16 @@ class InitialTokens:
                 " RETURNING {initial}")  # fmt: skip
     every: str = "SELECT {initial} FROM initial_access_tokens ORDER BY created_at, token_id"
     revoke: str = "DELETE FROM initial_access_tokens WHERE token_id = $1"
+
+
+@dataclass(frozen=True, slots=True)
+class Resources:
+    """Registered protected resources (RFC 8707)."""
+
+    get: str = "SELECT {resource} FROM resources WHERE uri = $1"
+    add: str = _insert("resource")
+    every: str = "SELECT {resource} FROM resources ORDER BY uri{bytewise}"
+    delete: str = "DELETE FROM resources WHERE uri = $1"
 
 
 @dataclass(frozen=True, slots=True)
@@ -292,6 +303,7 @@ class Statements:
     initial_tokens: InitialTokens = field(default_factory=InitialTokens)
     challenges: Challenges = field(default_factory=Challenges)
     ledger: Ledger = field(default_factory=Ledger)
+    resources: Resources = field(default_factory=Resources)
 
 
 # -- PostgreSQL's one-statement forms ----------------------------------------------------------
@@ -311,8 +323,9 @@ _GRANT_WIDTH, _REFRESH_WIDTH = len(FIELDS[Grant]), len(FIELDS[RefreshToken])
 # Redeem the code and create its grant from the code's row: each INSERT reads the row the one
 # before it returned, so it writes nothing when the UPDATE lost. $4: the grant's expires_at.
 _REDEEM = (f"WITH won AS ({_SHARED.codes.redeem}), grant_row AS (INSERT INTO grants"  # noqa: S608
-           " (grant_id, client_id, user_id, scope, auth_time, created_at, expires_at)"
-           " SELECT grant_id, client_id, user_id, scope, auth_time, redeemed_at, $4::bigint"
+           " (grant_id, client_id, user_id, scope, auth_time, created_at, expires_at, resources)"
+           " SELECT grant_id, client_id, user_id, scope, auth_time, redeemed_at, $4::bigint,"
+           " resources"
            " FROM won RETURNING grant_id)")
 # Consume the device request and insert the grant given as $4 … (then its refresh token).
 _CONSUME = (f"WITH won AS ({_SHARED.devices.consume}), grant_row AS (INSERT INTO grants"  # noqa: S608

@@ -34,6 +34,7 @@ from proofkey.models import (
     InitialAccessToken,
     PendingAuthorization,
     RefreshToken,
+    Resource,
     Session,
     SigningKey,
     User,
@@ -52,6 +53,7 @@ _CLIENTS, _USERS, _PENDING, _PUSHED = _SQL.clients, _SQL.users, _SQL.interaction
 _SESSIONS, _CONSENTS, _CODES, _GRANTS = _SQL.sessions, _SQL.consents, _SQL.codes, _SQL.grants
 _DEVICES, _KEYS, _INITIAL = _SQL.devices, _SQL.keys, _SQL.initial_tokens
 _CHALLENGES = _SQL.challenges
+_RESOURCES = _SQL.resources
 _PURGES = SQLITE.purges()  # up to ``batch`` rows per table and call
 _END_USER_ACCESS = (_USERS.forget_pending, _USERS.forget_unredeemed_codes,
                     _USERS.deny_approved_devices)
@@ -69,11 +71,15 @@ def _unset(text: str) -> frozenset[str]:
     return frozenset(text.split())
 
 
+def _words(text: str) -> tuple[str, ...]:
+    return tuple(text.split())
+
+
 _CODEC = Codec(
-    encode={"scope": " ".join, "scopes": _set, "grant_types": _set, "prompt": _set,
-            "redirect_uris": lambda uris: json.dumps(list(uris)),
+    encode={"scope": " ".join, "resources": " ".join, "scopes": _set, "grant_types": _set,
+            "prompt": _set, "redirect_uris": lambda uris: json.dumps(list(uris)),
             "post_logout_redirect_uris": lambda uris: json.dumps(list(uris))},
-    decode={"scope": lambda text: tuple(text.split()), "scopes": _unset, "grant_types": _unset,
+    decode={"scope": _words, "resources": _words, "scopes": _unset, "grant_types": _unset,
             "prompt": _unset, "redirect_uris": lambda text: tuple(json.loads(text)),
             "require_pushed_authorization_requests": bool, "resource_server": bool,
             "reject_reused_challenge": bool, "revoke_on_logout": bool,
@@ -83,7 +89,7 @@ _row, _read = _CODEC.row, _CODEC.reader
 _client, _user, _pending = _read(Client), _read(User), _read(PendingAuthorization)
 _session, _code, _grant = _read(Session), _read(AuthorizationCode), _read(Grant)
 _refresh, _key, _device = _read(RefreshToken), _read(SigningKey), _read(DeviceAuthorization)
-_initial = _read(InitialAccessToken)
+_initial, _resource = _read(InitialAccessToken), _read(Resource)
 
 
 def _sighting(row: Any) -> ChallengeSighting:
@@ -142,6 +148,20 @@ class SQLiteStore(SQLiteFederation, SQLiteAccounts):
             db.execute(_CLIENTS.revoke_grants, (client_id, revoked_at))
             db.execute(_CLIENTS.forget_consents, (client_id,))
         return True
+
+    # -- resources (RFC 8707) -------------------------------------------------------------------
+
+    async def get_resource(self, uri: str) -> Resource | None:
+        return self._db.get(_resource, _RESOURCES.get, uri)
+
+    async def add_resource(self, resource: Resource) -> None:
+        self._db.run(_RESOURCES.add, *_row(resource), durable=True)
+
+    async def list_resources(self) -> list[Resource]:
+        return self._db.get_all(_resource, _RESOURCES.every)
+
+    async def remove_resource(self, uri: str) -> bool:
+        return self._db.run(_RESOURCES.delete, uri, durable=True) > 0
 
     async def get_user(self, user_id: str) -> User | None:
         return self._db.get(_user, _USERS.get, user_id)
@@ -241,7 +261,7 @@ class SQLiteStore(SQLiteFederation, SQLiteAccounts):
                 return None
             code = _code(rows[0])
             grant = Grant(grant_id, code.client_id, code.user_id, code.scope, code.auth_time,
-                          now, grant_expires_at)  # fmt: skip
+                          now, grant_expires_at, resources=code.resources)  # fmt: skip
             db.execute(_GRANTS.save, _row(grant))
             if refresh is not None:
                 db.execute(_GRANTS.save_refresh, _row(refresh))

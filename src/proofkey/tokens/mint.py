@@ -52,6 +52,16 @@ def _text(value: Any, name: str) -> str:
     return value
 
 
+def _audience(value: Any) -> str | tuple[str, ...]:
+    """RFC 7519 §4.1.3: a string, or an array of strings (one, or several different ones)."""
+    if isinstance(value, list):
+        items = tuple(_text(item, "aud") for item in value)
+        if not items or len(set(items)) != len(items):
+            raise _invalid("aud")
+        return items[0] if len(items) == 1 else items
+    return _text(value, "aud")
+
+
 def _date(value: Any, name: str) -> int:
     """RFC 7519 §2 NumericDate; proofkey issues whole seconds."""
     if isinstance(value, bool) or not isinstance(value, int) or not (
@@ -66,7 +76,7 @@ class AccessClaims:
 
     iss: str
     sub: str
-    aud: str
+    aud: str | tuple[str, ...]  # one audience, or several (RFC 8707 resources)
     exp: int
     iat: int
     jti: str
@@ -78,13 +88,11 @@ class AccessClaims:
     @classmethod
     def parse(cls, claims: Mapping[str, Any]) -> AccessClaims:
         """Typed claims from a verified claim set; InvalidToken if one has the wrong type."""
-        aud = claims.get("aud")
-        if isinstance(aud, list) and len(aud) == 1:  # RFC 7519 §4.1.3: a string or an array
-            aud = aud[0]
+        aud = _audience(claims.get("aud"))
         scope, auth_time, gid = (claims.get(n) for n in ("scope", "auth_time", "gid"))
         return cls(
             iss=_text(claims.get("iss"), "iss"), sub=_text(claims.get("sub"), "sub"),
-            aud=_text(aud, "aud"), exp=_date(claims.get("exp"), "exp"),
+            aud=aud, exp=_date(claims.get("exp"), "exp"),
             iat=_date(claims.get("iat"), "iat"), jti=_text(claims.get("jti"), "jti"),
             client_id=_text(claims.get("client_id"), "client_id"),
             scope="" if scope is None else _text(scope, "scope"),
@@ -92,10 +100,15 @@ class AccessClaims:
             gid=None if gid is None else _text(gid, "gid"),
         )
 
-    def as_dict(self) -> dict[str, str | int]:
+    @property
+    def audiences(self) -> tuple[str, ...]:
+        return self.aud if isinstance(self.aud, tuple) else (self.aud,)
+
+    def as_dict(self) -> dict[str, str | int | list[str]]:
         """The claims as issued, without the absent optional ones."""
-        body: dict[str, str | int] = {
-            "iss": self.iss, "sub": self.sub, "aud": self.aud, "exp": self.exp, "iat": self.iat,
+        aud = list(self.aud) if isinstance(self.aud, tuple) else self.aud
+        body: dict[str, str | int | list[str]] = {
+            "iss": self.iss, "sub": self.sub, "aud": aud, "exp": self.exp, "iat": self.iat,
             "jti": self.jti, "client_id": self.client_id}
         if self.scope:
             body["scope"] = self.scope
@@ -126,14 +139,17 @@ class TokenMinter:
         grant_id: str | None,
         auth_time: int | None,
         now: int,
+        audience: str | tuple[str, ...] | None = None,
     ) -> IssuedAccessToken:
+        """An RFC 9068 access token; ``audience``: its resource(s) (default: ``self.audience``)."""
         signer = self.keys.signer("ES256")
         jti = new_id()
         exp = now + self.access_ttl
         claims: dict[str, Any] = {
             "iss": self.issuer,
             "sub": subject or client_id,
-            "aud": self.audience,
+            "aud": self.audience if audience is None else (
+                list(audience) if isinstance(audience, tuple) else audience),
             "exp": exp,
             "iat": now,
             "jti": jti,
@@ -176,8 +192,12 @@ class TokenMinter:
             claims["at_hash"] = _half_hash(access_token, alg)
         return signer.sign(claims, typ="JWT")
 
-    def verify_access_token(self, token: str, now: int) -> AccessClaims:
-        """Signature, ``typ``, issuer, audience and expiry; raise InvalidToken otherwise."""
+    def verify_access_token(self, token: str, now: int, *,
+                            any_audience: bool = False) -> AccessClaims:
+        """Signature, ``typ``, issuer, audience and expiry; raise InvalidToken otherwise. The
+        audience must include this server's (``self.audience``) unless ``any_audience``
+        (introspection and revocation, which also take tokens for registered resources: the
+        caller checks those audiences)."""
         parsed = parse_compact(token)
         # RFC 9068 §4: the resource server MUST verify that the "typ" header is at+jwt.
         if parsed.header.typ != "at+jwt":
@@ -190,7 +210,7 @@ class TokenMinter:
         except (JoseError, ValueError, TypeError, KeyError):
             raise InvalidToken("the access token is invalid") from None
         claims = AccessClaims.parse(parsed.claims)
-        if claims.iss != self.issuer or claims.aud != self.audience:
+        if claims.iss != self.issuer or not (any_audience or self.audience in claims.audiences):
             raise InvalidToken("the access token was not issued for this server")
         if claims.exp <= now:
             raise InvalidToken("the access token has expired")

@@ -64,7 +64,8 @@ async def device_authorization(request: Request) -> Response:
                                            client_ip=client_ip(request), ctx=services.ctx)
         body = await device_flow.authorize_device(form, client, devices=services.store,
                                                   ctx=services.ctx, limiter=services.limiter,
-                                                  address=client_ip(request))
+                                                  address=client_ip(request),
+                                                  resources=services.resources)
     except RateLimited as error:
         return error_response(error, {"Retry-After": str(error.retry_after)})
     except OAuthError as error:

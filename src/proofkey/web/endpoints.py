@@ -59,8 +59,9 @@ def _json(body: dict[str, Any], *, no_store: bool = True, status: int = 200) -> 
 
 async def server_metadata(request: Request) -> Response:
     services = services_of(request)
+    catalog = await services.resources.catalog()  # resources' scopes are known (RFC 8707)
     body = metadata(services.settings.effective_issuer,
-                    scopes=services.settings.scopes_supported,
+                    scopes=catalog.known_scopes(services.settings.scopes_supported),
                     signing_algs=services.minter.keys.algorithms,
                     registration=services.settings.registration != "off",
                     client_id_metadata_documents=services.settings.client_metadata_documents)
@@ -95,7 +96,8 @@ async def authorize(request: Request) -> Response:
     outcome = await authorize_flow.start(
         params, clients=services.clients, interactions=services.store, consents=services.store,
         codes=services.store, challenges=services.store, session=session, browser_id=secret,
-        ctx=services.ctx, limiter=services.limiter, address=client_ip(request), pushed=pushed)
+        ctx=services.ctx, limiter=services.limiter, address=client_ip(request), pushed=pushed,
+        resources=services.resources)
     if isinstance(outcome, authorize_flow.ShowError):
         return render_error(request, outcome.error)
     if isinstance(outcome, authorize_flow.Redirect):
@@ -121,7 +123,8 @@ async def par(request: Request) -> Response:
             limiter=services.limiter, client_ip=client_ip(request), ctx=services.ctx)
         body = await par_flow.push(form, client, pushed=services.store,
                                    challenges=services.store, ctx=services.ctx,
-                                   limiter=services.limiter, address=client_ip(request))
+                                   limiter=services.limiter, address=client_ip(request),
+                                   resources=services.resources)
     except RateLimited as error:
         return error_response(error, {"Retry-After": str(error.retry_after)})
     except OAuthError as error:
@@ -161,7 +164,8 @@ async def introspect(request: Request) -> Response:
         body = await introspect_flow(form, request.headers.get("authorization"),
                                      clients=services.clients, grants=services.store,
                                      minter=services.minter, limiter=services.limiter,
-                                     client_ip=client_ip(request), ctx=services.ctx)
+                                     client_ip=client_ip(request), ctx=services.ctx,
+                                     resources=services.resources)
     except OAuthError as error:
         return error_response(error)
     return _json(body)

@@ -85,7 +85,7 @@ async def register(request: Request) -> Response:
         registered = await flow.register(
             doc, authorization=request.headers.get("authorization"),
             address=client_ip(request), clients=services.clients, registry=services.store,
-            limiter=services.limiter, ctx=services.ctx)
+            limiter=services.limiter, ctx=services.ctx, resources=services.resources)
     except flow.NotEnabled:
         return _not_found()
     except OAuthError as error:
@@ -105,7 +105,7 @@ async def manage(request: Request) -> Response:
             doc = await _read_json(request)
             registered = await flow.update(client_id, doc, authorization=authorization,
                                            clients=services.store, registry=services.store,
-                                           ctx=services.ctx)
+                                           ctx=services.ctx, resources=services.resources)
         else:
             await flow.delete(client_id, authorization=authorization, clients=services.clients,
                               ctx=services.ctx)

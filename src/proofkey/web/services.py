@@ -41,9 +41,10 @@ from proofkey.observability.tracing import Tracing
 from proofkey.protocol.client_id_document import document_host
 from proofkey.settings import Settings, SettingsError
 from proofkey.store import open_store
-from proofkey.store.base import ClientStore, KeyStore, RateLimiter, Store
+from proofkey.store.base import ClientStore, KeyStore, RateLimiter, ResourceDirectory, Store
 from proofkey.store.client_cache import CachedClientStore
 from proofkey.store.ratelimit import MemoryRateLimiter
+from proofkey.store.resource_cache import CachedResourceDirectory
 from proofkey.tokens.keys import KeyRing
 from proofkey.tokens.mint import TokenMinter
 
@@ -136,6 +137,7 @@ class Services:
     cors: CorsPolicy
     keys: KeyWatcher
     connectors: Connectors  # upstream identity providers (docs/federation.md)
+    resources: CachedResourceDirectory  # registered resources (RFC 8707), cached like clients
 
     async def refresh_keys(self) -> None:
         """Reload the keys now (housekeeping)."""
@@ -162,8 +164,8 @@ def _database_system(url: str) -> str:
     return "postgresql" if system.startswith("postgres") else system
 
 
-def metadata_clients(settings: Settings, clients: ClientStore,
-                     clock: Callable[[], float], bus: EventBus) -> ClientStore:
+def metadata_clients(settings: Settings, clients: ClientStore, clock: Callable[[], float],
+                     bus: EventBus, resources: ResourceDirectory | None = None) -> ClientStore:
     """``clients``, with metadata-document ids resolved when the setting is on."""
     if not settings.client_metadata_documents:
         return clients
@@ -178,7 +180,7 @@ def metadata_clients(settings: Settings, clients: ClientStore,
                          failure_seconds=settings.client_metadata_failure_cache_seconds,
                          max_entries=settings.client_metadata_cache_entries)
     resolver = MetadataResolver(fetcher, scopes_supported=settings.scopes_supported,
-                                bounds=bounds, clock=clock, bus=bus)
+                                bounds=bounds, clock=clock, bus=bus, resources=resources)
     return ResolvingClientStore(clients, resolver)
 
 
@@ -191,9 +193,11 @@ async def build_services(settings: Settings, observers: Observers, limiter: Rate
     backend = open_store(settings.effective_database_url)
     await backend.migrate()
     store = observers.tracing.traced(backend, _database_system(settings.effective_database_url))
+    resources = CachedResourceDirectory(store, configured=settings.configured_resources,
+                                        ttl=settings.client_cache_ms / 1000)
     clients = metadata_clients(
         settings, CachedClientStore(store, ttl=settings.client_cache_ms / 1000), clock,
-        observers.bus)
+        observers.bus, resources)
     ctx = Context(settings=settings, bus=observers.bus, clock=clock)
     ring = await KeyRing.load(store, ctx.now())
     minter = TokenMinter(ring, issuer=settings.effective_issuer, audience=settings.audience,
@@ -209,8 +213,8 @@ async def build_services(settings: Settings, observers: Observers, limiter: Rate
         settings=settings, store=store, clients=clients, minter=minter, ctx=ctx,
         limiter=limiter, templates=_templates(),
         token=TokenServices(clients=clients, codes=store, grants=store, devices=store,
-                            minter=minter, limiter=limiter),
-        cors=CorsPolicy(store), keys=watcher, connectors=connectors,
+                            minter=minter, limiter=limiter, resources=resources),
+        cors=CorsPolicy(store), keys=watcher, connectors=connectors, resources=resources,
     )
 
 
