@@ -87,6 +87,9 @@ class Client:
     registration_token_digest: str | None = None  # RFC 7592 access token (dynamic clients)
     last_used_at: int | None = None  # seen issuing a grant or refresh (housekeeping, ~1 h)
     reject_reused_challenge: bool = False  # refuse a code_challenge seen within the window
+    # OIDC RP-Initiated Logout 1.0 §3.1: compared exactly, like redirect_uris.
+    post_logout_redirect_uris: tuple[str, ...] = ()
+    revoke_on_logout: bool = False  # logout revokes the grants issued in the ended session
 
     @property
     def is_public(self) -> bool:

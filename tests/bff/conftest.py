@@ -33,7 +33,8 @@ async def world(settings: Settings) -> AsyncIterator[World]:
     bff = await register_client(
         store, BFF_ID, client_type="confidential", redirect_uris=[f"{APP}/bff/callback",
                                                                   "https://two.example/bff/callback"],
-        scopes=scopes, supported_scopes=scopes, name="SPA gateway", now=now)
+        scopes=scopes, supported_scopes=scopes, name="SPA gateway",
+        post_logout_redirect_uris=[f"{APP}/"], now=now)  # where /logout may send it back
     rs = await register_client(
         store, RS_ID, client_type="confidential", redirect_uris=[],
         grant_types=["client_credentials"], scopes=scopes, supported_scopes=scopes,

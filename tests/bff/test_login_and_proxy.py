@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 import httpx
 from starlette.responses import JSONResponse
@@ -14,6 +14,7 @@ from proofkey.bff.app import SESSION_COOKIE
 from tests.bff.conftest import World
 from tests.bff.kit import (
     APP,
+    BFF_ID,
     PROVIDER_HOST,
     bff_settings,
     browser,
@@ -119,7 +120,10 @@ async def test_logout_revokes_the_refresh_token_and_ends_the_session(
         token = world.api.seen[-1]["token"]
         out = await client.post("/bff/logout", headers=csrf_headers())
         assert out.status_code == 200
-        assert out.json() == {"logout_url": "/"}
+        # proofkey's end_session_endpoint, naming the client (never an id_token_hint) and
+        # the gateway's registered post-logout URI (docs/logout.md).
+        assert out.json() == {"logout_url": f"{ISSUER}/logout?" + urlencode(
+            {"client_id": BFF_ID, "post_logout_redirect_uri": f"{APP}/"})}
         assert any(r.url.path == "/revoke" for r in world.router.sent)
         assert (await client.get("/bff/user")).status_code == 401
         replay = await client.get("/api/x", headers={"Cookie": f"{SESSION_COOKIE}={old_cookie}"})
@@ -147,8 +151,8 @@ async def test_metrics_count_logins_and_proxied_requests_by_upstream_and_status(
 async def test_logout_points_the_browser_at_the_providers_end_session_without_a_token(
     world: World, tmp_path: Path,
 ) -> None:
-    """A provider that advertises end_session_endpoint (proofkey does not: one is added to its
-    discovery document here) gets the browser with client_id, never an id_token_hint."""
+    """A provider that advertises end_session_endpoint (here one rewritten into proofkey's
+    discovery document) gets the browser with client_id, never an id_token_hint."""
     provider = world.router.routes[PROVIDER_HOST]
 
     async def discovery_with_logout(scope, receive, send):  # type: ignore[no-untyped-def]

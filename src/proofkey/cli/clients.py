@@ -21,7 +21,7 @@ from proofkey.cli.common import (
     warn,
 )
 from proofkey.cli.registration import duration_seconds
-from proofkey.flows.admin import register_client
+from proofkey.flows.admin import check_policy, register_client
 from proofkey.flows.resources import known_scopes
 from proofkey.models import Client
 from proofkey.store.base import Store
@@ -44,6 +44,8 @@ def _client_dict(client: Client) -> dict[str, Any]:
             "registered_by": client.registered_by, "client_uri": client.client_uri,
             "logo_uri": client.logo_uri, "last_used_at": client.last_used_at,
             "reject_reused_challenge": client.reject_reused_challenge,
+            "post_logout_redirect_uris": list(client.post_logout_redirect_uris),
+            "revoke_on_logout": client.revoke_on_logout,
             "created_at": client.created_at}
 
 
@@ -70,6 +72,12 @@ def client_add(
         "--reject-reused-challenge", help="Refuse an authorization request whose "
         "code_challenge this client sent before within the reuse window (invalid_request); "
         "without it a reuse is only counted.")] = False,
+    post_logout_redirect_uri: Annotated[list[str] | None, typer.Option(
+        "--post-logout-redirect-uri", help="Where /logout may send the browser afterwards "
+        "(OIDC RP-Initiated Logout; exact match; repeat for several).")] = None,
+    revoke_on_logout: Annotated[bool, typer.Option(
+        "--revoke-on-logout", help="Logging out at /logout revokes this client's refresh "
+        "tokens issued in the ended session.")] = False,
     config: ConfigOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -89,7 +97,8 @@ def client_add(
             auth_method=auth_method,  # type: ignore[arg-type]
             id_token_alg=id_token_alg, name=name, require_par=require_par,
             resource_server=resource_server, reject_reused_challenge=reject_reused_challenge,
-            now=int(time.time()))
+            post_logout_redirect_uris=post_logout_redirect_uri or [],
+            revoke_on_logout=revoke_on_logout, now=int(time.time()))
 
     created = run(settings, work, exists=f"a client with id {client_id!r} exists already "
                   f"(see `proofkey client show {client_id}`; remove it first to replace it)")
@@ -135,22 +144,41 @@ def client_set(
         "--reject-reused-challenge/--allow-reused-challenge",
         help="Refuse (or, again, only count) an authorization request whose code_challenge "
         "this client sent before within the reuse window.")] = None,
+    revoke_on_logout: Annotated[bool | None, typer.Option(
+        "--revoke-on-logout/--keep-on-logout",
+        help="Whether /logout revokes this client's refresh tokens issued in the ended "
+        "session.")] = None,
+    post_logout_redirect_uri: Annotated[list[str] | None, typer.Option(
+        "--post-logout-redirect-uri", help="Replace the post-logout redirect URIs (exact "
+        "match; repeatable; give '' alone to clear them).")] = None,
     config: ConfigOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Change a registered client's policy flags; everything else about it stays (running
-    servers see the change within PROOFKEY_CLIENT_CACHE_MS)."""
-    if reject_reused_challenge is None:
-        raise fail("nothing to change: give --reject-reused-challenge or "
-                   "--allow-reused-challenge")
+    """Change a registered client's policy flags and post-logout redirect URIs; everything
+    else about it stays (running servers see the change within PROOFKEY_CLIENT_CACHE_MS)."""
+    if reject_reused_challenge is None and revoke_on_logout is None and (
+            post_logout_redirect_uri is None):
+        raise fail("nothing to change: give --reject-reused-challenge, "
+                   "--allow-reused-challenge, --revoke-on-logout, --keep-on-logout or "
+                   "--post-logout-redirect-uri")
     settings = settings_from(config)
-    flag = reject_reused_challenge
+    uris = None if post_logout_redirect_uri is None else tuple(
+        dict.fromkeys(u for u in post_logout_redirect_uri if u))
 
     async def work(store: Store) -> Client | None:
         client = await store.get_client(client_id)
         if client is None:
             return None
-        changed = replace(client, reject_reused_challenge=flag)
+        changed = replace(
+            client,
+            reject_reused_challenge=client.reject_reused_challenge
+            if reject_reused_challenge is None else reject_reused_challenge,
+            revoke_on_logout=client.revoke_on_logout
+            if revoke_on_logout is None else revoke_on_logout,
+            post_logout_redirect_uris=client.post_logout_redirect_uris
+            if uris is None else uris)
+        if uris is not None:
+            check_policy(changed)  # the redirect rules, PKL01x
         return changed if await store.update_client(changed) else None
 
     updated = run(settings, work)
@@ -160,7 +188,10 @@ def client_set(
     if as_json:
         emit(_client_dict(updated), True)
         return
-    out.print(f"client {client_id}: reject_reused_challenge={str(flag).lower()}", markup=False)
+    out.print(f"client {client_id}: reject_reused_challenge="
+              f"{str(updated.reject_reused_challenge).lower()} revoke_on_logout="
+              f"{str(updated.revoke_on_logout).lower()} post_logout_redirect_uris="
+              f"{' '.join(updated.post_logout_redirect_uris) or '-'}", markup=False)
 
 
 @app.command("remove")

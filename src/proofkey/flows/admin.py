@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from proofkey.crypto import digest, hash_password_async, new_handle, new_id
 from proofkey.models import Client, ClientType, Secret, TokenAuthMethod, User
-from proofkey.protocol.client_policy import Policy, lint, view_of_client
+from proofkey.protocol.client_policy import SEVERITIES, Policy, lint, view_of_client
 from proofkey.protocol.redirect_uri import validate_registration
 from proofkey.protocol.registration import GRANT_TYPES
 from proofkey.store.base import ClientStore, UserStore
@@ -59,15 +59,23 @@ def check_policy(client: Client) -> tuple[str, ...]:
     ``AdminError`` naming the first error's rule, else return the warnings. A redirect URI
     that ``protocol.redirect_uri`` refuses (a warning, PKL016, when linting another
     provider's export) refuses a registration here."""
-    issues = lint(view_of_client(client), Policy())
+    view = view_of_client(client)
+    # Post-logout redirect URIs (OIDC RP-Initiated Logout 1.0 §3.1) take the redirect rules
+    # PKL010-PKL016 too: the same lint over a view that lists them as its redirect URIs.
+    logout_view = replace(view, redirect_uris=client.post_logout_redirect_uris, code_flow=False)
+    issues = sorted([*lint(view, Policy()), *(
+        replace(i, message=f"post-logout {i.message}") for i in lint(logout_view, Policy())
+        if i.rule.startswith("PKL01"))], key=lambda i: (SEVERITIES.index(i.severity), i.rule))
     errors = [i for i in issues if i.severity == "error"]
     if errors:
         raise AdminError(f"{errors[0].message} [{errors[0].rule}]", rule=errors[0].rule)
-    for uri in client.redirect_uris:
-        try:
-            validate_registration(uri, public=client.is_public)
-        except ValueError as exc:
-            raise AdminError(f"redirect URI {uri!r}: {exc} [PKL016]", rule="PKL016") from None
+    for kind, uris in (("redirect", client.redirect_uris),
+                       ("post-logout redirect", client.post_logout_redirect_uris)):
+        for uri in uris:
+            try:
+                validate_registration(uri, public=client.is_public)
+            except ValueError as exc:
+                raise AdminError(f"{kind} URI {uri!r}: {exc} [PKL016]", rule="PKL016") from None
     return tuple(f"{i.message} [{i.rule}]" for i in issues if i.severity == "warning")
 
 
@@ -85,6 +93,8 @@ def build_client(
     require_par: bool = False,
     resource_server: bool = False,
     reject_reused_challenge: bool = False,
+    post_logout_redirect_uris: Sequence[str] = (),
+    revoke_on_logout: bool = False,
     now: int,
 ) -> NewClient:
     """Validate a client against the registration policy without storing it (metadata
@@ -118,7 +128,9 @@ def build_client(
         secret_digest=digest(secret.reveal()) if secret else None,
         id_token_signed_response_alg=id_token_alg, name=name, created_at=now,
         require_pushed_authorization_requests=require_par, resource_server=resource_server,
-        reject_reused_challenge=reject_reused_challenge)
+        reject_reused_challenge=reject_reused_challenge,
+        post_logout_redirect_uris=tuple(dict.fromkeys(post_logout_redirect_uris)),
+        revoke_on_logout=revoke_on_logout)
     return NewClient(client, secret, check_policy(client))
 
 
@@ -137,6 +149,8 @@ async def register_client(
     require_par: bool = False,
     resource_server: bool = False,
     reject_reused_challenge: bool = False,
+    post_logout_redirect_uris: Sequence[str] = (),
+    revoke_on_logout: bool = False,
     now: int,
 ) -> NewClient:
     """Validate and store a client; a confidential client's secret is returned once."""
@@ -147,6 +161,7 @@ async def register_client(
         supported_scopes=supported_scopes, grant_types=grant_types, auth_method=auth_method,
         id_token_alg=id_token_alg, name=name, require_par=require_par,
         resource_server=resource_server, reject_reused_challenge=reject_reused_challenge,
+        post_logout_redirect_uris=post_logout_redirect_uris, revoke_on_logout=revoke_on_logout,
         now=now)
     await clients.add_client(new.client)
     return new

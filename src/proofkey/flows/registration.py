@@ -103,7 +103,7 @@ def _build(meta: ClientMetadata, client_id: str, ctx: Context,
             supported_scopes=known, grant_types=meta.grant_types,
             auth_method=cast(TokenAuthMethod, meta.token_endpoint_auth_method),  # AUTH_METHODS
             id_token_alg=meta.id_token_signed_response_alg, name=meta.client_name,
-            now=ctx.now())
+            post_logout_redirect_uris=meta.post_logout_redirect_uris, now=ctx.now())
     except AdminError as refused:
         raise _refusal(refused.rule, str(refused)) from None
     client = replace(new.client, client_uri=meta.client_uri, logo_uri=meta.logo_uri,
@@ -179,7 +179,8 @@ async def update(client_id: str, doc: object, *, authorization: str | None,
                  resources: ResourceDirectory | None = None) -> Registered:
     """RFC 7592 §2.2: replace the client's metadata (omitted fields take their defaults), under
     the same policy; the client id, its registration access token, the operator's
-    ``reject_reused_challenge`` and, if it stays confidential, its secret are kept."""
+    ``reject_reused_challenge`` and ``revoke_on_logout`` and, if it stays confidential, its
+    secret are kept."""
     old, token = await _managed(client_id, authorization, clients)
     if not isinstance(doc, dict):
         raise _refusal("PKL050", "client metadata must be a JSON object [PKL050]")
@@ -199,6 +200,7 @@ async def update(client_id: str, doc: object, *, authorization: str | None,
     client = replace(client, created_at=old.created_at, last_used_at=old.last_used_at,
                      registration_token_digest=old.registration_token_digest,
                      reject_reused_challenge=old.reject_reused_challenge,  # operator policy
+                     revoke_on_logout=old.revoke_on_logout,  # operator policy
                      secret_digest=old.secret_digest if keep_secret else client.secret_digest)
     if not await registry.update_client(client):
         raise InvalidToken("the registration access token is invalid")  # deleted meanwhile
@@ -226,6 +228,7 @@ def client_information(registered: Registered, issuer: str) -> dict[str, Any]:
         "registration_access_token": registered.registration_token.reveal(),
         "registration_client_uri": f"{issuer}/register/{client.client_id}",
         "redirect_uris": list(client.redirect_uris),
+        "post_logout_redirect_uris": list(client.post_logout_redirect_uris),
         "grant_types": sorted(client.grant_types),
         "response_types": ["code"] if "authorization_code" in client.grant_types else [],
         "token_endpoint_auth_method": client.token_endpoint_auth_method,

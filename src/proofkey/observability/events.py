@@ -39,6 +39,7 @@ __all__ = [
     "CodeReplayed",
     "Event",
     "EventBus",
+    "LoggedOut",
     "LoginFailed",
     "LoginSucceeded",
     "LoginThrottled",
@@ -278,6 +279,19 @@ class UpstreamLinked(Event):
     user_id: str
     how: str  # "created" or "verified_email"
     subject_fp: str
+
+
+@dataclass(frozen=True, slots=True)
+class LoggedOut(Event):
+    """A login session ended, or a user took back an app's access (docs/logout.md).
+
+    ``how``: ``rp_initiated`` (/logout), ``account`` (signed out on /account),
+    ``session_ended`` (another session ended from /account), ``app_disconnected``."""
+
+    user_id: str
+    how: str
+    client_id: str | None = None
+    grants_revoked: int = 0
 
 
 class EventBus:

@@ -23,6 +23,7 @@ def server_metadata(
         "jwks_uri": f"{issuer}/jwks",
         "userinfo_endpoint": f"{issuer}/userinfo",
         "revocation_endpoint": f"{issuer}/revoke",
+        "end_session_endpoint": f"{issuer}/logout",  # OIDC RP-Initiated Logout 1.0 §2.1
         "introspection_endpoint": f"{issuer}/introspect",
         "device_authorization_endpoint": f"{issuer}/device_authorization",
         "pushed_authorization_request_endpoint": f"{issuer}/par",

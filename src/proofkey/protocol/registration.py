@@ -105,6 +105,7 @@ class ClientMetadata:
     software_version: str = ""
     id_token_signed_response_alg: str = "RS256"  # noqa: S105 - an algorithm name
     client_id: str | None = None  # present in metadata documents (must equal their URL)
+    post_logout_redirect_uris: tuple[str, ...] = ()  # OIDC RP-Initiated Logout 1.0 §3.1
 
     @property
     def public(self) -> bool:
@@ -193,4 +194,7 @@ def parse_client_metadata(doc: object, limits: MetadataLimits | None = None) -> 
                           default=()),
         software_id=_text(doc, "software_id", lim.max_text_length),
         software_version=_text(doc, "software_version", lim.max_text_length),
-        id_token_signed_response_alg=alg, client_id=client_id)
+        id_token_signed_response_alg=alg, client_id=client_id,
+        post_logout_redirect_uris=_strings(doc, "post_logout_redirect_uris",
+                                           count=lim.max_redirect_uris,
+                                           length=lim.max_uri_length, default=()))

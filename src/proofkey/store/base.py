@@ -15,7 +15,7 @@ Rules every backend keeps (the contract suite in ``tests/store`` checks each):
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -37,6 +37,7 @@ from proofkey.models import (
 from proofkey.protocol.resource import Catalog
 
 __all__ = [
+    "AccountStore",
     "AlreadyExists",
     "ChallengeReuse",
     "ChallengeSighting",
@@ -169,6 +170,36 @@ class SessionStore(Protocol):
     async def save_session(self, session: Session) -> None: ...
     async def get_session(self, session_digest: str, now: int) -> Session | None: ...
     async def delete_session(self, session_digest: str) -> None: ...
+
+
+class AccountStore(Protocol):
+    """What a user sees and ends on /account, and what logout revokes (docs/logout.md).
+
+    A grant records its session's ``auth_time``, not the session: the grants of a session are
+    the user's grants with that ``auth_time``."""
+
+    async def list_sessions(self, user_id: str, now: int) -> list[Session]:
+        """The user's unexpired sessions, newest first."""
+        ...
+
+    async def list_grants(self, user_id: str, now: int) -> list[Grant]:
+        """The user's active, unexpired grants, newest first."""
+        ...
+
+    async def end_session(self, session_digest: str, user_id: str) -> bool:
+        """Delete the session if it is the user's; False otherwise (nothing written)."""
+        ...
+
+    async def revoke_session_grants(self, user_id: str, auth_time: int,
+                                    client_ids: Collection[str], now: int) -> int:
+        """Revoke (at ``now``) the user's active grants of ``auth_time`` held by one of
+        ``client_ids``, in one transaction; return how many."""
+        ...
+
+    async def disconnect_client(self, user_id: str, client_id: str, now: int) -> int:
+        """In one transaction: forget the user's consent to the client and revoke (at ``now``)
+        every active grant the client holds for the user; return the grants revoked."""
+        ...
 
 
 class ConsentStore(Protocol):
@@ -363,6 +394,7 @@ class Store(
     UserStore,
     InteractionStore,
     SessionStore,
+    AccountStore,
     ConsentStore,
     CodeStore,
     GrantStore,

@@ -56,6 +56,7 @@ from proofkey.models import (
     User,
 )
 from proofkey.store._rows import CODE_REPLAY_WINDOW, Codec, check_family
+from proofkey.store.accounts import PostgresAccounts
 from proofkey.store.base import ChallengeReuse, ChallengeSighting
 from proofkey.store.federation import PostgresFederation
 from proofkey.store.postgres_db import PostgresPool, count_changed, redacted
@@ -79,9 +80,9 @@ _END_USER_ACCESS = (_USERS.forget_pending, _USERS.forget_unredeemed_codes,
 
 _CODEC = Codec(
     encode={"scope": list, "resources": list, "redirect_uris": list, "scopes": sorted,
-            "grant_types": sorted, "prompt": sorted},
+            "grant_types": sorted, "prompt": sorted, "post_logout_redirect_uris": list},
     decode={"scope": tuple, "resources": tuple, "redirect_uris": tuple, "scopes": frozenset,
-            "grant_types": frozenset, "prompt": frozenset},
+            "grant_types": frozenset, "prompt": frozenset, "post_logout_redirect_uris": tuple},
 )  # fmt: skip
 _row, _read = _CODEC.row, _CODEC.reader
 _client, _user, _pending = _read(Client), _read(User), _read(PendingAuthorization)
@@ -104,7 +105,7 @@ def _polled(row: Any) -> tuple[DeviceAuthorization, int | None]:
     return _device(values[:-1]), values[-1]
 
 
-class PostgresStore(PostgresFederation):
+class PostgresStore(PostgresFederation, PostgresAccounts):
     """Every store role on one PostgreSQL database (schema: the DSN's ``search_path``)."""
 
     def __init__(self, dsn: str, *, min_size: int = 1, max_size: int = 10,

@@ -40,6 +40,7 @@ from proofkey.models import (
     User,
 )
 from proofkey.store._rows import CODE_REPLAY_WINDOW, Codec, check_family
+from proofkey.store.accounts import SQLiteAccounts
 from proofkey.store.base import ChallengeReuse, ChallengeSighting
 from proofkey.store.federation import SQLiteFederation
 from proofkey.store.sql import SQLITE, Statements
@@ -76,11 +77,13 @@ def _words(text: str) -> tuple[str, ...]:
 
 _CODEC = Codec(
     encode={"scope": " ".join, "resources": " ".join, "scopes": _set, "grant_types": _set,
-            "prompt": _set, "redirect_uris": lambda uris: json.dumps(list(uris))},
+            "prompt": _set, "redirect_uris": lambda uris: json.dumps(list(uris)),
+            "post_logout_redirect_uris": lambda uris: json.dumps(list(uris))},
     decode={"scope": _words, "resources": _words, "scopes": _unset, "grant_types": _unset,
             "prompt": _unset, "redirect_uris": lambda text: tuple(json.loads(text)),
             "require_pushed_authorization_requests": bool, "resource_server": bool,
-            "reject_reused_challenge": bool},
+            "reject_reused_challenge": bool, "revoke_on_logout": bool,
+            "post_logout_redirect_uris": lambda text: tuple(json.loads(text))},
 )  # fmt: skip
 _row, _read = _CODEC.row, _CODEC.reader
 _client, _user, _pending = _read(Client), _read(User), _read(PendingAuthorization)
@@ -102,7 +105,7 @@ def _polled(row: Any) -> tuple[DeviceAuthorization, int | None]:
     return _device(row[:-1]), row[-1]
 
 
-class SQLiteStore(SQLiteFederation):
+class SQLiteStore(SQLiteFederation, SQLiteAccounts):
     """Every store role on one SQLite database file (or ``":memory:"``)."""
 
     def __init__(self, path: str | Path, *, busy_timeout_ms: int = 5000) -> None:

@@ -27,7 +27,7 @@ from proofkey.protocol.compact import parse_compact
 
 from .keys import KeyRing
 
-__all__ = ["AccessClaims", "IssuedAccessToken", "TokenMinter"]
+__all__ = ["AccessClaims", "IdTokenHint", "IssuedAccessToken", "TokenMinter"]
 
 _HASH = {"ES256": hashlib.sha256, "RS256": hashlib.sha256}
 
@@ -215,6 +215,44 @@ class TokenMinter:
         if claims.exp <= now:
             raise InvalidToken("the access token has expired")
         return claims
+
+    def verify_id_token_hint(self, token: str) -> IdTokenHint:
+        """Signature (one of this server's keys), ``typ`` and issuer of an ID token sent back
+        as a logout hint; raise InvalidToken otherwise. Expiry is NOT checked: RP-Initiated
+        Logout 1.0 §4 lets the OP accept an expired ID token as the hint."""
+        return _verify_id_token_hint(self, token)
+
+
+@dataclass(frozen=True, slots=True)
+class IdTokenHint:
+    """What logout reads from an ``id_token_hint`` this server signed: the user and the
+    client (OIDC RP-Initiated Logout 1.0 §2)."""
+
+    sub: str
+    aud: tuple[str, ...]
+
+
+def _verify_id_token_hint(minter: TokenMinter, token: str) -> IdTokenHint:
+    parsed = parse_compact(token)
+    if parsed.header.typ not in (None, "JWT"):
+        raise InvalidToken("the id_token_hint is not an ID token")
+    key = minter.keys.verification_key(parsed.header.kid, parsed.header.alg)
+    if key is None:
+        raise InvalidToken("the id_token_hint was not signed by this server")
+    try:
+        jws.deserialize_compact(token, key, algorithms=[parsed.header.alg])
+    except (JoseError, ValueError, TypeError, KeyError):
+        raise InvalidToken("the id_token_hint's signature is invalid") from None
+    claims = parsed.claims
+    if claims.get("iss") != minter.issuer:
+        raise InvalidToken("the id_token_hint was issued by another issuer")
+    aud = claims.get("aud")
+    audiences = (aud,) if isinstance(aud, str) else tuple(aud) if isinstance(aud, list) else ()
+    sub = claims.get("sub")
+    if not isinstance(sub, str) or not audiences or not all(isinstance(a, str)
+                                                            for a in audiences):
+        raise InvalidToken("the id_token_hint lacks sub or aud")
+    return IdTokenHint(sub, audiences)
 
 
 def _half_hash(value: str, alg: str) -> str:

@@ -28,7 +28,14 @@ from proofkey.settings import Settings, load_settings
 from proofkey.store.base import ChallengeReuse, RateLimiter
 from proofkey.tokens.keys import prune_retired_keys
 
-from . import connector_pages, device_pages, endpoints, pages, registration_endpoint
+from . import (
+    connector_pages,
+    device_pages,
+    endpoints,
+    logout_pages,
+    pages,
+    registration_endpoint,
+)
 from .admin_port import AdminServer
 from .metrics_endpoint import scrape_endpoint
 from .middleware import error_handlers, install_middleware
@@ -166,7 +173,11 @@ def create_app(settings: Settings, *, bus: EventBus | None = None,
               methods=["GET"]),
         Route("/connectors/{name}/callback", connector_pages.connector_callback,
               methods=["GET"]),
-        Route("/account", pages.account, methods=["GET"]),
+        Route("/account", logout_pages.account, methods=["GET"]),
+        Route("/account/sessions/end", logout_pages.account_end_session, methods=["POST"]),
+        Route("/account/apps/disconnect", logout_pages.account_disconnect, methods=["POST"]),
+        Route("/logout", logout_pages.logout, methods=["GET", "POST"]),
+        Route("/logout/confirm", logout_pages.logout_confirm, methods=["POST"]),
         Route("/account/login", pages.account_login, methods=["POST"]),
         Route("/account/logout", pages.account_logout, methods=["POST"]),
         Route("/device_authorization", device_pages.device_authorization, methods=["POST"]),

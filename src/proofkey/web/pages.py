@@ -16,10 +16,10 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 
-from proofkey.crypto import digest
 from proofkey.demo import DEMO_SPA_CLIENT_ID
 from proofkey.errors import InvalidRequest, OAuthError, RateLimited
 from proofkey.flows import interaction as flow
+from proofkey.flows import logout as logout_flow
 from proofkey.flows.authorize import Redirect
 from proofkey.models import Client, PendingAuthorization, Session, User
 
@@ -29,7 +29,6 @@ from .cookies import (
     browser_secret,
     clear_session_cookie,
     current_session,
-    session_handle,
     set_browser_cookie,
     set_session_cookie,
 )
@@ -39,7 +38,6 @@ from .services import services_of
 __all__ = [
     "LoginRefused",
     "SignedIn",
-    "account",
     "account_login",
     "account_logout",
     "demo",
@@ -51,6 +49,8 @@ __all__ = [
     "password_login",
     "render_error",
     "render_missing",
+    "render_page",
+    "see_other",
 ]
 
 _STATIC = Path(__file__).parent / "static"
@@ -243,14 +243,6 @@ async def interaction_consent(request: Request) -> Response:
     return _see_other(outcome.url)
 
 
-async def account(request: Request) -> Response:
-    services = services_of(request)
-    session = await current_session(request)
-    user = await services.store.get_user(session.user_id) if session else None
-    return _render(request, "account.html", user=user,
-                   csrf=flow.csrf_token(browser_secret(request), "account"))
-
-
 async def account_login(request: Request) -> Response:
     services = services_of(request)
     try:
@@ -275,9 +267,11 @@ async def account_logout(request: Request) -> Response:
         flow.check_csrf(browser_secret(request), "account", form.get("csrf"))
     except OAuthError as error:
         return render_error(request, error)
-    handle = session_handle(request)
-    if handle:
-        await services.store.delete_session(digest(handle))
+    session = await current_session(request)
+    if session is not None:  # as a logout: the clients' revoke_on_logout applies
+        await logout_flow.end_session(session, how="account", client_id=None,
+                                      sessions=services.store, accounts=services.store,
+                                      clients=services.clients, ctx=services.ctx)
     response = _see_other("/account")
     clear_session_cookie(response, services.settings)
     return response
@@ -301,3 +295,7 @@ async def demo(request: Request) -> Response:
         "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
         "img-src 'self'; frame-ancestors 'none'; base-uri 'none'")
     return response
+
+
+render_page = _render  # for the other page modules (logout_pages)
+see_other = _see_other
