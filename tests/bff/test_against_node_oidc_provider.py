@@ -33,14 +33,14 @@ from tests.interop.conftest import (
 )
 
 WEB_ID = "bff-gateway"
-WEB_SECRET = secrets.token_urlsafe(32)
+WEB_SECRET = "-" + secrets.token_urlsafe(32)  # a leading dash, as token_urlsafe gives 1 in 64
 
 
 @pytest.fixture(scope="module")
 def provider(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NodeOidcProvider]:
     running = start_node_oidc_provider(
         ensure_node_packages(), tmp_path_factory.mktemp("node-oidc-provider"),
-        extra_args=["--web-client-id", WEB_ID, "--web-client-secret", WEB_SECRET,
+        extra_args=["--web-client-id", WEB_ID, f"--web-client-secret={WEB_SECRET}",
                     "--web-redirect-uri", f"{APP}/bff/callback"])
     try:
         yield running

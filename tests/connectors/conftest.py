@@ -26,7 +26,9 @@ from tests.interop.conftest import (
 from tests.process.conftest import free_port, running_server, seed
 
 BROKER_ID = "proofkey-broker"
-BROKER_SECRET = secrets.token_urlsafe(32)
+# Begins with "-" on purpose: token_urlsafe does so 1 time in 64, which node's parseArgs
+# refuses unless the value is passed as --web-client-secret=VALUE.
+BROKER_SECRET = "-" + secrets.token_urlsafe(32)
 SPA_ID = "spa"
 SPA_REDIRECT = "https://spa.example/callback"
 PK2_USER, PK2_PASSWORD = "grace", "cobol compiler 1959"
@@ -36,7 +38,7 @@ PK2_USER, PK2_PASSWORD = "grace", "cobol compiler 1959"
 def node_upstream(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NodeOidcProvider]:
     running = start_node_oidc_provider(
         ensure_node_packages(), tmp_path_factory.mktemp("node-upstream"),
-        extra_args=["--web-client-id", BROKER_ID, "--web-client-secret", BROKER_SECRET,
+        extra_args=["--web-client-id", BROKER_ID, f"--web-client-secret={BROKER_SECRET}",
                     "--web-redirect-uri", f"{ISSUER}/connectors/node/callback"])
     try:
         yield running
