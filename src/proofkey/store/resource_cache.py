@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from proofkey.models import Resource
 from proofkey.protocol.resource import Catalog
 
-from .base import ResourceStore
+from .base import ResourceStore, StoreUnavailable
 
 __all__ = ["CachedResourceDirectory"]
 
@@ -36,9 +36,19 @@ class CachedResourceDirectory:
         now = time.monotonic()
         if self._loaded is not None and now - self._loaded[0] < self._ttl:
             return self._loaded[1]
-        catalog = Catalog.of([*await self._store.list_resources(), *self._configured])
+        try:
+            stored = await self._store.list_resources()
+        except StoreUnavailable:
+            if self._loaded is not None:  # the database is down, the resources are not gone
+                return self._loaded[1]
+            raise
+        catalog = Catalog.of([*stored, *self._configured])
         self._loaded = (now, catalog)
         return catalog
+
+    def configured(self) -> Catalog:
+        """The configured resources alone (what is known without the database)."""
+        return Catalog.of(self._configured)
 
     def forget(self) -> None:
         """Read the store again on the next call."""

@@ -59,7 +59,10 @@ def _json(body: dict[str, Any], *, no_store: bool = True, status: int = 200) -> 
 
 async def server_metadata(request: Request) -> Response:
     services = services_of(request)
-    catalog = await services.resources.catalog()  # resources' scopes are known (RFC 8707)
+    try:
+        catalog = await services.resources.catalog()  # resources' scopes are known (RFC 8707)
+    except StoreUnavailable:  # database down (never read yet): discovery still answers
+        catalog = services.resources.configured()
     body = metadata(services.settings.effective_issuer,
                     scopes=catalog.known_scopes(services.settings.scopes_supported),
                     signing_algs=services.minter.keys.algorithms,
