@@ -3,6 +3,10 @@
 Precedence, highest first: explicit overrides (CLI flags), the environment, the TOML file named
 by ``PROOFKEY_CONFIG`` (or ``--config``), the defaults below. Anything invalid raises
 ``SettingsError`` naming the setting; the CLI turns that into one line and exit code 2.
+
+Over the ~400-line guideline on purpose: the fields ARE the documentation (each one's help is
+what ``proofkey serve --help`` and ``deploy/proofkey.example.toml`` show), so they stay in one
+class rather than spread over modules a reader would have to assemble.
 """
 
 from __future__ import annotations

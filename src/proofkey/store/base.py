@@ -11,6 +11,10 @@ Rules every backend keeps (the contract suite in ``tests/store`` checks each):
 - ``save_grant`` writes the grant and its first refresh token in one transaction;
 - reads never return expired pending authorizations or sessions;
 - a store that cannot reach its database raises ``StoreUnavailable``, never a driver error.
+
+(Over the ~400-line guideline: every role's Protocol is here so a backend author sees the
+whole contract at once; the next role should start ``store/base`` as a package, one module per
+role, re-exported here.)
 """
 
 from __future__ import annotations

@@ -1,4 +1,7 @@
 """Every statement of the SQL stores, written once per role and rendered once per backend.
+(Over the ~400-line guideline: one small class per role, kept side by side so both backends'
+SQL is read in one place; a role that grows past a screen moves to its own module, as
+``store/federation.py`` and ``store/accounts.py`` did.)
 
 Statements use numbered parameters (``$1``, ``$2`` …; one may appear twice) and ``{…}`` names:
 column lists such as ``{code}`` (the model's fields in order, ``_rows.COLUMNS``; never input)
