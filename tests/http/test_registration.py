@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import random
+import re
 import secrets
 import time
 from contextlib import AsyncExitStack
@@ -83,7 +84,9 @@ async def test_a_public_client_registers_and_gets_an_id_and_a_management_token(
     assert response.status_code == 201, response.text
     assert response.headers["cache-control"] == "no-store"
     body = response.json()
-    assert len(body["client_id"]) >= 22
+    # 128 random bits in hex: never a leading "-" that a shell tool reads as an option
+    # (`proofkey client show -eAJ…` failed), nothing to quote in a URL or a log line.
+    assert re.fullmatch(r"[0-9a-f]{32}", body["client_id"]), body["client_id"]
     assert body["registration_client_uri"] == f"http://127.0.0.1:8000/register/{body['client_id']}"
     assert body["token_endpoint_auth_method"] == "none"
     assert "client_secret" not in body

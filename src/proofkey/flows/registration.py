@@ -6,12 +6,12 @@ limit, a present initial access token (mode ``token``), the metadata's shape
 one rule set), then ONE atomic use of the initial access token, then the store. Refusals are
 RFC 7591 §3.2.2 errors whose description ends with the rule's id.
 
-The server makes the client id (random, unguessable) and a registration access token (RFC 7592
-§1), stored as a digest on the client and compared in constant time; it is answered once at
-registration and echoed back to the caller who presents it (RFC 7592 §3 requires it in every
-client information response; only its digest is kept, so it is never rotated). A wrong
-token, a client that does not exist and one that was not registered this way all get the same
-401 (RFC 7592 §2: do not reveal whether a client exists).
+The server makes the client id (128 random bits in hex: safe on a command line) and a
+registration access token (RFC 7592 §1), stored as a digest on the client and compared in
+constant time; it is answered once at registration and echoed back to the caller who presents
+it (RFC 7592 §3 requires it in every client information response; only its digest is kept, so
+it is never rotated). A wrong token, a client that does not exist and one that was not
+registered this way all get the same 401 (RFC 7592 §2: do not reveal whether a client exists).
 
 Omitted ``scope``: ``registration_default_scopes`` (by default openid, profile and
 offline_access: not every scope the server knows); a scope the server does not know is refused
@@ -25,7 +25,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any, Literal, cast
 
-from proofkey.crypto import constant_time_equal, digest, fingerprint, new_handle
+from proofkey.crypto import constant_time_equal, digest, fingerprint, new_handle, new_id
 from proofkey.errors import (
     InvalidClientMetadata,
     InvalidRedirectUri,
@@ -135,7 +135,7 @@ async def register(doc: object, *, authorization: str | None, address: str,
     if mode == "token" and initial is None:
         raise InvalidToken("an initial access token is required (Authorization: Bearer)")
     try:
-        client, secret, warnings = _build(_parse(doc), new_handle(18), ctx,
+        client, secret, warnings = _build(_parse(doc), new_id(), ctx,
                                           await _known_scopes(ctx, resources))
     except OAuthError:
         await release(limiter, held)  # refused metadata creates nothing: not counted
