@@ -108,7 +108,10 @@ _PATTERN = re.compile(
 )
 _CODE_CHARS = re.compile(r"[A-Za-z0-9\-._~+/=]+")
 # Words and numbers joined by _ - . (ERR_TOKEN_EXPIRED_401, release-2026-11-22): not random.
-_WORDY = re.compile(r"(?:[A-Za-z]+|[0-9]+)(?:[_.\-](?:[A-Za-z]+|[0-9]+))*")
+# Word-shaped pieces: lower case, Capitalized or an ACRONYMWord, then more Capitalized words
+# (camelCase); random letters change case at random ("EZBtAoTDrrlp…") and are not words.
+_WORD = r"(?:[A-Z]+[a-z]*|[a-z]+)(?:[A-Z][a-z]+)*"
+_WORDY = re.compile(rf"(?:{_WORD}|[0-9]+)(?:[_.\-](?:{_WORD}|[0-9]+))*")
 _MASKED = re.compile(
     r"(?i)(?:\[(?:redacted|filtered|masked|hidden|secret|removed)\b.*|<.*|\*.*|x{3,}.*|•.*"
     r"|\.{3}.*|-+|\{.*|\$\{.*|%[sdr(].*|null|none|nil|undefined|redacted|filtered|masked"
