@@ -64,8 +64,10 @@ def assert_console_headers(response: httpx.Response) -> None:
     assert response.headers["x-frame-options"] == "DENY"
     csp = response.headers["content-security-policy"]
     assert "frame-ancestors 'none'" in csp
-    assert "default-src 'none'" in csp and "form-action 'self'" in csp
-    assert "script-src" not in csp and "unsafe-inline" not in csp
+    assert "default-src 'none'" in csp
+    assert "form-action 'self'" in csp
+    assert "script-src" not in csp
+    assert "unsafe-inline" not in csp
     assert response.headers["referrer-policy"] == "no-referrer"
 
 
@@ -85,7 +87,8 @@ async def test_the_login_page_is_no_store_unframeable_and_strict(
     response = await http.get("/admin/login")
     assert response.status_code == 200
     assert_console_headers(response)
-    assert "<script" not in response.text and "style=" not in response.text
+    assert "<script" not in response.text
+    assert "style=" not in response.text
 
 
 async def test_a_user_without_the_admin_role_is_refused_with_403(
@@ -141,14 +144,19 @@ async def test_the_catalog_shows_posture_findings_share_and_the_days_rates(
     await sign_in(http)
     page = (await http.get("/admin/clients")).text
     row = page.split(f"<code>{PUBLIC_ID}</code>", 1)[1].split("</tr>", 1)[0]
-    assert "success 50.0 %" in row and "verifier mismatch 50.0 %" in row
-    assert "kind-loopback" in row and "kind-custom-scheme" in row
+    assert "success 50.0 %" in row
+    assert "verifier mismatch 50.0 %" in row
+    assert "kind-loopback" in row
+    assert "kind-custom-scheme" in row
     local = page.split("<code>origin-app</code>", 1)[1].split("</tr>", 1)[0]
-    assert "PKL011" in local and "warning" in local
-    assert "PAR required" in local and "Reused challenge rejected" in local
+    assert "PKL011" in local
+    assert "warning" in local
+    assert "PAR required" in local
+    assert "Reused challenge rejected" in local
     assert "PAR optional" in row
     web = page.split("<code>web-app</code>", 1)[1].split("</tr>", 1)[0]
-    assert "kind-https" in web and "client_secret_basic" in web
+    assert "kind-https" in web
+    assert "client_secret_basic" in web
     share = page.split('id="client-share"', 1)[1].split("</dl>", 1)[0]
     assert "<dd>4</dd>" in share  # native, web, post and origin apps
     assert "<dd>2 (50 %)</dd>" in share  # 2 public, 2 confidential
@@ -157,9 +165,11 @@ async def test_the_catalog_shows_posture_findings_share_and_the_days_rates(
 async def test_users_are_listed_and_searched(http: httpx.AsyncClient) -> None:
     await sign_in(http)
     everyone = (await http.get("/admin/users")).text
-    assert "<code>alice</code>" in everyone and "<code>root</code>" in everyone
+    assert "<code>alice</code>" in everyone
+    assert "<code>root</code>" in everyone
     found = (await http.get("/admin/users", params={"q": "ALICE@example"})).text
-    assert "<code>alice</code>" in found and "<code>root</code>" not in found
+    assert "<code>alice</code>" in found
+    assert "<code>root</code>" not in found
     assert "1 of 2 users" in found
 
 
@@ -181,7 +191,8 @@ async def test_an_admin_ends_a_users_session_with_a_csrf_protected_post(
     assert ended.status_code == 303
     assert ended.headers["location"] == f"/admin/sessions?user={USERNAME}"
     after = await http.get("/admin/sessions", params={"user": USERNAME})
-    assert 'class="session"' not in after.text and "No live session." in after.text
+    assert 'class="session"' not in after.text
+    assert "No live session." in after.text
     assert (await http.get("/admin/sessions", params={"user": "nobody"})).status_code == 404
 
 
@@ -189,14 +200,17 @@ async def test_keys_are_listed_with_their_phase(http: httpx.AsyncClient) -> None
     await sign_in(http)
     page = (await http.get("/admin/keys")).text
     assert page.count('class="key"') >= 2  # ES256 for access tokens, RS256 for id_tokens
-    assert "phase-active" in page and "ES256" in page and "RS256" in page
+    assert "phase-active" in page
+    assert "ES256" in page
+    assert "RS256" in page
     assert "private" not in page.lower().replace("private-use", "")
 
 
 async def test_the_audit_page_explains_where_the_log_goes(http: httpx.AsyncClient) -> None:
     await sign_in(http)
     page = (await http.get("/admin/audit")).text
-    assert "PROOFKEY_AUDIT_LOG" in page and "standard error" in page
+    assert "PROOFKEY_AUDIT_LOG" in page
+    assert "standard error" in page
 
 
 async def test_signing_out_needs_csrf_and_ends_the_console_session(
@@ -206,7 +220,8 @@ async def test_signing_out_needs_csrf_and_ends_the_console_session(
     assert (await http.post("/admin/logout", data={})).status_code == 400
     assert (await http.get("/admin/clients")).status_code == 200
     out = await http.post("/admin/logout", data={"csrf": csrf_of(page.text)})
-    assert out.status_code == 303 and out.headers["location"] == "/admin/login"
+    assert out.status_code == 303
+    assert out.headers["location"] == "/admin/login"
     assert (await http.get("/admin/clients")).status_code == 303
 
 
@@ -235,11 +250,10 @@ class TestOnTheAdminPort:
     async def admin_http(self, settings: Settings, seeded: Secret) -> AsyncIterator[
             tuple[httpx.AsyncClient, httpx.AsyncClient]]:
         app = create_app(settings, bus=EventBus(), clock=TestClock())
-        async with app.router.lifespan_context(app):
-            async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
-                                         base_url=ISSUER) as main, httpx.AsyncClient(
-                    base_url=f"http://127.0.0.1:{settings.admin_port}") as admin:
-                yield main, admin
+        async with app.router.lifespan_context(app), httpx.AsyncClient(
+                transport=httpx.ASGITransport(app=app), base_url=ISSUER) as main, \
+                httpx.AsyncClient(base_url=f"http://127.0.0.1:{settings.admin_port}") as admin:
+            yield main, admin
 
     async def test_the_console_moves_to_the_admin_port(
             self, admin_http: tuple[httpx.AsyncClient, httpx.AsyncClient]) -> None:
