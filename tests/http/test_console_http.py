@@ -13,11 +13,12 @@ import pytest
 
 from proofkey.flows.admin import register_client, register_user
 from proofkey.models import Secret
-from proofkey.observability.events import EventBus
+from proofkey.observability.events import AdminChange, EventBus
 from proofkey.settings import Settings
 from proofkey.store import open_store
 from proofkey.web.app import create_app
 from proofkey.web.console.common import ADMIN_COOKIE
+from tests.conftest import Recorder
 from tests.helpers import (
     ISSUER,
     PASSWORD,
@@ -214,7 +215,7 @@ async def test_the_audit_page_explains_where_the_log_goes(http: httpx.AsyncClien
 
 
 async def test_signing_out_needs_csrf_and_ends_the_console_session(
-        http: httpx.AsyncClient) -> None:
+        http: httpx.AsyncClient, events: Recorder) -> None:
     await sign_in(http)
     page = await http.get("/admin/clients")
     assert (await http.post("/admin/logout", data={})).status_code == 400
@@ -223,6 +224,8 @@ async def test_signing_out_needs_csrf_and_ends_the_console_session(
     assert out.status_code == 303
     assert out.headers["location"] == "/admin/login"
     assert (await http.get("/admin/clients")).status_code == 303
+    actions = [e.action for e in events.of(AdminChange)]  # type: ignore[attr-defined]
+    assert actions == ["console_signed_in", "console_signed_out"]
 
 
 async def test_losing_the_role_or_the_password_ends_console_access(

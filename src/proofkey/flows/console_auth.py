@@ -96,9 +96,9 @@ async def current_admin(handle: str | None, *, users: UserStore, sessions: Conso
     return session, user
 
 
-async def console_logout(handle: str | None, *, sessions: ConsoleStore, ctx: Context) -> None:
-    if handle and len(handle) <= 128:
-        await sessions.delete_admin_session(digest(handle))
+async def console_logout(admin: AdminSession, *, sessions: ConsoleStore, ctx: Context) -> None:
+    await sessions.delete_admin_session(admin.session_digest)
+    ctx.bus.emit(AdminChange("console_signed_out", admin.user_id))
 
 
 async def set_role(username: str, role: str, *, roles: ConsoleStore) -> bool:

@@ -92,8 +92,7 @@ async def logout(request: Request) -> Response:
         await posted_form(request, admin)
     except OAuthError as error:
         return refused(request, error)
-    await console_auth.console_logout(request.cookies.get(ADMIN_COOKIE),
-                                      sessions=services.store, ctx=services.ctx)
+    await console_auth.console_logout(admin.session, sessions=services.store, ctx=services.ctx)
     response = login_redirect()
     clear_admin_cookie(response, request)
     return response
