@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import httpx
 import pytest
 
 from proofkey.flows.admin import register_client, register_user
+from proofkey.flows.console_audit import read_audit
 from proofkey.models import Secret
 from proofkey.observability.events import AdminChange, EventBus
 from proofkey.settings import Settings
@@ -268,3 +270,45 @@ class TestOnTheAdminPort:
         response = await sign_in(admin)
         assert response.status_code == 303
         assert (await admin.get("/admin/clients")).status_code == 200
+
+
+AUDIT_LINES = [
+    '{"ts":"2026-01-01T00:00:00.000Z","level":"info","logger":"proofkey.audit",'
+    '"audit":{"ts":1,"event":"AdminChange","action":"user_added","subject":"u-1"}}',
+    "not json at all",
+    '{"ts":"2026-01-01T00:00:01.000Z","level":"info","logger":"proofkey","msg":"started"}',
+    '{"ts":"2026-01-01T00:00:02.000Z","level":"info","logger":"proofkey.audit",'
+    '"audit":{"ts":2,"event":"LoginFailed","username_fp":"abc","client_id":null}}',
+]
+
+
+class TestWithAnAuditFile:
+    @pytest.fixture
+    def settings_overrides(self, tmp_path: Path) -> dict[str, object]:
+        path = tmp_path / "audit" / "audit.jsonl"
+        path.parent.mkdir()
+        path.write_text("\n".join(AUDIT_LINES) + "\n")
+        return {"audit_log": str(path)}
+
+    async def test_the_newest_audit_lines_are_shown_and_filtered(
+            self, http: httpx.AsyncClient) -> None:
+        await sign_in(http)
+        page = (await http.get("/admin/audit")).text
+        assert "standard error" not in page
+        events = [line.split("<code>", 1)[1].split("</code>", 1)[0]
+                  for line in page.split('<td data-label="Event">')[1:]]
+        assert events[0] == "AdminChange"  # this sign-in, appended by the server
+        assert events[-2:] == ["LoginFailed", "AdminChange"]  # newest first; junk skipped
+        only = (await http.get("/admin/audit", params={"event": "AdminChange",
+                                                        "q": "user_added"})).text
+        assert only.count('class="entry"') == 1
+        assert "u-1" in only
+
+
+async def test_only_the_tail_of_a_large_audit_file_is_read(tmp_path: Path) -> None:
+    path = tmp_path / "audit.jsonl"
+    path.write_text("\n".join(AUDIT_LINES * 50) + "\n")
+    view = await read_audit(audit_log=str(path), data_dir=tmp_path, max_bytes=1000)
+    assert view.complete
+    assert 0 < len(view.entries) < 10
+    assert {e.event for e in view.entries} <= {"AdminChange", "LoginFailed"}
