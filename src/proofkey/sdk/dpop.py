@@ -4,29 +4,31 @@ the key kept on disk between runs (a private JWK, mode 0600, written atomically)
 A proof (§4.2) is a JWT with ``typ: dpop+jwt``, the public key in ``jwk``, a random ``jti``
 (128 bits), ``iat``, ``htm``, ``htu`` (the target URI without query and fragment), ``ath``
 when it goes with an access token (§7) and ``nonce`` when the server gave one (§8, §9).
+Thumbprint, ``htu`` and ``ath`` come from ``proofkey.protocol.dpop``, the module the server
+checks proofs with.
 """
 
 from __future__ import annotations
 
-import base64
 import contextlib
-import hashlib
 import json
 import os
 import secrets
 import tempfile
 import time
+import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 from joserfc import jws
-from joserfc.errors import JoseError
+from joserfc.errors import JoseError, SecurityWarning
 from joserfc.jwk import ECKey, OKPKey, RSAKey
 
+from proofkey.protocol.dpop import access_token_hash, jwk_thumbprint, normalize_htu
+
 __all__ = ["ALGORITHMS", "DpopKey", "access_token_hash", "choose_algorithm",
-           "load_or_create_key", "read_key", "target_uri", "write_key"]
+           "load_or_create_key", "read_key", "write_key"]
 
 # The algorithms this SDK can sign with, in the order it prefers them (ES256 first: small,
 # fast, and the one every DPoP server accepts).
@@ -39,26 +41,6 @@ def choose_algorithm(advertised: Sequence[str]) -> str | None:
     """The first of ``ALGORITHMS`` the server lists in ``dpop_signing_alg_values_supported``,
     or None when it accepts none of them."""
     return next((alg for alg in ALGORITHMS if alg in advertised), None)
-
-
-def access_token_hash(token: str) -> str:
-    """``ath`` (RFC 9449 §4.2): base64url of the SHA-256 of the access token's ASCII bytes."""
-    digest = hashlib.sha256(token.encode("ascii")).digest()
-    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
-
-
-def target_uri(url: str) -> str:
-    """``htu`` (RFC 9449 §4.2): "The HTTP target URI ... without query and fragment parts";
-    the scheme and host in lower case and a default port left out (RFC 3986 §6.2.2-6.2.3)."""
-    parts = urlsplit(url)
-    scheme = parts.scheme.lower()
-    host = (parts.hostname or "").lower()
-    if ":" in host:  # an IPv6 literal
-        host = f"[{host}]"
-    port = parts.port
-    netloc = host if port is None or (scheme, port) in (("http", 80), ("https", 443)) \
-        else f"{host}:{port}"
-    return urlunsplit((scheme, netloc, parts.path or "/", "", ""))
 
 
 class DpopKey:
@@ -75,7 +57,7 @@ class DpopKey:
         self.public_jwk: dict[str, Any] = dict(key.as_dict(private=False))
         for member in ("kid", "use", "key_ops", "alg"):
             self.public_jwk.pop(member, None)
-        self.thumbprint: str = key.thumbprint()  # RFC 7638, SHA-256: the token's cnf.jkt
+        self.thumbprint = jwk_thumbprint(self.public_jwk)  # RFC 7638: the token's cnf.jkt
 
     @classmethod
     def generate(cls, alg: str = "ES256") -> DpopKey:
@@ -118,7 +100,7 @@ class DpopKey:
               nonce: str | None = None, now: float | None = None) -> str:
         """A DPoP proof for one request (RFC 9449 §4.2); a new ``jti`` every time."""
         claims: dict[str, Any] = {
-            "jti": secrets.token_urlsafe(16), "htm": method.upper(), "htu": target_uri(url),
+            "jti": secrets.token_urlsafe(16), "htm": method.upper(), "htu": normalize_htu(url),
             "iat": int(now if now is not None else time.time())}
         if access_token is not None:
             claims["ath"] = access_token_hash(access_token)
@@ -126,7 +108,11 @@ class DpopKey:
             claims["nonce"] = nonce
         header = {"typ": "dpop+jwt", "alg": self.alg, "jwk": self.public_jwk}
         payload = json.dumps(claims, separators=(",", ":")).encode()
-        return jws.serialize_compact(header, payload, self._key, algorithms=[self.alg])
+        if self.alg != "EdDSA":
+            return jws.serialize_compact(header, payload, self._key, algorithms=[self.alg])
+        with warnings.catch_warnings():  # RFC 9864 prefers "Ed25519"; the server chose this
+            warnings.simplefilter("ignore", SecurityWarning)
+            return jws.serialize_compact(header, payload, self._key, algorithms=[self.alg])
 
     def __repr__(self) -> str:
         return f"DpopKey(alg={self.alg!r}, thumbprint={self.thumbprint!r})"
