@@ -70,7 +70,8 @@ def test_a_key_the_server_no_longer_accepts_is_replaced(tmp_path: Path) -> None:
     assert old.alg == "PS256"
     new = load_or_create_key(path, NODE_ALGS)
     assert new.alg == "ES256"
-    assert read_key(path) is not None and read_key(path).thumbprint == new.thumbprint  # type: ignore[union-attr]
+    assert read_key(path) is not None
+    assert read_key(path).thumbprint == new.thumbprint
 
 
 def test_an_unreadable_key_file_is_replaced_not_trusted(tmp_path: Path) -> None:
@@ -95,9 +96,13 @@ def test_the_cache_records_the_token_type_and_the_keys_thumbprint(tmp_path: Path
     assert stored["https://as.example cli"]["token_type"] == "DPoP"
     assert stored["https://as.example cli"]["dpop_jkt"] == key.thumbprint
     again = cache.get("https://as.example", "cli")
-    assert again is not None and again.dpop_bound and again.dpop_jkt == key.thumbprint
+    assert again is not None
+    assert again.dpop_bound
+    assert again.dpop_jkt == key.thumbprint
     bearer = cache.get("https://other.example", "cli")
-    assert bearer is not None and not bearer.dpop_bound and bearer.dpop_jkt is None
+    assert bearer is not None
+    assert not bearer.dpop_bound
+    assert bearer.dpop_jkt is None
 
     assert cache.remove("https://as.example", "cli")
     assert not key_path.exists()  # logging out forgets the key too
