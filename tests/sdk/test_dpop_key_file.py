@@ -70,8 +70,9 @@ def test_a_key_the_server_no_longer_accepts_is_replaced(tmp_path: Path) -> None:
     assert old.alg == "PS256"
     new = load_or_create_key(path, NODE_ALGS)
     assert new.alg == "ES256"
-    assert read_key(path) is not None
-    assert read_key(path).thumbprint == new.thumbprint
+    stored = read_key(path)
+    assert stored is not None
+    assert stored.thumbprint == new.thumbprint
 
 
 def test_an_unreadable_key_file_is_replaced_not_trusted(tmp_path: Path) -> None:
@@ -79,8 +80,9 @@ def test_an_unreadable_key_file_is_replaced_not_trusted(tmp_path: Path) -> None:
     path.write_text('{"kty": "EC", "alg": "ES256"}')
     assert read_key(path) is None
     key = load_or_create_key(path, ["ES256"])
-    assert read_key(path) is not None
-    assert read_key(path).thumbprint == key.thumbprint  # type: ignore[union-attr]
+    stored = read_key(path)
+    assert stored is not None
+    assert stored.thumbprint == key.thumbprint
 
 
 def test_the_cache_records_the_token_type_and_the_keys_thumbprint(tmp_path: Path) -> None:
