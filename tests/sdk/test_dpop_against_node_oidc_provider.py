@@ -101,8 +101,12 @@ def test_code_pkce_dpop_bound_token_refresh_and_userinfo(
         assert details["token_type"] == "DPoP"
         assert details["cnf"] == {"jkt": key.thumbprint}
 
+        client.ops.dpop.nonces.clear()  # as if the nonce were unknown at the resource
         info = client.userinfo(tokens)
         assert info["sub"] == node_provider.sub
+        me = [status for _, path, status, _ in wire.seen if path == "/me"]
+        # With nonces required: 401 WWW-Authenticate DPoP use_dpop_nonce, once (§9).
+        assert me == ([401, 200] if nonce_required else [200])
         # The binding is real: the same token as Bearer, or with a proof from another key,
         # is refused by node-oidc-provider.
         bearer = httpx.get(f"{node_provider.issuer}/me", timeout=10,
