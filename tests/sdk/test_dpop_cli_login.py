@@ -17,6 +17,7 @@ import httpx
 import pytest
 
 from proofkey.sdk.dpop import read_key
+from proofkey.sdk.tokencache import TokenCache
 from tests.interop.conftest import (
     NodeOidcProvider,
     ensure_node_packages,
@@ -163,3 +164,16 @@ def test_no_dpop_gets_bearer_tokens_and_no_key(node_provider: NodeOidcProvider,
     assert cli(tmp_path, "token").returncode == 0
     assert entry(tmp_path, node_provider)["token_type"] == "Bearer"
     assert key_files(tmp_path) == []
+
+
+def test_a_key_file_that_cannot_be_written_stops_the_login_with_a_hint(
+        node_provider: NodeOidcProvider, tmp_path: Path) -> None:
+    cache = TokenCache(tmp_path / "proofkey" / "tokens.json")
+    cache.dpop_key_path(node_provider.issuer, node_provider.client_id).mkdir(parents=True)
+    failed = cli(tmp_path, "login", "--issuer", node_provider.issuer, "--client-id",
+                 node_provider.client_id, "--no-browser", "--timeout", "5")
+    assert failed.returncode == 1
+    assert "cannot keep the DPoP key" in failed.stderr
+    assert "--no-dpop" in failed.stderr
+    assert failed.stdout == ""  # no sign-in was started
+    assert not cache.path.exists()

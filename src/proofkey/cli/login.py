@@ -57,6 +57,12 @@ def _pick(cache: TokenCache, issuer: str | None, client_id: str | None) -> tuple
     return matching[0]
 
 
+def _refused(exc: OAuthClientError) -> typer.Exit:
+    if exc.error.startswith("dpop_key"):  # a local problem with the key file, not the provider
+        return _fail(f"{exc.description}; or sign in without DPoP: --no-dpop")
+    return _fail(f"the provider refused: {exc}")
+
+
 class _NotLoggedIn(Exception):
     """No stored login matches."""
 
@@ -144,7 +150,7 @@ def _loopback_login(issuer: str, client_id: str, scope: str, dpop: _Dpop, *, no_
                 raise _fail("sign-in was denied") from None
             raise _fail(f"sign-in failed: {exc}") from None
         except OAuthClientError as exc:
-            raise _fail(f"the provider refused: {exc}") from None
+            raise _refused(exc) from None
         except OSError as exc:
             raise _fail(f"cannot reach {issuer}: {exc}") from None
     return tokens
@@ -174,7 +180,7 @@ def _device_login(issuer: str, client_id: str, scope: str, dpop: _Dpop) -> Token
                 raise _fail(f"client {client_id} may not use the device grant; register it "
                             "with --grant-type urn:ietf:params:oauth:grant-type:device_code"
                             ) from None
-            raise _fail(f"the provider refused: {exc}") from None
+            raise _refused(exc) from None
         except (OSError, httpx.TransportError) as exc:
             raise _fail(f"cannot reach {issuer}: {exc}") from None
 

@@ -87,10 +87,10 @@ class DpopKey:
                          RSAKey.import_key(dict(data)))
         except (JoseError, ValueError, TypeError, KeyError) as exc:
             raise ValueError(f"not a DPoP key: {type(exc).__name__}") from None
-        made = cls(key, alg)
-        if alg in _CURVES and data.get("crv") != _CURVES[alg]:
+        curve = _CURVES.get(alg) or ("Ed25519" if alg in ("Ed25519", "EdDSA") else None)
+        if data.get("crv") != curve:  # RSA keys have none
             raise ValueError("not a DPoP key: the curve does not fit alg")
-        return made
+        return cls(key, alg)
 
     def to_jwk(self) -> dict[str, Any]:
         """The private JWK with ``alg``, for ``write_key``; treat it as a secret."""
