@@ -4,6 +4,11 @@ Each operation is a generator that yields ``httpx.Request`` objects and receives
 responses; ``OAuthClient`` drives it with a sync transport, ``AsyncOAuthClient`` with an async
 one. Tests and tools inject any httpx transport (ASGI app, mock, real network). The device
 grant's waits between polls are the drivers' (``sleep`` is injectable), never the steps'.
+
+DPoP (RFC 9449) rides on the same steps: the token requests and resource requests below add
+proofs; what a client keeps for it (key, nonces, policy) is ``dpop_session.DpopSession``.
+Over the ~400-line guideline because the two drivers repeat every operation, each with the
+docstring an editor shows; the protocol logic is only in ``Operations``.
 """
 
 from __future__ import annotations
