@@ -104,7 +104,8 @@ async def test_registration_refuses_what_lint_reports(http: httpx.AsyncClient, c
     response = await http.post("/register", json=metadata)
     body = assert_oauth_error(response, "invalid_client_metadata")
     assert body["error_description"].endswith(f"[{rule}]"), body
-    assert "\"d\"" not in response.text and KEY.as_dict(private=True)["d"] not in response.text
+    assert "\"d\"" not in response.text
+    assert KEY.as_dict(private=True)["d"] not in response.text
     # The same metadata, given to `proofkey lint`: an error under the same rule.
     exported = tmp_path / "client.json"
     exported.write_text(json.dumps({"client_id": "robot", **metadata}))

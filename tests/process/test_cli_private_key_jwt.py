@@ -56,7 +56,8 @@ def test_a_single_jwk_file_is_taken_as_a_set_of_one(env: dict[str, str], data_di
     ok(run_cli(add(env, "robot", "--jwks", key_file(
         tmp_path, "key.json", KEY.as_dict(private=False))), env))
     stored = get_client(data_dir, "robot")
-    assert stored is not None and json.loads(stored.jwks) == jwks_of(KEY)
+    assert stored is not None
+    assert json.loads(stored.jwks) == jwks_of(KEY)
 
 
 @pytest.mark.parametrize(("options", "rule"), [
@@ -82,15 +83,18 @@ def test_client_set_rotates_the_keys_under_the_same_policy(
         env: dict[str, str], data_dir: Path, tmp_path: Path) -> None:
     ok(run_cli(add(env, "robot", "--jwks", key_file(tmp_path, "a.json", jwks_of(KEY))), env))
     refused = run_cli(["client", "set", "robot", "--jwks-uri", "http://robot.example/jwks"], env)
-    assert refused.returncode != 0 and "[PKL063]" in refused.stderr + refused.stdout
+    assert refused.returncode != 0
+    assert "[PKL063]" in refused.stderr + refused.stdout
     ok(run_cli(["client", "set", "robot", "--jwks",
                 key_file(tmp_path, "b.json", jwks_of(KEY, NEXT))], env))
     stored = get_client(data_dir, "robot")
-    assert stored is not None and json.loads(stored.jwks) == jwks_of(KEY, NEXT)
+    assert stored is not None
+    assert json.loads(stored.jwks) == jwks_of(KEY, NEXT)
     uri = "https://robot.example.com/jwks"
     ok(run_cli(["client", "set", "robot", "--jwks-uri", uri], env))
     stored = get_client(data_dir, "robot")
-    assert stored is not None and (stored.jwks, stored.jwks_uri) == ("", uri)
+    assert stored is not None
+    assert (stored.jwks, stored.jwks_uri) == ("", uri)
 
 
 def test_a_running_server_authenticates_the_client_by_its_assertions(
