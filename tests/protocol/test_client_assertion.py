@@ -3,6 +3,7 @@ boundaries, and the JWK Set and jwks_uri a client may register."""
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 import pytest
@@ -75,16 +76,15 @@ def test_claims_within_the_leeway_are_accepted(changes: dict[str, Any]) -> None:
                            allow_nan=False, allow_infinity=False), st.text(max_size=5),
                            st.lists(st.text(max_size=3), max_size=2))))
 def test_any_claim_set_is_accepted_or_refused_never_an_error(raw: dict[str, Any]) -> None:
-    try:
+    with contextlib.suppress(AssertionRefused):
         check_assertion_claims(raw, client_id="c", issuer=ISSUER, now=NOW)
-    except AssertionRefused:
-        pass
 
 
 def test_only_keys_of_the_right_type_fit_an_algorithm() -> None:
     assert key_fits("ES256", "EC", "P-256")
     assert not key_fits("ES256", "EC", "P-384")
-    assert key_fits("RS256", "RSA", None) and key_fits("PS512", "RSA", None)
+    assert key_fits("RS256", "RSA", None)
+    assert key_fits("PS512", "RSA", None)
     assert not key_fits("RS256", "EC", "P-256")
     assert not key_fits("HS256", "oct", None)
     assert not key_fits("none", "RSA", None)
