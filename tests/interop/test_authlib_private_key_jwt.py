@@ -1,8 +1,9 @@
-"""Authlib's ``PrivateKeyJWT`` (RFC 7523 §2.2), a widely used third-party client, authenticating
-to ``proofkey serve`` at the token, introspection and revocation endpoints with its own
-assertions (ES256 and RS256 keys).
+"""Third-party clients authenticating to ``proofkey serve`` with private_key_jwt (RFC 7523
+§2.2) at the token, introspection and revocation endpoints, each signing its own assertions
+(ES256 and RS256 keys): Authlib's ``PrivateKeyJWT`` and openid-client v6's ``PrivateKeyJwt``.
 
-Two Authlib defaults do not fit proofkey's rules, and the tests say so:
+openid-client works as it comes, against a server with default settings. Two Authlib defaults
+do not fit proofkey's rules, and the tests say so:
 
 * the audience: Authlib signs ``aud`` = the URL it posts to (the token endpoint). proofkey
   accepts only the issuer identifier (draft-ietf-oauth-rfc7523bis: an endpoint URL taken from
@@ -28,6 +29,7 @@ from joserfc.jwk import ECKey, RSAKey
 
 from proofkey.flows.admin import register_client
 from proofkey.store.base import Store
+from tests.interop.conftest import run_node_script
 from tests.pkjwt import es_key, jwks_of, rs_key
 from tests.process.conftest import ServerProcess, running_server, with_store
 
@@ -43,8 +45,7 @@ class Provider:
     metadata: dict[str, Any]
 
 
-@pytest.fixture(scope="module")
-def provider(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Provider]:
+def _seeded(tmp_path_factory: pytest.TempPathFactory) -> Path:
     data_dir = Path(tmp_path_factory.mktemp("pkjwt") / "data")
     data_dir.mkdir(parents=True)
 
@@ -58,11 +59,28 @@ def provider(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Provider]:
                                   jwks=json.dumps(jwks_of(key)), now=0)
 
     with_store(data_dir, seed)
-    with running_server(data_dir, settings={
+    return data_dir
+
+
+def _provider(server: ServerProcess) -> Provider:
+    metadata = httpx.get(f"{server.base_url}/.well-known/oauth-authorization-server",
+                         timeout=10).json()
+    return Provider(server, metadata)
+
+
+@pytest.fixture(scope="module")
+def provider(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Provider]:
+    """A server that takes assertions valid for up to an hour (Authlib's default)."""
+    with running_server(_seeded(tmp_path_factory), settings={
             "client_assertion_max_lifetime_seconds": "3600"}) as server:
-        metadata = httpx.get(f"{server.base_url}/.well-known/oauth-authorization-server",
-                             timeout=10).json()
-        yield Provider(server, metadata)
+        yield _provider(server)
+
+
+@pytest.fixture(scope="module")
+def default_provider(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Provider]:
+    """A server with the default settings (assertions at most 5 minutes ahead)."""
+    with running_server(_seeded(tmp_path_factory)) as server:
+        yield _provider(server)
 
 
 def session(client_id: str, key: ECKey | RSAKey, *, audience: str | None) -> OAuth2Session:
@@ -103,3 +121,21 @@ def test_authlibs_default_audience_the_token_endpoint_is_refused(provider: Provi
         client.fetch_token(provider.metadata["token_endpoint"], grant_type="client_credentials")
     assert refused.value.error == "invalid_client"
     assert "aud must be the issuer" in str(refused.value.description)
+
+
+# -- openid-client v6 (npm) -----------------------------------------------------------------------
+
+@pytest.mark.parametrize(("client_id", "key"), [(ES_ID, ES_KEY), (RS_ID, RS_KEY)])
+def test_openid_client_authenticates_with_private_key_jwt(
+        default_provider: Provider, node_runtime: str, client_id: str,
+        key: ECKey | RSAKey) -> None:
+    """openid-client signs its own assertions (aud = the issuer, a short exp): no setting."""
+    result = run_node_script(node_runtime, "openid_client_private_key_jwt.mjs", [], {
+        "issuer": default_provider.metadata["issuer"], "client_id": client_id,
+        "private_jwk": key.as_dict(private=True), "scope": "profile"})
+    assert result["ok"] is True, result
+    steps = result["steps"]
+    assert steps["token_type"].lower() == "bearer"
+    assert steps["introspection"]["active"] is True
+    assert steps["introspection"]["client_id"] == client_id
+    assert steps["after"] == {"active": False}
