@@ -92,6 +92,8 @@ POLICY_CASES: dict[str, tuple[dict[str, Any], str]] = {
     "two keys with one kid": (machine(jwks=jwks_of(KEY, es_key("reg-1"))), "PKL066"),
     "an encryption key": (machine(jwks={"keys": [{**KEY.as_dict(private=False),
                                                   "use": "enc"}]}), "PKL066"),
+    "a pinned alg no key can verify": (machine(token_endpoint_auth_signing_alg="RS256"),
+                                       "PKL066"),
     "an alg that does not fit the key": (machine(jwks={"keys": [{
         **KEY.as_dict(private=False), "alg": "RS256"}]}), "PKL066"),
 }

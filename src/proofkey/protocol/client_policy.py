@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 from urllib.parse import urlsplit
@@ -45,6 +45,7 @@ from proofkey.protocol.client_assertion import (
     ClientKeyRefused,
     check_jwks,
     check_jwks_uri,
+    key_fits,
 )
 from proofkey.protocol.redirect_uri import is_loopback_ip_uri, validate_registration
 
@@ -223,6 +224,12 @@ def _key_issues(view: ClientView) -> Iterator[tuple[Severity, str, str]]:
         yield "error", "PKL065", (f"token_endpoint_auth_signing_alg {alg!r} is not an "
                                   "asymmetric signature algorithm (none and HMAC are refused); "
                                   "use one of " + ", ".join(CLIENT_ASSERTION_ALGORITHMS))
+    elif alg and isinstance(view.jwks, Mapping) and isinstance(view.jwks.get("keys"), list) \
+            and not any(isinstance(k, Mapping) and key_fits(alg, k.get("kty"), k.get("crv"))
+                        for k in view.jwks["keys"]):
+        yield "error", "PKL066", (f"no key in jwks can verify {alg} (the "
+                                  "token_endpoint_auth_signing_alg): its assertions would "
+                                  "never verify")
 
 
 def lint_lifetimes(lifetimes: Sequence[tuple[str, str, object]],
