@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Protocol, TypeVar
 from urllib.parse import urlsplit
 
+from proofkey.crypto import digest
 from proofkey.models import Client
 from proofkey.protocol.client_assertion import AssertionRefused
 from proofkey.protocol.client_id_document import ClientIdUrl, clamp_lifetime
@@ -82,10 +83,11 @@ class ClientKeySets:
         """The client's usable keys; ``unknown_kid``: the set lacked the assertion's key, so a
         ``jwks_uri`` set is refetched if its last fetch is ``refresh_seconds`` old."""
         if client.jwks:
-            keys = self._inline.get(client.jwks)
+            name = digest(client.jwks)  # parsed once per distinct set, kept by its digest
+            keys = self._inline.get(name)
             if keys is None:
                 keys = read_client_keys(client.jwks)
-            self._keep(self._inline, client.jwks, keys)
+            self._keep(self._inline, name, keys)
             return keys
         if not client.jwks_uri:
             return ()
