@@ -144,3 +144,25 @@ async def test_lint_reads_keycloak_client_jwt_clients(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["lint", "--format", "json", str(exported)])
     rules = {i["rule"] for i in json.loads(result.stdout)["issues"]}
     assert {"PKL063", "PKL065"} <= rules, result.stdout
+
+
+async def test_a_client_moves_from_its_secret_to_keys_by_rfc7592_update(
+        http: httpx.AsyncClient) -> None:
+    """RFC 7592 §2.2: the update replaces the metadata; with private_key_jwt the old secret
+    stops working and the client's assertions work."""
+    created = (await http.post("/register", json=machine(
+        token_endpoint_auth_method="client_secret_basic", jwks=None))).json()
+    client_id, secret = created["client_id"], created["client_secret"]
+    token = created["registration_access_token"]
+    updated = await http.put(f"/register/{client_id}", json=machine(client_id=client_id),
+                             headers={"Authorization": f"Bearer {token}"})
+    assert updated.status_code == 200, updated.text
+    assert updated.json()["token_endpoint_auth_method"] == "private_key_jwt"
+    assert "client_secret" not in updated.json()
+    by_secret = await http.post("/token", data={"grant_type": "client_credentials"},
+                                auth=(client_id, secret))
+    assert_oauth_error(by_secret, "invalid_client", status=401, secrets=[secret])
+    signed = assertion(KEY, client_id, now=app_services(http).ctx.now())
+    by_key = await http.post("/token", data={"grant_type": "client_credentials",
+                                             **auth_form(signed)})
+    assert by_key.status_code == 200, by_key.text
