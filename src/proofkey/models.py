@@ -36,7 +36,7 @@ __all__ = [
 
 ClientType = Literal["public", "confidential"]
 ConnectorKind = Literal["oidc", "oauth2"]
-TokenAuthMethod = Literal["none", "client_secret_basic", "client_secret_post"]
+TokenAuthMethod = Literal["none", "client_secret_basic", "client_secret_post", "private_key_jwt"]
 # How a stored client came in: ``proofkey client add`` (cli) or ``POST /register`` (dynamic,
 # RFC 7591; managed with its registration access token, RFC 7592, and pruned when unused).
 RegisteredBy = Literal["cli", "dynamic"]
@@ -94,6 +94,11 @@ class Client:
     # OIDC RP-Initiated Logout 1.0 §3.1: compared exactly, like redirect_uris.
     post_logout_redirect_uris: tuple[str, ...] = ()
     revoke_on_logout: bool = False  # logout revokes the grants issued in the ended session
+    # private_key_jwt (RFC 7523 §2.2, OIDC Core §9): the client's public keys, either inline (a
+    # JWK Set as JSON text, RFC 7591 ``jwks``) or where to fetch them (``jwks_uri``); never both.
+    jwks: str = ""
+    jwks_uri: str = ""
+    token_endpoint_auth_signing_alg: str = ""  # "" any alg of CLIENT_ASSERTION_ALGORITHMS
 
     @property
     def is_public(self) -> bool:

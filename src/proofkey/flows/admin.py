@@ -102,6 +102,9 @@ def build_client(
     reject_reused_challenge: bool = False,
     post_logout_redirect_uris: Sequence[str] = (),
     revoke_on_logout: bool = False,
+    jwks: str = "",
+    jwks_uri: str = "",
+    auth_signing_alg: str = "",
     now: int,
 ) -> NewClient:
     """Validate a client against the registration policy without storing it (metadata
@@ -124,11 +127,15 @@ def build_client(
                          rule="PKL058")
     if id_token_alg not in _ID_TOKEN_ALGS:
         raise AdminError("id_token signing alg must be RS256 or ES256 [PKL057]", rule="PKL057")
-    method: TokenAuthMethod = auth_method or ("none" if public else "client_secret_basic")
+    keys = bool(jwks or jwks_uri)
+    method: TokenAuthMethod = auth_method or (
+        "none" if public else "private_key_jwt" if keys else "client_secret_basic")
     if public != (method == "none"):
         raise AdminError("public clients authenticate with 'none'; confidential clients with "
-                         "client_secret_basic or client_secret_post [PKL031]", rule="PKL031")
-    secret = None if public else Secret(new_handle())
+                         "client_secret_basic, client_secret_post or private_key_jwt [PKL031]",
+                         rule="PKL031")
+    # private_key_jwt (RFC 7523 §2.2): the client proves a private key; no shared secret.
+    secret = None if public or method == "private_key_jwt" else Secret(new_handle())
     client = Client(
         client_id=client_id, client_type=client_type, redirect_uris=tuple(redirect_uris),
         scopes=scope_set, grant_types=grants, token_endpoint_auth_method=method,
@@ -137,7 +144,8 @@ def build_client(
         require_pushed_authorization_requests=require_par, resource_server=resource_server,
         reject_reused_challenge=reject_reused_challenge,
         post_logout_redirect_uris=tuple(dict.fromkeys(post_logout_redirect_uris)),
-        revoke_on_logout=revoke_on_logout)
+        revoke_on_logout=revoke_on_logout, jwks=jwks, jwks_uri=jwks_uri,
+        token_endpoint_auth_signing_alg=auth_signing_alg)
     return NewClient(client, secret, check_policy(client))
 
 
@@ -158,6 +166,9 @@ async def register_client(
     reject_reused_challenge: bool = False,
     post_logout_redirect_uris: Sequence[str] = (),
     revoke_on_logout: bool = False,
+    jwks: str = "",
+    jwks_uri: str = "",
+    auth_signing_alg: str = "",
     now: int,
 ) -> NewClient:
     """Validate and store a client; a confidential client's secret is returned once."""
@@ -169,7 +180,7 @@ async def register_client(
         id_token_alg=id_token_alg, name=name, require_par=require_par,
         resource_server=resource_server, reject_reused_challenge=reject_reused_challenge,
         post_logout_redirect_uris=post_logout_redirect_uris, revoke_on_logout=revoke_on_logout,
-        now=now)
+        jwks=jwks, jwks_uri=jwks_uri, auth_signing_alg=auth_signing_alg, now=now)
     await clients.add_client(new.client)
     return new
 
