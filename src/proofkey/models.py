@@ -14,6 +14,7 @@ from typing import Literal
 __all__ = [
     "AuthorizationCode",
     "Client",
+    "ClientProfile",
     "ClientType",
     "Connector",
     "ConnectorKind",
@@ -34,7 +35,11 @@ __all__ = [
 
 ClientType = Literal["public", "confidential"]
 ConnectorKind = Literal["oidc", "oauth2"]
-TokenAuthMethod = Literal["none", "client_secret_basic", "client_secret_post"]
+TokenAuthMethod = Literal["none", "client_secret_basic", "client_secret_post", "private_key_jwt"]
+# A per-client security profile: "" (the server's defaults) or "fapi2" (FAPI 2.0 Security
+# Profile without mTLS; the rules PKL10x of ``protocol.client_policy``, the checks of
+# ``flows.profile``).
+ClientProfile = Literal["", "fapi2"]
 # How a stored client came in: ``proofkey client add`` (cli) or ``POST /register`` (dynamic,
 # RFC 7591; managed with its registration access token, RFC 7592, and pruned when unused).
 RegisteredBy = Literal["cli", "dynamic"]
@@ -90,6 +95,8 @@ class Client:
     # OIDC RP-Initiated Logout 1.0 §3.1: compared exactly, like redirect_uris.
     post_logout_redirect_uris: tuple[str, ...] = ()
     revoke_on_logout: bool = False  # logout revokes the grants issued in the ended session
+    require_dpop: bool = False  # RFC 9449 §5.2 dpop_bound_access_tokens (shared with h-dpop-as)
+    profile: ClientProfile = ""  # "fapi2": FAPI 2.0 Security Profile (flows.profile)
 
     @property
     def is_public(self) -> bool:

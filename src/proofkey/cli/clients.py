@@ -23,7 +23,7 @@ from proofkey.cli.common import (
 from proofkey.cli.registration import duration_seconds
 from proofkey.flows.admin import check_policy, register_client
 from proofkey.flows.resources import known_scopes
-from proofkey.models import Client
+from proofkey.models import Client, ClientProfile
 from proofkey.store.base import Store
 
 __all__ = ["app"]
@@ -46,7 +46,20 @@ def _client_dict(client: Client) -> dict[str, Any]:
             "reject_reused_challenge": client.reject_reused_challenge,
             "post_logout_redirect_uris": list(client.post_logout_redirect_uris),
             "revoke_on_logout": client.revoke_on_logout,
+            "require_dpop": client.require_dpop, "profile": client.profile or "none",
             "created_at": client.created_at}
+
+
+_PROFILES: dict[str, ClientProfile] = {"none": "", "fapi2": "fapi2"}
+_PROFILE_HELP = ("Security profile: fapi2 (FAPI 2.0 Security Profile: confidential with "
+                 "private_key_jwt, PAR and DPoP required, ES256 id_tokens, codes live at most "
+                 "60 s; turns on PAR and DPoP) or none.")
+
+
+def _profile(value: str | None) -> ClientProfile | None:
+    if value is not None and value not in _PROFILES:
+        raise fail("--profile must be fapi2 or none")
+    return None if value is None else _PROFILES[value]
 
 
 @app.command("add")
@@ -60,8 +73,10 @@ def client_add(
     grant_type: Annotated[list[str] | None, typer.Option(
         help="Grant type (repeatable); default authorization_code and refresh_token.")] = None,
     auth_method: Annotated[str | None, typer.Option(
-        help="client_secret_basic or client_secret_post for confidential clients.")] = None,
-    id_token_alg: Annotated[str, typer.Option(help="RS256 or ES256.")] = "RS256",  # noqa: S107
+        help="client_secret_basic, client_secret_post or private_key_jwt for confidential "
+        "clients (private_key_jwt with --profile fapi2).")] = None,
+    id_token_alg: Annotated[str | None, typer.Option(
+        help="RS256 or ES256 (default RS256; ES256 with --profile fapi2).")] = None,
     name: Annotated[str, typer.Option(help="Name shown on consent pages.")] = "",
     require_par: Annotated[bool, typer.Option(
         "--require-par", help="Accept only pushed authorization requests (RFC 9126).")] = False,
@@ -78,13 +93,22 @@ def client_add(
     revoke_on_logout: Annotated[bool, typer.Option(
         "--revoke-on-logout", help="Logging out at /logout revokes this client's refresh "
         "tokens issued in the ended session.")] = False,
+    profile: Annotated[str | None, typer.Option(help=_PROFILE_HELP)] = None,
     config: ConfigOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Register a client. A confidential client's secret is printed once, never stored."""
     settings = settings_from(config)
-    if auth_method not in (None, "client_secret_basic", "client_secret_post", "none"):
-        raise fail("--auth-method must be client_secret_basic or client_secret_post")
+    if auth_method not in (None, "client_secret_basic", "client_secret_post", "none",
+                           "private_key_jwt"):
+        raise fail("--auth-method must be client_secret_basic, client_secret_post or "
+                   "private_key_jwt")
+    chosen: ClientProfile = _profile(profile) or ""
+    fapi2 = chosen == "fapi2"
+    if fapi2:  # what the profile requires, unless given otherwise (then the policy refuses)
+        require_par = True
+        auth_method = auth_method or ("none" if public else "private_key_jwt")
+    alg = id_token_alg or ("ES256" if fapi2 else "RS256")
     scopes = [s for item in (scope or ["openid profile email offline_access"])
               for s in item.split()]
     grants = grant_type or ["authorization_code", "refresh_token"]
@@ -95,10 +119,11 @@ def client_add(
             redirect_uris=redirect_uri or [], scopes=scopes,
             supported_scopes=await known_scopes(settings, store), grant_types=grants,
             auth_method=auth_method,  # type: ignore[arg-type]
-            id_token_alg=id_token_alg, name=name, require_par=require_par,
+            id_token_alg=alg, name=name, require_par=require_par,
             resource_server=resource_server, reject_reused_challenge=reject_reused_challenge,
             post_logout_redirect_uris=post_logout_redirect_uri or [],
-            revoke_on_logout=revoke_on_logout, now=int(time.time()))
+            revoke_on_logout=revoke_on_logout, require_dpop=fapi2,
+            profile=chosen, now=int(time.time()))
 
     created = run(settings, work, exists=f"a client with id {client_id!r} exists already "
                   f"(see `proofkey client show {client_id}`; remove it first to replace it)")
@@ -151,16 +176,18 @@ def client_set(
     post_logout_redirect_uri: Annotated[list[str] | None, typer.Option(
         "--post-logout-redirect-uri", help="Replace the post-logout redirect URIs (exact "
         "match; repeatable; give '' alone to clear them).")] = None,
+    profile: Annotated[str | None, typer.Option(help=_PROFILE_HELP)] = None,
     config: ConfigOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Change a registered client's policy flags and post-logout redirect URIs; everything
     else about it stays (running servers see the change within PROOFKEY_CLIENT_CACHE_MS)."""
+    chosen = _profile(profile)
     if reject_reused_challenge is None and revoke_on_logout is None and (
-            post_logout_redirect_uri is None):
+            post_logout_redirect_uri is None) and chosen is None:
         raise fail("nothing to change: give --reject-reused-challenge, "
-                   "--allow-reused-challenge, --revoke-on-logout, --keep-on-logout or "
-                   "--post-logout-redirect-uri")
+                   "--allow-reused-challenge, --revoke-on-logout, --keep-on-logout, "
+                   "--post-logout-redirect-uri or --profile")
     settings = settings_from(config)
     uris = None if post_logout_redirect_uri is None else tuple(
         dict.fromkeys(u for u in post_logout_redirect_uri if u))
@@ -177,8 +204,13 @@ def client_set(
             if revoke_on_logout is None else revoke_on_logout,
             post_logout_redirect_uris=client.post_logout_redirect_uris
             if uris is None else uris)
-        if uris is not None:
-            check_policy(changed)  # the redirect rules, PKL01x
+        if chosen is not None:
+            changed = replace(changed, profile=chosen)
+        if chosen == "fapi2":  # what the profile turns on; the rest must be there already
+            changed = replace(changed, require_pushed_authorization_requests=True,
+                              require_dpop=True)
+        if uris is not None or chosen:
+            check_policy(changed)  # the redirect rules, PKL01x; the profile's, PKL10x
         return changed if await store.update_client(changed) else None
 
     updated = run(settings, work)
@@ -191,7 +223,8 @@ def client_set(
     out.print(f"client {client_id}: reject_reused_challenge="
               f"{str(updated.reject_reused_challenge).lower()} revoke_on_logout="
               f"{str(updated.revoke_on_logout).lower()} post_logout_redirect_uris="
-              f"{' '.join(updated.post_logout_redirect_uris) or '-'}", markup=False)
+              f"{' '.join(updated.post_logout_redirect_uris) or '-'} profile="
+              f"{updated.profile or 'none'}", markup=False)
 
 
 @app.command("remove")

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 
 from proofkey.crypto import digest, hash_password_async, new_handle, new_id
-from proofkey.models import Client, ClientType, Secret, TokenAuthMethod, User
+from proofkey.models import Client, ClientProfile, ClientType, Secret, TokenAuthMethod, User
 from proofkey.protocol.client_policy import SEVERITIES, Policy, lint, view_of_client
 from proofkey.protocol.redirect_uri import validate_registration
 from proofkey.protocol.registration import GRANT_TYPES
@@ -95,6 +95,8 @@ def build_client(
     reject_reused_challenge: bool = False,
     post_logout_redirect_uris: Sequence[str] = (),
     revoke_on_logout: bool = False,
+    require_dpop: bool = False,
+    profile: ClientProfile = "",
     now: int,
 ) -> NewClient:
     """Validate a client against the registration policy without storing it (metadata
@@ -120,8 +122,10 @@ def build_client(
     method: TokenAuthMethod = auth_method or ("none" if public else "client_secret_basic")
     if public != (method == "none"):
         raise AdminError("public clients authenticate with 'none'; confidential clients with "
-                         "client_secret_basic or client_secret_post [PKL031]", rule="PKL031")
-    secret = None if public else Secret(new_handle())
+                         "client_secret_basic, client_secret_post or private_key_jwt [PKL031]",
+                         rule="PKL031")
+    # private_key_jwt: the client proves itself with its own key pair, so it gets no secret.
+    secret = None if public or method == "private_key_jwt" else Secret(new_handle())
     client = Client(
         client_id=client_id, client_type=client_type, redirect_uris=tuple(redirect_uris),
         scopes=scope_set, grant_types=grants, token_endpoint_auth_method=method,
@@ -130,7 +134,7 @@ def build_client(
         require_pushed_authorization_requests=require_par, resource_server=resource_server,
         reject_reused_challenge=reject_reused_challenge,
         post_logout_redirect_uris=tuple(dict.fromkeys(post_logout_redirect_uris)),
-        revoke_on_logout=revoke_on_logout)
+        revoke_on_logout=revoke_on_logout, require_dpop=require_dpop, profile=profile)
     return NewClient(client, secret, check_policy(client))
 
 
@@ -151,6 +155,8 @@ async def register_client(
     reject_reused_challenge: bool = False,
     post_logout_redirect_uris: Sequence[str] = (),
     revoke_on_logout: bool = False,
+    require_dpop: bool = False,
+    profile: ClientProfile = "",
     now: int,
 ) -> NewClient:
     """Validate and store a client; a confidential client's secret is returned once."""
@@ -162,7 +168,7 @@ async def register_client(
         id_token_alg=id_token_alg, name=name, require_par=require_par,
         resource_server=resource_server, reject_reused_challenge=reject_reused_challenge,
         post_logout_redirect_uris=post_logout_redirect_uris, revoke_on_logout=revoke_on_logout,
-        now=now)
+        require_dpop=require_dpop, profile=profile, now=now)
     await clients.add_client(new.client)
     return new
 
