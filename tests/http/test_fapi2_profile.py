@@ -8,6 +8,7 @@ private_key_jwt and DPoP work; it is proven end to end by tests/interop/test_fap
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 
 import httpx
 import pytest
@@ -58,7 +59,8 @@ async def test_an_authorization_request_without_par_is_refused_for_a_fapi2_clien
     assert response.status_code == 303
     answer = query_of(response.headers["location"])
     assert answer["error"] == "invalid_request"
-    assert "FAPI 2.0" in answer["error_description"] and "/par" in answer["error_description"]
+    assert "FAPI 2.0" in answer["error_description"]
+    assert "/par" in answer["error_description"]
     assert answer["state"] == flow.state
     assert answer["iss"] == settings.effective_issuer  # RFC 9207, FAPI 2.0 SP §5.3.2.2
     assert "code" not in answer
@@ -81,7 +83,8 @@ async def test_a_fapi2_client_stored_against_the_profile_is_refused_at_par_and_a
     assert pushed.status_code == 400
     body = pushed.json()
     assert body["error"] == "unauthorized_client"
-    assert "FAPI 2.0" in body["error_description"] and "[PKL101]" in body["error_description"]
+    assert "FAPI 2.0" in body["error_description"]
+    assert "[PKL101]" in body["error_description"]
     direct = await http.get("/authorize", params=authorize_params(flow))
     assert query_of(direct.headers["location"])["error"] == "unauthorized_client"
 
@@ -104,5 +107,31 @@ async def test_codes_for_a_fapi2_client_live_at_most_60_seconds(settings: Settin
             stored = await store.find_code(digest(code))
             assert stored is not None
             assert stored.expires_at - stored.issued_at == lifetime
+    finally:
+        await store.close()
+
+
+@pytest.mark.parametrize("settings_overrides", [{"registration": "open"}])
+async def test_rfc7592_cannot_update_a_client_out_of_the_fapi2_profile(
+        http: httpx.AsyncClient, settings: Settings) -> None:
+    metadata = {"redirect_uris": [FAPI_REDIRECT], "token_endpoint_auth_method":
+                "client_secret_basic", "grant_types": ["authorization_code"]}
+    created = (await http.post("/register", json=metadata)).json()
+    client_id, token = created["client_id"], created["registration_access_token"]
+    store = open_store(settings.effective_database_url)
+    await store.migrate()
+    try:  # the operator puts it under the profile (as if it met it)
+        stored = await store.get_client(client_id)
+        assert stored is not None
+        await store.update_client(replace(stored, profile="fapi2"))
+        answer = await http.put(f"/register/{client_id}", headers={
+            "authorization": f"Bearer {token}"}, json={**metadata, "client_id": client_id,
+                                                       "client_secret": created["client_secret"]})
+        assert answer.status_code == 400
+        assert answer.json()["error"] == "invalid_client_metadata"
+        assert "[PKL101]" in answer.json()["error_description"]
+        kept = await store.get_client(client_id)
+        assert kept is not None
+        assert kept.profile == "fapi2"
     finally:
         await store.close()
