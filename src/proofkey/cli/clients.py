@@ -209,8 +209,10 @@ def client_set(
         if chosen == "fapi2":  # what the profile turns on; the rest must be there already
             changed = replace(changed, require_pushed_authorization_requests=True,
                               require_dpop=True)
-        if uris is not None or chosen:
-            check_policy(changed)  # the redirect rules, PKL01x; the profile's, PKL10x
+        if uris is not None or changed.profile:
+            # The redirect rules (PKL01x); and a profiled client stays within its profile
+            # (PKL10x) whatever else this command changes.
+            check_policy(changed)
         return changed if await store.update_client(changed) else None
 
     updated = run(settings, work)
