@@ -66,7 +66,9 @@ async def test_a_fapi2_client_at_proofkey_passes_the_fapi2_checks(
         "fapi2.private_key_jwt": "private_key_jwt" in metadata[
             "token_endpoint_auth_methods_supported"]}
     for check_id, present in advertised.items():  # the DPoP / private_key_jwt work
-        assert results.pop(check_id) == ("pass" if present else "fail"), check_id
+        # Advertised, the server-wide lists also name algorithms FAPI 2.0 does not use (RS256,
+        # ES384 ...) for the other clients: a warning, not a failure.
+        assert results.pop(check_id) in (("pass", "warn") if present else ("fail",)), check_id
     assert results == dict.fromkeys(results, "pass"), report.to_dict()
     assert report.by_id("fapi2.authorize_without_par").evidence["answer"] == (
         "redirect to redirect_uri error=invalid_request")
@@ -81,5 +83,4 @@ async def test_a_plain_public_client_fails_the_live_probes(
     assert "began a sign-in" in str(report.by_id("fapi2.authorize_without_par").evidence)
     assert report.by_id("fapi2.par_without_client_auth").result == "fail"
     assert not report.ok
-    assert "request_uri" not in json.dumps(report.to_dict()).replace(
-        "a request_uri for", "")  # no request_uri value in the evidence
+    assert "urn:ietf:params:oauth:request_uri" not in json.dumps(report.to_dict())
