@@ -21,6 +21,7 @@ from proofkey.models import Client, Secret
 from proofkey.observability.events import EventBus
 from proofkey.settings import Settings
 from proofkey.store import open_store
+from tests.fapi2_keys import key_kwargs
 from tests.helpers import authorize_params, new_flow, query_of
 
 FAPI_ID = "fapi-app"
@@ -42,7 +43,7 @@ async def seeded(seeded: Secret, settings: Settings) -> Secret:  # type: ignore[
     await register_client(store, FAPI_ID, client_type="confidential",
                           redirect_uris=[FAPI_REDIRECT], scopes=scopes, supported_scopes=scopes,
                           auth_method="private_key_jwt", id_token_alg="ES256", require_par=True,
-                          require_dpop=True, profile="fapi2", now=now)
+                          require_dpop=True, profile="fapi2", now=now, **key_kwargs())
     await store.add_client(Client(
         client_id=LAX_ID, client_type="confidential", redirect_uris=(FAPI_REDIRECT,),
         scopes=frozenset(scopes), grant_types=frozenset({"authorization_code"}),

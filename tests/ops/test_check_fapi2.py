@@ -23,6 +23,7 @@ from proofkey.ops.conformance_fapi2 import FAPI2_BATTERY
 from proofkey.settings import Settings
 from proofkey.store import open_store
 from proofkey.web.app import create_app
+from tests.fapi2_keys import key_kwargs
 from tests.helpers import ISSUER, PUBLIC_ID, PUBLIC_REDIRECT
 
 FAPI_ID = "fapi-app"
@@ -37,7 +38,8 @@ async def seeded(seeded: Secret, settings: Settings) -> Secret:  # type: ignore[
     await register_client(store, FAPI_ID, client_type="confidential",
                           redirect_uris=[FAPI_REDIRECT], scopes=scopes, supported_scopes=scopes,
                           auth_method="private_key_jwt", id_token_alg="ES256", require_par=True,
-                          require_dpop=True, profile="fapi2", now=int(time.time()))
+                          require_dpop=True, profile="fapi2", now=int(time.time()),
+                          **key_kwargs())
     await store.close()
     return seeded
 

@@ -17,6 +17,7 @@ from proofkey.flows.admin import AdminError, build_client
 from proofkey.models import Client
 from proofkey.ops.lint_client import view_of
 from proofkey.protocol.client_policy import Policy, lint, view_of_client
+from tests.fapi2_keys import key_kwargs
 from tests.ops.test_lint import cli
 
 REDIRECT = "https://bank.example.com/cb"
@@ -27,7 +28,7 @@ def fapi2_client(**changes: Any) -> Client:
     new = build_client("bank", client_type="confidential", redirect_uris=[REDIRECT],
                        scopes=SCOPES, supported_scopes=SCOPES, auth_method="private_key_jwt",
                        id_token_alg="ES256", require_par=True, require_dpop=True,
-                       profile="fapi2", now=int(time.time()))
+                       profile="fapi2", now=int(time.time()), **key_kwargs())
     return replace(new.client, **changes)
 
 
@@ -66,7 +67,8 @@ KEYCLOAK_FAPI = {
     "attributes": {"pkce.code.challenge.method": "S256",
                    "require.pushed.authorization.requests": "true",
                    "dpop.bound.access.tokens": "true", "id.token.signed.response.alg": "PS256",
-                   "token.endpoint.auth.signing.alg": "ES256"},
+                   "token.endpoint.auth.signing.alg": "ES256",
+                   "jwks.url": "https://bank.example.com/jwks.json"},
 }
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.fapi2_keys import cli_key_args
 from tests.process.conftest import clean_env, run_cli
 
 REDIRECT = "https://fapi.example.com/cb"
@@ -20,9 +21,9 @@ def env(tmp_path: Path) -> dict[str, str]:
 
 
 def test_a_fapi2_client_is_confidential_with_private_key_jwt_par_and_dpop(
-        env: dict[str, str]) -> None:
+        env: dict[str, str], tmp_path: Path) -> None:
     result = run_cli(["client", "add", "bank-app", "--confidential", "--profile", "fapi2",
-                      "--redirect-uri", REDIRECT, "--json"], env)
+                      "--redirect-uri", REDIRECT, "--json", *cli_key_args(tmp_path)], env)
     assert result.returncode == 0, result.stderr
     data = json.loads(result.stdout)
     assert data["profile"] == "fapi2"
@@ -42,9 +43,11 @@ def test_a_fapi2_client_is_confidential_with_private_key_jwt_par_and_dpop(
     (["--confidential", "--id-token-alg", "RS256"], "PKL106"),
 ])
 def test_what_fapi2_forbids_is_refused_with_its_rule(env: dict[str, str], extra: list[str],
-                                                     rule: str) -> None:
+                                                     rule: str, tmp_path: Path) -> None:
+    keys = cli_key_args(tmp_path) if "--public" not in extra and (
+        "client_secret_basic" not in extra) else []
     result = run_cli(["client", "add", "bank-app", "--profile", "fapi2", "--redirect-uri",
-                      REDIRECT, *extra], env)
+                      REDIRECT, *extra, *keys], env)
     assert result.returncode != 0
     assert f"[{rule}]" in result.stderr, result.stderr
     shown = run_cli(["client", "show", "bank-app"], env)
@@ -52,7 +55,7 @@ def test_what_fapi2_forbids_is_refused_with_its_rule(env: dict[str, str], extra:
 
 
 def test_set_profile_turns_fapi2_on_only_for_a_client_that_meets_it(
-        env: dict[str, str]) -> None:
+        env: dict[str, str], tmp_path: Path) -> None:
     assert run_cli(["client", "add", "web", "--confidential", "--redirect-uri", REDIRECT],
                    env).returncode == 0
     refused = run_cli(["client", "set", "web", "--profile", "fapi2"], env)
@@ -63,8 +66,8 @@ def test_set_profile_turns_fapi2_on_only_for_a_client_that_meets_it(
     assert kept["require_dpop"] is False
 
     assert run_cli(["client", "add", "jwt-app", "--confidential", "--auth-method",
-                    "private_key_jwt", "--id-token-alg", "ES256", "--redirect-uri", REDIRECT],
-                   env).returncode == 0
+                    "private_key_jwt", "--id-token-alg", "ES256", "--redirect-uri", REDIRECT,
+                    *cli_key_args(tmp_path)], env).returncode == 0
     turned = run_cli(["client", "set", "jwt-app", "--profile", "fapi2", "--json"], env)
     assert turned.returncode == 0, turned.stderr
     data = json.loads(turned.stdout)
