@@ -15,6 +15,7 @@ __all__ = [
     "AdminSession",
     "AuthorizationCode",
     "Client",
+    "ClientProfile",
     "ClientType",
     "Connector",
     "ConnectorKind",
@@ -37,6 +38,10 @@ __all__ = [
 ClientType = Literal["public", "confidential"]
 ConnectorKind = Literal["oidc", "oauth2"]
 TokenAuthMethod = Literal["none", "client_secret_basic", "client_secret_post", "private_key_jwt"]
+# A per-client security profile: "" (the server's defaults) or "fapi2" (FAPI 2.0 Security
+# Profile without mTLS; the rules PKL10x of ``protocol.client_policy``, the checks of
+# ``flows.profile``).
+ClientProfile = Literal["", "fapi2"]
 # How a stored client came in: ``proofkey client add`` (cli) or ``POST /register`` (dynamic,
 # RFC 7591; managed with its registration access token, RFC 7592, and pruned when unused).
 RegisteredBy = Literal["cli", "dynamic"]
@@ -99,6 +104,8 @@ class Client:
     jwks: str = ""
     jwks_uri: str = ""
     token_endpoint_auth_signing_alg: str = ""  # "" any alg of CLIENT_ASSERTION_ALGORITHMS
+    require_dpop: bool = False  # RFC 9449 §5.2 dpop_bound_access_tokens (shared with h-dpop-as)
+    profile: ClientProfile = ""  # "fapi2": FAPI 2.0 Security Profile (flows.profile)
 
     @property
     def is_public(self) -> bool:

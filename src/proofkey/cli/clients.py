@@ -25,7 +25,7 @@ from proofkey.cli.common import (
 from proofkey.cli.registration import duration_seconds
 from proofkey.flows.admin import check_policy, register_client
 from proofkey.flows.resources import known_scopes
-from proofkey.models import Client
+from proofkey.models import Client, ClientProfile
 from proofkey.store.base import Store
 
 __all__ = ["app"]
@@ -51,6 +51,7 @@ def _client_dict(client: Client) -> dict[str, Any]:
             "jwks": json.loads(client.jwks) if client.jwks else None,
             "jwks_uri": client.jwks_uri or None,
             "token_endpoint_auth_signing_alg": client.token_endpoint_auth_signing_alg or None,
+            "require_dpop": client.require_dpop, "profile": client.profile or "none",
             "created_at": client.created_at}
 
 
@@ -72,6 +73,18 @@ def _read_jwks(path: Path | None) -> str:
     return json.dumps(data, separators=(",", ":"))
 
 
+_PROFILES: dict[str, ClientProfile] = {"none": "", "fapi2": "fapi2"}
+_PROFILE_HELP = ("Security profile: fapi2 (FAPI 2.0 Security Profile: confidential with "
+                 "private_key_jwt, PAR and DPoP required, ES256 id_tokens, codes live at most "
+                 "60 s; turns on PAR and DPoP) or none.")
+
+
+def _profile(value: str | None) -> ClientProfile | None:
+    if value is not None and value not in _PROFILES:
+        raise fail("--profile must be fapi2 or none")
+    return None if value is None else _PROFILES[value]
+
+
 @app.command("add")
 def client_add(
     client_id: str,
@@ -84,7 +97,8 @@ def client_add(
         help="Grant type (repeatable); default authorization_code and refresh_token.")] = None,
     auth_method: Annotated[str | None, typer.Option(
         help="client_secret_basic, client_secret_post or private_key_jwt for confidential "
-        "clients (private_key_jwt is the default with --jwks or --jwks-uri).")] = None,
+        "clients (private_key_jwt is the default with --jwks or --jwks-uri, and with "
+        "--profile fapi2).")] = None,
     jwks: Annotated[Path | None, typer.Option(
         "--jwks", help="File with the client's public JWK Set, for private_key_jwt "
         "(RFC 7523).")] = None,
@@ -94,7 +108,8 @@ def client_add(
     auth_signing_alg: Annotated[str | None, typer.Option(
         "--auth-signing-alg", help="The one JWS algorithm the client's assertions must use "
         "(e.g. ES256); default: any asymmetric algorithm the server accepts.")] = None,
-    id_token_alg: Annotated[str, typer.Option(help="RS256 or ES256.")] = "RS256",  # noqa: S107
+    id_token_alg: Annotated[str | None, typer.Option(
+        help="RS256 or ES256 (default RS256; ES256 with --profile fapi2).")] = None,
     name: Annotated[str, typer.Option(help="Name shown on consent pages.")] = "",
     require_par: Annotated[bool, typer.Option(
         "--require-par", help="Accept only pushed authorization requests (RFC 9126).")] = False,
@@ -111,6 +126,7 @@ def client_add(
     revoke_on_logout: Annotated[bool, typer.Option(
         "--revoke-on-logout", help="Logging out at /logout revokes this client's refresh "
         "tokens issued in the ended session.")] = False,
+    profile: Annotated[str | None, typer.Option(help=_PROFILE_HELP)] = None,
     config: ConfigOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -121,6 +137,12 @@ def client_add(
         raise fail("--auth-method must be client_secret_basic, client_secret_post or "
                    "private_key_jwt")
     jwks_text = _read_jwks(jwks)
+    chosen: ClientProfile = _profile(profile) or ""
+    fapi2 = chosen == "fapi2"
+    if fapi2:  # what the profile requires, unless given otherwise (then the policy refuses)
+        require_par = True
+        auth_method = auth_method or ("none" if public else "private_key_jwt")
+    alg = id_token_alg or ("ES256" if fapi2 else "RS256")
     scopes = [s for item in (scope or ["openid profile email offline_access"])
               for s in item.split()]
     grants = grant_type or ["authorization_code", "refresh_token"]
@@ -131,11 +153,12 @@ def client_add(
             redirect_uris=redirect_uri or [], scopes=scopes,
             supported_scopes=await known_scopes(settings, store), grant_types=grants,
             auth_method=auth_method,  # type: ignore[arg-type]
-            id_token_alg=id_token_alg, name=name, require_par=require_par,
+            id_token_alg=alg, name=name, require_par=require_par,
             resource_server=resource_server, reject_reused_challenge=reject_reused_challenge,
             post_logout_redirect_uris=post_logout_redirect_uri or [],
             revoke_on_logout=revoke_on_logout, jwks=jwks_text, jwks_uri=jwks_uri or "",
-            auth_signing_alg=auth_signing_alg or "", now=int(time.time()))
+            auth_signing_alg=auth_signing_alg or "", require_dpop=fapi2,
+            profile=chosen, now=int(time.time()))
 
     created = run(settings, work, exists=f"a client with id {client_id!r} exists already "
                   f"(see `proofkey client show {client_id}`; remove it first to replace it)")
@@ -194,16 +217,19 @@ def client_set(
     jwks_uri: Annotated[str | None, typer.Option(
         "--jwks-uri", help="Replace the client's keys by the JWK Set at this https URL.")
     ] = None,
+    profile: Annotated[str | None, typer.Option(help=_PROFILE_HELP)] = None,
     config: ConfigOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Change a registered client's policy flags, post-logout redirect URIs and keys; everything
     else about it stays (running servers see the change within PROOFKEY_CLIENT_CACHE_MS)."""
+    chosen = _profile(profile)
     if reject_reused_challenge is None and revoke_on_logout is None and (
-            post_logout_redirect_uri is None and jwks is None and jwks_uri is None):
+            post_logout_redirect_uri is None and jwks is None and jwks_uri is None) and (
+            chosen is None):
         raise fail("nothing to change: give --reject-reused-challenge, "
                    "--allow-reused-challenge, --revoke-on-logout, --keep-on-logout, "
-                   "--post-logout-redirect-uri, --jwks or --jwks-uri")
+                   "--post-logout-redirect-uri, --jwks, --jwks-uri or --profile")
     jwks_text = _read_jwks(jwks)
     keys = jwks is not None or jwks_uri is not None
     settings = settings_from(config)
@@ -224,8 +250,15 @@ def client_set(
             if uris is None else uris)
         if keys:  # the new keys replace the old ones, inline or by URL
             changed = replace(changed, jwks=jwks_text, jwks_uri=jwks_uri or "")
-        if uris is not None or keys:
-            check_policy(changed)  # the redirect rules PKL01x, the key rules PKL06x
+        if chosen is not None:
+            changed = replace(changed, profile=chosen)
+        if chosen == "fapi2":  # what the profile turns on; the rest must be there already
+            changed = replace(changed, require_pushed_authorization_requests=True,
+                              require_dpop=True)
+        if uris is not None or keys or changed.profile:
+            # The redirect rules (PKL01x), the key rules (PKL06x); and a profiled client stays
+            # within its profile (PKL10x) whatever else this command changes.
+            check_policy(changed)
         return changed if await store.update_client(changed) else None
 
     updated = run(settings, work)
@@ -238,7 +271,8 @@ def client_set(
     out.print(f"client {client_id}: reject_reused_challenge="
               f"{str(updated.reject_reused_challenge).lower()} revoke_on_logout="
               f"{str(updated.revoke_on_logout).lower()} post_logout_redirect_uris="
-              f"{' '.join(updated.post_logout_redirect_uris) or '-'}", markup=False)
+              f"{' '.join(updated.post_logout_redirect_uris) or '-'} profile="
+              f"{updated.profile or 'none'}", markup=False)
 
 
 @app.command("remove")

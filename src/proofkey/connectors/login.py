@@ -155,7 +155,9 @@ async def callback(name: str, url: str, query: Mapping[str, str], browser_secret
     ctx.bus.emit(LoginSucceeded(user.user_id, pending.client_id))
     session_handle, session = await interaction.start_session(
         user, sessions=store, previous=previous_session, ctx=ctx)
-    outcome = await interaction.after_login(handle, pending, session, interactions=store,
-                                            consents=store, codes=store, ctx=ctx)
+    client = await store.get_client(pending.client_id)  # a metadata-document client: None
+    outcome = await interaction.after_login(
+        handle, pending, session, client_profile=client.profile if client else "",
+        interactions=store, consents=store, codes=store, ctx=ctx)
     target = outcome.url if isinstance(outcome, Redirect) else f"/interaction/{handle}"
     return SignedIn(session_handle, target)

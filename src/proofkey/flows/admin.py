@@ -14,7 +14,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 
 from proofkey.crypto import digest, hash_password_async, new_handle, new_id
-from proofkey.models import Client, ClientType, Secret, TokenAuthMethod, User
+from proofkey.models import Client, ClientProfile, ClientType, Secret, TokenAuthMethod, User
 from proofkey.protocol.client_policy import SEVERITIES, Issue, Policy, lint, view_of_client
 from proofkey.protocol.redirect_uri import validate_registration
 from proofkey.protocol.registration import GRANT_TYPES
@@ -105,6 +105,8 @@ def build_client(
     jwks: str = "",
     jwks_uri: str = "",
     auth_signing_alg: str = "",
+    require_dpop: bool = False,
+    profile: ClientProfile = "",
     now: int,
 ) -> NewClient:
     """Validate a client against the registration policy without storing it (metadata
@@ -145,7 +147,8 @@ def build_client(
         reject_reused_challenge=reject_reused_challenge,
         post_logout_redirect_uris=tuple(dict.fromkeys(post_logout_redirect_uris)),
         revoke_on_logout=revoke_on_logout, jwks=jwks, jwks_uri=jwks_uri,
-        token_endpoint_auth_signing_alg=auth_signing_alg)
+        token_endpoint_auth_signing_alg=auth_signing_alg, require_dpop=require_dpop,
+        profile=profile)
     return NewClient(client, secret, check_policy(client))
 
 
@@ -169,6 +172,8 @@ async def register_client(
     jwks: str = "",
     jwks_uri: str = "",
     auth_signing_alg: str = "",
+    require_dpop: bool = False,
+    profile: ClientProfile = "",
     now: int,
 ) -> NewClient:
     """Validate and store a client; a confidential client's secret is returned once."""
@@ -180,7 +185,8 @@ async def register_client(
         id_token_alg=id_token_alg, name=name, require_par=require_par,
         resource_server=resource_server, reject_reused_challenge=reject_reused_challenge,
         post_logout_redirect_uris=post_logout_redirect_uris, revoke_on_logout=revoke_on_logout,
-        jwks=jwks, jwks_uri=jwks_uri, auth_signing_alg=auth_signing_alg, now=now)
+        jwks=jwks, jwks_uri=jwks_uri, auth_signing_alg=auth_signing_alg,
+        require_dpop=require_dpop, profile=profile, now=now)
     await clients.add_client(new.client)
     return new
 

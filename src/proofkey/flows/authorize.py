@@ -52,6 +52,7 @@ from proofkey.store.base import (
 
 from .challenge_reuse import note_challenge
 from .context import Context
+from .profile import check_client, code_lifetime, require_pushed
 from .resources import catalog_for
 from .row_caps import pending_cap
 
@@ -195,7 +196,7 @@ async def start(
         return _to_client(ctx, client_id, redirect_uri, state, refusal, params)
     if not needs_login and not needs_consent and session is not None:
         code = await issue_code(request, session.user_id, session.auth_time, codes=codes,
-                                ctx=ctx, started=started)
+                                ctx=ctx, started=started, client_profile=client.profile)
         return Redirect(redirect_with(redirect_uri, {
             "code": code, "state": state, "iss": ctx.settings.effective_issuer}))
 
@@ -235,6 +236,8 @@ def check_request(params: Params, client: Client, redirect_uri: str, settings: S
         raise RequestNotSupported("request objects are not supported")
     if "request_uri" in params:
         raise RequestUriNotSupported("only request_uri values from /par are supported")
+    check_client(client)  # a profiled client still meets its profile (flows.profile)
+    require_pushed(client, pushed=pushed)  # FAPI 2.0 SP §5.3.2.2
     if client.require_pushed_authorization_requests and not pushed:
         # RFC 9126 §6: such a client's requests MUST come through the PAR endpoint.
         raise InvalidRequest("this client must use pushed authorization requests (/par)")
@@ -297,9 +300,11 @@ async def issue_code(
     *,
     codes: CodeStore,
     ctx: Context,
+    client_profile: str,
     started: float | None = None,
 ) -> str:
-    """Mint a single-use code bound to the request, store its digest, return the code."""
+    """Mint a single-use code bound to the request, store its digest, return the code; it
+    lives ``code_ttl_seconds``, at most 60 s for a fapi2 client (``flows.profile``)."""
     now = ctx.now()
     code = new_handle()
     client_id = (request.client.client_id if isinstance(request, AuthorizeRequest)
@@ -314,7 +319,7 @@ async def issue_code(
         user_id=user_id,
         auth_time=auth_time,
         issued_at=now,
-        expires_at=now + ctx.settings.code_ttl_seconds,
+        expires_at=now + code_lifetime(client_profile, ctx.settings),
         resources=request.resources,
     ))
     latency = (time.perf_counter() - started) if started is not None else float(

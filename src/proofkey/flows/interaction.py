@@ -142,21 +142,22 @@ async def start_session(
 
 
 async def after_login(
-    handle: str, pending: PendingAuthorization, session: Session, *,
+    handle: str, pending: PendingAuthorization, session: Session, *, client_profile: str,
     interactions: InteractionStore, consents: ConsentStore, codes: CodeStore, ctx: Context,
 ) -> Redirect | NeedConsent:
-    """Issue the code now, or record the user and ask for consent first."""
+    """Issue the code now, or record the user and ask for consent first; ``client_profile`` is
+    the pending request's client's (``flows.profile``: it sets the code's lifetime)."""
     granted = await consents.get_consent(session.user_id, pending.client_id)
     # An empty set means no consent on record: ask, even for an empty scope.
     if "consent" in pending.prompt or not granted or not set(pending.scope) <= granted:
         await interactions.set_pending_user(digest(handle), session.user_id, session.auth_time)
         return NeedConsent()
-    return await _finish(handle, session.user_id, session.auth_time,
+    return await _finish(handle, session.user_id, session.auth_time, client_profile=client_profile,
                          interactions=interactions, codes=codes, ctx=ctx)
 
 
 async def decide_consent(
-    handle: str, pending: PendingAuthorization, allow: bool, *,
+    handle: str, pending: PendingAuthorization, allow: bool, *, client_profile: str,
     interactions: InteractionStore, consents: ConsentStore, codes: CodeStore, ctx: Context,
 ) -> Redirect:
     """Record the user's decision and answer the client (code, or ``access_denied``)."""
@@ -169,15 +170,16 @@ async def decide_consent(
         return error_redirect(ctx, taken.redirect_uri, taken.state,
                               AccessDenied("the user denied the request"))
     await consents.save_consent(pending.user_id, pending.client_id, pending.scope, ctx.now())
-    return await _finish(handle, pending.user_id, pending.auth_time,
+    return await _finish(handle, pending.user_id, pending.auth_time, client_profile=client_profile,
                          interactions=interactions, codes=codes, ctx=ctx)
 
 
-async def _finish(handle: str, user_id: str, auth_time: int, *, interactions: InteractionStore,
-                  codes: CodeStore, ctx: Context) -> Redirect:
+async def _finish(handle: str, user_id: str, auth_time: int, *, client_profile: str,
+                  interactions: InteractionStore, codes: CodeStore, ctx: Context) -> Redirect:
     taken = await interactions.take_pending(digest(handle), ctx.now())
     if taken is None:
         raise InvalidRequest(_EXPIRED, redirectable=False)
-    code = await issue_code(taken, user_id, auth_time, codes=codes, ctx=ctx)
+    code = await issue_code(taken, user_id, auth_time, codes=codes, ctx=ctx,
+                            client_profile=client_profile)
     return Redirect(redirect_with(taken.redirect_uri, {
         "code": code, "state": taken.state, "iss": ctx.settings.effective_issuer}))

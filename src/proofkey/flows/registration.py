@@ -35,7 +35,7 @@ from proofkey.errors import (
     OAuthError,
     RateLimited,
 )
-from proofkey.flows.admin import AdminError, build_client
+from proofkey.flows.admin import AdminError, build_client, check_policy
 from proofkey.flows.context import Context
 from proofkey.flows.throttle import Limit, Refused, release, reserve
 from proofkey.models import Client, Secret, TokenAuthMethod
@@ -183,7 +183,8 @@ async def update(client_id: str, doc: object, *, authorization: str | None,
                  resources: ResourceDirectory | None = None) -> Registered:
     """RFC 7592 §2.2: replace the client's metadata (omitted fields take their defaults), under
     the same policy; the client id, its registration access token, the operator's
-    ``reject_reused_challenge`` and ``revoke_on_logout`` and, if it stays confidential, its
+    ``reject_reused_challenge`` and ``revoke_on_logout``, its ``profile`` (which still holds:
+    a fapi2 client cannot update itself out of it) and, if it stays confidential, its
     secret are kept."""
     old, token = await _managed(client_id, authorization, clients)
     if not isinstance(doc, dict):
@@ -206,6 +207,13 @@ async def update(client_id: str, doc: object, *, authorization: str | None,
                      reject_reused_challenge=old.reject_reused_challenge,  # operator policy
                      revoke_on_logout=old.revoke_on_logout,  # operator policy
                      secret_digest=old.secret_digest if keep_secret else client.secret_digest)
+    if old.profile:  # operator policy: the profile (and what it turned on) stays, and holds
+        client = replace(client, profile=old.profile, require_dpop=old.require_dpop,
+                         require_pushed_authorization_requests=True)
+        try:
+            check_policy(client)
+        except AdminError as refused:
+            raise _refusal(refused.rule, str(refused)) from None
     if not await registry.update_client(client):
         raise InvalidToken("the registration access token is invalid")  # deleted meanwhile
     ctx.bus.emit(ClientRegistration("updated", client_id, client.client_type,

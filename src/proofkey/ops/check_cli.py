@@ -19,15 +19,21 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
 from .browser_login import CHROMIUM, BrowserNavigator
 from .conformance import CheckConfig, Report, run_battery
+from .conformance_fapi2 import FAPI2_BATTERY
 from .login_driver import LoginSettings, Navigator
 from .report import render, to_table
 
-__all__ = ["LoginMode", "OutputFormat", "check"]
+__all__ = ["LoginMode", "OutputFormat", "Profile", "check"]
 
 
 class LoginMode(StrEnum):
     form = "form"
     browser = "browser"
+
+
+class Profile(StrEnum):
+    oauth21 = "oauth21"  # the PKCE / OAuth 2.1 code-flow battery (signs in)
+    fapi2 = "fapi2"  # FAPI 2.0 Security Profile: metadata and live probes, no sign-in
 
 
 class OutputFormat(StrEnum):
@@ -80,6 +86,12 @@ def check(
         min=0.5, max=120, help="Per-request timeout, in seconds.")] = 10.0,
     chromium: Annotated[str, typer.Option(
         help="Chromium executable for --login browser.")] = CHROMIUM,
+    profile: Annotated[Profile, typer.Option(
+        help="oauth21: the PKCE / OAuth 2.1 code-flow battery; fapi2: the FAPI 2.0 Security "
+             "Profile checks (metadata: PAR, DPoP, private_key_jwt, iss, S256 only; probes: a "
+             "request without PAR and a push without client authentication are refused) for "
+             "--client-id, a client registered for FAPI 2.0; no sign-in, no credentials."
+    )] = Profile.oauth21,
 ) -> None:
     """Check that a provider enforces PKCE and the OAuth 2.1 code-flow rules (black box)."""
     password = None
@@ -98,7 +110,8 @@ def check(
     navigator: Navigator | None = None
     if login is LoginMode.browser:
         navigator = BrowserNavigator(settings, executable=chromium, timeout=timeout)
-    report = asyncio.run(run_battery(config, settings, navigator=navigator))
+    checks = FAPI2_BATTERY if profile is Profile.fapi2 else None
+    report = asyncio.run(run_battery(config, settings, navigator=navigator, checks=checks))
     _emit(report, output_format, output)
     raise typer.Exit(0 if report.ok else 1)
 

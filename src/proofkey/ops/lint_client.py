@@ -8,8 +8,8 @@ only) at any depth: ``redirect_uris``, ``redirectUris`` and Keycloak's
 ``attributes["pkce.code.challenge.method"]`` all count. Where a spelling is not recognised the
 linter says nothing rather than guess.
 
-The rules themselves (ids PKL001-PKL042 and the private_key_jwt key rules PKL060-PKL066, their
-levels and messages) live in
+The rules themselves (ids PKL001-PKL042, the private_key_jwt key rules PKL060-PKL066, and
+PKL100-PKL107 with ``--profile fapi2``; their levels and messages) live in
 ``protocol/client_policy.py``: the same rule set decides what ``proofkey client add`` and every
 other way in accept, so the linter and the server never disagree. This module only reads the
 providers' many spellings into a ``ClientView``.
@@ -39,6 +39,8 @@ from proofkey.protocol.client_policy import (
 __all__ = ["SEVERITIES", "ClientView", "Issue", "Policy", "Severity", "lint", "lint_lifetimes",
            "load_file", "parse_duration", "view_of"]
 
+# Keycloak's clientAuthenticatorType "client-jwt" ("Signed JWT") is private_key_jwt.
+_AUTH_ALIASES = {"client_jwt": "private_key_jwt"}
 _PUBLIC_APP_TYPES = frozenset({"spa", "native", "browser", "useragent", "public"})
 _CONFIDENTIAL_APP_TYPES = frozenset({"regularweb", "noninteractive", "service", "machine",
                                      "confidential", "m2m"})
@@ -125,13 +127,14 @@ def _is_public(f: _Fields, auth: str | None, has_secret: bool) -> tuple[bool, bo
     return False, False  # RFC 7591 §2: the default method is client_secret_basic
 
 
-def view_of(metadata: Mapping[str, Any], fallback_name: str) -> ClientView:
-    """Read one provider's client metadata into a ClientView."""
+def view_of(metadata: Mapping[str, Any], fallback_name: str, profile: str = "") -> ClientView:
+    """Read one provider's client metadata into a ClientView; ``profile`` ("fapi2") holds it
+    to that profile's rules too (PKL100-PKL107)."""
     f = _fields(metadata)
     auth = f.first("tokenendpointauthmethod", "clientauthenticatortype",
                    "clientauthenticationmethods", "clientauthenticationmethod")
     auth = _strings(auth)[0].lower().replace("-", "_") if _strings(auth) else None
-    auth = "private_key_jwt" if auth == "client_jwt" else auth  # Keycloak's name for it
+    auth = _AUTH_ALIASES.get(auth, auth) if auth else None
     jwks_uri = f.first("jwksuri", "jwksurl")
     secrets = [s for s in f.all("clientsecret", "secret") if s not in (None, "")]
     # An export may mask the secret ("**********"): it exists, but its length says nothing.
@@ -166,7 +169,13 @@ def view_of(metadata: Mapping[str, Any], fallback_name: str) -> ClientView:
         password_flag=_bool(f.first("directaccessgrantsenabled")) is True,
         lifetimes=tuple(f.lifetimes), jwks=f.first("jwks"),
         jwks_uri=str(jwks_uri) if jwks_uri else None,
-        auth_signing_alg=_text(f.first("tokenendpointauthsigningalg")))
+        auth_signing_alg=_text(f.first("tokenendpointauthsigningalg")), profile=profile,
+        # RFC 9126 §6 / RFC 9449 §5.2 client metadata (Keycloak: the dotted attributes).
+        par_required=_bool(f.first("requirepushedauthorizationrequests")),
+        dpop_required=_bool(f.first("dpopboundaccesstokens")),
+        signing_algs=tuple(a for k in ("idtokensignedresponsealg", "tokenendpointauthsigningalg",
+                                       "accesstokensignedresponsealg")
+                           for a in _strings(f.first(k))))
 
 
 def _text(value: object) -> str | None:

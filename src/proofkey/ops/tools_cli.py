@@ -161,7 +161,8 @@ def _from_db(config: Path | None, policy: Policy) -> list[Issue]:
     return issues
 
 
-def _from_files(files: list[Path], policy: Policy) -> tuple[list[Issue], int]:
+def _from_files(files: list[Path], policy: Policy,
+                profile: str = "") -> tuple[list[Issue], int]:
     issues: list[Issue] = []
     count = 0
     for path in files:
@@ -170,7 +171,8 @@ def _from_files(files: list[Path], policy: Policy) -> tuple[list[Issue], int]:
         except ValueError as exc:
             raise _usage(str(exc)) from None
         for index, (source, metadata) in enumerate(entries):
-            view = lint_client.view_of(metadata, fallback_name=f"#{index + 1}")
+            view = lint_client.view_of(metadata, fallback_name=f"#{index + 1}",
+                                       profile=profile)
             issues += lint_client.lint(view, policy, source)
         count += len(entries)
     return issues, count
@@ -190,17 +192,22 @@ def lint(
         help="Longest acceptable authorization code lifetime (600, 10m, PT10M).")] = "10m",
     max_refresh_ttl: Annotated[str, typer.Option(
         help="Longest acceptable refresh token lifetime.")] = "30d",
+    profile: Annotated[str | None, typer.Option(
+        help="fapi2: hold every client in the FILEs to the FAPI 2.0 Security Profile too "
+        "(PKL100-PKL107; proofkey's own clients carry their profile).")] = None,
 ) -> None:
     """Audit client registrations against OAuth 2.1 policy; exit 1 if any error is found."""
     if from_db == bool(files):
         raise _usage("give client metadata FILEs or --from-db (one of the two)")
+    if profile not in (None, "fapi2"):
+        raise _usage("--profile must be fapi2")
     policy = Policy(_seconds("--max-code-ttl", max_code_ttl),
                     _seconds("--max-refresh-ttl", max_refresh_ttl))
     if from_db:
         issues = _from_db(config, policy)
         count = len({i.client for i in issues})
     else:
-        issues, count = _from_files(files or [], policy)
+        issues, count = _from_files(files or [], policy, profile or "")
     totals = {sev: sum(1 for i in issues if i.severity == sev) for sev in lint_client.SEVERITIES}
     if output_format is LintFormat.json:
         print(json.dumps({"issues": [{"severity": i.severity, "rule": i.rule,

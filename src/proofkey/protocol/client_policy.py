@@ -24,6 +24,11 @@ rules, so the linter and the server can never disagree. A registration is refuse
 * PKL040 code lifetime over the policy's maximum (RFC 6749 §4.1.2: at most 10 minutes
   recommended); PKL041 refresh lifetime over it; PKL042 refresh tokens that never expire.
 
+* PKL100-PKL107: the ``fapi2`` profile (FAPI 2.0 Security Profile, Final, without mTLS; see
+  ``_profile_issues``): confidential only, ``private_key_jwt``, PAR required, DPoP required,
+  code flow only, PKCE S256 only, a code lifetime of at most 60 s, and ES256/PS256/EdDSA for
+  what it signs.
+
 Registering (not linting) also refuses PKL016 (a warning when linting another provider's
 export) and PKL017 (info there), and applies the metadata shape rules PKL050-PKL058 of
 ``protocol/registration`` to metadata from outside (the registration endpoint and metadata
@@ -49,7 +54,8 @@ from proofkey.protocol.client_assertion import (
 )
 from proofkey.protocol.redirect_uri import is_loopback_ip_uri, validate_registration
 
-__all__ = ["SEVERITIES", "ClientView", "Issue", "Policy", "Severity", "lint", "lint_lifetimes",
+__all__ = ["FAPI2_ALGORITHMS", "FAPI2_MAX_CODE_TTL", "FAPI2_PROFILE", "SEVERITIES",
+           "ClientView", "Issue", "Policy", "Severity", "lint", "lint_lifetimes",
            "parse_duration", "view_of_client"]
 
 Severity = Literal["error", "warning", "info"]
@@ -104,6 +110,10 @@ class ClientView:
     jwks: object = None  # the registered JWK Set (parsed JSON), if any
     jwks_uri: str | None = None
     auth_signing_alg: str | None = None  # token_endpoint_auth_signing_alg
+    profile: str = ""  # "fapi2": the client is held to PKL100-PKL107
+    par_required: bool | None = None  # RFC 9126 §5 require_pushed_authorization_requests
+    dpop_required: bool | None = None  # RFC 9449 §5.2 dpop_bound_access_tokens
+    signing_algs: tuple[str, ...] = ()  # what the server signs for it (id_token alg, ...)
 
 
 @dataclass(frozen=True, slots=True)
@@ -232,6 +242,58 @@ def _key_issues(view: ClientView) -> Iterator[tuple[Severity, str, str]]:
                                   "never verify")
 
 
+FAPI2_PROFILE = "fapi2"
+FAPI2_MAX_CODE_TTL = 60  # FAPI 2.0 SP §5.3.2.1: "a maximum lifetime of 60 seconds"
+FAPI2_ALGORITHMS = frozenset({"ES256", "PS256", "EdDSA"})  # FAPI 2.0 SP §5.4.1
+_FAPI2_GRANTS = frozenset({"authorization_code", "refresh_token"})
+
+
+def _profile_issues(view: ClientView) -> Iterator[tuple[Severity, str, str]]:
+    """FAPI 2.0 Security Profile (Final, Feb 2025), the parts that apply without mTLS. The
+    authorization server "shall only support confidential clients as defined in [RFC6749]"
+    (§5.3.2.1 item 3), so a public fapi2 client is refused (there is no "none" exception);
+    "shall only issue sender-constrained access tokens" (item 4) with MTLS or DPoP (item 5):
+    DPoP here; "shall authenticate clients using" MTLS or ``private_key_jwt`` (item 6):
+    ``private_key_jwt`` here; "shall issue authorization codes with a maximum lifetime of 60
+    seconds" (item 11). §5.3.2.2: "shall require the value of response_type ... to be code",
+    "shall reject authorization requests sent without [RFC9126]" and "shall require PKCE
+    [RFC7636] with S256". §5.4.1: JWTs use "PS256, ES256, or EdDSA"."""
+    if view.profile != FAPI2_PROFILE:
+        return
+    if view.public or view.auth_method == "none":
+        yield "error", "PKL100", ("fapi2 client must be confidential: FAPI 2.0 supports only "
+                                  "confidential clients (FAPI 2.0 SP §5.3.2.1)")
+    if view.auth_method != "private_key_jwt":
+        method = view.auth_method or "an unknown method"
+        yield "error", "PKL101", (f"fapi2 client authenticates with {method}; it must use "
+                                  "private_key_jwt (FAPI 2.0 SP §5.3.2.1; no mTLS here)")
+    if view.par_required is not True:
+        yield "error", "PKL102", ("fapi2 client must require pushed authorization requests "
+                                  "(require_pushed_authorization_requests; FAPI 2.0 SP "
+                                  "§5.3.2.2)")
+    if view.dpop_required is not True:
+        yield "error", "PKL103", ("fapi2 client must require DPoP-bound access tokens "
+                                  "(sender-constrained tokens; FAPI 2.0 SP §5.3.2.1)")
+    others = sorted(set(view.grant_types) - _FAPI2_GRANTS)
+    if others or not view.code_flow or any(r != "code" for r in view.response_types):
+        what = ", ".join(others) or "a response type other than code"
+        yield "error", "PKL104", (f"fapi2 client may use only the authorization code flow "
+                                  f"(and refresh tokens), not {what} (FAPI 2.0 SP §5.3.2.2)")
+    if {m.strip() for m in view.pkce_methods} != {"S256"} or view.plain_allowed \
+            or view.pkce_required is False:
+        yield "error", "PKL105", ("fapi2 client must be required to use PKCE with S256 only "
+                                  "(FAPI 2.0 SP §5.3.2.2)")
+    weak = sorted(a for a in view.signing_algs if a not in FAPI2_ALGORITHMS)
+    if weak:
+        yield "error", "PKL106", (f"fapi2 client's tokens are signed with {', '.join(weak)}; "
+                                  "use ES256 (FAPI 2.0 SP §5.4.1: PS256, ES256 or EdDSA)")
+    for kind, label, value in view.lifetimes:
+        seconds = parse_duration(value)
+        if kind == "code" and seconds is not None and seconds > FAPI2_MAX_CODE_TTL:
+            yield "error", "PKL107", (f"{label}: authorization code lifetime {_human(seconds)} "
+                                      "exceeds 60s (FAPI 2.0 SP §5.3.2.1)")
+
+
 def lint_lifetimes(lifetimes: Sequence[tuple[str, str, object]],
                    policy: Policy) -> Iterator[tuple[Severity, str, str]]:
     for kind, label, value in lifetimes:
@@ -257,7 +319,8 @@ def _human(seconds: float) -> str:
 def lint(view: ClientView, policy: Policy, source: str = "") -> list[Issue]:
     """Every policy issue of one client, errors first."""
     found = [*_pkce_issues(view), *_redirect_issues(view), *_grant_issues(view),
-             *_auth_issues(view), *_key_issues(view), *lint_lifetimes(view.lifetimes, policy)]
+             *_auth_issues(view), *_key_issues(view), *lint_lifetimes(view.lifetimes, policy),
+             *_profile_issues(view)]
     issues = [Issue(sev, rule, view.name, message, source) for sev, rule, message in found]
     return sorted(issues, key=lambda i: (SEVERITIES.index(i.severity), i.rule))
 
@@ -273,4 +336,9 @@ def view_of_client(client: Client) -> ClientView:
         code_flow="authorization_code" in client.grant_types, pkce_methods=("S256",),
         pkce_required=True, jwks=json.loads(client.jwks) if client.jwks else None,
         jwks_uri=client.jwks_uri or None,
-        auth_signing_alg=client.token_endpoint_auth_signing_alg or None)
+        auth_signing_alg=client.token_endpoint_auth_signing_alg or None,
+        profile=client.profile,
+        par_required=client.require_pushed_authorization_requests,
+        dpop_required=client.require_dpop,
+        signing_algs=tuple(a for a in (client.id_token_signed_response_alg,
+                                       client.token_endpoint_auth_signing_alg) if a))

@@ -84,7 +84,7 @@ _CODEC = Codec(
     decode={"scope": _words, "resources": _words, "scopes": _unset, "grant_types": _unset,
             "prompt": _unset, "redirect_uris": lambda text: tuple(json.loads(text)),
             "require_pushed_authorization_requests": bool, "resource_server": bool,
-            "reject_reused_challenge": bool, "revoke_on_logout": bool,
+            "reject_reused_challenge": bool, "revoke_on_logout": bool, "require_dpop": bool,
             "post_logout_redirect_uris": lambda text: tuple(json.loads(text))},
 )  # fmt: skip
 _row, _read = _CODEC.row, _CODEC.reader

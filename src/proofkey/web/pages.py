@@ -211,7 +211,8 @@ async def interaction_login(request: Request) -> Response:
                                               username=form.get("username", "")[:200]))
     session_handle, session = login.handle, login.session
     try:
-        outcome = await flow.after_login(handle, pending, session, interactions=services.store,
+        outcome = await flow.after_login(handle, pending, session, client_profile=client.profile,
+                                         interactions=services.store,
                                          consents=services.store, codes=services.store,
                                          ctx=services.ctx)
     except OAuthError as error:
@@ -225,7 +226,7 @@ async def interaction_login(request: Request) -> Response:
 async def interaction_consent(request: Request) -> Response:
     services = services_of(request)
     try:
-        handle, pending, _client = await _load(request)
+        handle, pending, client = await _load(request)
         form = await _form(request)
         flow.check_csrf(browser_secret(request), f"consent:{handle}", form.get("csrf"))
         session = await current_session(request)
@@ -236,7 +237,8 @@ async def interaction_consent(request: Request) -> Response:
         if decision not in {"allow", "deny"}:
             raise InvalidRequest("choose allow or deny", redirectable=False)
         outcome = await flow.decide_consent(
-            handle, pending, decision == "allow", interactions=services.store,
+            handle, pending, decision == "allow", client_profile=client.profile,
+            interactions=services.store,
             consents=services.store, codes=services.store, ctx=services.ctx)
     except OAuthError as error:
         return render_error(request, error)

@@ -22,6 +22,11 @@
 //        [--web-client-id ID --web-client-secret SECRET --web-redirect-uri URI]
 // The --web-client-* options add a confidential web client (client_secret_basic), as a
 // Backend-for-Frontend gateway registers.
+//        [--fapi2 --fapi2-client-id ID --fapi2-client-jwks JSON --fapi2-redirect-uri URI]
+// --fapi2 serves the FAPI 2.0 Security Profile (as oidc-provider implements it; no mTLS):
+// only the one confidential client given, authenticating with private_key_jwt (its public
+// JWKS as JSON), PAR required for every request, DPoP-bound access tokens required,
+// PS256/ES256/EdDSA only, response_type code only. The public sdk-client is not served then.
 import { createHash, generateKeyPairSync, randomBytes, timingSafeEqual } from 'node:crypto';
 import { createServer } from 'node:http';
 import { parseArgs } from 'node:util';
@@ -40,6 +45,10 @@ const { values: args } = parseArgs({
     'web-client-id': { type: 'string' },
     'web-client-secret': { type: 'string' },
     'web-redirect-uri': { type: 'string' },
+    fapi2: { type: 'boolean', default: false },
+    'fapi2-client-id': { type: 'string', default: 'fapi2-client' },
+    'fapi2-client-jwks': { type: 'string' },
+    'fapi2-redirect-uri': { type: 'string', default: 'https://rp.example.com/cb' },
   },
 });
 
@@ -79,8 +88,44 @@ function webClients() {
   }];
 }
 
-function configuration() {
+const FAPI_ALGS = ['ES256', 'PS256', 'EdDSA'];
+
+function fapi2(base) {
   return {
+    ...base,
+    clients: [{
+      client_id: args['fapi2-client-id'],
+      client_name: 'a FAPI 2.0 client (test)',
+      application_type: 'web',
+      token_endpoint_auth_method: 'private_key_jwt',
+      token_endpoint_auth_signing_alg: 'ES256',
+      jwks: JSON.parse(args['fapi2-client-jwks'] ?? '{"keys":[]}'),
+      redirect_uris: [args['fapi2-redirect-uri']],
+      grant_types: ['authorization_code', 'refresh_token'],
+      response_types: ['code'],
+      require_pushed_authorization_requests: true,
+      dpop_bound_access_tokens: true,
+      id_token_signed_response_alg: 'ES256',
+    }],
+    clientAuthMethods: ['private_key_jwt'],
+    responseTypes: ['code'],
+    enabledJWA: {
+      clientAuthSigningAlgValues: FAPI_ALGS,
+      dPoPSigningAlgValues: FAPI_ALGS,
+      idTokenSigningAlgValues: ['ES256', 'PS256'],
+      requestObjectSigningAlgValues: FAPI_ALGS,
+    },
+    features: {
+      ...base.features,
+      fapi: { enabled: true, profile: '2.0' },
+      dPoP: { enabled: true },
+      pushedAuthorizationRequests: { enabled: true, requirePushedAuthorizationRequests: true },
+    },
+  };
+}
+
+function configuration() {
+  const base = {
     clients: [{
       client_id: args['client-id'],
       client_name: 'proofkey SDK (test)',
@@ -132,6 +177,7 @@ function configuration() {
       Session: 3600,
     },
   };
+  return args.fapi2 ? fapi2(base) : base;
 }
 
 // -- the interaction pages ------------------------------------------------------------------
