@@ -28,6 +28,7 @@ from proofkey.outcomes import (
 from proofkey.protocol import pkce
 
 __all__ = [
+    "AdminApiCall",
     "AdminChange",
     "AuthorizationFailed",
     "AuthorizationStarted",
@@ -227,6 +228,21 @@ class AdminChange(Event):
 
     action: str
     subject: str
+
+
+@dataclass(frozen=True, slots=True)
+class AdminApiCall(Event):
+    """One call of the admin REST API (audit only): ``actor`` is who (``admin-token:<id>``,
+    ``client:<client id>`` or ``anonymous``; never the token), ``operation`` the OpenAPI
+    operation id (or the method and path when no operation matched), ``target`` the resource
+    named in the path (a client id, a resource URI, a token id; empty for a collection) and
+    ``status`` the HTTP status answered; ``problem`` the problem type's slug, if refused."""
+
+    actor: str
+    operation: str
+    target: str
+    status: int
+    problem: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from proofkey.models import (
+    AdminToken,
     AuthorizationCode,
     Client,
     Connector,
@@ -42,6 +43,7 @@ from proofkey.protocol.resource import Catalog
 
 __all__ = [
     "AccountStore",
+    "AdminTokenStore",
     "AlreadyExists",
     "ChallengeReuse",
     "ChallengeSighting",
@@ -392,6 +394,17 @@ class KeyStore(Protocol):
     async def delete_key(self, kid: str) -> bool: ...
 
 
+class AdminTokenStore(Protocol):
+    """Bearer tokens of the admin REST API, looked up by digest; revoked ones stay listed."""
+
+    async def add_admin_token(self, token: AdminToken) -> None: ...
+    async def find_admin_token(self, token_digest: str) -> AdminToken | None: ...
+    async def list_admin_tokens(self) -> list[AdminToken]: ...
+    async def revoke_admin_token(self, token_id: str, now: int) -> bool:
+        """Mark it revoked (False if unknown or already revoked)."""
+        ...
+
+
 class Store(
     ClientStore,
     ResourceStore,
@@ -408,6 +421,7 @@ class Store(
     KeyStore,
     RegistrationStore,
     ChallengeStore,
+    AdminTokenStore,
     Protocol,
 ):
     """A whole backend: every role, plus lifecycle and housekeeping."""

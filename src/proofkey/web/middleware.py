@@ -24,6 +24,7 @@ from proofkey.protocol.responses import NO_STORE_HEADERS
 from proofkey.settings import Settings
 from proofkey.store.base import StoreUnavailable
 
+from .admin_api.problems import Problem, problem_response
 from .pages import render_error, render_missing
 
 __all__ = ["error_handlers", "error_headers", "error_response", "install_middleware", "is_page"]
@@ -167,6 +168,10 @@ class _BodyTooLarge(Exception):
 
 async def _too_large(scope: Scope, receive: Receive, send: Send, status: int,
                      description: str) -> None:
+    if str(scope.get("path", "")).startswith("/admin/api/"):  # RFC 9457 there, as every error
+        problem = Problem(status, "too-large", description)
+        await problem_response(problem)(scope, receive, send)
+        return
     body = InvalidRequest(description).as_dict()
     response = JSONResponse(body, status_code=status, headers=dict(NO_STORE_HEADERS))
     await response(scope, receive, send)
