@@ -48,3 +48,25 @@ def test_an_admin_token_from_the_cli_opens_the_api_on_the_admin_port(tmp_path: P
     assert token not in audit
     assert "admin_token_created" in audit
     assert "admin_token_revoked" in audit
+
+
+def test_client_rotate_secret_prints_a_new_secret_once(tmp_path: Path) -> None:
+    env = clean_env(tmp_path / "data")
+    added = run_cli(["client", "add", "billing", "--confidential", "--redirect-uri",
+                     "https://billing.example/cb", "--json"], env)
+    assert added.returncode == 0, added.stderr
+    old = json.loads(added.stdout)["client_secret"]
+    rotated = run_cli(["client", "rotate-secret", "billing", "--json"], env)
+    assert rotated.returncode == 0, rotated.stderr
+    new = json.loads(rotated.stdout)["client_secret"]
+    assert new != old
+    assert len(new) >= 43
+    shown = run_cli(["client", "show", "billing", "--json"], env)
+    assert new not in shown.stdout
+    public = run_cli(["client", "add", "cli-app", "--public", "--redirect-uri",
+                      "http://127.0.0.1/cb"], env)
+    assert public.returncode == 0, public.stderr
+    refused = run_cli(["client", "rotate-secret", "cli-app"], env)
+    assert refused.returncode != 0
+    assert "PKL031" in refused.stderr
+    assert run_cli(["client", "rotate-secret", "nobody"], env).returncode != 0
