@@ -4,11 +4,11 @@ scopes and expiry, revoked once (and still listed), a digest stored once."""
 from __future__ import annotations
 
 import pytest
+from tests.store.test_contract import NOW
 
 from proofkey.crypto import digest
 from proofkey.models import AdminToken
 from proofkey.store.base import AlreadyExists, Store
-from tests.store.test_contract import NOW
 
 
 def a_token(token_id: str, **changes: object) -> AdminToken:
