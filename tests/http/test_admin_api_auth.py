@@ -173,6 +173,14 @@ async def test_bodies_must_be_json_of_bounded_size(http: httpx.AsyncClient,
     problem(await send(http, "POST", "/clients", token, big), 413, "too-large")
 
 
+@pytest.mark.parametrize("settings_overrides", [{"max_body_bytes": 2048}])
+async def test_the_servers_own_body_cap_answers_with_a_problem_too(
+        http: httpx.AsyncClient, settings: Settings) -> None:
+    token, _ = await admin_token(settings)
+    body = {"client_id": "x", "type": "public", "name": "n" * 3000}
+    problem(await send(http, "POST", "/clients", token, body), 413, "too-large")
+
+
 async def test_unknown_fields_and_bad_values_are_refused_field_by_field(
         http: httpx.AsyncClient, settings: Settings) -> None:
     token, _ = await admin_token(settings)

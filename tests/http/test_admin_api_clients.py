@@ -36,6 +36,7 @@ async def test_a_confidential_client_gets_its_secret_once(http: httpx.AsyncClien
     assert len(secret) >= 43
     assert body["token_endpoint_auth_method"] == "client_secret_basic"
     assert created.headers["cache-control"] == "no-store"
+    assert created.headers["location"] == "/admin/api/v1/clients/billing"
     read = await send(http, "GET", "/clients/billing", token)
     assert read.status_code == 200
     assert "client_secret" not in read.json()

@@ -125,7 +125,7 @@ async def create_client(call: Call) -> Reply:
     etag = etag_of(body)
     body.update(client_secret=new.secret.reveal() if new.secret else None,
                 warnings=list(new.warnings))
-    return Reply(201, body, etag)
+    return Reply(201, body, etag, f"/clients/{new.client.client_id}")
 
 
 async def update_client(call: Call) -> Reply:

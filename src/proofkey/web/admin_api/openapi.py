@@ -8,7 +8,6 @@ from typing import Any
 
 from proofkey import __version__
 
-from .items import PAGE_QUERY
 from .problems import PROBLEM_TYPE
 from .routing import Operation
 from .schema import Obj, Str
@@ -88,5 +87,4 @@ def document(operations: Sequence[Operation], scopes: Sequence[str]) -> dict[str
                 "description": "An admin token (proofkey admin token create) or an access "
                 "token whose scopes are admin:<scope>. Scopes: " + " ".join(scopes)}},
         },
-        "x-proofkey-page-query": PAGE_QUERY.json(),
     }

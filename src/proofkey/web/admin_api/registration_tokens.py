@@ -57,7 +57,8 @@ async def create_token(call: Call) -> Reply:
                                       uses=call.body.get("uses", 1),
                                       now=call.services.ctx.now())
     body = view(made.record)
-    return Reply(201, {**body, "token": made.token.reveal()}, etag_of(body))
+    return Reply(201, {**body, "token": made.token.reveal()}, etag_of(body),
+                 f"/registration-tokens/{made.record.token_id}")
 
 
 async def delete_token(call: Call) -> Reply:

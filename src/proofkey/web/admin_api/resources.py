@@ -74,7 +74,7 @@ async def create_resource(call: Call) -> Reply:
         raise Problem(409, "exists", "a resource with this URI exists already") from None
     call.services.resources.forget()
     body = view(resource)
-    return Reply(201, body, etag_of(body))
+    return Reply(201, body, etag_of(body), f"/resources/{body['id']}")
 
 
 async def delete_resource(call: Call) -> Reply:

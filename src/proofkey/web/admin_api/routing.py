@@ -55,6 +55,7 @@ class Reply:
     status: int
     body: Any = None
     etag: str | None = None
+    location: str | None = None  # a created item's path under /admin/api/v1
 
 
 Handler = Callable[[Call], Awaitable[Reply]]
@@ -172,6 +173,8 @@ def _reply(reply: Reply) -> Response:
     headers = {"Cache-Control": "no-store", "Pragma": "no-cache"}
     if reply.etag:
         headers["ETag"] = reply.etag
+    if reply.location:
+        headers["Location"] = "/admin/api/v1" + reply.location
     if reply.body is None:
         return Response(status_code=reply.status, headers=headers)
     return Response(json.dumps(reply.body), status_code=reply.status,
