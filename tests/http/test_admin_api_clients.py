@@ -4,6 +4,8 @@ changes, removal and secret rotation."""
 
 from __future__ import annotations
 
+import asyncio
+
 import httpx
 import pytest
 
@@ -113,6 +115,15 @@ async def test_a_change_needs_the_current_etag(http: httpx.AsyncClient, token: s
     read = await send(http, "GET", "/clients/billing", token)
     assert read.headers["etag"] == changed.headers["etag"]
     assert read.json()["created_at"] == created.json()["created_at"]
+
+
+async def test_of_two_changes_with_the_same_etag_one_wins(http: httpx.AsyncClient,
+                                                          token: str) -> None:
+    etag = (await send(http, "POST", "/clients", token, CONFIDENTIAL)).headers["etag"]
+    answers = await asyncio.gather(*(
+        send(http, "PATCH", "/clients/billing", token, {"name": f"n{i}"}, **{"if-match": etag})
+        for i in range(4)))
+    assert sorted(a.status_code for a in answers) == [200, 412, 412, 412]
 
 
 async def test_a_change_goes_through_the_registration_policy(http: httpx.AsyncClient,

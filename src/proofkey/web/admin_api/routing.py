@@ -10,6 +10,7 @@ handler (404, 409, 412, 422). Each call ends in one ``AdminApiCall`` event (the 
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import traceback
@@ -207,8 +208,9 @@ class AnyMethod:
 class _Endpoint:
     """Every operation of one path, dispatched by method."""
 
-    def __init__(self, ops: Sequence[Operation]) -> None:
+    def __init__(self, ops: Sequence[Operation], writes: asyncio.Lock) -> None:
         self.ops = {op.method: op for op in ops}
+        self.writes = writes
 
     async def handle(self, request: Request) -> Response:
         op = self.ops.get(request.method)
@@ -230,8 +232,12 @@ class _Endpoint:
             if op.if_match and if_match is None:
                 raise Problem(428, "precondition-required", "send If-Match with the ETag of "
                               "the item as you last read it")
-            response = _reply(await op.handler(Call(services, caller, path, query, body,
-                                                    if_match)))
+            call = Call(services, caller, path, query, body, if_match)
+            if op.if_match:  # the If-Match check and the write, with no other change between
+                async with self.writes:
+                    response = _reply(await op.handler(call))
+            else:
+                response = _reply(await op.handler(call))
             problem = ""
         except Problem as refusal:
             response, problem = problem_response(refusal), refusal.slug
@@ -247,8 +253,13 @@ class _Endpoint:
 
 
 def call_routes(operations: Sequence[Operation]) -> list[Route]:
-    """One route per path, in table order."""
+    """One route per path, in table order. Conditional writes (``If-Match``) of this process
+    run one at a time, so two callers holding the same ETag cannot both change the item:
+    the second gets 412. (Several server processes do not share this lock; their writes
+    are last-one-wins between the check and the write.)"""
+    writes = asyncio.Lock()
     paths: dict[str, list[Operation]] = {}
     for op in operations:
         paths.setdefault(op.path, []).append(op)
-    return [Route(path, AnyMethod(_Endpoint(ops).handle)) for path, ops in paths.items()]
+    return [Route(path, AnyMethod(_Endpoint(ops, writes).handle))
+            for path, ops in paths.items()]
