@@ -53,3 +53,17 @@ def problem(response: httpx.Response, status: int, slug: str) -> dict[str, Any]:
     assert body["title"]
     assert body["detail"]
     return body
+
+
+async def conforms(http: httpx.AsyncClient, response: httpx.Response,
+                   operation_id: str) -> None:
+    """``response``'s body matches the schema the published document gives it."""
+    import jsonschema
+
+    doc = (await http.get("/admin/api/openapi.json")).json()
+    [operation] = [op for path in doc["paths"].values() for op in path.values()
+                   if op["operationId"] == operation_id]
+    schema = operation["responses"][str(response.status_code)]["content"][
+        "application/json"]["schema"]
+    jsonschema.Draft202012Validator.check_schema(schema)
+    jsonschema.validate(response.json(), schema, cls=jsonschema.Draft202012Validator)

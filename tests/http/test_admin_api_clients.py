@@ -12,7 +12,7 @@ import pytest
 from proofkey.settings import Settings
 from tests.helpers import PUBLIC_ID, WEB_ID
 
-from .admin_api import admin_token, problem, send
+from .admin_api import admin_token, conforms, problem, send
 
 CONFIDENTIAL = {"client_id": "billing", "type": "confidential", "name": "Billing",
                 "redirect_uris": ["https://billing.example/cb"], "scopes": ["openid", "profile"],
@@ -33,6 +33,7 @@ async def test_a_confidential_client_gets_its_secret_once(http: httpx.AsyncClien
                                                           token: str) -> None:
     created = await send(http, "POST", "/clients", token, CONFIDENTIAL)
     assert created.status_code == 201, created.text
+    await conforms(http, created, "createClient")
     body = created.json()
     secret = body.pop("client_secret")
     assert len(secret) >= 43
@@ -41,6 +42,7 @@ async def test_a_confidential_client_gets_its_secret_once(http: httpx.AsyncClien
     assert created.headers["location"] == "/admin/api/v1/clients/billing"
     read = await send(http, "GET", "/clients/billing", token)
     assert read.status_code == 200
+    await conforms(http, read, "getClient")
     assert "client_secret" not in read.json()
     assert secret not in read.text
     assert read.headers["etag"] == created.headers["etag"]
@@ -83,7 +85,9 @@ async def test_pages_follow_opaque_cursors_to_the_end(http: httpx.AsyncClient,
     pages = 0
     while True:
         query = "?limit=2" + (f"&cursor={cursor}" if cursor else "")
-        page = (await send(http, "GET", "/clients" + query, token)).json()
+        answer = await send(http, "GET", "/clients" + query, token)
+        await conforms(http, answer, "listClients")
+        page = answer.json()
         assert len(page["items"]) <= 2
         seen += [c["client_id"] for c in page["items"]]
         pages += 1
@@ -107,6 +111,7 @@ async def test_a_change_needs_the_current_etag(http: httpx.AsyncClient, token: s
     changed = await send(http, "PATCH", "/clients/billing", token, change,
                          **{"if-match": etag})
     assert changed.status_code == 200, changed.text
+    await conforms(http, changed, "updateClient")
     assert changed.json()["name"] == "Billing 2"
     assert changed.json()["revoke_on_logout"] is True
     assert changed.headers["etag"] != etag
@@ -147,6 +152,7 @@ async def test_rotating_a_secret_ends_the_old_one(http: httpx.AsyncClient, token
     rotated = await send(http, "POST", "/clients/billing/secret", token,
                          **{"if-match": created.headers["etag"]})
     assert rotated.status_code == 200, rotated.text
+    await conforms(http, rotated, "rotateClientSecret")
     new = rotated.json()["client_secret"]
     assert new != old
     form = {"grant_type": "client_credentials"}

@@ -21,7 +21,11 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 from schemathesis import GenerationMode
-from schemathesis.checks import not_a_server_error
+from schemathesis.checks import (
+    content_type_conformance,
+    not_a_server_error,
+    response_schema_conformance,
+)
 
 from proofkey.flows.admin import register_client
 from proofkey.settings import load_settings
@@ -30,6 +34,9 @@ from proofkey.web.app import create_app
 
 from .admin_api import admin_token
 
+# No 5xx; and every answer (success or problem) has the media type and the schema the
+# document gives it.
+CHECKS = [not_a_server_error, content_type_conformance, response_schema_conformance]
 EXAMPLES = 15  # per operation and mode: 13 operations x 2 modes x 15 ~ 400 calls
 
 
@@ -100,7 +107,7 @@ def test_no_call_generated_from_the_openapi_document_ends_in_a_server_error(
             if response.status_code >= 500:
                 failures.append(f"{case.method} {case.formatted_path}: "
                                 f"{response.status_code} {response.text[:200]}")
-            case.validate_response(response, checks=[not_a_server_error])
+            case.validate_response(response, checks=CHECKS)
 
         run()
     assert not failures

@@ -12,7 +12,7 @@ import pytest
 
 from proofkey.settings import Settings
 
-from .admin_api import admin_token, problem, send
+from .admin_api import admin_token, conforms, problem, send
 
 ORDERS = {"uri": "https://orders.example/api", "scopes": ["orders:read", "orders:write"],
           "name": "Orders"}
@@ -34,12 +34,14 @@ async def test_a_resource_is_registered_read_and_removed(http: httpx.AsyncClient
                                                          token: str) -> None:
     created = await send(http, "POST", "/resources", token, ORDERS)
     assert created.status_code == 201, created.text
+    await conforms(http, created, "createResource")
     body = created.json()
     assert body["id"] == base64.urlsafe_b64encode(ORDERS["uri"].encode()).decode().rstrip("=")
     assert body["scopes"] == ["orders:read", "orders:write"]
     read = await send(http, "GET", f"/resources/{body['id']}", token)
     assert read.json() == body
     assert read.headers["etag"] == created.headers["etag"]
+    await conforms(http, read, "getResource")
     listed = (await send(http, "GET", "/resources", token)).json()
     assert listed == {"items": [body], "next_cursor": None}
     problem(await send(http, "POST", "/resources", token, ORDERS), 409, "exists")
@@ -73,10 +75,12 @@ async def test_a_registration_token_is_shown_once_and_registers_a_client(
     created = await send(http, "POST", "/registration-tokens", token,
                          {"lifetime_seconds": 3600, "uses": 1})
     assert created.status_code == 201, created.text
+    await conforms(http, created, "createRegistrationToken")
     body = created.json()
     initial = body.pop("token")
     assert body["uses_left"] == 1
     listed = await send(http, "GET", "/registration-tokens", token)
+    await conforms(http, listed, "listRegistrationTokens")
     assert initial not in listed.text
     assert listed.json()["items"] == [body]
     registered = await http.post("/register", content=json.dumps({
