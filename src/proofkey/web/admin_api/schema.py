@@ -72,6 +72,8 @@ class Int:
     def check(self, value: Any, where: str, errors: _Errors) -> Any:
         if value is None and self.nullable:
             return None
+        if isinstance(value, float) and value.is_integer():  # JSON Schema: 1.0 is an integer
+            value = int(value)
         if isinstance(value, bool) or not isinstance(value, int):
             errors.append((where, "must be an integer"))
         elif not self.minimum <= value <= self.maximum:
