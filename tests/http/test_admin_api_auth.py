@@ -152,6 +152,9 @@ async def test_unknown_paths_and_methods_are_problems(http: httpx.AsyncClient,
     token, _ = await admin_token(settings)
     problem(await send(http, "GET", "/nothing", token), 404, "not-found")
     problem(await http.get("/admin/api/v2/clients"), 404, "not-found")
+    # a newline in the path: no route pattern matches it at all (found by schemathesis)
+    problem(await send(http, "GET", "/clients/%0A%21", token), 404, "not-found")
+    problem(await http.get("/admin/api/%0A"), 404, "not-found")
     response = await send(http, "PUT", "/clients", token, {})
     problem(response, 405, "method-not-allowed")
     assert response.headers["allow"] == "GET, POST"

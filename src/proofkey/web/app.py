@@ -118,7 +118,7 @@ def create_app(settings: Settings, *, bus: EventBus | None = None,
     # The admin REST API goes with the ops routes: on the admin port when one is set.
     api = [admin_api()]
     admin_app = Starlette(routes=[*ops_routes, *(api if settings.admin_port else []),
-                                  _static()])
+                                  _static()], exception_handlers=error_handlers())
     if settings.admin_port:
         admin = AdminServer(admin_app, host=settings.host, port=settings.admin_port)
 

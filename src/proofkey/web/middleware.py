@@ -88,6 +88,11 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     """Routing errors (404, 405) as RFC 6749 §5.2-shaped JSON instead of plain text; a page
     for a browser's navigation (a GET that accepts HTML)."""
     assert isinstance(exc, HTTPException)
+    if request.url.path.startswith("/admin/api/"):  # a path its routes cannot even match
+        return problem_response(Problem(exc.status_code, "not-found" if exc.status_code == 404
+                                        else "method-not-allowed", "no such path in the "
+                                        "admin API" if exc.status_code == 404 else
+                                        "method not allowed"))
     if request.method == "GET" and "text/html" in request.headers.get("accept", ""):
         try:
             return render_missing(request, exc.status_code)
