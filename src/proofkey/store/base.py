@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from proofkey.models import (
+    AdminSession,
     AdminToken,
     AuthorizationCode,
     Client,
@@ -38,6 +39,7 @@ from proofkey.models import (
     SigningKey,
     UpstreamLogin,
     User,
+    UserRole,
 )
 from proofkey.protocol.resource import Catalog
 
@@ -51,6 +53,7 @@ __all__ = [
     "ClientStore",
     "CodeStore",
     "ConsentStore",
+    "ConsoleStore",
     "DeviceStore",
     "FederationStore",
     "GrantStore",
@@ -59,6 +62,7 @@ __all__ = [
     "PushedRequestStore",
     "RateLimiter",
     "RegistrationStore",
+    "ReplayStore",
     "Reservation",
     "ResourceDirectory",
     "ResourceStore",
@@ -387,6 +391,21 @@ class FederationStore(Protocol):
         ...
 
 
+class ConsoleStore(Protocol):
+    """The operator console: users' roles and the console's own sessions (by digest)."""
+
+    async def set_role(self, username: str, role: UserRole) -> bool:
+        """Give the user ``role``; False if there is no such user."""
+        ...
+
+    async def save_admin_session(self, session: AdminSession) -> None: ...
+    async def get_admin_session(self, session_digest: str, now: int) -> AdminSession | None:
+        """The unexpired console session with this digest."""
+        ...
+
+    async def delete_admin_session(self, session_digest: str) -> None: ...
+
+
 class KeyStore(Protocol):
     async def list_keys(self) -> list[SigningKey]: ...
     async def add_key(self, key: SigningKey) -> None: ...
@@ -402,6 +421,16 @@ class AdminTokenStore(Protocol):
     async def list_admin_tokens(self) -> list[AdminToken]: ...
     async def revoke_admin_token(self, token_id: str, now: int) -> bool:
         """Mark it revoked (False if unknown or already revoked)."""
+        ...
+
+
+class ReplayStore(Protocol):
+    """One-time ids (a DPoP proof's or a client assertion's ``jti``), shared by every instance."""
+
+    async def first_use(self, kind: str, id_digest: str, expires_at: int, now: int) -> bool:
+        """Record the id (the SHA-256 digest of it, never the id) of ``kind`` until
+        ``expires_at``: True the first time, False while a live record of it exists; of N
+        concurrent callers exactly one gets True. Expired records go with ``purge_expired``."""
         ...
 
 
@@ -422,6 +451,8 @@ class Store(
     RegistrationStore,
     ChallengeStore,
     AdminTokenStore,
+    ReplayStore,
+    ConsoleStore,
     Protocol,
 ):
     """A whole backend: every role, plus lifecycle and housekeeping."""
