@@ -13,6 +13,7 @@ from typing import Literal
 
 __all__ = [
     "AdminSession",
+    "AdminToken",
     "AuthorizationCode",
     "Client",
     "ClientProfile",
@@ -301,6 +302,20 @@ class UpstreamLogin:
     connector: str
     browser_digest: str
     sealed: str = field(repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class AdminToken:
+    """A bearer token for the admin REST API, kept as its SHA-256 digest; ``token_id`` is its
+    public name (``proofkey admin token list|revoke``, the audit log's "who")."""
+
+    token_id: str
+    token_digest: str
+    scopes: tuple[str, ...]
+    created_at: int
+    expires_at: int | None = None  # None: until revoked
+    revoked_at: int | None = None
+    description: str = ""
 
 
 @dataclass(frozen=True, slots=True)

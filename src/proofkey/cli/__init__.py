@@ -11,6 +11,7 @@ from __future__ import annotations
 import typer
 
 from proofkey.cli import (
+    admin,
     bff,
     client_check,
     clients,
@@ -35,6 +36,7 @@ app.add_typer(keys.app, name="keys")
 app.add_typer(registration.app, name="registration")
 app.add_typer(connectors.app, name="connector")
 app.add_typer(resources.app, name="resource")
+app.add_typer(admin.app, name="admin")
 
 app.command(epilog=serve.EPILOG)(serve.serve)
 app.command()(maintenance.migrate)

@@ -24,6 +24,7 @@ from proofkey.cli.common import (
 )
 from proofkey.cli.registration import duration_seconds
 from proofkey.flows.admin import check_policy, register_client
+from proofkey.flows.admin_clients import rotate_secret
 from proofkey.flows.resources import known_scopes
 from proofkey.models import Client, ClientProfile
 from proofkey.store.base import Store
@@ -273,6 +274,29 @@ def client_set(
               f"{str(updated.revoke_on_logout).lower()} post_logout_redirect_uris="
               f"{' '.join(updated.post_logout_redirect_uris) or '-'} profile="
               f"{updated.profile or 'none'}", markup=False)
+
+
+@app.command("rotate-secret")
+def client_rotate_secret(client_id: str, config: ConfigOpt = None,
+                         as_json: JsonOpt = False) -> None:
+    """Give a confidential client a new secret, printed once; the old one stops working
+    (running servers follow within PROOFKEY_CLIENT_CACHE_MS). The admin API's
+    rotateClientSecret runs the same flow."""
+    settings = settings_from(config)
+
+    async def work(store: Store) -> Any:
+        client = await store.get_client(client_id)
+        return None if client is None else await rotate_secret(store, client)
+
+    rotated = run(settings, work)
+    if rotated is None:
+        raise fail(f"no client {client_id!r}")
+    audit(settings, "client_secret_rotated", client_id)
+    if as_json:
+        emit({**_client_dict(rotated[0]), "client_secret": rotated[1].reveal()}, True)
+        return
+    out.print(f"client {client_id}: new secret (shown once, store it now):", markup=False)
+    print(rotated[1].reveal())
 
 
 @app.command("remove")

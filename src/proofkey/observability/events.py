@@ -28,6 +28,7 @@ from proofkey.outcomes import (
 from proofkey.protocol import pkce
 
 __all__ = [
+    "AdminApiCall",
     "AdminChange",
     "AuthorizationFailed",
     "AuthorizationStarted",
@@ -222,13 +223,30 @@ class AdminChange(Event):
     client_pruned (an unused dynamic client removed), client_updated (an operator changed a
     client's policy flags: ``proofkey client set``), initial_token_created and
     initial_token_revoked (by the token's public id), role_changed (``user:role``),
-    console_signed_in and console_signed_out (the operator console; by user id) and
-    session_ended (an administrator ended a user's login session in the console);
+    console_signed_in and console_signed_out (the operator console; by user id),
+    session_ended (an administrator ended a user's login session in the console),
+    client_secret_rotated, admin_token_created and admin_token_revoked (by the admin token's
+    public id);
     ``subject`` names what changed (a client id, a user id, the new key ids) — never a secret.
     """
 
     action: str
     subject: str
+
+
+@dataclass(frozen=True, slots=True)
+class AdminApiCall(Event):
+    """One call of the admin REST API (audit only): ``actor`` is who (``admin-token:<id>``,
+    ``client:<client id>`` or ``anonymous``; never the token), ``operation`` the OpenAPI
+    operation id (or the method and path when no operation matched), ``target`` the resource
+    named in the path (a client id, a resource URI, a token id; empty for a collection) and
+    ``status`` the HTTP status answered; ``problem`` the problem type's slug, if refused."""
+
+    actor: str
+    operation: str
+    target: str
+    status: int
+    problem: str = ""
 
 
 @dataclass(frozen=True, slots=True)

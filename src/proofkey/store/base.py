@@ -25,6 +25,7 @@ from typing import Protocol
 
 from proofkey.models import (
     AdminSession,
+    AdminToken,
     AuthorizationCode,
     Client,
     Connector,
@@ -44,6 +45,7 @@ from proofkey.protocol.resource import Catalog
 
 __all__ = [
     "AccountStore",
+    "AdminTokenStore",
     "AlreadyExists",
     "ChallengeReuse",
     "ChallengeSighting",
@@ -411,6 +413,17 @@ class KeyStore(Protocol):
     async def delete_key(self, kid: str) -> bool: ...
 
 
+class AdminTokenStore(Protocol):
+    """Bearer tokens of the admin REST API, looked up by digest; revoked ones stay listed."""
+
+    async def add_admin_token(self, token: AdminToken) -> None: ...
+    async def find_admin_token(self, token_digest: str) -> AdminToken | None: ...
+    async def list_admin_tokens(self) -> list[AdminToken]: ...
+    async def revoke_admin_token(self, token_id: str, now: int) -> bool:
+        """Mark it revoked (False if unknown or already revoked)."""
+        ...
+
+
 class ReplayStore(Protocol):
     """One-time ids (a DPoP proof's or a client assertion's ``jti``), shared by every instance."""
 
@@ -437,6 +450,7 @@ class Store(
     KeyStore,
     RegistrationStore,
     ChallengeStore,
+    AdminTokenStore,
     ReplayStore,
     ConsoleStore,
     Protocol,

@@ -37,6 +37,7 @@ from . import (
     pages,
     registration_endpoint,
 )
+from .admin_api import admin_api
 from .admin_port import AdminServer
 from .metrics_endpoint import scrape_endpoint
 from .middleware import error_handlers, install_middleware
@@ -116,7 +117,10 @@ def create_app(settings: Settings, *, bus: EventBus | None = None,
                              restricted=not settings.admin_port and not settings.metrics_public)
     console_routes = console.routes()  # the operator console (docs/admin.md)
     admin = None
-    admin_app = Starlette(routes=[*ops_routes, *console_routes, _static()],
+    # The admin REST API goes with the ops routes: on the admin port when one is set.
+    api = [admin_api()]
+    admin_app = Starlette(routes=[*ops_routes, *console_routes,
+                                  *(api if settings.admin_port else []), _static()],
                           exception_handlers=error_handlers())
     if settings.admin_port:
         admin = AdminServer(admin_app, host=settings.host, port=settings.admin_port)
@@ -192,7 +196,7 @@ def create_app(settings: Settings, *, bus: EventBus | None = None,
         Route("/demo", pages.demo, methods=["GET"]),
         Route("/", pages.index, methods=["GET"]),
         Route("/favicon.ico", pages.favicon, methods=["GET"]),
-        *([] if admin is not None else [*ops_routes, *console_routes]),
+        *([] if admin is not None else [*ops_routes, *console_routes, *api]),
         _static(),
     ]
     app = Starlette(routes=routes, lifespan=lifespan, exception_handlers=error_handlers())

@@ -24,6 +24,7 @@ from proofkey.protocol.responses import NO_STORE_HEADERS
 from proofkey.settings import Settings
 from proofkey.store.base import StoreUnavailable
 
+from .admin_api.problems import Problem, problem_response
 from .pages import render_error, render_missing
 
 __all__ = ["error_handlers", "error_headers", "error_response", "install_middleware", "is_page"]
@@ -90,6 +91,11 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     """Routing errors (404, 405) as RFC 6749 §5.2-shaped JSON instead of plain text; a page
     for a browser's navigation (a GET that accepts HTML)."""
     assert isinstance(exc, HTTPException)
+    if request.url.path.startswith("/admin/api/"):  # a path its routes cannot even match
+        return problem_response(Problem(exc.status_code, "not-found" if exc.status_code == 404
+                                        else "method-not-allowed", "no such path in the "
+                                        "admin API" if exc.status_code == 404 else
+                                        "method not allowed"))
     if request.method == "GET" and "text/html" in request.headers.get("accept", ""):
         try:
             return render_missing(request, exc.status_code)
@@ -170,6 +176,10 @@ class _BodyTooLarge(Exception):
 
 async def _too_large(scope: Scope, receive: Receive, send: Send, status: int,
                      description: str) -> None:
+    if str(scope.get("path", "")).startswith("/admin/api/"):  # RFC 9457 there, as every error
+        problem = Problem(status, "too-large", description)
+        await problem_response(problem)(scope, receive, send)
+        return
     body = InvalidRequest(description).as_dict()
     response = JSONResponse(body, status_code=status, headers=dict(NO_STORE_HEADERS))
     await response(scope, receive, send)

@@ -1,0 +1,11 @@
+-- Bearer tokens for the admin REST API (/admin/api/v1): shown once, kept as SHA-256 digests;
+-- token_id is the public name that lists, revokes and audit lines use.
+CREATE TABLE admin_tokens (
+    token_id     TEXT PRIMARY KEY,
+    token_digest TEXT NOT NULL UNIQUE,
+    scopes       TEXT NOT NULL,
+    created_at   BIGINT NOT NULL,
+    expires_at   BIGINT,
+    revoked_at   BIGINT,
+    description  TEXT NOT NULL DEFAULT ''
+);
