@@ -117,6 +117,7 @@ class DpopPolicy:
                                         or not self.nonces.accepts(proof.nonce)):
             raise UseDpopNonceError("this resource requires its nonce in the DPoP proof",
                                     nonce=self.nonces.current())
-        key = hashlib.sha256(f"{proof.jkt}:{proof.jti}".encode("utf-8", "surrogatepass")).hexdigest()
+        one_time = f"{proof.jkt}:{proof.jti}".encode("utf-8", "surrogatepass")
+        key = hashlib.sha256(one_time).hexdigest()
         if not await self.replay.first_use(key, proof.iat + self.max_age + self.future_leeway):
             raise InvalidDpopProofError("the DPoP proof was already used", reason="replay")

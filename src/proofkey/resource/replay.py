@@ -83,7 +83,7 @@ class MemoryReplayCache:
 class _AsyncRedis(Protocol):
     """The one call of ``redis.asyncio.Redis`` the cache makes."""
 
-    async def set(self, name: str, value: str, *, nx: bool = ...,  # noqa: A003
+    async def set(self, name: str, value: str, *, nx: bool = ...,
                   exat: int | None = ...) -> bool | None: ...
 
 
@@ -101,6 +101,6 @@ class RedisReplayCache:
         try:
             stored = await self._redis.set(self._prefix + key, "1", nx=True,
                                            exat=max(1, expires_at))
-        except Exception:  # noqa: BLE001 - redis' errors, without importing redis
+        except Exception:
             raise VerifierUnavailable("the DPoP replay cache is unavailable") from None
         return bool(stored)
