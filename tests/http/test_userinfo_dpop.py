@@ -87,6 +87,16 @@ async def test_userinfo_without_a_token_offers_both_schemes(http: httpx.AsyncCli
         "Bearer": {"realm": "proofkey"}, "DPoP": {"realm": "proofkey", "algs": ALGS}}
 
 
+async def test_a_browser_app_can_read_the_challenge(http: httpx.AsyncClient) -> None:
+    token = await bound_token(http)
+    response = await http.get("/userinfo", headers={"Authorization": f"Bearer {token}",
+                                                    "Origin": "https://app.example.com"})
+    assert response.headers["access-control-allow-origin"] == "https://app.example.com"
+    assert response.headers["access-control-expose-headers"] == "WWW-Authenticate"
+    assert "access-control-allow-origin" not in (await http.get("/userinfo", headers={
+        "Authorization": f"Bearer {token}", "Origin": "https://evil.example"})).headers
+
+
 # -- downgrade and binding -----------------------------------------------------------------
 
 

@@ -13,6 +13,8 @@ import re
 from collections.abc import Iterable
 from typing import ClassVar, Literal
 
+from proofkey.outcomes import DpopRefusal
+
 __all__ = ["BearerTokenError", "InsufficientScopeError", "InvalidDpopProofError",
            "InvalidRequestError", "InvalidTokenError", "UseDpopNonceError",
            "VerifierUnavailable"]
@@ -67,9 +69,9 @@ class InvalidDpopProofError(BearerTokenError):
     error = "invalid_dpop_proof"
     status_code = 401
 
-    def __init__(self, description: str, *, reason: str = "malformed") -> None:
+    def __init__(self, description: str, *, reason: DpopRefusal = "malformed") -> None:
         super().__init__(description)
-        self.reason = reason
+        self.reason: DpopRefusal = reason
 
 
 class UseDpopNonceError(BearerTokenError):

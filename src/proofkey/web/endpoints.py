@@ -189,7 +189,11 @@ async def userinfo(request: Request) -> Response:
     except OAuthError as error:
         scheme = None if presented is None else presented.scheme
         response = error_response(error, {"WWW-Authenticate": _challenge(error, scheme)})
-    return await services.cors.decorate(request, response)
+    response = await services.cors.decorate(request, response)
+    if "access-control-allow-origin" in response.headers:
+        # RFC 9449 §7.1: a browser app reads the challenge only if it is exposed.
+        response.headers["Access-Control-Expose-Headers"] = "WWW-Authenticate"
+    return response
 
 
 _DPOP_ALGS = " ".join(DPOP_ALGORITHMS)
