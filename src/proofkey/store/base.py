@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from proofkey.models import (
+    AdminSession,
     AuthorizationCode,
     Client,
     Connector,
@@ -37,6 +38,7 @@ from proofkey.models import (
     SigningKey,
     UpstreamLogin,
     User,
+    UserRole,
 )
 from proofkey.protocol.resource import Catalog
 
@@ -49,6 +51,7 @@ __all__ = [
     "ClientStore",
     "CodeStore",
     "ConsentStore",
+    "ConsoleStore",
     "DeviceStore",
     "FederationStore",
     "GrantStore",
@@ -386,6 +389,21 @@ class FederationStore(Protocol):
         ...
 
 
+class ConsoleStore(Protocol):
+    """The operator console: users' roles and the console's own sessions (by digest)."""
+
+    async def set_role(self, username: str, role: UserRole) -> bool:
+        """Give the user ``role``; False if there is no such user."""
+        ...
+
+    async def save_admin_session(self, session: AdminSession) -> None: ...
+    async def get_admin_session(self, session_digest: str, now: int) -> AdminSession | None:
+        """The unexpired console session with this digest."""
+        ...
+
+    async def delete_admin_session(self, session_digest: str) -> None: ...
+
+
 class KeyStore(Protocol):
     async def list_keys(self) -> list[SigningKey]: ...
     async def add_key(self, key: SigningKey) -> None: ...
@@ -420,6 +438,7 @@ class Store(
     RegistrationStore,
     ChallengeStore,
     ReplayStore,
+    ConsoleStore,
     Protocol,
 ):
     """A whole backend: every role, plus lifecycle and housekeeping."""
