@@ -30,6 +30,8 @@ from proofkey.resource import (
     access_token_claims,
 )
 from proofkey.resource.mcp import McpTokenVerifier
+from proofkey.sdk import AsyncOAuthClient, TokenSet
+from proofkey.sdk.dpop import DpopKey
 from tests.resource.conftest import (
     AUDIENCE,
     ISSUER,
@@ -373,3 +375,36 @@ def test_the_policy_takes_only_asymmetric_algorithms() -> None:
         with pytest.raises(ValueError, match="asymmetric"):
             DpopPolicy(algorithms=algs)
     assert InvalidDpopProofError("x", reason="replay").status_code == 401
+
+
+# -- proofkey's own client SDK against the kit -----------------------------------------------
+
+
+async def test_the_sdk_calls_a_dpop_api_and_answers_its_nonce_challenge_once(
+        issuer: Issuer, clock: Clock, ec_key: Key) -> None:
+    key = DpopKey.generate("ES256")
+    token = sign(ec_key, cnf={"jkt": key.thumbprint})
+    tokens = TokenSet(access_token=token, token_type="DPoP", expires_at=None,
+                      dpop_jkt=key.thumbprint)
+    http = httpx.AsyncClient(transport=httpx.MockTransport(issuer.handle))
+    verifier = TokenVerifier(issuer=ISSUER, audience=AUDIENCE, http=http, clock=clock.wall,
+                             dpop=DpopPolicy(nonces=RotatingNonces()))
+    api = protect(verifier)
+    statuses: list[int] = []
+
+    async def recording(scope: Any, receive: Any, send: Any) -> None:
+        async def record(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                statuses.append(message["status"])
+            await send(message)
+        await api(scope, receive, record)
+
+    sdk = AsyncOAuthClient(ISSUER, "app", dpop_key=key,
+                           transport=httpx.ASGITransport(app=recording))
+    async with http, sdk:
+        response = await sdk.request("POST", AUDIENCE, tokens, json={"q": 1})
+        assert response.status_code == 200, response.text
+        assert response.json()["jkt"] == key.thumbprint
+        again = await sdk.request("GET", AUDIENCE + "?page=2", tokens)
+        assert again.status_code == 200
+    assert statuses == [401, 200, 200]  # one use_dpop_nonce, then the nonce is kept
