@@ -19,6 +19,8 @@ import pytest
 from joserfc.jwk import ECKey, RSAKey
 
 from proofkey.protocol.dpop import DPOP_ALGORITHMS, access_token_hash
+from proofkey.sdk import AsyncOAuthClient, TokenSet
+from proofkey.sdk.dpop import DpopKey
 from tests.helpers import ISSUER, PUBLIC_ID
 from tests.http.test_token_code_grant import (
     app_services,
@@ -35,7 +37,7 @@ KEY = ECKey.generate_key("P-256")
 
 
 async def bound_token(http: httpx.AsyncClient, key: Any = KEY, scope: str = "openid profile",
-                      subject: str | None = None) -> str:
+                      subject: str | None = None, jkt: str | None = None) -> str:
     """An access token bound to ``key``, minted by the running app for the test user."""
     if subject is None:
         plain = (await public_tokens(http))["access_token"]
@@ -44,7 +46,7 @@ async def bound_token(http: httpx.AsyncClient, key: Any = KEY, scope: str = "ope
     services = app_services(http)
     issued = services.minter.access_token(
         client_id=PUBLIC_ID, subject=subject, scope=scope, grant_id=None, auth_time=None,
-        now=int(services.ctx.now()), jkt=thumbprint(key))
+        now=int(services.ctx.now()), jkt=jkt or thumbprint(key))
     return issued.token
 
 
@@ -281,3 +283,17 @@ async def test_introspection_describes_a_bound_token_with_its_cnf(
     plain = await introspect(http, (await public_tokens(http))["access_token"], web_secret)
     assert plain["token_type"] == "Bearer"
     assert "cnf" not in plain
+
+
+async def test_proofkeys_sdk_reads_userinfo_with_a_bound_token(
+        http: httpx.AsyncClient) -> None:
+    key = DpopKey.generate("ES256")
+    token = await bound_token(http, jkt=key.thumbprint)
+    tokens = TokenSet(access_token=token, token_type="DPoP", expires_at=None,
+                      dpop_jkt=key.thumbprint)
+    transport = http._transport
+    assert isinstance(transport, httpx.ASGITransport)
+    async with AsyncOAuthClient(ISSUER, PUBLIC_ID, dpop_key=key, transport=transport) as sdk:
+        response = await sdk.request("GET", USERINFO, tokens)
+        assert response.status_code == 200, response.text
+        assert response.json()["preferred_username"]
