@@ -151,7 +151,8 @@ async def test_a_dpop_token_without_a_proof_or_with_two_is_invalid_dpop_proof(
 async def test_a_proof_for_another_token_fails_on_its_ath(http: httpx.AsyncClient) -> None:
     token = await bound_token(http)
     other = await bound_token(http)
-    for proof in (dpop_proof(KEY, url=USERINFO, token=other), dpop_proof(KEY, url=USERINFO)):
+    for proof in (dpop_proof(KEY, url=USERINFO, token=other), dpop_proof(KEY, url=USERINFO),
+                  dpop_proof(KEY, url=USERINFO, ath="é" * 43)):  # not a 500
         response = await http.get("/userinfo", headers=with_proof(token, proof))
         assert "ath" in dpop_refusal(response, "invalid_dpop_proof", token)
 

@@ -207,7 +207,8 @@ async def test_a_proof_for_another_access_token_is_refused_by_its_ath(
         client: httpx.AsyncClient, ec_key: Key) -> None:
     token = bound(ec_key)
     other = bound(ec_key, jti="jti-2")
-    for proof in (dpop_proof(CLIENT_KEY, token=other), dpop_proof(CLIENT_KEY)):
+    for proof in (dpop_proof(CLIENT_KEY, token=other), dpop_proof(CLIENT_KEY),
+                  dpop_proof(CLIENT_KEY, ath="é" * 43)):
         error = refusal(await client.get("/mcp", headers=dpop(token, proof)))
         assert error == {"resource_metadata": METADATA_URL, "error": "invalid_dpop_proof",
                          "error_description": "the DPoP proof's ath does not match the "
