@@ -110,11 +110,6 @@ class DpopPolicy:
                                  future_leeway=self.future_leeway)
         except DpopError as error:
             raise InvalidDpopProofError(error.description, reason=error.reason) from None
-        except TypeError:
-            # protocol.dpop.check_claims hands a non-ASCII ath to hmac.compare_digest, which
-            # raises TypeError; until it refuses one itself, so does this.
-            raise InvalidDpopProofError("the DPoP proof's ath does not match the access token",
-                                        reason="ath") from None
         if not hmac.compare_digest(proof.jkt, claims.jkt):
             raise InvalidTokenError("the DPoP proof's key is not the key the access token is "
                                     "bound to")
