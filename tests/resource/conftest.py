@@ -10,7 +10,9 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import re
 import time
+import uuid
 import warnings
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -22,6 +24,7 @@ from joserfc import jws
 from joserfc.errors import SecurityWarning
 from joserfc.jwk import ECKey, OKPKey, RSAKey
 
+from proofkey.protocol.dpop import access_token_hash, jwk_thumbprint
 from proofkey.resource import TokenVerifier
 
 ISSUER = "https://issuer.example"
@@ -70,6 +73,50 @@ def sign(key: Key, alg: str = "ES256", *, typ: str | None = "at+jwt",
 def unsigned(header: dict[str, Any], body: dict[str, Any], signature: bytes = b"") -> str:
     return ".".join([b64(json.dumps(header).encode()), b64(json.dumps(body).encode()),
                      b64(signature)])
+
+
+_CHALLENGE_PART = re.compile(r'\s*(?:(\w+)="([^"]*)"|([A-Za-z]+))\s*,?')
+
+
+def challenges(header: str) -> dict[str, dict[str, str]]:
+    """``WWW-Authenticate`` as {scheme: {param: value}}; a scheme name inside a quoted value
+    (an error description) is never taken for a new challenge."""
+    parsed: dict[str, dict[str, str]] = {}
+    current: dict[str, str] | None = None
+    pos = 0
+    while pos < len(header):
+        match = _CHALLENGE_PART.match(header, pos)
+        assert match is not None, header[pos:]
+        assert match.end() > pos, header[pos:]
+        if match.group(3):
+            current = parsed.setdefault(match.group(3), {})
+        else:
+            assert current is not None
+            current[match.group(1)] = match.group(2)
+        pos = match.end()
+    return parsed
+
+
+def dpop_proof(key: Key, *, method: str = "GET", url: str = f"{AUDIENCE}",
+               token: str | None = None, alg: str = "ES256",
+               header: dict[str, Any] | None = None, **claims: Any) -> str:
+    """A DPoP proof (RFC 9449 §4.2) signed by ``key``; ``token`` sets ``ath``; ``claims``
+    override or (with None) drop the defaults."""
+    body: dict[str, Any] = {"jti": uuid.uuid4().hex, "htm": method, "htu": url,
+                            "iat": int(time.time())}
+    if token is not None:
+        body["ath"] = access_token_hash(token)
+    body.update(claims)
+    protected = {"typ": "dpop+jwt", "alg": alg, "jwk": key.as_dict(private=False),
+                 **(header or {})}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SecurityWarning)
+        return jws.serialize_compact(protected, json.dumps(
+            {k: v for k, v in body.items() if v is not None}), key, algorithms=[alg])
+
+
+def thumbprint(key: Key) -> str:
+    return jwk_thumbprint(key.as_dict(private=False))
 
 
 class Clock:

@@ -21,10 +21,12 @@ from tests.resource.conftest import AUDIENCE, ISSUER, Clock, Issuer, Key, claims
 
 def test_the_kit_exports_exactly_its_public_api() -> None:
     assert sorted(proofkey.resource.__all__) == [
-        "AccessTokenClaims", "BearerTokenError", "CLAIMS_KEY", "InsufficientScopeError",
-        "IntrospectionVerifier", "InvalidRequestError", "InvalidTokenError",
-        "ProtectedResource", "TokenVerifier", "Verifier", "VerifierUnavailable",
-        "access_token_claims"]
+        "AccessTokenClaims", "BearerTokenError", "CLAIMS_KEY", "DpopPolicy",
+        "InsufficientScopeError", "IntrospectionVerifier", "InvalidDpopProofError",
+        "InvalidRequestError", "InvalidTokenError", "MemoryReplayCache", "NonceSource",
+        "Presentation", "ProtectedResource", "RedisReplayCache", "ReplayCache",
+        "RotatingNonces", "TokenVerifier", "UseDpopNonceError", "Verifier",
+        "VerifierUnavailable", "access_token_claims"]
     for name in proofkey.resource.__all__:
         assert getattr(proofkey.resource, name) is not None
 

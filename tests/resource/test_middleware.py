@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import AsyncIterator
 
 import httpx
@@ -14,8 +13,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from proofkey.protocol.dpop import DPOP_ALGORITHMS
 from proofkey.resource import ProtectedResource, TokenVerifier, access_token_claims
-from tests.resource.conftest import AUDIENCE, ISSUER, Issuer, Key, sign
+from tests.resource.conftest import AUDIENCE, ISSUER, Issuer, Key, challenges, sign
 
 METADATA_PATH = "/.well-known/oauth-protected-resource/mcp"
 METADATA_URL = f"https://api.example{METADATA_PATH}"
@@ -47,9 +47,17 @@ async def client(verifier: TokenVerifier) -> AsyncIterator[httpx.AsyncClient]:
 
 
 def challenge(response: httpx.Response) -> dict[str, str]:
+    """The Bearer challenge; the DPoP one beside it carries only the metadata and algs when
+    the client used Bearer or sent nothing (RFC 9449 §7.2)."""
     header = response.headers["www-authenticate"]
     assert header.startswith("Bearer ")
-    return dict(re.findall(r'(\w+)="([^"]*)"', header))
+    parsed = challenges(header)
+    bearer, dpop = parsed["Bearer"], parsed["DPoP"]
+    assert dpop.pop("algs") == " ".join(DPOP_ALGORITHMS)
+    # An invalid_request comes before the scheme is known: both challenges carry it (§7.2).
+    assert dpop == (bearer if bearer.get("error") == "invalid_request" else
+                    {"resource_metadata": bearer["resource_metadata"]})
+    return bearer
 
 
 async def test_the_metadata_is_served_at_the_path_aware_well_known_uri(
@@ -59,7 +67,7 @@ async def test_the_metadata_is_served_at_the_path_aware_well_known_uri(
     assert response.json() == {
         "resource": AUDIENCE, "authorization_servers": [ISSUER],
         "bearer_methods_supported": ["header"], "scopes_supported": ["mcp:tools", "mcp:admin"],
-        "resource_name": "Test MCP"}
+        "resource_name": "Test MCP", "dpop_signing_alg_values_supported": list(DPOP_ALGORITHMS)}
     assert response.headers["access-control-allow-origin"] == "*"
     assert (await client.get("/.well-known/oauth-protected-resource")).status_code == 401
     assert (await client.post(METADATA_PATH)).status_code == 405

@@ -10,8 +10,14 @@ import httpx
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from proofkey.resource import BearerTokenError, TokenVerifier
-from tests.resource.conftest import AUDIENCE, ISSUER, Issuer, new_key, sign
+from proofkey.resource import (
+    AccessTokenClaims,
+    BearerTokenError,
+    InvalidDpopProofError,
+    Presentation,
+    TokenVerifier,
+)
+from tests.resource.conftest import AUDIENCE, ISSUER, Issuer, dpop_proof, new_key, sign, thumbprint
 
 KEY = new_key("ec", "default")
 TOKEN = sign(KEY, exp=2**40)
@@ -47,3 +53,37 @@ def test_a_token_changed_in_one_place_is_refused_or_means_the_same(position: int
     result = _verify(changed)
     original = _verify(TOKEN)
     assert isinstance(result, BearerTokenError) or result == original
+
+
+BOUND_KEY = new_key("ec", "client")
+BOUND = sign(KEY, exp=2**40, cnf={"jkt": thumbprint(BOUND_KEY)})
+
+
+def _verify_dpop(token: str, proofs: tuple[str, ...]) -> object:
+    async def run() -> object:
+        issuer = Issuer([KEY])
+        async with httpx.AsyncClient(transport=httpx.MockTransport(issuer.handle)) as http:
+            verifier = TokenVerifier(issuer=ISSUER, audience=AUDIENCE, http=http)
+            try:
+                return await verifier.verify(token, presentation=Presentation(
+                    "DPoP", proofs, "GET", AUDIENCE))
+            except BearerTokenError as error:
+                return error
+    return asyncio.run(run())
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.text(alphabet=_ALPHABET, max_size=300) | st.text(max_size=100),
+                max_size=2))
+def test_any_dpop_header_is_a_dpop_error_for_a_bound_token(proofs: list[str]) -> None:
+    assert isinstance(_verify_dpop(BOUND, tuple(proofs)), InvalidDpopProofError)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.dictionaries(st.sampled_from(["jti", "htm", "htu", "iat", "ath", "nonce"]),
+                       st.none() | st.booleans() | st.integers() | st.floats()
+                       | st.text(max_size=40) | st.lists(st.integers(), max_size=2)))
+def test_any_proof_claims_are_refused_or_accepted_never_a_crash(claims: dict[str, object]) -> None:
+    proof = dpop_proof(BOUND_KEY, token=BOUND, **claims)
+    result = _verify_dpop(BOUND, (proof,))
+    assert isinstance(result, InvalidDpopProofError | AccessTokenClaims)

@@ -8,7 +8,9 @@ token is described only to the client it was issued to. §2.2: if "the protected
 not allowed to introspect this particular token", the answer MUST be ``active: false`` — the
 same bare ``{"active": false}`` as for an unknown token, so it does not tell whether the
 token exists. A token for registered resources (RFC 8707) is described with its ``aud``; one
-whose resource is no longer registered is inactive.
+whose resource is no longer registered is inactive. A DPoP-bound token is described with its
+``cnf`` (RFC 9449 §6.2: "the same cnf claim ... MUST be contained in the introspection
+response") and ``token_type: DPoP``, so that a resource server checks the proof's key.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from .access import active_access_token
 from .client_assertion import ClientAssertions
 from .client_auth import authenticate_client
 from .context import Context
+from .presented_token import bound_key
 
 __all__ = ["introspect"]
 
@@ -51,6 +54,7 @@ async def introspect(
         try:
             claims = await active_access_token(token, minter=minter, grants=grants, now=now,
                                                any_audience=True)
+            jkt = bound_key(token)
         except InvalidToken:
             return dict(_INACTIVE)
         others = [aud for aud in claims.audiences if aud != minter.audience]
@@ -61,7 +65,9 @@ async def introspect(
         if not (caller.resource_server or claims.client_id == caller.client_id):
             return dict(_INACTIVE)
         issued = claims.as_dict()
-        body = {k: issued[k] for k in _CLAIMS if k in issued}
+        body: dict[str, Any] = {k: issued[k] for k in _CLAIMS if k in issued}
+        if jkt is not None:
+            return {"active": True, "token_type": "DPoP", **body, "cnf": {"jkt": jkt}}
         return {"active": True, "token_type": "Bearer", **body}
     if len(token) > 256:
         return dict(_INACTIVE)

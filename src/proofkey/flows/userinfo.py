@@ -1,23 +1,28 @@
-"""The UserInfo endpoint (OIDC Core §5.3) behind a bearer access token (RFC 6750)."""
+"""The UserInfo endpoint (OIDC Core §5.3) behind a bearer access token (RFC 6750) or a
+DPoP-bound one with its proof (RFC 9449 §7, ``presented_token``)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from proofkey.errors import InsufficientScope, InvalidToken
-from proofkey.store.base import GrantStore, UserStore
+from proofkey.store.base import GrantStore, ReplayStore, UserStore
 from proofkey.tokens.mint import TokenMinter
 
 from .access import active_access_token
 from .context import Context
+from .presented_token import Presented, check_presentation
 
 __all__ = ["userinfo"]
 
 
 async def userinfo(
-    token: str, *, users: UserStore, grants: GrantStore, minter: TokenMinter, ctx: Context
+    presented: Presented, *, users: UserStore, grants: GrantStore, replay: ReplayStore,
+    minter: TokenMinter, ctx: Context,
 ) -> dict[str, Any]:
-    claims = await active_access_token(token, minter=minter, grants=grants, now=ctx.now())
+    now = ctx.now()
+    claims = await active_access_token(presented.token, minter=minter, grants=grants, now=now)
+    await check_presentation(presented, replay=replay, now=now)
     scope = claims.scope.split()
     if "openid" not in scope:
         raise InsufficientScope("the access token lacks the openid scope")

@@ -4,9 +4,10 @@ RFC 9068 §4 (JWT access tokens) and RFC 7662 §2.2 (introspection responses) as
 ``iss`` exactly the configured issuer (RFC 8414 §3.3 comparison), ``aud`` naming this resource
 (RFC 9068 §4: the resource server "MUST validate that the aud claim contains a resource
 indicator value corresponding to an identifier the resource server expects for itself"),
-``exp``/``nbf``/``iat`` against the clock with a small leeway, and scopes. Every claim read
-has the type RFC 7519 §4.1 gives it, whoever signed the token; a wrong type is
-``invalid_token``. Time is passed in, so tests move it instead of sleeping.
+``exp``/``nbf``/``iat`` against the clock with a small leeway, scopes, and the key a
+DPoP-bound token is bound to (``cnf.jkt``, RFC 9449 §6; ``binding`` checks the proof against
+it). Every claim read has the type RFC 7519 §4.1 gives it, whoever signed the token; a wrong
+type is ``invalid_token``. Time is passed in, so tests move it instead of sleeping.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ class AccessTokenClaims:
     nbf: int | None = None
     jti: str | None = None
     auth_time: int | None = None
+    jkt: str | None = None  # RFC 9449 §6: cnf.jkt, the key a DPoP-bound token is bound to
     claims: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @property
@@ -95,6 +97,21 @@ def _scopes(raw: Mapping[str, Any]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(s for s in scope.split(" ") if s))
 
 
+def _jkt(raw: Mapping[str, Any]) -> str | None:
+    """RFC 7800 §3.1 ``cnf`` is an object; RFC 9449 §6.1 its ``jkt`` a base64url SHA-256
+    thumbprint. A token with some other confirmation method (``x5t#S256``, RFC 8705) binds to
+    something this kit cannot check, so it is refused rather than taken as a bearer token."""
+    cnf = raw.get("cnf")
+    if cnf is None:
+        return None
+    if not isinstance(cnf, dict):
+        raise _invalid("cnf")
+    jkt = cnf.get("jkt")
+    if not isinstance(jkt, str) or not 0 < len(jkt) <= 128:
+        raise _invalid("cnf")
+    return jkt
+
+
 def check_claims(raw: Mapping[str, Any], *, issuer: str, audience: str, now: float,
                  leeway: int, jwt: bool) -> AccessTokenClaims:
     """Typed, checked claims; ``jwt`` requires what RFC 9068 §2.2 makes mandatory (an
@@ -111,6 +128,7 @@ def check_claims(raw: Mapping[str, Any], *, issuer: str, audience: str, now: flo
         nbf=_date(raw, "nbf", required=False),
         jti=_text(raw, "jti", required=jwt),
         auth_time=_date(raw, "auth_time", required=False),
+        jkt=_jkt(raw),
         claims=MappingProxyType(dict(raw)),
     )
     if claims.iss != issuer:

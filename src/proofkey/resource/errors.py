@@ -1,4 +1,4 @@
-"""Why a resource server refuses a request: the RFC 6750 §3.1 error codes as exceptions.
+"""Why a resource server refuses a request: the RFC 6750 §3.1 (and RFC 9449 §7.1) error codes.
 
 These are the kit's own small tree rather than ``proofkey.errors``: they are raised to an API's
 code (which catches ``BearerTokenError``), they carry the ``scope`` a 403 challenge names
@@ -13,11 +13,14 @@ import re
 from collections.abc import Iterable
 from typing import ClassVar, Literal
 
-__all__ = ["BearerTokenError", "InsufficientScopeError", "InvalidRequestError",
-           "InvalidTokenError", "VerifierUnavailable"]
+from proofkey.outcomes import DpopRefusal
+
+__all__ = ["BearerTokenError", "InsufficientScopeError", "InvalidDpopProofError",
+           "InvalidRequestError", "InvalidTokenError", "UseDpopNonceError",
+           "VerifierUnavailable"]
 
 BearerErrorCode = Literal["invalid_request", "invalid_token", "insufficient_scope",
-                          "temporarily_unavailable"]
+                          "temporarily_unavailable", "invalid_dpop_proof", "use_dpop_nonce"]
 
 # RFC 6749 §5.2 / RFC 6750 §3: error_description is %x20-21 / %x23-5B / %x5D-7E, so it can
 # sit inside a quoted-string of the WWW-Authenticate header as it is.
@@ -55,6 +58,32 @@ class InsufficientScopeError(BearerTokenError):
 
     error = "insufficient_scope"
     status_code = 403
+
+
+class InvalidDpopProofError(BearerTokenError):
+    """RFC 9449 §7.1: "invalid_dpop_proof is used to indicate that the DPoP proof itself was
+    deemed invalid based on the criteria of Section 4.3" (missing, malformed, badly signed,
+    for another method, URL or token, out of its time window, or replayed). ``reason`` is one
+    value of ``proofkey.outcomes.DpopRefusal`` (a closed set, fit for a metric label)."""
+
+    error = "invalid_dpop_proof"
+    status_code = 401
+
+    def __init__(self, description: str, *, reason: DpopRefusal = "malformed") -> None:
+        super().__init__(description)
+        self.reason: DpopRefusal = reason
+
+
+class UseDpopNonceError(BearerTokenError):
+    """RFC 9449 §9: the proof must carry the nonce this resource supplies; ``nonce`` goes to
+    the client in the ``DPoP-Nonce`` header of the 401."""
+
+    error = "use_dpop_nonce"
+    status_code = 401
+
+    def __init__(self, description: str, *, nonce: str) -> None:
+        super().__init__(description)
+        self.nonce = nonce
 
 
 class VerifierUnavailable(BearerTokenError):

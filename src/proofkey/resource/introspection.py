@@ -6,7 +6,8 @@ its own client credentials, RFC 7662 §2.1, sent as HTTP Basic, RFC 6749 §2.3.1
 answer is kept for ``cache_seconds`` (never past the token's ``exp``), so a revoked token is
 refused within that time; the cache is keyed by the token's SHA-256, never the token, and holds
 at most ``cache_size`` entries. Inactive answers are not kept. The answer is checked like a
-JWT's claims: ``iss`` (when given), ``aud`` naming this resource, ``exp``, ``nbf``, scopes.
+JWT's claims: ``iss`` (when given), ``aud`` naming this resource, ``exp``, ``nbf``, scopes;
+a DPoP-bound token (the answer's ``cnf.jkt``, RFC 9449 §6.2) needs its proof, as with a JWT.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from urllib.parse import quote
 
 import httpx
 
+from .binding import BEARER, DpopPolicy, Presentation
 from .claims import AccessTokenClaims, check_claims, check_scopes
 from .errors import InvalidTokenError, VerifierUnavailable
 from .fetch import (
@@ -47,6 +49,7 @@ class IntrospectionVerifier:
                  introspection_endpoint: str | None = None, cache_seconds: float = 10.0,
                  cache_size: int = 10_000, leeway: int = DEFAULT_LEEWAY,
                  max_bytes: int = MAX_DOCUMENT_BYTES, http: httpx.AsyncClient | None = None,
+                 dpop: DpopPolicy | None = None,
                  clock: Callable[[], float] = time.time) -> None:
         if not audience:
             raise ValueError("audience (this resource's identifier) is required")
@@ -61,16 +64,17 @@ class IntrospectionVerifier:
         self._cache_size = cache_size
         self._cache: OrderedDict[bytes, tuple[float, AccessTokenClaims]] = OrderedDict()
         self.leeway = leeway
+        self.dpop = dpop if dpop is not None else DpopPolicy()
         self._max_bytes = max_bytes
         self._owns_http = http is None
         self._http = http or httpx.AsyncClient(timeout=DEFAULT_TIMEOUT)
         self._clock = clock
         self.requests = 0  # introspection requests made
 
-    async def verify(self, token: str, *,
-                     required_scopes: Collection[str] = ()) -> AccessTokenClaims:
+    async def verify(self, token: str, *, required_scopes: Collection[str] = (),
+                     presentation: Presentation = BEARER) -> AccessTokenClaims:
         """The token's checked claims, from the cache or the issuer; a ``BearerTokenError``
-        subclass says why not."""
+        subclass says why not. ``presentation`` says how it arrived (``Bearer`` by default)."""
         if not token or len(token) > MAX_TOKEN_CHARS:
             raise InvalidTokenError("the access token is malformed")
         now = self._clock()
@@ -82,6 +86,7 @@ class IntrospectionVerifier:
             self._cache.pop(key, None)
             claims = await self._introspect(token, now)
             self._remember(key, claims, now)
+        await self.dpop.check(claims, token, presentation, now=now)
         check_scopes(claims, required_scopes)
         return claims
 

@@ -1,4 +1,5 @@
-"""Pure ASGI middleware that lets a request through only with a valid bearer access token.
+"""Pure ASGI middleware that lets a request through only with a valid access token, sent as
+``Bearer`` or, bound to a key, as ``DPoP`` with its proof (RFC 9449 §7).
 
 In order, for every HTTP (and WebSocket) request:
 1. ``GET`` of the resource's metadata path answers the RFC 9728 document (public, CORS open).
@@ -7,14 +8,19 @@ In order, for every HTTP (and WebSocket) request:
 3. ``access_token`` in the query string is ``invalid_request`` (400): OAuth 2.1 §5.2.1 drops
    the query method (URLs end up in logs and ``Referer``), and RFC 6750 §2 forbids using more
    than one method in a request.
-4. One ``Authorization`` header at most, of bounded size, ``Bearer`` and a b64token
-   (RFC 6750 §2.1); otherwise ``invalid_request``.
-5. No bearer token: 401 with ``WWW-Authenticate: Bearer resource_metadata="…"`` and no error
-   code (RFC 6750 §3.1). A form body carrying ``access_token`` (RFC 6750 §2.2) is read (up to
-   ``max_form_bytes``) only to answer 400 instead; the kit never takes a token from a body.
-6. The verifier decides: 401 ``invalid_token``, 403 ``insufficient_scope`` with the ``scope``
-   to ask for, 503 when the issuer cannot be reached.
-7. The app runs with the verified ``AccessTokenClaims`` in ``scope["proofkey.access_token"]``.
+4. One ``Authorization`` header at most, of bounded size, ``Bearer`` or ``DPoP`` and a
+   b64token (RFC 6750 §2.1, RFC 9449 §7.1); otherwise ``invalid_request``.
+5. No token: 401 with ``WWW-Authenticate: Bearer resource_metadata="…", DPoP …, algs="…"``
+   and no error code (RFC 6750 §3.1, RFC 9449 §7.2). A form body carrying ``access_token``
+   (RFC 6750 §2.2) is read (up to ``max_form_bytes``) only to answer 400 instead; the kit
+   never takes a token from a body.
+6. The verifier decides, with the ``DPoP`` headers and the request's method and URL for the
+   ``DPoP`` scheme (the URL from the configured resource's origin and the request path, never
+   from ``Host``): 401 ``invalid_token``, ``invalid_dpop_proof`` or ``use_dpop_nonce`` (with
+   a ``DPoP-Nonce``), 403 ``insufficient_scope`` with the ``scope`` to ask for, 503 when the
+   issuer cannot be reached. The error goes in the challenge of the scheme the client used.
+7. The app runs with the verified ``AccessTokenClaims`` in ``scope["proofkey.access_token"]``
+   (and, with resource nonces on, a fresh ``DPoP-Nonce`` on its DPoP responses).
 """
 
 from __future__ import annotations
@@ -23,10 +29,11 @@ import json
 import re
 from collections.abc import Awaitable, Callable, Collection, MutableMapping, Sequence
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, quote, urlsplit
 
+from .binding import BEARER, Presentation, Scheme
 from .claims import AccessTokenClaims
-from .errors import BearerTokenError, InvalidRequestError
+from .errors import BearerTokenError, InvalidRequestError, UseDpopNonceError
 from .metadata import challenge, check_resource, metadata_path, metadata_url, resource_metadata
 from .verifier import Verifier
 
@@ -41,6 +48,7 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 CLAIMS_KEY = "proofkey.access_token"
 _B64TOKEN = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
 _FORM = b"application/x-www-form-urlencoded"
+_SCHEMES: dict[str, Scheme] = {"bearer": "Bearer", "dpop": "DPoP"}
 
 
 def access_token_claims(scope: Scope) -> AccessTokenClaims:
@@ -63,7 +71,8 @@ def _is_preflight(scope: Scope) -> bool:
 
 class ProtectedResource:
     """Wraps ``app`` so that it only sees requests with a valid access token for
-    ``verifier.audience`` (the resource identifier, which the metadata also names)."""
+    ``verifier.audience`` (the resource identifier, which the metadata also names). DPoP is
+    as ``verifier.dpop`` says (``binding.DpopPolicy``)."""
 
     def __init__(self, app: ASGIApp, *, verifier: Verifier,
                  required_scopes: Sequence[str] = (),
@@ -82,7 +91,9 @@ class ProtectedResource:
             self.resource, authorization_servers=authorization_servers or [verifier.issuer],
             scopes_supported=self.required_scopes if scopes_supported is None
             else scopes_supported, resource_name=resource_name,
-            resource_documentation=resource_documentation)).encode()
+            resource_documentation=resource_documentation, dpop=verifier.dpop)).encode()
+        parts = urlsplit(self.resource)
+        self.origin = f"{parts.scheme}://{parts.netloc}"  # htu: this origin, the request path
         self.public_paths = frozenset(public_paths)
         self.max_authorization_bytes = max_authorization_bytes
         self.max_form_bytes = max_form_bytes
@@ -97,18 +108,34 @@ class ProtectedResource:
         if scope["path"] in self.public_paths or _is_preflight(scope):
             await self.app(scope, receive, send)
             return
+        scheme: Scheme | None = None
         try:
-            token = await self._bearer_token(scope, receive)
-            claims = await self.verifier.verify(token, required_scopes=self.required_scopes)
+            scheme, token = await self._credentials(scope, receive)
+            presentation = BEARER if scheme == "Bearer" else Presentation(
+                "DPoP", _header_values(scope, b"dpop"), scope.get("method", "GET"),
+                self.request_url(scope))
+            claims = await self.verifier.verify(token, required_scopes=self.required_scopes,
+                                                presentation=presentation)
         except _NoToken:
-            await self._refuse(scope, send, 401, None)
+            await self._refuse(scope, send, 401, None, None)
             return
         except BearerTokenError as error:
-            await self._refuse(scope, send, error.status_code, error)
+            await self._refuse(scope, send, error.status_code, error, scheme)
             return
+        nonces = self.verifier.dpop.nonces
+        if scheme == "DPoP" and nonces is not None and scope["type"] == "http":
+            send = _with_header(send, b"dpop-nonce", nonces.current().encode())
         await self.app({**scope, CLAIMS_KEY: claims}, receive, send)
 
-    async def _bearer_token(self, scope: Scope, receive: Receive) -> str:
+    def request_url(self, scope: Scope) -> str:
+        """The URL a DPoP proof's ``htu`` must name: the configured resource's origin and the
+        path as the client sent it (``raw_path``, else ``path`` re-encoded)."""
+        raw: bytes | None = scope.get("raw_path")
+        path = (raw.decode("latin-1").split("?", 1)[0] if raw
+                else quote(scope.get("path", "/"), safe="/:@!$&'()*+,;=-._~"))
+        return self.origin + path
+
+    async def _credentials(self, scope: Scope, receive: Receive) -> tuple[Scheme, str]:
         query: bytes = scope.get("query_string", b"")
         if b"access_token" in query and any(
                 name == "access_token" for name, _ in parse_qsl(query.decode("latin-1"),
@@ -124,13 +151,14 @@ class ProtectedResource:
             raise _NoToken
         if len(values[0]) > self.max_authorization_bytes:
             raise InvalidRequestError("the Authorization header is too large")
-        scheme, _, credentials = values[0].decode("latin-1").partition(" ")
-        if scheme.lower() != "bearer":
-            raise _NoToken  # another scheme: no bearer token was presented
+        name, _, credentials = values[0].decode("latin-1").partition(" ")
+        scheme = _SCHEMES.get(name.lower())  # RFC 9110 §11.1: schemes are case-insensitive
+        if scheme is None:
+            raise _NoToken  # another scheme: no access token was presented
         token = credentials.strip(" ")
         if _B64TOKEN.fullmatch(token) is None:
             raise InvalidRequestError("the Authorization header is malformed")
-        return token
+        return scheme, token
 
     async def _no_token_in_body(self, scope: Scope, headers: list[tuple[bytes, bytes]],
                                 receive: Receive) -> None:
@@ -149,13 +177,16 @@ class ProtectedResource:
                                       "never in the body")
 
     async def _refuse(self, scope: Scope, send: Send, status: int,
-                      error: BearerTokenError | None) -> None:
+                      error: BearerTokenError | None, scheme: Scheme | None) -> None:
         if scope["type"] == "websocket":
             await send({"type": "websocket.close", "code": 1008})  # policy violation
             return
         headers = [(b"cache-control", b"no-store")]
         if status != 503:
-            headers.append((b"www-authenticate", challenge(self.metadata_url, error).encode()))
+            headers.append((b"www-authenticate", challenge(
+                self.metadata_url, error, dpop=self.verifier.dpop, scheme=scheme).encode()))
+        if isinstance(error, UseDpopNonceError):
+            headers.append((b"dpop-nonce", error.nonce.encode()))
         body = b"" if error is None else json.dumps(
             {"error": error.error, "error_description": error.description}).encode()
         if body:
@@ -173,6 +204,20 @@ class ProtectedResource:
             await _respond(send, 200, [*cors, (b"content-type", b"application/json"),
                                        (b"cache-control", b"public, max-age=300")], body,
                            length=len(self.metadata))
+
+
+def _header_values(scope: Scope, name: bytes) -> tuple[str, ...]:
+    return tuple(value.decode("latin-1") for key, value in scope.get("headers", [])
+                 if key.lower() == name)
+
+
+def _with_header(send: Send, name: bytes, value: bytes) -> Send:
+    """``send`` that adds one header to the response start."""
+    async def wrapped(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            message = {**message, "headers": [*message.get("headers", []), (name, value)]}
+        await send(message)
+    return wrapped
 
 
 async def _respond(send: Send, status: int, headers: list[tuple[bytes, bytes]], body: bytes,

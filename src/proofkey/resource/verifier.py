@@ -10,7 +10,9 @@
 4. The key: the issuer's key named by ``kid`` whose type fits ``alg`` (``jwks.KeyCache``).
 5. The signature, by joserfc with that one key and that one algorithm.
 6. The claims (``claims.check_claims``): ``iss``, ``aud``, ``exp``, ``nbf``, ``iat``, types.
-7. The scopes the caller requires.
+7. How it was presented (``binding.DpopPolicy``): a DPoP-bound token only with the ``DPoP``
+   scheme and a valid proof of its key (RFC 9449 §7); a bearer token only as ``Bearer``.
+8. The scopes the caller requires.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from joserfc.errors import JoseError, SecurityWarning
 from proofkey.errors import InvalidToken
 from proofkey.protocol.compact import parse_compact
 
+from .binding import BEARER, DpopPolicy, Presentation
 from .claims import AccessTokenClaims, check_claims, check_scopes
 from .errors import InvalidTokenError
 from .fetch import DEFAULT_TIMEOUT, MAX_DOCUMENT_BYTES, configured_url
@@ -46,9 +49,10 @@ class Verifier(Protocol):
 
     issuer: str
     audience: str
+    dpop: DpopPolicy
 
-    async def verify(self, token: str, *,
-                     required_scopes: Collection[str] = ()) -> AccessTokenClaims: ...
+    async def verify(self, token: str, *, required_scopes: Collection[str] = (),
+                     presentation: Presentation = BEARER) -> AccessTokenClaims: ...
 
 
 class TokenVerifier:
@@ -59,7 +63,7 @@ class TokenVerifier:
                  algorithms: Iterable[str] = DEFAULT_ALGORITHMS, leeway: int = DEFAULT_LEEWAY,
                  jwks_uri: str | None = None, refresh_interval: float = 30.0,
                  max_age: float = 3600.0, max_bytes: int = MAX_DOCUMENT_BYTES,
-                 http: httpx.AsyncClient | None = None,
+                 http: httpx.AsyncClient | None = None, dpop: DpopPolicy | None = None,
                  clock: Callable[[], float] = time.time,
                  monotonic: Callable[[], float] = time.monotonic) -> None:
         if not audience:
@@ -68,6 +72,7 @@ class TokenVerifier:
         self.audience = audience
         self.algorithms = allowed_algorithms(algorithms)
         self.leeway = leeway
+        self.dpop = dpop if dpop is not None else DpopPolicy()
         self._owns_http = http is None
         self._http = http or httpx.AsyncClient(timeout=DEFAULT_TIMEOUT)
         self._clock = clock
@@ -75,9 +80,10 @@ class TokenVerifier:
                              refresh_interval=refresh_interval, max_age=max_age,
                              max_bytes=max_bytes, clock=monotonic)
 
-    async def verify(self, token: str, *,
-                     required_scopes: Collection[str] = ()) -> AccessTokenClaims:
-        """The token's checked claims; a ``BearerTokenError`` subclass says why not."""
+    async def verify(self, token: str, *, required_scopes: Collection[str] = (),
+                     presentation: Presentation = BEARER) -> AccessTokenClaims:
+        """The token's checked claims; a ``BearerTokenError`` subclass says why not.
+        ``presentation`` says how it arrived (``Bearer`` unless told otherwise)."""
         try:
             parsed = parse_compact(token)
         except InvalidToken:
@@ -95,8 +101,10 @@ class TokenVerifier:
                 jws.deserialize_compact(token, key.key, algorithms=[header.alg])
         except (JoseError, ValueError, TypeError):
             raise InvalidTokenError("the access token's signature is invalid") from None
+        now = self._clock()
         claims = check_claims(parsed.claims, issuer=self.issuer, audience=self.audience,
-                              now=self._clock(), leeway=self.leeway, jwt=True)
+                              now=now, leeway=self.leeway, jwt=True)
+        await self.dpop.check(claims, token, presentation, now=now)
         check_scopes(claims, required_scopes)
         return claims
 

@@ -19,10 +19,12 @@ from proofkey.flows import authorize as authorize_flow
 from proofkey.flows import par as par_flow
 from proofkey.flows.client_auth import authenticate_client
 from proofkey.flows.introspection import introspect as introspect_flow
+from proofkey.flows.presented_token import DpopProofRefused, Presented
 from proofkey.flows.revocation import revoke as revoke_flow
 from proofkey.flows.userinfo import userinfo as userinfo_flow
 from proofkey.protocol.credentials import read_client_credentials
 from proofkey.protocol.discovery import server_metadata as metadata
+from proofkey.protocol.dpop import DPOP_ALGORITHMS
 from proofkey.protocol.params import parse_urlencoded
 from proofkey.protocol.responses import NO_STORE_HEADERS
 from proofkey.store.base import StoreUnavailable
@@ -178,19 +180,36 @@ async def introspect(request: Request) -> Response:
 
 async def userinfo(request: Request) -> Response:
     services = services_of(request)
+    presented: Presented | None = None
     try:
-        bearer = await _bearer_token(request)
-        await _reload_keys_for(services, bearer)
-        body = await userinfo_flow(bearer, users=services.store, grants=services.store,
-                                   minter=services.minter, ctx=services.ctx)
+        presented = await _presented_token(request, services.settings.effective_issuer)
+        await _reload_keys_for(services, presented.token)
+        body = await userinfo_flow(presented, users=services.store, grants=services.store,
+                                   replay=services.store, minter=services.minter,
+                                   ctx=services.ctx)
         response: Response = _json(body)
     except OAuthError as error:
-        # RFC 6750 §3: errors in the WWW-Authenticate header of a 401/403.
-        challenge = f'Bearer error="{error.error}", error_description="{error.description}"'
-        if isinstance(error, InvalidToken) and error.description == _NO_TOKEN:
-            challenge = 'Bearer realm="proofkey"'
-        response = error_response(error, {"WWW-Authenticate": challenge})
-    return await services.cors.decorate(request, response)
+        scheme = None if presented is None else presented.scheme
+        response = error_response(error, {"WWW-Authenticate": _challenge(error, scheme)})
+    response = await services.cors.decorate(request, response)
+    if "access-control-allow-origin" in response.headers:
+        # RFC 9449 §7.1: a browser app reads the challenge only if it is exposed.
+        response.headers["Access-Control-Expose-Headers"] = "WWW-Authenticate"
+    return response
+
+
+_DPOP_ALGS = " ".join(DPOP_ALGORITHMS)
+
+
+def _challenge(error: OAuthError, scheme: str | None) -> str:
+    """RFC 6750 §3 and RFC 9449 §7.1-7.2: both schemes are offered; the error goes in the
+    challenge of the scheme the client used, and in neither without credentials."""
+    if isinstance(error, InvalidToken) and error.description == _NO_TOKEN:
+        return f'Bearer realm="proofkey", DPoP realm="proofkey", algs="{_DPOP_ALGS}"'
+    params = f'error="{error.error}", error_description="{error.description}"'
+    if scheme == "DPoP" or isinstance(error, DpopProofRefused):
+        return f'Bearer realm="proofkey", DPoP {params}, algs="{_DPOP_ALGS}"'
+    return f'Bearer {params}, DPoP algs="{_DPOP_ALGS}"'
 
 
 async def preflight(request: Request) -> Response:
@@ -201,8 +220,10 @@ async def preflight(request: Request) -> Response:
 _NO_TOKEN = "an access token is required"  # noqa: S105 - a message, not a secret
 
 
-async def _bearer_token(request: Request) -> str:
-    """RFC 6750 §2.1 header, or §2.2 form body; never both, never the query string."""
+async def _presented_token(request: Request, issuer: str) -> Presented:
+    """RFC 6750 §2.1 header, or §2.2 form body; never both, never the query string. A
+    ``DPoP`` token (RFC 9449 §7.1) comes with every ``DPoP`` header and the URL its proof must
+    name: the configured issuer's UserInfo endpoint, never one built from ``Host``."""
     header = request.headers.get("authorization")
     from_body: str | None = None
     if request.method == "POST" and request.headers.get("content-type", "").startswith(_FORM):
@@ -211,11 +232,15 @@ async def _bearer_token(request: Request) -> str:
         raise InvalidRequest("send the access token only once")
     if header:
         scheme, _, value = header.partition(" ")
-        if scheme.lower() != "bearer" or not value.strip():
+        token = value.strip()
+        if scheme.lower() not in ("bearer", "dpop") or not token:
             raise InvalidToken(_NO_TOKEN)
-        return value.strip()
+        if scheme.lower() == "bearer":
+            return Presented("Bearer", token)
+        return Presented("DPoP", token, tuple(request.headers.getlist("dpop")),
+                         request.method, f"{issuer}/userinfo")
     if from_body:
-        return from_body
+        return Presented("Bearer", from_body)
     raise InvalidToken(_NO_TOKEN)
 
 
