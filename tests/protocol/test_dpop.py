@@ -130,3 +130,13 @@ def test_any_claim_set_is_accepted_or_refused_with_a_reason(raw: dict[str, objec
         reason, description = error.reason, error.description
         assert "t" not in description.split()  # nothing from the request is echoed
     assert reason in {None, "malformed", "htm", "htu", "iat", "ath"}
+
+
+def test_a_lone_surrogate_anywhere_in_a_jws_is_malformed_and_a_pair_is_not() -> None:
+    from proofkey.errors import InvalidToken
+    from proofkey.protocol.compact import json_object
+
+    assert json_object(b'{"jti": "\\ud83d\\ude00"}') == {"jti": "\U0001f600"}
+    for raw in (b'{"jti": "\\ud800"}', b'{"a": {"b": ["\\udfff"]}}', b'{"\\ud800": 1}'):
+        with pytest.raises(InvalidToken):
+            json_object(raw)

@@ -3,10 +3,11 @@
 Every verifier goes through here before anything is decoded: the token and each segment are
 length-checked (O(1)), the segments must be base64url (RFC 7515 §2), and JSON is parsed only
 after its nesting is bounded (the number of opening brackets, counted in C, bounds the depth,
-so the decoder cannot recurse out of the stack). Objects have at most ``MAX_MEMBERS`` members
-and no duplicate names (RFC 7515 §4, RFC 7519 §4: a parser "MUST either reject" them);
-NaN, Infinity and numbers that do not fit a double are refused. The header members proofkey
-uses come out typed. Anything else raises ``InvalidToken``.
+so the decoder cannot recurse out of the stack); a string holding a lone surrogate (from a
+``\\ud800`` escape) is refused, as no UTF-8 encoder downstream takes it. Objects have at most
+``MAX_MEMBERS`` members and no duplicate names (RFC 7515 §4, RFC 7519 §4: a parser "MUST
+either reject" them); NaN, Infinity and numbers that do not fit a double are refused. The
+header members proofkey uses come out typed. Anything else raises ``InvalidToken``.
 """
 
 from __future__ import annotations
@@ -86,6 +87,13 @@ def json_object(raw: bytes) -> dict[str, Any]:
         _refuse()
     if not isinstance(value, dict):
         _refuse()
+    if b"\\u" in raw:
+        # A \uXXXX escape can decode to a lone surrogate, which no UTF-8 encoder (digests of
+        # a jti, logs, drivers) accepts: refuse it here, once, for every caller.
+        try:
+            json.dumps(value, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError:
+            _refuse()
     return value
 
 
