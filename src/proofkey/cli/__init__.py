@@ -15,6 +15,7 @@ from proofkey.cli import (
     client_check,
     clients,
     connectors,
+    grants,
     keys,
     login,
     maintenance,
@@ -35,6 +36,8 @@ app.add_typer(keys.app, name="keys")
 app.add_typer(registration.app, name="registration")
 app.add_typer(connectors.app, name="connector")
 app.add_typer(resources.app, name="resource")
+app.add_typer(grants.grant_app, name="grant")
+app.add_typer(grants.session_app, name="session")
 
 app.command(epilog=serve.EPILOG)(serve.serve)
 app.command()(maintenance.migrate)
