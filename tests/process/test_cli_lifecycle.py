@@ -99,7 +99,8 @@ def test_keys_rotate_in_phases_and_the_only_signer_is_not_retired(
     assert {listed[k]["phase"] for k in old} == {"active"}
     assert all("private_jwk" not in k and "d" not in k for k in listed.values())
     table = cli(["keys", "list"], env).stdout
-    assert "published" in table and "active" in table
+    assert "published" in table
+    assert "active" in table
 
     again = cli(["keys", "rotate"], env, code=1)
     assert "rotation is under way" in again.stderr
@@ -117,10 +118,12 @@ def test_users_get_a_link_are_disabled_enabled_and_removed(env: dict[str, str]) 
     ids = seed(env)
     created = as_json(["user", "create", "carol", "--name", "Carol"], env)
     url = created["password_set_url"]
-    assert url.startswith("http") and "/account/password/set?token=" in url
+    assert url.startswith("http")
+    assert "/account/password/set?token=" in url
     assert created["has_password"] is False
     text = cli(["user", "create", "dave"], env).stdout
-    assert "single-use link" in text and "/account/password/set?token=" in text
+    assert "single-use link" in text
+    assert "/account/password/set?token=" in text
     assert "exists already" in cli(["user", "create", "carol"], env, code=1).stderr
     fresh = as_json(["user", "link", "carol"], env)["password_set_url"]
     assert fresh != url
@@ -129,11 +132,13 @@ def test_users_get_a_link_are_disabled_enabled_and_removed(env: dict[str, str]) 
         assert link.split("token=")[1] not in audit  # a credential: never audited
 
     disabled = as_json(["user", "disable", "alice"], env)
-    assert disabled["disabled_at"] and disabled["sessions_ended"] == 1
+    assert disabled["disabled_at"]
+    assert disabled["sessions_ended"] == 1
     assert disabled["grants_revoked"] == 2
     assert as_json(["grant", "list", "--user", "alice"], env) == []
     users = {u["username"]: u for u in as_json(["user", "list"], env)}
-    assert users["alice"]["disabled_at"] and users["carol"]["has_password"] is False
+    assert users["alice"]["disabled_at"]
+    assert users["carol"]["has_password"] is False
     cli(["user", "enable", "alice"], env)
     assert {u["username"]: u for u in as_json(["user", "list"], env)}["alice"][
         "disabled_at"] is None

@@ -75,7 +75,8 @@ async def test_of_concurrent_takes_of_one_link_exactly_one_wins(
         await stores[0].add_password_link(digest("race"), "u1", NOW, NOW + HOUR)
         won = await asyncio.gather(*(s.take_password_link(digest("race"), NOW)
                                      for s in stores))
-        assert won.count("u1") == 1 and won.count(None) == 3
+        assert won.count("u1") == 1
+        assert won.count(None) == 3
     finally:
         for s in stores:
             await s.close()
@@ -105,7 +106,8 @@ async def test_grants_and_sessions_by_client_and_by_user(store: Store) -> None:
     assert (await store.get_grant("g-dead")).revoked_at == NOW - 1  # type: ignore[union-attr]
     assert [g.grant_id for g in await store.list_client_grants("app", NOW)] == ["g3"]
     ended = await store.end_session_by_digest(digest("s2"))
-    assert ended is not None and ended.user_id == "u2"
+    assert ended is not None
+    assert ended.user_id == "u2"
     assert await store.end_session_by_digest(digest("s2")) is None
     assert await store.end_user_sessions("u2") == 1
     assert await store.list_sessions("u2", NOW) == []
