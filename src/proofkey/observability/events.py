@@ -221,7 +221,9 @@ class AdminChange(Event):
     password_changed, sessions_revoked (a user's sessions and grants ended), keys_rotated,
     client_pruned (an unused dynamic client removed), client_updated (an operator changed a
     client's policy flags: ``proofkey client set``), initial_token_created and
-    initial_token_revoked (by the token's public id);
+    initial_token_revoked (by the token's public id), key_retired, user_disabled,
+    user_enabled, password_link_issued (never the link), grants_revoked and sessions_ended
+    (by id, ``user=…`` or ``client=…``; docs/admin.md);
     ``subject`` names what changed (a client id, a user id, the new key ids) — never a secret.
     """
 
