@@ -120,7 +120,7 @@ def test_users_get_a_link_are_disabled_enabled_and_removed(env: dict[str, str]) 
     url = created["password_set_url"]
     assert url.startswith("http")
     assert "/account/password/set?token=" in url
-    assert created["has_password"] is False
+    assert created["awaiting_setup"] is True
     text = cli(["user", "create", "dave"], env).stdout
     assert "single-use link" in text
     assert "/account/password/set?token=" in text
@@ -138,7 +138,7 @@ def test_users_get_a_link_are_disabled_enabled_and_removed(env: dict[str, str]) 
     assert as_json(["grant", "list", "--user", "alice"], env) == []
     users = {u["username"]: u for u in as_json(["user", "list"], env)}
     assert users["alice"]["disabled_at"]
-    assert users["carol"]["has_password"] is False
+    assert users["carol"]["awaiting_setup"] is True
     cli(["user", "enable", "alice"], env)
     assert {u["username"]: u for u in as_json(["user", "list"], env)}["alice"][
         "disabled_at"] is None

@@ -36,7 +36,8 @@ app = typer.Typer(no_args_is_help=True, rich_markup_mode=None,
 def _user_dict(user: User) -> dict[str, Any]:
     return {"user_id": user.user_id, "username": user.username, "name": user.name,
             "email": user.email, "created_at": user.created_at,
-            "disabled_at": user.disabled_at, "has_password": user.has_password}
+            "disabled_at": user.disabled_at,
+            "awaiting_setup": user.password_hash == user_admin.UNSET_PASSWORD}
 
 
 @app.command("add")
@@ -69,7 +70,7 @@ def user_list(config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
     """List users."""
     rows = [_user_dict(u) for u in run(settings_from(config), lambda s: s.list_users())]
     emit(rows, as_json, make_table("users", rows, ["username", "user_id", "name", "email",
-                                                   "has_password", "disabled_at"]))
+                                                   "awaiting_setup", "disabled_at"]))
 
 
 LinkTtlOpt = Annotated[str, typer.Option("--link-ttl", help="How long the link works: 72h, 7d.")]

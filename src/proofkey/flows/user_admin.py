@@ -23,6 +23,7 @@ from proofkey.store.base import LifecycleStore, UserStore
 __all__ = [
     "DEFAULT_LINK_TTL",
     "PASSWORD_SET_PATH",
+    "UNSET_PASSWORD",
     "PasswordLink",
     "UserAccessEnded",
     "UserAdminStore",
