@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 __all__ = [
+    "AdminSession",
     "AuthorizationCode",
     "Client",
     "ClientType",
@@ -30,6 +31,7 @@ __all__ = [
     "TokenAuthMethod",
     "UpstreamLogin",
     "User",
+    "UserRole",
 ]
 
 ClientType = Literal["public", "confidential"]
@@ -38,6 +40,8 @@ TokenAuthMethod = Literal["none", "client_secret_basic", "client_secret_post"]
 # How a stored client came in: ``proofkey client add`` (cli) or ``POST /register`` (dynamic,
 # RFC 7591; managed with its registration access token, RFC 7592, and pruned when unused).
 RegisteredBy = Literal["cli", "dynamic"]
+# Only an ``admin`` may enter the operator console (``proofkey user set NAME --role admin``).
+UserRole = Literal["user", "admin"]
 
 
 class Secret:
@@ -106,6 +110,7 @@ class User:
     name: str = ""
     email: str = ""
     created_at: int = 0
+    role: UserRole = "user"
     disabled_at: int | None = None  # disabled: no login (docs/admin.md, user lifecycle)
 
     @property
@@ -295,3 +300,16 @@ class UpstreamLogin:
     connector: str
     browser_digest: str
     sealed: str = field(repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class AdminSession:
+    """An operator console session (apart from the login sessions of the OAuth flows): the
+    digest of its handle, and the digest of the password hash it was opened with (a changed
+    password ends it)."""
+
+    session_digest: str
+    user_id: str
+    credential_digest: str
+    created_at: int
+    expires_at: int

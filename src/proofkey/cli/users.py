@@ -1,5 +1,6 @@
-"""``proofkey user add|create|link|list|disable|enable|remove|passwd``: manage the users who
-sign in (the lifecycle: docs/admin.md)."""
+"""``proofkey user add|create|link|list|set|disable|enable|remove|passwd``: manage the users
+who sign in (``set --role admin`` lets a user into the operator console; the lifecycle:
+docs/admin.md)."""
 
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ from proofkey.cli.common import (
 from proofkey.cli.keys import parse_duration
 from proofkey.flows import user_admin
 from proofkey.flows.admin import change_password, register_user
+from proofkey.flows.console_auth import ROLES, set_role
 from proofkey.models import User
 from proofkey.store.base import Store
 
@@ -35,9 +37,13 @@ app = typer.Typer(no_args_is_help=True, rich_markup_mode=None,
 
 def _user_dict(user: User) -> dict[str, Any]:
     return {"user_id": user.user_id, "username": user.username, "name": user.name,
-            "email": user.email, "created_at": user.created_at,
+            "email": user.email, "created_at": user.created_at, "role": user.role,
             "disabled_at": user.disabled_at,
             "awaiting_setup": user.password_hash == user_admin.UNSET_PASSWORD}
+
+
+RoleOpt = Annotated[str, typer.Option(
+    help="user, or admin (may sign in to the operator console at /admin).")]
 
 
 @app.command("add")
@@ -47,18 +53,24 @@ def user_add(
         "--password-stdin", help="Read the password from standard input (required).")] = False,
     name: Annotated[str, typer.Option(help="Display name.")] = "",
     email: Annotated[str, typer.Option(help="Email address.")] = "",
+    role: RoleOpt = "user",
     config: ConfigOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Add a user; the password is read from standard input, never from arguments."""
     if not password_stdin:
         raise fail("pass --password-stdin and write the password to standard input", 2)
+    if role not in ROLES:
+        raise fail(f"--role must be one of {', '.join(ROLES)}", 2)
     settings = settings_from(config)
     password = read_password()
     user = run(settings, lambda s: register_user(s, username, password, name=name,
                                                   email=email, now=int(time.time())),
                exists=f"a user named {username!r} exists already")
     audit(settings, "user_added", user.user_id)
+    if role != "user":
+        run(settings, lambda s: set_role(username, role, roles=s))
+        audit(settings, "role_changed", f"{username}:{role}")
     if as_json:
         emit(_user_dict(user), True)
     else:
@@ -70,7 +82,7 @@ def user_list(config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
     """List users."""
     rows = [_user_dict(u) for u in run(settings_from(config), lambda s: s.list_users())]
     emit(rows, as_json, make_table("users", rows, ["username", "user_id", "name", "email",
-                                                   "awaiting_setup", "disabled_at"]))
+                                                   "role", "awaiting_setup", "disabled_at"]))
 
 
 LinkTtlOpt = Annotated[str, typer.Option("--link-ttl", help="How long the link works: 72h, 7d.")]
@@ -154,6 +166,18 @@ def user_enable(username: str, config: ConfigOpt = None) -> None:
         raise fail(f"no user {username!r}")
     audit(settings, "user_enabled", user.user_id)
     out.print(f"enabled user {username}", markup=False)
+
+
+@app.command("set")
+def user_set(username: str, role: RoleOpt, config: ConfigOpt = None) -> None:
+    """Change a user's role (--role admin: may sign in to the operator console)."""
+    if role not in ROLES:
+        raise fail(f"--role must be one of {', '.join(ROLES)}", 2)
+    settings = settings_from(config)
+    if not run(settings, lambda s: set_role(username, role, roles=s)):
+        raise fail(f"no user {username!r}")
+    audit(settings, "role_changed", f"{username}:{role}")
+    out.print(f"{username} now has the role {role}", markup=False)
 
 
 @app.command("remove")

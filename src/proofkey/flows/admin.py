@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 
 from proofkey.crypto import digest, hash_password_async, new_handle, new_id
 from proofkey.models import Client, ClientType, Secret, TokenAuthMethod, User
-from proofkey.protocol.client_policy import SEVERITIES, Policy, lint, view_of_client
+from proofkey.protocol.client_policy import SEVERITIES, Issue, Policy, lint, view_of_client
 from proofkey.protocol.redirect_uri import validate_registration
 from proofkey.protocol.registration import GRANT_TYPES
 from proofkey.store.base import ClientStore, UserStore
@@ -29,6 +29,7 @@ __all__ = [
     "build_client",
     "change_password",
     "check_policy",
+    "policy_issues",
     "register_client",
     "register_user",
     "validate_password",
@@ -55,18 +56,24 @@ class NewClient:
     warnings: tuple[str, ...] = ()  # the registration policy's warnings, with their rule ids
 
 
+def policy_issues(client: Client) -> list[Issue]:
+    """The findings of ``proofkey lint``'s rule set for a client, errors first (the console
+    lists them; ``check_policy`` decides with them)."""
+    view = view_of_client(client)
+    # Post-logout redirect URIs (OIDC RP-Initiated Logout 1.0 §3.1) take the redirect rules
+    # PKL010-PKL016 too: the same lint over a view that lists them as its redirect URIs.
+    logout_view = replace(view, redirect_uris=client.post_logout_redirect_uris, code_flow=False)
+    return sorted([*lint(view, Policy()), *(
+        replace(i, message=f"post-logout {i.message}") for i in lint(logout_view, Policy())
+        if i.rule.startswith("PKL01"))], key=lambda i: (SEVERITIES.index(i.severity), i.rule))
+
+
 def check_policy(client: Client) -> tuple[str, ...]:
     """Apply the registration policy that ``proofkey lint`` applies (one rule set): raise
     ``AdminError`` naming the first error's rule, else return the warnings. A redirect URI
     that ``protocol.redirect_uri`` refuses (a warning, PKL016, when linting another
     provider's export) refuses a registration here."""
-    view = view_of_client(client)
-    # Post-logout redirect URIs (OIDC RP-Initiated Logout 1.0 §3.1) take the redirect rules
-    # PKL010-PKL016 too: the same lint over a view that lists them as its redirect URIs.
-    logout_view = replace(view, redirect_uris=client.post_logout_redirect_uris, code_flow=False)
-    issues = sorted([*lint(view, Policy()), *(
-        replace(i, message=f"post-logout {i.message}") for i in lint(logout_view, Policy())
-        if i.rule.startswith("PKL01"))], key=lambda i: (SEVERITIES.index(i.severity), i.rule))
+    issues = policy_issues(client)
     errors = [i for i in issues if i.severity == "error"]
     if errors:
         raise AdminError(f"{errors[0].message} [{errors[0].rule}]", rule=errors[0].rule)

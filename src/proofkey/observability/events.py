@@ -221,9 +221,11 @@ class AdminChange(Event):
     password_changed, sessions_revoked (a user's sessions and grants ended), keys_rotated,
     client_pruned (an unused dynamic client removed), client_updated (an operator changed a
     client's policy flags: ``proofkey client set``), initial_token_created and
-    initial_token_revoked (by the token's public id), key_retired, user_disabled,
-    user_enabled, password_link_issued (never the link), grants_revoked and sessions_ended
-    (by id, ``user=…`` or ``client=…``; docs/admin.md);
+    initial_token_revoked (by the token's public id), role_changed (``user:role``),
+    console_signed_in and console_signed_out (the operator console; by user id),
+    session_ended (an administrator ended a user's login session in the console),
+    key_retired, user_disabled, user_enabled, password_link_issued (never the link),
+    grants_revoked and sessions_ended (by id, ``user=…`` or ``client=…``; docs/admin.md);
     ``subject`` names what changed (a client id, a user id, the new key ids) — never a secret.
     """
 

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from proofkey.models import (
+    AdminSession,
     AuthorizationCode,
     Client,
     Connector,
@@ -37,6 +38,7 @@ from proofkey.models import (
     SigningKey,
     UpstreamLogin,
     User,
+    UserRole,
 )
 from proofkey.protocol.resource import Catalog
 
@@ -49,6 +51,7 @@ __all__ = [
     "ClientStore",
     "CodeStore",
     "ConsentStore",
+    "ConsoleStore",
     "DeviceStore",
     "FederationStore",
     "GrantStore",
@@ -58,6 +61,7 @@ __all__ = [
     "PushedRequestStore",
     "RateLimiter",
     "RegistrationStore",
+    "ReplayStore",
     "Reservation",
     "ResourceDirectory",
     "ResourceStore",
@@ -429,11 +433,36 @@ class FederationStore(Protocol):
         ...
 
 
+class ConsoleStore(Protocol):
+    """The operator console: users' roles and the console's own sessions (by digest)."""
+
+    async def set_role(self, username: str, role: UserRole) -> bool:
+        """Give the user ``role``; False if there is no such user."""
+        ...
+
+    async def save_admin_session(self, session: AdminSession) -> None: ...
+    async def get_admin_session(self, session_digest: str, now: int) -> AdminSession | None:
+        """The unexpired console session with this digest."""
+        ...
+
+    async def delete_admin_session(self, session_digest: str) -> None: ...
+
+
 class KeyStore(Protocol):
     async def list_keys(self) -> list[SigningKey]: ...
     async def add_key(self, key: SigningKey) -> None: ...
     async def retire_key(self, kid: str, now: int) -> bool: ...
     async def delete_key(self, kid: str) -> bool: ...
+
+
+class ReplayStore(Protocol):
+    """One-time ids (a DPoP proof's or a client assertion's ``jti``), shared by every instance."""
+
+    async def first_use(self, kind: str, id_digest: str, expires_at: int, now: int) -> bool:
+        """Record the id (the SHA-256 digest of it, never the id) of ``kind`` until
+        ``expires_at``: True the first time, False while a live record of it exists; of N
+        concurrent callers exactly one gets True. Expired records go with ``purge_expired``."""
+        ...
 
 
 class Store(
@@ -453,6 +482,8 @@ class Store(
     KeyStore,
     RegistrationStore,
     ChallengeStore,
+    ReplayStore,
+    ConsoleStore,
     Protocol,
 ):
     """A whole backend: every role, plus lifecycle and housekeeping."""

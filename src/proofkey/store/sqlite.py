@@ -42,8 +42,10 @@ from proofkey.models import (
 from proofkey.store._rows import CODE_REPLAY_WINDOW, Codec, check_family
 from proofkey.store.accounts import SQLiteAccounts
 from proofkey.store.base import ChallengeReuse, ChallengeSighting
+from proofkey.store.console import SQLiteConsole
 from proofkey.store.federation import SQLiteFederation
 from proofkey.store.lifecycle import SQLiteLifecycle
+from proofkey.store.replay import SQLiteReplays
 from proofkey.store.sql import SQLITE, Statements
 from proofkey.store.sqlite_db import SQLiteDatabase
 
@@ -107,7 +109,8 @@ def _polled(row: Any) -> tuple[DeviceAuthorization, int | None]:
     return _device(row[:-1]), row[-1]
 
 
-class SQLiteStore(SQLiteFederation, SQLiteAccounts, SQLiteLifecycle):
+class SQLiteStore(SQLiteFederation, SQLiteAccounts, SQLiteReplays, SQLiteConsole,
+                  SQLiteLifecycle):
     """Every store role on one SQLite database file (or ``":memory:"``)."""
 
     def __init__(self, path: str | Path, *, busy_timeout_ms: int = 5000) -> None:
