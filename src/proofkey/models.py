@@ -124,6 +124,12 @@ class User:
     email: str = ""
     created_at: int = 0
     role: UserRole = "user"
+    disabled_at: int | None = None  # disabled: no login (docs/admin.md, user lifecycle)
+
+    @property
+    def has_password(self) -> bool:
+        """False for a user created with a password-set link who has not used it yet."""
+        return self.password_hash.startswith("$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -262,10 +268,15 @@ class SigningKey:
     alg: str
     private_jwk: str = field(repr=False)
     created_at: int
-    retired_at: int | None = None
+    retired_at: int | None = None  # stopped signing then (``proofkey keys retire``)
+    activates_at: int | None = None  # signs from then on (None: from ``created_at``)
 
     def is_active(self) -> bool:
         return self.retired_at is None
+
+    @property
+    def signs_from(self) -> int:
+        return self.created_at if self.activates_at is None else self.activates_at
 
 
 @dataclass(frozen=True, slots=True)

@@ -236,7 +236,10 @@ def test_a_too_short_password_is_refused(env: dict[str, str], data_dir: Path) ->
 
 
 def test_keys_are_listed_and_rotated(env: dict[str, str]) -> None:
-    first = json.loads(ok(run_cli(["keys", "rotate", "--json"], env)).stdout)
+    """``--activate-after 0``: the new keys sign at once (phased rotation:
+    tests/process/test_cli_lifecycle.py)."""
+    first = json.loads(ok(run_cli(["keys", "rotate", "--activate-after", "0", "--json"],
+                                  env)).stdout)
     assert {k["alg"] for k in first} >= {"ES256", "RS256"}
     assert all(k["active"] for k in first)
 
@@ -244,11 +247,12 @@ def test_keys_are_listed_and_rotated(env: dict[str, str]) -> None:
     assert {k["kid"] for k in listed} == {k["kid"] for k in first}
     assert all("d" not in k and "private" not in json.dumps(k).lower() for k in listed)
 
-    rotated = ok(run_cli(["keys", "rotate"], env)).stdout
+    rotated = ok(run_cli(["keys", "rotate", "--activate-after", "0"], env)).stdout
     assert "new signing keys" in rotated
     after = {k["kid"]: k for k in json.loads(ok(run_cli(["keys", "list", "--json"], env)).stdout)}
     old = [after[k["kid"]] for k in first]
     assert all(not k["active"] and k["retired_at"] for k in old), "retired, still published"
+    assert {k["phase"] for k in old} == {"retiring"}
     new_active = [k for k in after.values() if k["active"]]
     assert {k["alg"] for k in new_active} == {k["alg"] for k in first}
     assert not {k["kid"] for k in new_active} & {k["kid"] for k in first}
@@ -420,7 +424,7 @@ async def test_keys_rotated_by_the_cli_reach_a_running_server(data_dir: Path,
         async with httpx.AsyncClient(base_url=server.base_url, timeout=10) as http:
             before = {k["kid"] for k in (await http.get("/jwks")).json()["keys"]}
             rotated = json.loads(ok(await asyncio.to_thread(
-                run_cli, ["keys", "rotate", "--json"], env)).stdout)
+                run_cli, ["keys", "rotate", "--activate-after", "0", "--json"], env)).stdout)
             fresh = {k["kid"] for k in rotated}
 
             published = {k["kid"] for k in (await http.get("/jwks")).json()["keys"]}

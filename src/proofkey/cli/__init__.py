@@ -16,6 +16,7 @@ from proofkey.cli import (
     client_check,
     clients,
     connectors,
+    grants,
     keys,
     login,
     maintenance,
@@ -37,6 +38,8 @@ app.add_typer(registration.app, name="registration")
 app.add_typer(connectors.app, name="connector")
 app.add_typer(resources.app, name="resource")
 app.add_typer(admin.app, name="admin")
+app.add_typer(grants.grant_app, name="grant")
+app.add_typer(grants.session_app, name="session")
 
 app.command(epilog=serve.EPILOG)(serve.serve)
 app.command()(maintenance.migrate)

@@ -39,16 +39,19 @@ def _username(connector: str, claims: Mapping[str, Any]) -> str:
 async def account_for(connector: str, claims: Mapping[str, Any], *, users: UserStore,
                       links: FederationStore, ctx: Context) -> User | None:
     """The local user for ``claims`` (our names: sub, name, email, email_verified) at
-    ``connector``; None when a link names a user that no longer exists."""
+    ``connector``; None when a link names a user that no longer exists or is disabled."""
     subject = str(claims["sub"])
     user_id = await links.get_link(connector, subject)
     if user_id is not None:
-        return await users.get_user(user_id)
+        linked = await users.get_user(user_id)
+        return linked if linked is not None and linked.disabled_at is None else None
     email = claims.get("email") if isinstance(claims.get("email"), str) else None
     now = ctx.now()
     if email and ctx.settings.link_verified_email and _verified(claims.get("email_verified")):
         found = await links.users_with_email(email)
         if len(found) == 1:
+            if found[0].disabled_at is not None:
+                return None
             return await _link(connector, subject, found[0], "verified_email", links, ctx)
     user = User(user_id=new_id(), username=_username(connector, claims),
                 password_hash=NO_PASSWORD, name=str(claims.get("name") or "")[:200],

@@ -22,6 +22,7 @@ from proofkey.store.base import ClientStore, UserStore
 
 __all__ = [
     "DEFAULT_GRANTS",
+    "USERNAME_RULE",
     "AdminError",
     "NewClient",
     "PasswordChange",
@@ -36,7 +37,7 @@ __all__ = [
 
 DEFAULT_GRANTS = ("authorization_code", "refresh_token")
 _CLIENT_ID = re.compile(r"[A-Za-z0-9._~-]{1,128}")
-_USERNAME = re.compile(r"[A-Za-z0-9._@+-]{1,128}")
+USERNAME_RULE = re.compile(r"[A-Za-z0-9._@+-]{1,128}")
 _ID_TOKEN_ALGS = frozenset({"RS256", "ES256"})
 
 
@@ -202,7 +203,7 @@ async def register_user(
     users: UserStore, username: str, password: str, *, name: str = "", email: str = "",
     now: int,
 ) -> User:
-    if not _USERNAME.fullmatch(username):
+    if not USERNAME_RULE.fullmatch(username):
         raise AdminError("usernames are 1-128 characters of A-Z a-z 0-9 . _ @ + -")
     validate_password(password)
     user = User(user_id=new_id(), username=username,

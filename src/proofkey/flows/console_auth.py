@@ -52,9 +52,9 @@ class ConsoleSignIn:
 
 
 def may_enter(user: User | None) -> bool:
-    """The console's one admission rule. (A disabled user is refused here as well once users
-    can be disabled.)"""
-    return user is not None and user.role == ADMIN
+    """The console's one admission rule: an enabled user with the admin role (disabling a user
+    ends their console sessions too: every page checks this)."""
+    return user is not None and user.role == ADMIN and user.disabled_at is None
 
 
 def _credential(user: User) -> str:

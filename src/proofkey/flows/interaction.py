@@ -115,11 +115,16 @@ async def authenticate(
                           retry_after=held.retry_after)
     try:
         user = await users.get_user_by_username(username) if len(username) <= 200 else None
-        ok = await verify_password_async(user.password_hash if user else None, password[:1024])
+        # A user without a password yet (a password-set link) or disabled verifies against
+        # the dummy hash: the same time as an unknown user, and False.
+        usable = user if user is not None and user.has_password and user.disabled_at is None \
+            else None
+        ok = await verify_password_async(usable.password_hash if usable else None,
+                                         password[:1024])
     except Exception:
         await throttle.release(limiter, held)  # not verified (store down): not a failure
         raise
-    if user is None or not ok:
+    if user is None or usable is None or not ok:
         ctx.bus.emit(LoginFailed(fingerprint(username), client_id))
         raise BadCredentials
     await throttle.release(limiter, held)

@@ -226,7 +226,8 @@ class AdminChange(Event):
     console_signed_in and console_signed_out (the operator console; by user id),
     session_ended (an administrator ended a user's login session in the console),
     client_secret_rotated, admin_token_created and admin_token_revoked (by the admin token's
-    public id);
+    public id), key_retired, user_disabled, user_enabled, password_link_issued (never the
+    link), grants_revoked and sessions_ended (by id, ``user=…`` or ``client=…``; docs/admin.md);
     ``subject`` names what changed (a client id, a user id, the new key ids) — never a secret.
     """
 

@@ -75,6 +75,7 @@ PURGED: tuple[tuple[str, int], ...] = (
     ("upstream_logins", 0),
     ("replay_ids", 0),
     ("admin_sessions", 0),
+    ("password_set_tokens", 0),
 )  # fmt: skip
 
 

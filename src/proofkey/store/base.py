@@ -59,6 +59,7 @@ __all__ = [
     "GrantStore",
     "InteractionStore",
     "KeyStore",
+    "LifecycleStore",
     "PushedRequestStore",
     "RateLimiter",
     "RegistrationStore",
@@ -149,8 +150,10 @@ class UserStore(Protocol):
     async def list_users(self) -> list[User]: ...
     async def remove_user(self, username: str, *, now: int | None = None) -> bool:
         """Delete the user and, in the same transaction, revoke their grants (revoked_at
-        ``now``, default the current time) and delete their sessions and consents. False if
-        there was no such user."""
+        ``now``, default the current time) and delete their sessions, consents, pending
+        authorizations, codes (redeemed ones too), device requests, password-set links and
+        upstream links: nothing of theirs is left that could become a token. False if there
+        was no such user."""
         ...
 
     async def set_password(self, username: str, password_hash: str) -> bool: ...
@@ -210,6 +213,47 @@ class AccountStore(Protocol):
         """In one transaction: forget the user's consent to the client and revoke (at ``now``)
         every active grant the client holds for the user; return the grants revoked."""
         ...
+
+
+class LifecycleStore(Protocol):
+    """What operators do to users, grants and sessions (docs/admin.md, flows/user_admin and
+    flows/grant_admin). Password-set links are kept as digests and taken once."""
+
+    async def set_user_disabled(self, user_id: str, disabled_at: int | None) -> bool:
+        """Mark the user disabled at ``disabled_at`` (None: enabled); False if no such user."""
+        ...
+
+    async def add_password_link(self, token_digest: str, user_id: str, now: int,
+                                expires_at: int) -> None:
+        """Store a password-set link's digest, replacing the user's earlier links."""
+        ...
+
+    async def peek_password_link(self, token_digest: str, now: int) -> str | None:
+        """The user of an unexpired, unused link (nothing written)."""
+        ...
+
+    async def take_password_link(self, token_digest: str, now: int) -> str | None:
+        """Atomically delete an unexpired link and return its user: of N concurrent callers
+        exactly one gets it."""
+        ...
+
+    async def list_client_grants(self, client_id: str, now: int) -> list[Grant]:
+        """The client's active, unexpired grants, newest first."""
+        ...
+
+    async def revoke_user_grants(self, user_id: str, now: int) -> int: ...
+    async def revoke_client_grants(self, client_id: str, now: int) -> int: ...
+    async def end_user_sessions(self, user_id: str) -> int: ...
+    async def end_session_by_digest(self, session_digest: str) -> Session | None:
+        """Delete the session, whoever's it is; the session deleted, or None."""
+        ...
+
+    async def list_client_sessions(self, client_id: str, now: int) -> list[Session]:
+        """Unexpired sessions in which the client got an active grant (same user and
+        ``auth_time``), newest first."""
+        ...
+
+    async def end_client_sessions(self, client_id: str, now: int) -> int: ...
 
 
 class ConsentStore(Protocol):
@@ -441,6 +485,7 @@ class Store(
     InteractionStore,
     SessionStore,
     AccountStore,
+    LifecycleStore,
     ConsentStore,
     CodeStore,
     GrantStore,

@@ -150,6 +150,9 @@ class Users:
                                   " WHERE user_id = $1 AND status = 'approved'"
                                   " AND consumed_at IS NULL")  # fmt: skip
     forget_consents: str = "DELETE FROM consents WHERE user_id = $1"
+    # Removal leaves nothing that could still become a token (docs/admin.md).
+    forget_all_codes: str = "DELETE FROM auth_codes WHERE user_id = $1"
+    forget_devices: str = "DELETE FROM device_authorizations WHERE user_id = $1"
     set_password: str = "UPDATE users SET password_hash = $2 WHERE username = $1"  # noqa: S105
 
 
@@ -377,7 +380,12 @@ class Atomic:
         " revoked AS (UPDATE grants SET revoked_at = $2 WHERE revoked_at IS NULL"
         " AND user_id IN (SELECT user_id FROM gone)),"
         " ended AS (DELETE FROM sessions WHERE user_id IN (SELECT user_id FROM gone)),"
-        " forgotten AS (DELETE FROM consents WHERE user_id IN (SELECT user_id FROM gone))"
+        " forgotten AS (DELETE FROM consents WHERE user_id IN (SELECT user_id FROM gone)),"
+        " pending AS (DELETE FROM pending_authorizations"
+        " WHERE user_id IN (SELECT user_id FROM gone)),"
+        " codes AS (DELETE FROM auth_codes WHERE user_id IN (SELECT user_id FROM gone)),"
+        " devices AS (DELETE FROM device_authorizations"
+        " WHERE user_id IN (SELECT user_id FROM gone))"
         " SELECT user_id FROM gone"
     )
     remove_client: str = (

@@ -45,6 +45,7 @@ from proofkey.store.admin_tokens import SQLiteAdminTokens
 from proofkey.store.base import ChallengeReuse, ChallengeSighting
 from proofkey.store.console import SQLiteConsole
 from proofkey.store.federation import SQLiteFederation
+from proofkey.store.lifecycle import SQLiteLifecycle
 from proofkey.store.replay import SQLiteReplays
 from proofkey.store.sql import SQLITE, Statements
 from proofkey.store.sqlite_db import SQLiteDatabase
@@ -60,6 +61,7 @@ _RESOURCES = _SQL.resources
 _PURGES = SQLITE.purges()  # up to ``batch`` rows per table and call
 _END_USER_ACCESS = (_USERS.forget_pending, _USERS.forget_unredeemed_codes,
                     _USERS.deny_approved_devices)
+_REMOVED_WITH_USER = (_USERS.forget_pending, _USERS.forget_all_codes, _USERS.forget_devices)
 
 
 # -- row <-> model: scope lists are space-separated words (in order), sets are sorted words,
@@ -109,7 +111,7 @@ def _polled(row: Any) -> tuple[DeviceAuthorization, int | None]:
 
 
 class SQLiteStore(SQLiteFederation, SQLiteAccounts, SQLiteReplays, SQLiteConsole,
-                  SQLiteAdminTokens):
+                  SQLiteAdminTokens, SQLiteLifecycle):
     """Every store role on one SQLite database file (or ``":memory:"``)."""
 
     def __init__(self, path: str | Path, *, busy_timeout_ms: int = 5000) -> None:
@@ -187,6 +189,8 @@ class SQLiteStore(SQLiteFederation, SQLiteAccounts, SQLiteReplays, SQLiteConsole
                 db.execute(_USERS.revoke_grants, (user_id, revoked_at))
                 db.execute(_USERS.end_sessions, (user_id,))
                 db.execute(_USERS.forget_consents, (user_id,))
+                for sql in _REMOVED_WITH_USER:
+                    db.execute(sql, (user_id,))
         return bool(gone)
 
     async def set_password(self, username: str, password_hash: str) -> bool:

@@ -26,7 +26,7 @@ from proofkey.observability.logs import configure_logging
 from proofkey.observability.tracing import Tracing
 from proofkey.settings import Settings, load_settings
 from proofkey.store.base import ChallengeReuse, RateLimiter
-from proofkey.tokens.keys import prune_retired_keys
+from proofkey.tokens.keys import keep_seconds_for, prune_retired_keys
 
 from . import (
     connector_pages,
@@ -35,6 +35,7 @@ from . import (
     endpoints,
     logout_pages,
     pages,
+    password_pages,
     registration_endpoint,
 )
 from .admin_api import admin_api
@@ -74,8 +75,8 @@ async def _housekeeping(services: Services) -> None:
             if now - recorded >= USE_RECORDING_SECONDS:  # before purging: expired rows count
                 await services.store.record_client_use(recorded - USE_OVERLAP, now)
                 recorded = now
-            keep = max(services.settings.access_token_ttl_seconds,
-                       services.settings.id_token_ttl_seconds)
+            keep = keep_seconds_for(services.settings.access_token_ttl_seconds,
+                                    services.settings.id_token_ttl_seconds)
             await prune_retired_keys(services.store, now, keep_seconds=keep)
             await services.refresh_keys()
             purged = 0
@@ -188,6 +189,8 @@ def create_app(settings: Settings, *, bus: EventBus | None = None,
         Route("/logout/confirm", logout_pages.logout_confirm, methods=["POST"]),
         Route("/account/login", pages.account_login, methods=["POST"]),
         Route("/account/logout", pages.account_logout, methods=["POST"]),
+        Route("/account/password/set", password_pages.password_set, methods=["GET"]),
+        Route("/account/password/set", password_pages.password_set_submit, methods=["POST"]),
         Route("/device_authorization", device_pages.device_authorization, methods=["POST"]),
         Route("/device", device_pages.device, methods=["GET"]),
         Route("/device", device_pages.device_submit, methods=["POST"]),

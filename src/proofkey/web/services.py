@@ -35,6 +35,7 @@ from proofkey.flows.client_keys import ClientKeySets
 from proofkey.flows.client_metadata import CacheBounds, MetadataResolver, ResolvingClientStore
 from proofkey.flows.context import Context
 from proofkey.flows.token import TokenServices
+from proofkey.models import SigningKey
 from proofkey.observability.audit import AuditLog
 from proofkey.observability.events import EventBus
 from proofkey.observability.metrics import Metrics
@@ -54,7 +55,7 @@ from proofkey.store.base import (
 from proofkey.store.client_cache import CachedClientStore
 from proofkey.store.ratelimit import MemoryRateLimiter
 from proofkey.store.resource_cache import CachedResourceDirectory
-from proofkey.tokens.keys import KeyRing
+from proofkey.tokens.keys import KeyRing, keep_seconds_for
 from proofkey.tokens.mint import TokenMinter
 
 from .cors import CorsPolicy
@@ -112,12 +113,15 @@ RELOAD_INTERVAL = 1.0
 @dataclass(slots=True)
 class KeyWatcher:
     """Notices keys another instance or the CLI added or retired, and swaps the minter's ring
-    (cheap when nothing changed: one read of the key table)."""
+    (cheap when nothing changed: one read of the key table). Which key signs needs no reload:
+    the ring reads it off the records and ``clock`` (tokens/keys.py, phases)."""
 
     keys: KeyStore
     minter: TokenMinter
-    versions: frozenset[tuple[str, int | None]] = field(default_factory=frozenset)
+    versions: frozenset[tuple[str, int | None, int | None]] = field(default_factory=frozenset)
     last: float = float("-inf")  # monotonic time of the last reload
+    clock: Callable[[], float] = time.time
+    keep_seconds: int | None = None
 
     async def refresh(self, *, min_interval: float = 0.0) -> None:
         """Reload, unless the last reload is less than ``min_interval`` seconds old."""
@@ -126,10 +130,15 @@ class KeyWatcher:
             return
         self.last = now
         records = await self.keys.list_keys()
-        versions = frozenset((r.kid, r.retired_at) for r in records)
+        versions = key_versions(records)
         if versions != self.versions:
-            self.minter.keys = KeyRing(records)
+            self.minter.keys = KeyRing(records, clock=self.clock, keep_seconds=self.keep_seconds)
             self.versions = versions
+
+
+def key_versions(records: list[SigningKey]) -> frozenset[tuple[str, int | None, int | None]]:
+    """What a reload compares: a changed set means another ring."""
+    return frozenset((r.kid, r.retired_at, r.activates_at) for r in records)
 
 
 @dataclass(frozen=True, slots=True)
@@ -227,11 +236,13 @@ async def build_services(settings: Settings, observers: Observers, limiter: Rate
         observers.bus, resources)
     ctx = Context(settings=settings, bus=observers.bus, clock=clock)
     assertions = client_assertions(settings, store, clock)
-    ring = await KeyRing.load(store, ctx.now())
+    keep = keep_seconds_for(settings.access_token_ttl_seconds, settings.id_token_ttl_seconds)
+    ring = await KeyRing.load(store, ctx.now(), clock=clock, keep_seconds=keep)
     minter = TokenMinter(ring, issuer=settings.effective_issuer, audience=settings.audience,
                          access_ttl=settings.access_token_ttl_seconds,
                          id_ttl=settings.id_token_ttl_seconds)
-    watcher = KeyWatcher(store, minter, frozenset((r.kid, r.retired_at) for r in ring.records()))
+    watcher = KeyWatcher(store, minter, key_versions(ring.records()), clock=clock,
+                         keep_seconds=keep)
     try:
         connectors = Connectors(settings, store, transport=upstream_transport,
                                 traced=observers.tracing.traced_upstream)

@@ -6,6 +6,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from proofkey.flows.console_keys import list_keys
+from proofkey.tokens.keys import keep_seconds_for
 
 from ..services import services_of
 from .common import console_page, login_redirect, signed_in
@@ -19,5 +20,8 @@ async def keys(request: Request) -> Response:
     if admin is None:
         return login_redirect()
     services = services_of(request)
-    rows = await list_keys(keys=services.store, now=services.ctx.now())
+    settings = services.settings
+    rows = await list_keys(keys=services.store, now=services.ctx.now(),
+                           keep_seconds=keep_seconds_for(settings.access_token_ttl_seconds,
+                                                         settings.id_token_ttl_seconds))
     return console_page(request, "keys.html", admin=admin, active="keys", keys=rows, when=when)
