@@ -24,6 +24,7 @@ __all__ = [
     "InteractionRequired",
     "InvalidClient",
     "InvalidClientMetadata",
+    "InvalidDpopProof",
     "InvalidGrant",
     "InvalidRedirectUri",
     "InvalidRequest",
@@ -42,6 +43,7 @@ __all__ = [
     "UnsupportedGrantType",
     "UnsupportedResponseType",
     "UnsupportedTokenType",
+    "UseDpopNonce",
 ]
 
 # RFC 6749 §5.2: error_description "MUST NOT include characters outside the set
@@ -224,6 +226,24 @@ class ExpiredToken(OAuthError):
 
     error = "expired_token"
     default_redirectable = False
+
+
+class InvalidDpopProof(OAuthError):
+    """RFC 9449 §5: the DPoP proof is missing where required, invalid or replayed."""
+
+    error = "invalid_dpop_proof"
+    default_redirectable = False
+
+
+class UseDpopNonce(OAuthError):
+    """RFC 9449 §8: the server requires a nonce it provides in the ``DPoP-Nonce`` header."""
+
+    error = "use_dpop_nonce"
+    default_redirectable = False
+
+    def __init__(self, description: str, *, nonce: str, detail: str | None = None) -> None:
+        super().__init__(description, detail=detail)
+        self.nonce = nonce
 
 
 class InvalidRedirectUri(OAuthError):

@@ -90,6 +90,7 @@ class Client:
     # OIDC RP-Initiated Logout 1.0 §3.1: compared exactly, like redirect_uris.
     post_logout_redirect_uris: tuple[str, ...] = ()
     revoke_on_logout: bool = False  # logout revokes the grants issued in the ended session
+    require_dpop: bool = False  # RFC 9449 §5.2 dpop_bound_access_tokens: no token without a proof
 
     @property
     def is_public(self) -> bool:
@@ -127,6 +128,7 @@ class PendingAuthorization:
     user_id: str | None = None
     auth_time: int | None = None
     resources: tuple[str, ...] = ()  # RFC 8707 resource indicators, as requested
+    dpop_jkt: str | None = None  # RFC 9449 §10: the code will be bound to this key
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,6 +158,7 @@ class AuthorizationCode:
     redeemed_at: int | None = None
     grant_id: str | None = None
     resources: tuple[str, ...] = ()  # RFC 8707 resources authorized with the code
+    dpop_jkt: str | None = None  # RFC 9449 §10: only a proof with this key redeems it
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,6 +188,7 @@ class RefreshToken:
     parent_digest: str | None = None
     rotated_at: int | None = None
     replaced_by: str | None = None
+    dpop_jkt: str | None = None  # RFC 9449 §5: a public client's token works only with this key
 
 
 @dataclass(frozen=True, slots=True)

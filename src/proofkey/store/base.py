@@ -50,6 +50,7 @@ __all__ = [
     "CodeStore",
     "ConsentStore",
     "DeviceStore",
+    "DpopSecretStore",
     "FederationStore",
     "GrantStore",
     "InteractionStore",
@@ -385,6 +386,15 @@ class FederationStore(Protocol):
         ...
 
 
+class DpopSecretStore(Protocol):
+    """The one secret DPoP nonces are derived from (RFC 9449 §8), shared by every instance."""
+
+    async def dpop_nonce_secret(self, candidate: str, now: int) -> str:
+        """The stored secret; if there is none yet, store ``candidate`` first. Of concurrent
+        first callers exactly one's candidate is kept, and every caller gets that one."""
+        ...
+
+
 class KeyStore(Protocol):
     async def list_keys(self) -> list[SigningKey]: ...
     async def add_key(self, key: SigningKey) -> None: ...
@@ -408,6 +418,7 @@ class Store(
     KeyStore,
     RegistrationStore,
     ChallengeStore,
+    DpopSecretStore,
     Protocol,
 ):
     """A whole backend: every role, plus lifecycle and housekeeping."""

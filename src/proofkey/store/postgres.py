@@ -57,6 +57,7 @@ from proofkey.models import (
 )
 from proofkey.store._rows import CODE_REPLAY_WINDOW, Codec, check_family
 from proofkey.store.accounts import PostgresAccounts
+from proofkey.store.dpop_secret import PostgresDpopSecret
 from proofkey.store.base import ChallengeReuse, ChallengeSighting
 from proofkey.store.federation import PostgresFederation
 from proofkey.store.postgres_db import PostgresPool, count_changed, redacted
@@ -105,7 +106,7 @@ def _polled(row: Any) -> tuple[DeviceAuthorization, int | None]:
     return _device(values[:-1]), values[-1]
 
 
-class PostgresStore(PostgresFederation, PostgresAccounts):
+class PostgresStore(PostgresFederation, PostgresAccounts, PostgresDpopSecret):
     """Every store role on one PostgreSQL database (schema: the DSN's ``search_path``)."""
 
     def __init__(self, dsn: str, *, min_size: int = 1, max_size: int = 10,

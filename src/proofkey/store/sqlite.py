@@ -41,6 +41,7 @@ from proofkey.models import (
 )
 from proofkey.store._rows import CODE_REPLAY_WINDOW, Codec, check_family
 from proofkey.store.accounts import SQLiteAccounts
+from proofkey.store.dpop_secret import SQLiteDpopSecret
 from proofkey.store.base import ChallengeReuse, ChallengeSighting
 from proofkey.store.federation import SQLiteFederation
 from proofkey.store.sql import SQLITE, Statements
@@ -82,7 +83,7 @@ _CODEC = Codec(
     decode={"scope": _words, "resources": _words, "scopes": _unset, "grant_types": _unset,
             "prompt": _unset, "redirect_uris": lambda text: tuple(json.loads(text)),
             "require_pushed_authorization_requests": bool, "resource_server": bool,
-            "reject_reused_challenge": bool, "revoke_on_logout": bool,
+            "reject_reused_challenge": bool, "revoke_on_logout": bool, "require_dpop": bool,
             "post_logout_redirect_uris": lambda text: tuple(json.loads(text))},
 )  # fmt: skip
 _row, _read = _CODEC.row, _CODEC.reader
@@ -105,7 +106,7 @@ def _polled(row: Any) -> tuple[DeviceAuthorization, int | None]:
     return _device(row[:-1]), row[-1]
 
 
-class SQLiteStore(SQLiteFederation, SQLiteAccounts):
+class SQLiteStore(SQLiteFederation, SQLiteAccounts, SQLiteDpopSecret):
     """Every store role on one SQLite database file (or ``":memory:"``)."""
 
     def __init__(self, path: str | Path, *, busy_timeout_ms: int = 5000) -> None:

@@ -32,6 +32,7 @@ from proofkey.connectors.config import ConnectorError
 from proofkey.connectors.registry import Connectors
 from proofkey.flows.client_metadata import CacheBounds, MetadataResolver, ResolvingClientStore
 from proofkey.flows.context import Context
+from proofkey.flows.dpop import DpopGate
 from proofkey.flows.token import TokenServices
 from proofkey.observability.audit import AuditLog
 from proofkey.observability.events import EventBus
@@ -52,7 +53,7 @@ from .cors import CorsPolicy
 from .metadata_fetcher import HttpsMetadataFetcher
 
 __all__ = ["KeyWatcher", "Observers", "Services", "build_limiter", "build_observers",
-           "build_services", "metadata_clients", "services_of"]
+           "build_services", "dpop_gate", "metadata_clients", "services_of"]
 
 _HERE = Path(__file__).parent
 
@@ -213,9 +214,17 @@ async def build_services(settings: Settings, observers: Observers, limiter: Rate
         settings=settings, store=store, clients=clients, minter=minter, ctx=ctx,
         limiter=limiter, templates=_templates(),
         token=TokenServices(clients=clients, codes=store, grants=store, devices=store,
-                            minter=minter, limiter=limiter, resources=resources),
+                            minter=minter, limiter=limiter, resources=resources,
+                            dpop=dpop_gate(settings, store)),
         cors=CorsPolicy(store), keys=watcher, connectors=connectors, resources=resources,
     )
+
+
+def dpop_gate(settings: Settings, store: Store) -> DpopGate:
+    """The token endpoint's DPoP checks: ``htu`` is the configured issuer's token endpoint
+    (RFC 9449 §4.3), never one built from the request's Host or forwarded headers."""
+    return DpopGate(replay=store, secrets=store, token_url=f"{settings.effective_issuer}/token",
+                    nonces=settings.dpop_nonces, nonce_period=settings.dpop_nonce_seconds)
 
 
 def services_of(request: Request) -> Services:
