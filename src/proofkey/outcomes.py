@@ -91,3 +91,8 @@ def error_outcome(error: str) -> TokenErrorOutcome | Literal["other"]:
 UpstreamOutcome = Literal["success", "denied", "verifier_mismatch", "mix_up",
                           "invalid_id_token", "invalid_response", "unavailable", "no_pkce"]
 UPSTREAM_OUTCOMES: frozenset[str] = frozenset(get_args(UpstreamOutcome))
+
+# Why a DPoP proof (RFC 9449) was refused: the label of proofkey_dpop_failures_total.
+DpopRefusal = Literal["missing", "malformed", "typ", "alg", "jwk", "signature", "htm", "htu",
+                      "iat", "ath", "nonce", "replay", "key_mismatch"]
+DPOP_REFUSALS: frozenset[str] = frozenset(get_args(DpopRefusal))

@@ -51,6 +51,7 @@ class CompactJws:
 
     header: JwsHeader
     claims: Mapping[str, Any]
+    members: Mapping[str, Any]  # every protected header member (e.g. DPoP's "jwk"), untrusted
 
 
 def _refuse(*_: object) -> NoReturn:
@@ -113,11 +114,11 @@ def _typed_header(members: dict[str, Any]) -> JwsHeader:
     return JwsHeader(alg, kid, typ)
 
 
-def _segments(token: str) -> list[str]:
+def _segments(token: str, max_header_chars: int = MAX_HEADER_CHARS) -> list[str]:
     if len(token) > MAX_TOKEN_CHARS or token.count(".") != 2:
         _refuse()
     segments = token.split(".")
-    if len(segments[0]) > MAX_HEADER_CHARS or len(segments[2]) > MAX_SIGNATURE_CHARS:
+    if len(segments[0]) > max_header_chars or len(segments[2]) > MAX_SIGNATURE_CHARS:
         _refuse()
     return segments
 
@@ -127,10 +128,13 @@ def parse_header(token: str) -> JwsHeader:
     return _typed_header(_json_segment(_segments(token)[0]))
 
 
-def parse_compact(token: str) -> CompactJws:
+def parse_compact(token: str, *, max_header_chars: int = MAX_HEADER_CHARS) -> CompactJws:
     """Header and claim set of a compact JWS, each bounded and parsed once. The signature is
-    not checked here: the caller verifies it before trusting ``claims``."""
-    header, payload, signature = _segments(token)
+    not checked here: the caller verifies it before trusting ``claims``. A header that carries
+    its key (a DPoP proof's ``jwk``: an RSA-4096 key is about 1 000 characters encoded) needs a
+    larger ``max_header_chars`` than proofkey's own tokens."""
+    header, payload, signature = _segments(token, max_header_chars)
     if len(signature) % 4 == 1 or _SEGMENT.fullmatch(signature) is None:
         _refuse()
-    return CompactJws(_typed_header(_json_segment(header)), _json_segment(payload))
+    members = _json_segment(header)
+    return CompactJws(_typed_header(members), _json_segment(payload), members)

@@ -19,7 +19,7 @@ from joserfc.errors import JoseError
 from joserfc.jwk import ECKey, JWKRegistry, OKPKey, RSAKey
 
 __all__ = ["ASYMMETRIC_ALGORITHMS", "DEFAULT_ALGORITHMS", "PublicKey", "allowed_algorithms",
-           "read_key_set"]
+           "read_key_set", "read_public_key"]
 
 Key = ECKey | RSAKey | OKPKey
 
@@ -71,7 +71,9 @@ def _rsa_bits(jwk: Mapping[str, Any]) -> int:
     return len(base64.urlsafe_b64decode(n + "=" * (-len(n) % 4)).lstrip(b"\0")) * 8
 
 
-def _public_key(jwk: Any) -> PublicKey | None:
+def read_public_key(jwk: Any) -> PublicKey | None:
+    """One usable public verification key from a JWK object, or None (symmetric, private
+    members, not for signatures, an RSA key under 2048 bits, or unparsable)."""
     if not isinstance(jwk, dict) or _PRIVATE_MEMBERS & jwk.keys():
         return None
     kty, crv, kid, alg = (jwk.get(n) for n in ("kty", "crv", "kid", "alg"))
@@ -94,5 +96,5 @@ def read_key_set(document: Mapping[str, Any]) -> tuple[PublicKey, ...]:
     entries = document.get("keys")
     if not isinstance(entries, list):
         return ()
-    keys = (_public_key(jwk) for jwk in entries[:MAX_KEYS])
+    keys = (read_public_key(jwk) for jwk in entries[:MAX_KEYS])
     return tuple(key for key in keys if key is not None)

@@ -71,6 +71,7 @@ PURGED: tuple[tuple[str, int], ...] = (
     ("pkce_challenges", 0),
     ("initial_access_tokens", 0),
     ("upstream_logins", 0),
+    ("replay_ids", 0),
 )  # fmt: skip
 
 

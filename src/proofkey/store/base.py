@@ -58,6 +58,7 @@ __all__ = [
     "PushedRequestStore",
     "RateLimiter",
     "RegistrationStore",
+    "ReplayStore",
     "Reservation",
     "ResourceDirectory",
     "ResourceStore",
@@ -402,6 +403,16 @@ class KeyStore(Protocol):
     async def delete_key(self, kid: str) -> bool: ...
 
 
+class ReplayStore(Protocol):
+    """One-time ids (a DPoP proof's or a client assertion's ``jti``), shared by every instance."""
+
+    async def first_use(self, kind: str, id_digest: str, expires_at: int, now: int) -> bool:
+        """Record the id (the SHA-256 digest of it, never the id) of ``kind`` until
+        ``expires_at``: True the first time, False while a live record of it exists; of N
+        concurrent callers exactly one gets True. Expired records go with ``purge_expired``."""
+        ...
+
+
 class Store(
     ClientStore,
     ResourceStore,
@@ -418,6 +429,7 @@ class Store(
     KeyStore,
     RegistrationStore,
     ChallengeStore,
+    ReplayStore,
     DpopSecretStore,
     Protocol,
 ):

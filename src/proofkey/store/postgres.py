@@ -61,6 +61,7 @@ from proofkey.store.dpop_secret import PostgresDpopSecret
 from proofkey.store.base import ChallengeReuse, ChallengeSighting
 from proofkey.store.federation import PostgresFederation
 from proofkey.store.postgres_db import PostgresPool, count_changed, redacted
+from proofkey.store.replay import PostgresReplays
 from proofkey.store.sql import POSTGRES, Atomic, Statements
 
 __all__ = ["CODE_REPLAY_WINDOW", "PostgresStore"]
@@ -106,7 +107,7 @@ def _polled(row: Any) -> tuple[DeviceAuthorization, int | None]:
     return _device(values[:-1]), values[-1]
 
 
-class PostgresStore(PostgresFederation, PostgresAccounts, PostgresDpopSecret):
+class PostgresStore(PostgresFederation, PostgresAccounts, PostgresReplays, PostgresDpopSecret):
     """Every store role on one PostgreSQL database (schema: the DSN's ``search_path``)."""
 
     def __init__(self, dsn: str, *, min_size: int = 1, max_size: int = 10,

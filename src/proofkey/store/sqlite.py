@@ -44,6 +44,7 @@ from proofkey.store.accounts import SQLiteAccounts
 from proofkey.store.dpop_secret import SQLiteDpopSecret
 from proofkey.store.base import ChallengeReuse, ChallengeSighting
 from proofkey.store.federation import SQLiteFederation
+from proofkey.store.replay import SQLiteReplays
 from proofkey.store.sql import SQLITE, Statements
 from proofkey.store.sqlite_db import SQLiteDatabase
 
@@ -106,7 +107,7 @@ def _polled(row: Any) -> tuple[DeviceAuthorization, int | None]:
     return _device(row[:-1]), row[-1]
 
 
-class SQLiteStore(SQLiteFederation, SQLiteAccounts, SQLiteDpopSecret):
+class SQLiteStore(SQLiteFederation, SQLiteAccounts, SQLiteReplays, SQLiteDpopSecret):
     """Every store role on one SQLite database file (or ``":memory:"``)."""
 
     def __init__(self, path: str | Path, *, busy_timeout_ms: int = 5000) -> None:

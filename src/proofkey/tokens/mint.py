@@ -140,8 +140,10 @@ class TokenMinter:
         auth_time: int | None,
         now: int,
         audience: str | tuple[str, ...] | None = None,
+        jkt: str | None = None,
     ) -> IssuedAccessToken:
-        """An RFC 9068 access token; ``audience``: its resource(s) (default: ``self.audience``)."""
+        """An RFC 9068 access token; ``audience``: its resource(s) (default: ``self.audience``);
+        ``jkt``: the thumbprint of the DPoP key it is bound to (RFC 9449 §6.1, ``cnf.jkt``)."""
         signer = self.keys.signer("ES256")
         jti = new_id()
         exp = now + self.access_ttl
@@ -161,6 +163,8 @@ class TokenMinter:
             claims["auth_time"] = auth_time
         if grant_id is not None:
             claims["gid"] = grant_id
+        if jkt is not None:
+            claims["cnf"] = {"jkt": jkt}
         # RFC 9068 §2.1: the "typ" header MUST be "at+jwt".
         return IssuedAccessToken(signer.sign(claims, typ="at+jwt"), jti, exp)
 
