@@ -46,6 +46,7 @@ def _client_dict(client: Client) -> dict[str, Any]:
             "reject_reused_challenge": client.reject_reused_challenge,
             "post_logout_redirect_uris": list(client.post_logout_redirect_uris),
             "revoke_on_logout": client.revoke_on_logout,
+            "require_dpop": client.require_dpop,
             "created_at": client.created_at}
 
 
@@ -78,6 +79,9 @@ def client_add(
     revoke_on_logout: Annotated[bool, typer.Option(
         "--revoke-on-logout", help="Logging out at /logout revokes this client's refresh "
         "tokens issued in the ended session.")] = False,
+    require_dpop: Annotated[bool, typer.Option(
+        "--require-dpop", help="Refuse this client's token requests without a DPoP proof "
+        "(RFC 9449; every access token it gets is bound to its key).")] = False,
     config: ConfigOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -98,7 +102,8 @@ def client_add(
             id_token_alg=id_token_alg, name=name, require_par=require_par,
             resource_server=resource_server, reject_reused_challenge=reject_reused_challenge,
             post_logout_redirect_uris=post_logout_redirect_uri or [],
-            revoke_on_logout=revoke_on_logout, now=int(time.time()))
+            revoke_on_logout=revoke_on_logout, require_dpop=require_dpop,
+            now=int(time.time()))
 
     created = run(settings, work, exists=f"a client with id {client_id!r} exists already "
                   f"(see `proofkey client show {client_id}`; remove it first to replace it)")
@@ -151,16 +156,20 @@ def client_set(
     post_logout_redirect_uri: Annotated[list[str] | None, typer.Option(
         "--post-logout-redirect-uri", help="Replace the post-logout redirect URIs (exact "
         "match; repeatable; give '' alone to clear them).")] = None,
+    require_dpop: Annotated[bool | None, typer.Option(
+        "--require-dpop/--allow-bearer",
+        help="Refuse (or accept again) this client's token requests without a DPoP proof "
+        "(RFC 9449).")] = None,
     config: ConfigOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Change a registered client's policy flags and post-logout redirect URIs; everything
     else about it stays (running servers see the change within PROOFKEY_CLIENT_CACHE_MS)."""
     if reject_reused_challenge is None and revoke_on_logout is None and (
-            post_logout_redirect_uri is None):
+            post_logout_redirect_uri is None) and require_dpop is None:
         raise fail("nothing to change: give --reject-reused-challenge, "
-                   "--allow-reused-challenge, --revoke-on-logout, --keep-on-logout or "
-                   "--post-logout-redirect-uri")
+                   "--allow-reused-challenge, --revoke-on-logout, --keep-on-logout, "
+                   "--require-dpop, --allow-bearer or --post-logout-redirect-uri")
     settings = settings_from(config)
     uris = None if post_logout_redirect_uri is None else tuple(
         dict.fromkeys(u for u in post_logout_redirect_uri if u))
@@ -176,7 +185,8 @@ def client_set(
             revoke_on_logout=client.revoke_on_logout
             if revoke_on_logout is None else revoke_on_logout,
             post_logout_redirect_uris=client.post_logout_redirect_uris
-            if uris is None else uris)
+            if uris is None else uris,
+            require_dpop=client.require_dpop if require_dpop is None else require_dpop)
         if uris is not None:
             check_policy(changed)  # the redirect rules, PKL01x
         return changed if await store.update_client(changed) else None
@@ -190,7 +200,8 @@ def client_set(
         return
     out.print(f"client {client_id}: reject_reused_challenge="
               f"{str(updated.reject_reused_challenge).lower()} revoke_on_logout="
-              f"{str(updated.revoke_on_logout).lower()} post_logout_redirect_uris="
+              f"{str(updated.revoke_on_logout).lower()} require_dpop="
+              f"{str(updated.require_dpop).lower()} post_logout_redirect_uris="
               f"{' '.join(updated.post_logout_redirect_uris) or '-'}", markup=False)
 
 

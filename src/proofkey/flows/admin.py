@@ -95,6 +95,7 @@ def build_client(
     reject_reused_challenge: bool = False,
     post_logout_redirect_uris: Sequence[str] = (),
     revoke_on_logout: bool = False,
+    require_dpop: bool = False,
     now: int,
 ) -> NewClient:
     """Validate a client against the registration policy without storing it (metadata
@@ -130,7 +131,7 @@ def build_client(
         require_pushed_authorization_requests=require_par, resource_server=resource_server,
         reject_reused_challenge=reject_reused_challenge,
         post_logout_redirect_uris=tuple(dict.fromkeys(post_logout_redirect_uris)),
-        revoke_on_logout=revoke_on_logout)
+        revoke_on_logout=revoke_on_logout, require_dpop=require_dpop)
     return NewClient(client, secret, check_policy(client))
 
 
@@ -151,6 +152,7 @@ async def register_client(
     reject_reused_challenge: bool = False,
     post_logout_redirect_uris: Sequence[str] = (),
     revoke_on_logout: bool = False,
+    require_dpop: bool = False,
     now: int,
 ) -> NewClient:
     """Validate and store a client; a confidential client's secret is returned once."""
@@ -162,7 +164,7 @@ async def register_client(
         id_token_alg=id_token_alg, name=name, require_par=require_par,
         resource_server=resource_server, reject_reused_challenge=reject_reused_challenge,
         post_logout_redirect_uris=post_logout_redirect_uris, revoke_on_logout=revoke_on_logout,
-        now=now)
+        require_dpop=require_dpop, now=now)
     await clients.add_client(new.client)
     return new
 

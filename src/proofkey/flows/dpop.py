@@ -23,21 +23,18 @@ from dataclasses import dataclass, field
 from typing import NoReturn
 
 from proofkey.crypto import digest, fingerprint
-from proofkey.errors import InvalidDpopProof, OAuthError, UseDpopNonce
+from proofkey.errors import InvalidDpopProof, UseDpopNonce
 from proofkey.models import Client
 from proofkey.observability.events import DpopRefused
 from proofkey.outcomes import DpopRefusal
-from proofkey.protocol.dpop import DpopError, DpopProof
+from proofkey.protocol.dpop import FUTURE_LEEWAY, MAX_AGE, DpopError, DpopProof
 from proofkey.protocol.dpop_nonce import NONCE_SECRET_BYTES, current_nonce, nonce_is_valid
 from proofkey.resource.dpop import verify_proof
 from proofkey.store.base import DpopSecretStore, ReplayStore
 
 from .context import Context
 
-__all__ = ["MAX_AGE", "DpopGate", "refuse_key"]
-
-MAX_AGE = 300  # seconds a proof is accepted after its iat (verify_proof's default)
-FUTURE_LEEWAY = 5  # seconds of clock skew allowed for an iat in the future
+__all__ = ["DpopGate"]
 
 
 @dataclass(slots=True)
@@ -99,10 +96,3 @@ def _refuse(client: Client, reason: DpopRefusal, description: str, ctx: Context,
     ctx.bus.emit(DpopRefused(client.client_id, reason, fingerprint(key) if key else None))
     raise InvalidDpopProof(description, detail=reason)
 
-
-def refuse_key(client: Client, jkt: str | None, error: OAuthError, ctx: Context) -> NoReturn:
-    """A code or refresh token bound to another key than the proof's (or there was no proof):
-    counted as ``key_mismatch``, refused with ``error`` (an ``invalid_grant``)."""
-    ctx.bus.emit(DpopRefused(client.client_id, "key_mismatch",
-                             fingerprint(jkt) if jkt else None))
-    raise error

@@ -18,6 +18,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from proofkey.crypto import fingerprint
 from proofkey.errors import (
     AuthorizationPending,
     InvalidGrant,
@@ -27,7 +28,6 @@ from proofkey.errors import (
     UnauthorizedClient,
     UnsupportedGrantType,
 )
-from proofkey.crypto import fingerprint
 from proofkey.models import Client
 from proofkey.observability.events import DpopRefused, TokenExchanged, TokenExchangeFailed
 from proofkey.outcomes import TokenOutcome, error_outcome, is_grant_type

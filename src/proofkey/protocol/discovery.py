@@ -6,6 +6,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from .device import DEVICE_GRANT_TYPE
+from .dpop import DPOP_ALGORITHMS
 
 __all__ = ["server_metadata"]
 
@@ -42,6 +43,8 @@ def server_metadata(
         "introspection_endpoint_auth_methods_supported": [
             "client_secret_basic", "client_secret_post"],
         "code_challenge_methods_supported": ["S256"],
+        # RFC 9449 §5.1: the JWS algorithms accepted in DPoP proofs (asymmetric only).
+        "dpop_signing_alg_values_supported": list(DPOP_ALGORITHMS),
         "authorization_response_iss_parameter_supported": True,
         "claims_supported": [
             "sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "at_hash",

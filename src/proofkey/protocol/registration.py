@@ -106,6 +106,7 @@ class ClientMetadata:
     id_token_signed_response_alg: str = "RS256"  # noqa: S105 - an algorithm name
     client_id: str | None = None  # present in metadata documents (must equal their URL)
     post_logout_redirect_uris: tuple[str, ...] = ()  # OIDC RP-Initiated Logout 1.0 §3.1
+    dpop_bound_access_tokens: bool = False  # RFC 9449 §5.2: always use DPoP
 
     @property
     def public(self) -> bool:
@@ -183,6 +184,10 @@ def parse_client_metadata(doc: object, limits: MetadataLimits | None = None) -> 
     client_id = doc.get("client_id")
     if client_id is not None and not isinstance(client_id, str):
         raise MetadataRefused("PKL050", "client_id", "client_id must be a string")
+    dpop_bound = doc.get("dpop_bound_access_tokens", False)
+    if not isinstance(dpop_bound, bool):
+        raise MetadataRefused("PKL050", "dpop_bound_access_tokens",
+                              "dpop_bound_access_tokens must be a boolean")
     return ClientMetadata(
         redirect_uris=redirect_uris, grant_types=grant_types, response_types=response_types,
         token_endpoint_auth_method=method,
@@ -197,4 +202,5 @@ def parse_client_metadata(doc: object, limits: MetadataLimits | None = None) -> 
         id_token_signed_response_alg=alg, client_id=client_id,
         post_logout_redirect_uris=_strings(doc, "post_logout_redirect_uris",
                                            count=lim.max_redirect_uris,
-                                           length=lim.max_uri_length, default=()))
+                                           length=lim.max_uri_length, default=()),
+        dpop_bound_access_tokens=dpop_bound)

@@ -32,7 +32,7 @@ class SQLiteDpopSecret:
     async def dpop_nonce_secret(self, candidate: str, now: int) -> str:
         self._db.run(_CREATE.format(mark="?"), candidate, now)
         secret = self._db.get(_text, _READ)
-        assert secret is not None  # noqa: S101 - written just above, never deleted
+        assert secret is not None
         return secret
 
 
@@ -44,5 +44,5 @@ class PostgresDpopSecret:
     async def dpop_nonce_secret(self, candidate: str, now: int) -> str:
         await self._db.run(_CREATE.format(mark="$"), candidate, now)
         secret = await self._db.get(_text, _READ)
-        assert secret is not None  # noqa: S101 - written just above, never deleted
+        assert secret is not None
         return secret

@@ -57,8 +57,8 @@ from proofkey.models import (
 )
 from proofkey.store._rows import CODE_REPLAY_WINDOW, Codec, check_family
 from proofkey.store.accounts import PostgresAccounts
-from proofkey.store.dpop_secret import PostgresDpopSecret
 from proofkey.store.base import ChallengeReuse, ChallengeSighting
+from proofkey.store.dpop_secret import PostgresDpopSecret
 from proofkey.store.federation import PostgresFederation
 from proofkey.store.postgres_db import PostgresPool, count_changed, redacted
 from proofkey.store.replay import PostgresReplays

@@ -41,8 +41,8 @@ from proofkey.models import (
 )
 from proofkey.store._rows import CODE_REPLAY_WINDOW, Codec, check_family
 from proofkey.store.accounts import SQLiteAccounts
-from proofkey.store.dpop_secret import SQLiteDpopSecret
 from proofkey.store.base import ChallengeReuse, ChallengeSighting
+from proofkey.store.dpop_secret import SQLiteDpopSecret
 from proofkey.store.federation import SQLiteFederation
 from proofkey.store.replay import SQLiteReplays
 from proofkey.store.sql import SQLITE, Statements
