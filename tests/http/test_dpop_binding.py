@@ -10,6 +10,7 @@ import httpx
 import pytest
 
 from proofkey.observability.events import DpopRefused, RefreshReuseDetected
+from proofkey.settings import Settings
 from tests.conftest import Recorder
 from tests.helpers import (
     PUBLIC_ID,
@@ -192,3 +193,39 @@ async def test_registration_refuses_a_non_boolean_dpop_bound_access_tokens(
         "dpop_bound_access_tokens": "yes"})
     assert response.status_code == 400
     assert response.json()["error"] == "invalid_client_metadata"
+
+
+# -- the device grant (RFC 8628 with RFC 9449) -------------------------------------------------
+
+
+async def test_a_device_polling_with_dpop_gets_bound_tokens_and_a_bound_refresh_token(
+        http: httpx.AsyncClient, settings: Settings) -> None:
+    from tests.http.test_device_grant import (
+        INTERVAL,
+        TV_ID,
+        approve,
+        register_device_clients,
+        started,
+    )
+    from tests.http.test_token_code_grant import shift_clock
+
+    await register_device_clients(settings)
+    prover = Prover()
+    async with httpx.AsyncClient(transport=http._transport, base_url=http.base_url) as device:
+        begun = await started(device)
+        poll = {"grant_type": "urn:ietf:params:oauth:grant-type:device_code",
+                "device_code": begun["device_code"], "client_id": TV_ID}
+        pending = await post_token(device, poll, prover.proof(iat=app_now(http)))
+        assert_oauth_error(pending, "authorization_pending")
+        await approve(http, begun["user_code"])
+        shift_clock(http, INTERVAL)
+        response = await post_token(device, poll, prover.proof(iat=app_now(http)))
+        assert response.status_code == 200, response.text
+        tokens = response.json()
+        assert tokens["token_type"] == "DPoP"
+        assert claims_of(tokens["access_token"])["cnf"] == {"jkt": prover.jkt}
+        stolen = await post_token(device, refresh_data(tokens["refresh_token"], TV_ID))
+        assert_oauth_error(stolen, "invalid_grant")
+        again = await post_token(device, refresh_data(tokens["refresh_token"], TV_ID),
+                                 prover.proof(iat=app_now(http)))
+        assert again.status_code == 200, again.text
