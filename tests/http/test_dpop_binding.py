@@ -13,6 +13,7 @@ from proofkey.observability.events import DpopRefused, RefreshReuseDetected
 from proofkey.settings import Settings
 from tests.conftest import Recorder
 from tests.helpers import (
+    ISSUER,
     PUBLIC_ID,
     PUBLIC_REDIRECT,
     authorize_params,
@@ -77,6 +78,35 @@ async def test_dpop_jkt_travels_through_par(http: httpx.AsyncClient) -> None:
     code = query_of(await _login_from(http, response.headers["location"]))["code"]
     response = await post_token(http, code_data(flow, code), thief.proof(iat=app_now(http)))
     assert_oauth_error(response, "invalid_grant")
+
+
+async def test_a_proof_at_par_binds_the_code_to_its_key(http: httpx.AsyncClient) -> None:
+    """RFC 9449 §10.1: a DPoP proof for /par (htu the PAR endpoint) binds like dpop_jkt."""
+    prover, thief = Prover(), Prover()
+    flow = new_flow()
+    pushed = await http.post("/par", data=authorize_params(flow), headers={
+        "DPoP": prover.proof(iat=app_now(http), htu=f"{ISSUER}/par")})
+    assert pushed.status_code == 201, pushed.text
+    response = await http.get("/authorize", params={
+        "client_id": PUBLIC_ID, "request_uri": pushed.json()["request_uri"]})
+    code = query_of(await _login_from(http, response.headers["location"]))["code"]
+    assert_oauth_error(await post_token(http, code_data(flow, code),
+                                        thief.proof(iat=app_now(http))), "invalid_grant")
+
+
+async def test_par_refuses_a_proof_for_another_url_or_another_key_than_dpop_jkt(
+        http: httpx.AsyncClient, events: Recorder) -> None:
+    prover = Prover()
+    flow = new_flow()
+    for_token = await http.post("/par", data=authorize_params(flow), headers={
+        "DPoP": prover.proof(iat=app_now(http))})
+    assert_oauth_error(for_token, "invalid_dpop_proof")
+    other_key = await http.post(
+        "/par", data={**authorize_params(flow), "dpop_jkt": Prover().jkt},
+        headers={"DPoP": prover.proof(iat=app_now(http), htu=f"{ISSUER}/par")})
+    assert_oauth_error(other_key, "invalid_dpop_proof")
+    assert [e.reason for e in events.of(DpopRefused)] == [  # type: ignore[attr-defined]
+        "htu", "key_mismatch"]
 
 
 async def test_a_malformed_dpop_jkt_is_refused_at_authorize(http: httpx.AsyncClient) -> None:

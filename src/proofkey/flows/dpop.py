@@ -1,10 +1,11 @@
-"""DPoP at the token endpoint (RFC 9449 §4.3, §5, §8): the proof's checks in order.
+"""DPoP at the token endpoint and PAR (RFC 9449 §4.3, §5, §8, §10.1): the proof's checks in
+order.
 
 1. At most one ``DPoP`` header (§4.3: "there is not more than one DPoP HTTP request header
    field"); none is fine unless the client must use DPoP (``require_dpop``, §5.2).
 2. ``resource.dpop.verify_proof``: syntax, ``typ``, the algorithm allow-list, a public JWK,
    the signature, ``htm`` POST and ``htu`` the token endpoint of the CONFIGURED issuer (never a
-   Host or forwarded header), the ``iat`` window.
+   Host or forwarded header; ``/par`` there), the ``iat`` window.
 3. With nonces on, the proof's ``nonce`` is this slot's or the previous one's
    (``protocol.dpop_nonce``), else ``use_dpop_nonce`` with the current one.
 4. Its ``jti`` is used once across every instance: ``ReplayStore.first_use`` on its digest,
@@ -43,7 +44,7 @@ class DpopGate:
 
     replay: ReplayStore
     secrets: DpopSecretStore
-    token_url: str  # the configured issuer's token endpoint (RFC 9449 §4.3 htu)
+    issuer: str  # the configured issuer: endpoint URLs (RFC 9449 §4.3 htu) start with it
     nonces: bool = False
     nonce_period: int = 300
     _secret: bytes | None = field(default=None, repr=False)
@@ -54,18 +55,20 @@ class DpopGate:
             return None
         return current_nonce(await self._nonce_secret(now), now, self.nonce_period)
 
-    async def check(self, headers: Sequence[str], client: Client,
-                    ctx: Context) -> DpopProof | None:
-        """The token request's verified proof, None if it has none; raise on any refusal."""
+    async def check(self, headers: Sequence[str], client: Client, ctx: Context, *,
+                    path: str = "/token") -> DpopProof | None:
+        """The verified proof of a POST to ``path`` (``/token``, or ``/par`` where a proof is
+        optional even for ``require_dpop`` clients), None if it has none; raise on any
+        refusal."""
         if len(headers) > 1:
             _refuse(client, "malformed", "more than one DPoP header", ctx)
         if not headers:
-            if client.require_dpop:
+            if client.require_dpop and path == "/token":
                 _refuse(client, "missing", "this client must send a DPoP proof", ctx)
             return None
         now = ctx.now()
         try:
-            proof = verify_proof(headers[0], method="POST", url=self.token_url, now=now,
+            proof = verify_proof(headers[0], method="POST", url=self.issuer + path, now=now,
                                  max_age=MAX_AGE, future_leeway=FUTURE_LEEWAY)
         except DpopError as error:
             _refuse(client, error.reason, error.description, ctx)

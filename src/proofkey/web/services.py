@@ -221,9 +221,9 @@ async def build_services(settings: Settings, observers: Observers, limiter: Rate
 
 
 def dpop_gate(settings: Settings, store: Store) -> DpopGate:
-    """The token endpoint's DPoP checks: ``htu`` is the configured issuer's token endpoint
+    """The DPoP checks of /token and /par: ``htu`` is the configured issuer's endpoint URL
     (RFC 9449 §4.3), never one built from the request's Host or forwarded headers."""
-    return DpopGate(replay=store, secrets=store, token_url=f"{settings.effective_issuer}/token",
+    return DpopGate(replay=store, secrets=store, issuer=settings.effective_issuer,
                     nonces=settings.dpop_nonces, nonce_period=settings.dpop_nonce_seconds)
 
 
