@@ -1,4 +1,5 @@
-"""The OAuth error tree: one class per RFC 6749 §4.1.2.1 / §5.2 (and OIDC, RFC 7009, RFC 6750, RFC 9449) code.
+"""The OAuth error tree: one class per RFC 6749 §4.1.2.1 / §5.2 (and OIDC, RFC 7009, RFC 6750,
+RFC 9449) code.
 
 Every error carries a public ``description`` (safe to show a client: never a secret, only the
 characters RFC 6749 §5.2 allows) apart from an internal ``detail`` that goes to the audit log
