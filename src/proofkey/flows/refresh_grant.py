@@ -16,9 +16,11 @@ DPoP (RFC 9449 §5): a public client's refresh token is bound to the key of the 
 issued with (``RefreshToken.dpop_jkt``; each successor keeps the key, and an unbound token's
 successor is bound to the first proof's key). A refresh with another key or none is refused
 (``dpop_key_mismatch``) BEFORE reuse is looked at, and revokes nothing: a thief holding a
-retired token but not the key cannot burn the honest user's family. Public clients therefore
-always take the checked path (one read more); a confidential client's tokens stay bound by its
-authentication, and its access tokens follow the proof of each request.
+retired token but not the key cannot burn the honest user's family. The one-call path rotates
+only unbound tokens (a bound one fails it and is told apart on the checked path); a public
+client's request WITH a proof takes the checked path from the start, where its key is compared
+or, for an unbound token, given to the successor. A confidential client's tokens stay bound by
+its authentication, and its access tokens follow the proof of each request.
 
 ``resource`` (RFC 8707) takes the checked path too: a refresh may ask for any of the grant's
 resources (narrowing), never for another (``invalid_target``, before anything is rotated).
@@ -66,7 +68,7 @@ async def refresh(
     raw_scope = form.get("scope")
     requested = parse_resources(values_of(form, "resource"))
     grant = None
-    if raw_scope is None and not requested and not client.is_public:
+    if raw_scope is None and not requested and not (client.is_public and jkt is not None):
         grant = await grants.rotate_refresh_for_client(
             token_digest, client.client_id, now, new_digest,
             now + ctx.settings.refresh_token_ttl_seconds)

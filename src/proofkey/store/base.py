@@ -262,8 +262,8 @@ class GrantStore(Protocol):
         successor_expires_at: int,
     ) -> Grant | None:
         """The common refresh in one call (one round trip): atomically retire the refresh token
-        ``token_digest`` if it was issued to ``client_id``, is unrotated and unexpired, and its
-        grant is active and unexpired, pointing it at ``successor_digest``, and store that
+        ``token_digest`` if it was issued to ``client_id``, is unrotated, unexpired and not
+        bound to a DPoP key (``dpop_jkt`` None), and its grant is active and unexpired, pointing it at ``successor_digest``, and store that
         successor (same grant and client, issued ``now``, expiring ``successor_expires_at``,
         parent ``token_digest``); return the grant. None, and nothing written, if any of that
         fails: the caller reads the token (``find_refresh``) to tell why."""
