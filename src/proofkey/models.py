@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 __all__ = [
+    "AdminSession",
     "AuthorizationCode",
     "Client",
     "ClientType",
@@ -30,14 +31,17 @@ __all__ = [
     "TokenAuthMethod",
     "UpstreamLogin",
     "User",
+    "UserRole",
 ]
 
 ClientType = Literal["public", "confidential"]
 ConnectorKind = Literal["oidc", "oauth2"]
-TokenAuthMethod = Literal["none", "client_secret_basic", "client_secret_post"]
+TokenAuthMethod = Literal["none", "client_secret_basic", "client_secret_post", "private_key_jwt"]
 # How a stored client came in: ``proofkey client add`` (cli) or ``POST /register`` (dynamic,
 # RFC 7591; managed with its registration access token, RFC 7592, and pruned when unused).
 RegisteredBy = Literal["cli", "dynamic"]
+# Only an ``admin`` may enter the operator console (``proofkey user set NAME --role admin``).
+UserRole = Literal["user", "admin"]
 
 
 class Secret:
@@ -90,6 +94,11 @@ class Client:
     # OIDC RP-Initiated Logout 1.0 §3.1: compared exactly, like redirect_uris.
     post_logout_redirect_uris: tuple[str, ...] = ()
     revoke_on_logout: bool = False  # logout revokes the grants issued in the ended session
+    # private_key_jwt (RFC 7523 §2.2, OIDC Core §9): the client's public keys, either inline (a
+    # JWK Set as JSON text, RFC 7591 ``jwks``) or where to fetch them (``jwks_uri``); never both.
+    jwks: str = ""
+    jwks_uri: str = ""
+    token_endpoint_auth_signing_alg: str = ""  # "" any alg of CLIENT_ASSERTION_ALGORITHMS
     require_dpop: bool = False  # RFC 9449 §5.2 dpop_bound_access_tokens: no token without a proof
 
     @property
@@ -107,6 +116,7 @@ class User:
     name: str = ""
     email: str = ""
     created_at: int = 0
+    role: UserRole = "user"
 
 
 @dataclass(frozen=True, slots=True)
@@ -288,3 +298,16 @@ class UpstreamLogin:
     connector: str
     browser_digest: str
     sealed: str = field(repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class AdminSession:
+    """An operator console session (apart from the login sessions of the OAuth flows): the
+    digest of its handle, and the digest of the password hash it was opened with (a changed
+    password ends it)."""
+
+    session_digest: str
+    user_id: str
+    credential_digest: str
+    created_at: int
+    expires_at: int

@@ -278,8 +278,9 @@ class Settings:
         "choose, under SSRF rules; see docs/client-metadata-documents.md).", _bool,
         default=False)
     client_metadata_allow_loopback: bool = _opt(
-        "Let metadata documents be fetched from loopback addresses (development and tests); "
-        "refused unless the issuer is on loopback too.", _bool, default=False)
+        "Let metadata documents and private_key_jwt clients' jwks_uri key sets be fetched from "
+        "loopback addresses (development and tests); refused unless the issuer is on loopback "
+        "too.", _bool, default=False)
     client_metadata_connect_timeout_ms: int = _opt(
         "Connect timeout when fetching a metadata document.", _int(100, 30000), default=2000)
     client_metadata_read_timeout_ms: int = _opt(
@@ -300,6 +301,10 @@ class Settings:
     client_metadata_cache_entries: int = _opt(
         "Most metadata documents (and failures) a process keeps.", _int(10, 100000),
         default=1000)
+    client_assertion_max_lifetime_seconds: int = _opt(
+        "private_key_jwt: how far ahead a client assertion's exp may be (RFC 7523 §3 needs "
+        "an exp; its jti is remembered that long). Raise it for clients that sign assertions "
+        "valid for longer (Authlib's default is 3600).", _int(30, 3600), default=300)
     trusted_proxies: tuple[str, ...] = _opt(
         "Addresses or networks (comma separated, e.g. 127.0.0.1,10.0.0.0/8) of reverse proxies "
         "whose X-Forwarded-For and X-Forwarded-Proto are believed for the client address; "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 from collections.abc import Callable
 from types import MappingProxyType
 from urllib.parse import quote, quote_plus
@@ -224,3 +225,54 @@ def test_credentials_are_immutable() -> None:
     creds = read_client_credentials(None, form(client_id="web-app"))
     with pytest.raises(AttributeError):
         creds.client_id = "other"  # type: ignore[misc]
+
+
+# --- private_key_jwt (RFC 7523 §2.2) ------------------------------------------------------------
+
+def _jws(sub: object) -> str:
+    def b64(value: object) -> str:
+        return base64.urlsafe_b64encode(json.dumps(value).encode()).rstrip(b"=").decode()
+    return f"{b64({'alg': 'ES256'})}.{b64({'sub': sub, 'iss': sub})}.c2ln"
+
+
+JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+
+
+def test_an_assertion_names_its_client_by_sub_when_client_id_is_left_out() -> None:
+    signed = _jws("robot")
+    creds = read_client_credentials(None, form(client_assertion_type=JWT_BEARER,
+                                               client_assertion=signed))
+    assert (creds.client_id, creds.method, creds.secret) == ("robot", "private_key_jwt", None)
+    assert creds.assertion is not None
+    assert creds.assertion.reveal() == signed
+    assert signed not in repr(creds)
+
+
+def test_a_client_id_sent_with_the_assertion_is_the_one_looked_up() -> None:
+    creds = read_client_credentials(None, form(client_assertion_type=JWT_BEARER,
+                                               client_assertion=_jws("robot"),
+                                               client_id="other"))
+    assert creds.client_id == "other"  # verification then refuses: sub must be the client_id
+
+
+@pytest.mark.parametrize("fields", [
+    {"client_assertion": "a.b.c"},  # no type
+    {"client_assertion_type": "urn:x", "client_assertion": "a.b.c"},
+    {"client_assertion_type": JWT_BEARER},  # no assertion
+    {"client_assertion_type": JWT_BEARER, "client_assertion": "not-a-jws"},
+    {"client_assertion_type": JWT_BEARER, "client_assertion": "e30.e30.c2ln"},  # no sub
+])
+def test_an_unusable_assertion_is_invalid_client(fields: dict[str, str]) -> None:
+    with pytest.raises(InvalidClient):
+        read_client_credentials(None, form(**fields))
+
+
+@pytest.mark.parametrize(("authorization", "fields"), [
+    (basic("robot", "s"), {}),
+    (None, {"client_secret": "s"}),
+])
+def test_an_assertion_with_another_method_is_invalid_request(
+        authorization: str | None, fields: dict[str, str]) -> None:
+    with pytest.raises(InvalidRequest):
+        read_client_credentials(authorization, form(
+            client_assertion_type=JWT_BEARER, client_assertion=_jws("robot"), **fields))

@@ -99,7 +99,7 @@ def test_a_query_in_htu_is_ignored_and_leeway_applies() -> None:
 def test_ath_must_match_the_presented_token() -> None:
     good = claims(ath=access_token_hash("the-token"))
     check_claims(good, jkt="k", method="POST", url=URL, now=NOW, access_token="the-token")
-    for bad in (claims(), claims(ath=access_token_hash("another"))):
+    for bad in (claims(), claims(ath=access_token_hash("another")), claims(ath="é" * 43)):
         with pytest.raises(DpopError) as refused:
             check_claims(bad, jkt="k", method="POST", url=URL, now=NOW,
                          access_token="the-token")

@@ -77,7 +77,10 @@ class BffApp:
             settings.issuer, settings.client_id, settings.redirect_uri,
             client_secret=settings.client_secret or None, scope=settings.scope,
             use_par=settings.use_par, transport=provider_transport,
-            timeout=settings.provider_timeout_seconds)
+            timeout=settings.provider_timeout_seconds,
+            # The gateway forwards Bearer tokens upstream and refreshes them from any
+            # instance: it has no DPoP key to share (yet), so it asks for none.
+            dpop="off")
         tracer = (tracer_provider or trace.get_tracer_provider()).get_tracer("proofkey.bff")
         self.gateway = Gateway(settings, store, Sealer(key), client, self.metrics, clock,
                                tracer)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import replace
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -46,8 +48,29 @@ def _client_dict(client: Client) -> dict[str, Any]:
             "reject_reused_challenge": client.reject_reused_challenge,
             "post_logout_redirect_uris": list(client.post_logout_redirect_uris),
             "revoke_on_logout": client.revoke_on_logout,
+            "jwks": json.loads(client.jwks) if client.jwks else None,
+            "jwks_uri": client.jwks_uri or None,
+            "token_endpoint_auth_signing_alg": client.token_endpoint_auth_signing_alg or None,
             "require_dpop": client.require_dpop,
             "created_at": client.created_at}
+
+
+def _read_jwks(path: Path | None) -> str:
+    """The JWK Set in ``path`` as compact JSON ("" without a path); a single JWK is wrapped.
+    Whether it may be registered is the policy's call (PKL060-PKL066)."""
+    if path is None:
+        return ""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise fail(f"cannot read {path}: {exc.strerror or exc}") from None
+    except ValueError:
+        raise fail(f"{path} is not JSON (expected a JWK Set)") from None
+    if isinstance(data, dict) and "kty" in data:
+        data = {"keys": [data]}
+    if not isinstance(data, dict):
+        raise fail(f"{path} must hold a JWK Set (an object with a keys array)")
+    return json.dumps(data, separators=(",", ":"))
 
 
 @app.command("add")
@@ -61,7 +84,17 @@ def client_add(
     grant_type: Annotated[list[str] | None, typer.Option(
         help="Grant type (repeatable); default authorization_code and refresh_token.")] = None,
     auth_method: Annotated[str | None, typer.Option(
-        help="client_secret_basic or client_secret_post for confidential clients.")] = None,
+        help="client_secret_basic, client_secret_post or private_key_jwt for confidential "
+        "clients (private_key_jwt is the default with --jwks or --jwks-uri).")] = None,
+    jwks: Annotated[Path | None, typer.Option(
+        "--jwks", help="File with the client's public JWK Set, for private_key_jwt "
+        "(RFC 7523).")] = None,
+    jwks_uri: Annotated[str | None, typer.Option(
+        "--jwks-uri", help="https URL of the client's public JWK Set, for private_key_jwt; "
+        "fetched and cached by the server.")] = None,
+    auth_signing_alg: Annotated[str | None, typer.Option(
+        "--auth-signing-alg", help="The one JWS algorithm the client's assertions must use "
+        "(e.g. ES256); default: any asymmetric algorithm the server accepts.")] = None,
     id_token_alg: Annotated[str, typer.Option(help="RS256 or ES256.")] = "RS256",  # noqa: S107
     name: Annotated[str, typer.Option(help="Name shown on consent pages.")] = "",
     require_par: Annotated[bool, typer.Option(
@@ -87,8 +120,11 @@ def client_add(
 ) -> None:
     """Register a client. A confidential client's secret is printed once, never stored."""
     settings = settings_from(config)
-    if auth_method not in (None, "client_secret_basic", "client_secret_post", "none"):
-        raise fail("--auth-method must be client_secret_basic or client_secret_post")
+    if auth_method not in (None, "client_secret_basic", "client_secret_post", "none",
+                           "private_key_jwt"):
+        raise fail("--auth-method must be client_secret_basic, client_secret_post or "
+                   "private_key_jwt")
+    jwks_text = _read_jwks(jwks)
     scopes = [s for item in (scope or ["openid profile email offline_access"])
               for s in item.split()]
     grants = grant_type or ["authorization_code", "refresh_token"]
@@ -102,7 +138,8 @@ def client_add(
             id_token_alg=id_token_alg, name=name, require_par=require_par,
             resource_server=resource_server, reject_reused_challenge=reject_reused_challenge,
             post_logout_redirect_uris=post_logout_redirect_uri or [],
-            revoke_on_logout=revoke_on_logout, require_dpop=require_dpop,
+            revoke_on_logout=revoke_on_logout, jwks=jwks_text, jwks_uri=jwks_uri or "",
+            auth_signing_alg=auth_signing_alg or "", require_dpop=require_dpop,
             now=int(time.time()))
 
     created = run(settings, work, exists=f"a client with id {client_id!r} exists already "
@@ -156,6 +193,12 @@ def client_set(
     post_logout_redirect_uri: Annotated[list[str] | None, typer.Option(
         "--post-logout-redirect-uri", help="Replace the post-logout redirect URIs (exact "
         "match; repeatable; give '' alone to clear them).")] = None,
+    jwks: Annotated[Path | None, typer.Option(
+        "--jwks", help="Replace the client's keys by the public JWK Set in this file "
+        "(private_key_jwt key rotation).")] = None,
+    jwks_uri: Annotated[str | None, typer.Option(
+        "--jwks-uri", help="Replace the client's keys by the JWK Set at this https URL.")
+    ] = None,
     require_dpop: Annotated[bool | None, typer.Option(
         "--require-dpop/--allow-bearer",
         help="Refuse (or accept again) this client's token requests without a DPoP proof "
@@ -163,13 +206,17 @@ def client_set(
     config: ConfigOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Change a registered client's policy flags and post-logout redirect URIs; everything
+    """Change a registered client's policy flags, post-logout redirect URIs and keys; everything
     else about it stays (running servers see the change within PROOFKEY_CLIENT_CACHE_MS)."""
     if reject_reused_challenge is None and revoke_on_logout is None and (
-            post_logout_redirect_uri is None) and require_dpop is None:
+            post_logout_redirect_uri is None and jwks is None and jwks_uri is None
+            and require_dpop is None):
         raise fail("nothing to change: give --reject-reused-challenge, "
                    "--allow-reused-challenge, --revoke-on-logout, --keep-on-logout, "
-                   "--require-dpop, --allow-bearer or --post-logout-redirect-uri")
+                   "--post-logout-redirect-uri, --jwks, --jwks-uri, --require-dpop or "
+                   "--allow-bearer")
+    jwks_text = _read_jwks(jwks)
+    keys = jwks is not None or jwks_uri is not None
     settings = settings_from(config)
     uris = None if post_logout_redirect_uri is None else tuple(
         dict.fromkeys(u for u in post_logout_redirect_uri if u))
@@ -187,8 +234,10 @@ def client_set(
             post_logout_redirect_uris=client.post_logout_redirect_uris
             if uris is None else uris,
             require_dpop=client.require_dpop if require_dpop is None else require_dpop)
-        if uris is not None:
-            check_policy(changed)  # the redirect rules, PKL01x
+        if keys:  # the new keys replace the old ones, inline or by URL
+            changed = replace(changed, jwks=jwks_text, jwks_uri=jwks_uri or "")
+        if uris is not None or keys:
+            check_policy(changed)  # the redirect rules PKL01x, the key rules PKL06x
         return changed if await store.update_client(changed) else None
 
     updated = run(settings, work)

@@ -5,18 +5,26 @@ matches against the registered ``http://127.0.0.1/callback`` at any port. On a m
 browser, ``--device`` uses the device authorization grant (RFC 8628) instead: the person opens
 the verification URI anywhere, enters the user code, and this command polls for the tokens.
 Tokens are kept per issuer and client in a 0600 file (``$XDG_CONFIG_HOME/proofkey/tokens.json``).
+
+DPoP (RFC 9449) is used when the provider advertises it, unless ``--no-dpop``: the tokens are
+bound to a key kept beside the token file (``dpop-<tag>.jwk``, mode 0600), reused by later
+runs to refresh, and deleted by ``logout``. A DPoP token only works with a proof from that
+key (``Authorization: DPoP``), so ``proofkey token`` says which type it prints.
 """
 
 from __future__ import annotations
 
+import json
 import sys
 import webbrowser
+from pathlib import Path
 from typing import Annotated
 
 import httpx
 import typer
 
 from proofkey.sdk import CallbackError, OAuthClient, OAuthClientError, TokenSet
+from proofkey.sdk.dpop_session import DpopMode
 from proofkey.sdk.loopback import LoopbackReceiver, LoopbackTimeout
 from proofkey.sdk.tokencache import TokenCache
 
@@ -49,6 +57,12 @@ def _pick(cache: TokenCache, issuer: str | None, client_id: str | None) -> tuple
     return matching[0]
 
 
+def _refused(exc: OAuthClientError) -> typer.Exit:
+    if exc.error.startswith("dpop_key"):  # a local problem with the key file, not the provider
+        return _fail(f"{exc.description}; or sign in without DPoP: --no-dpop")
+    return _fail(f"the provider refused: {exc}")
+
+
 class _NotLoggedIn(Exception):
     """No stored login matches."""
 
@@ -66,28 +80,42 @@ def login(
     device: Annotated[bool, typer.Option(
         "--device", help="Sign in with a code on another device (RFC 8628), for machines "
         "without a browser.")] = False,
+    no_dpop: Annotated[bool, typer.Option(
+        "--no-dpop", help="Do not bind the tokens to a key (DPoP, RFC 9449), even when the "
+        "provider offers it: get plain Bearer tokens.")] = False,
 ) -> None:
     """Sign in through the browser with PKCE (or with a code, --device) and keep the tokens
-    for `proofkey token`."""
+    for `proofkey token`. The tokens are DPoP-bound when the provider offers it."""
     cache = TokenCache()
+    dpop = _Dpop("off" if no_dpop else "auto", cache.dpop_key_path(issuer, client_id))
     if device:
-        tokens = _device_login(issuer, client_id, scope)
+        tokens = _device_login(issuer, client_id, scope, dpop)
     else:
-        tokens = _loopback_login(issuer, client_id, scope, no_browser=no_browser,
+        tokens = _loopback_login(issuer, client_id, scope, dpop, no_browser=no_browser,
                                  timeout=timeout, port=port)
     cache.put(issuer, client_id, tokens)
-    who = _who(issuer, client_id, tokens)
-    _say(f"Logged in to {issuer}" + (f" as {who}" if who else "") + f" (tokens in {cache.path})")
+    who = _who(issuer, client_id, tokens, dpop.key_path)
+    bound = " (DPoP-bound)" if tokens.dpop_bound else ""
+    _say(f"Logged in to {issuer}" + (f" as {who}" if who else "")
+         + f" (tokens{bound} in {cache.path})")
 
 
-def _who(issuer: str, client_id: str, tokens: TokenSet) -> str | None:
+class _Dpop:
+    """The DPoP choice of one run: the mode and the key file of the issuer and client."""
+
+    def __init__(self, mode: DpopMode, key_path: Path) -> None:
+        self.mode: DpopMode = mode
+        self.key_path = key_path
+
+
+def _who(issuer: str, client_id: str, tokens: TokenSet, key_path: Path) -> str | None:
     """A name a person recognises: preferred_username, name or email from the id_token, else
     from userinfo (best effort); the opaque ``sub`` only when there is nothing else."""
     claims = dict(tokens.id_claims or {})
     if not any(claims.get(k) for k in ("preferred_username", "name", "email")):
-        try:
-            with OAuthClient(issuer, client_id) as client:
-                claims.update(client.userinfo(tokens.access_token))
+        try:  # a DPoP token goes with a proof from its key (the file), never as Bearer
+            with OAuthClient(issuer, client_id, dpop_key=key_path) as client:
+                claims.update(client.userinfo(tokens))
         except (OAuthClientError, OSError, httpx.HTTPError, ValueError):
             pass
     handle = claims.get("preferred_username") or claims.get("email") or claims.get("name")
@@ -99,13 +127,14 @@ def _who(issuer: str, client_id: str, tokens: TokenSet) -> str | None:
     return str(sub) if sub else None
 
 
-def _loopback_login(issuer: str, client_id: str, scope: str, *, no_browser: bool, timeout: int,
-                    port: int) -> TokenSet:
+def _loopback_login(issuer: str, client_id: str, scope: str, dpop: _Dpop, *, no_browser: bool,
+                    timeout: int, port: int) -> TokenSet:
     try:
         receiver = LoopbackReceiver(port=port)
     except OSError as exc:
         raise _fail(f"cannot listen on 127.0.0.1:{port}: {exc.strerror}") from None
-    with receiver, OAuthClient(issuer, client_id, receiver.redirect_uri, scope=scope) as client:
+    with receiver, OAuthClient(issuer, client_id, receiver.redirect_uri, scope=scope,
+                               dpop=dpop.mode, dpop_key=dpop.key_path) as client:
         try:
             request = client.authorization_request()
             _say("Open this URL in a browser to sign in:")
@@ -121,15 +150,16 @@ def _loopback_login(issuer: str, client_id: str, scope: str, *, no_browser: bool
                 raise _fail("sign-in was denied") from None
             raise _fail(f"sign-in failed: {exc}") from None
         except OAuthClientError as exc:
-            raise _fail(f"the provider refused: {exc}") from None
+            raise _refused(exc) from None
         except OSError as exc:
             raise _fail(f"cannot reach {issuer}: {exc}") from None
     return tokens
 
 
-def _device_login(issuer: str, client_id: str, scope: str) -> TokenSet:
+def _device_login(issuer: str, client_id: str, scope: str, dpop: _Dpop) -> TokenSet:
     """RFC 8628: show the code, then poll until the person approves it elsewhere."""
-    with OAuthClient(issuer, client_id, scope=scope) as client:
+    with OAuthClient(issuer, client_id, scope=scope, dpop=dpop.mode,
+                     dpop_key=dpop.key_path) as client:
         try:
             device = client.device_authorization()
             _say(f"To sign in, open {device.verification_uri} in a browser on any device")
@@ -150,13 +180,18 @@ def _device_login(issuer: str, client_id: str, scope: str) -> TokenSet:
                 raise _fail(f"client {client_id} may not use the device grant; register it "
                             "with --grant-type urn:ietf:params:oauth:grant-type:device_code"
                             ) from None
-            raise _fail(f"the provider refused: {exc}") from None
+            raise _refused(exc) from None
         except (OSError, httpx.TransportError) as exc:
             raise _fail(f"cannot reach {issuer}: {exc}") from None
 
 
-def token(issuer: IssuerOpt = None, client_id: ClientOpt = None) -> None:
-    """Print a valid access token on stdout, refreshing it when needed."""
+def token(issuer: IssuerOpt = None, client_id: ClientOpt = None,
+          as_json: Annotated[bool, typer.Option(
+              "--json", help="Print a JSON object with access_token, token_type, expires_at "
+              "and, for a DPoP token, the key's thumbprint and file.")] = False) -> None:
+    """Print a valid access token on stdout, refreshing it when needed. A DPoP token (see
+    `proofkey login`) is sent as `Authorization: DPoP` with a proof from its key; the type is
+    said on stderr (or in --json)."""
     cache = TokenCache()
     try:
         issuer_url, cid = _pick(cache, issuer, client_id)
@@ -165,10 +200,13 @@ def token(issuer: IssuerOpt = None, client_id: ClientOpt = None) -> None:
     tokens = cache.get(issuer_url, cid)
     if tokens is None:
         raise _fail(f"not logged in to {issuer_url} as {cid}; run `proofkey login`")
+    key_path = cache.dpop_key_path(issuer_url, cid)
     if tokens.expired():
         if tokens.refresh_token is None:
             raise _fail("the access token expired; run `proofkey login` again")
-        with OAuthClient(issuer_url, cid) as client:
+        # A DPoP login refreshes with its own key; a Bearer login stays Bearer (--no-dpop).
+        with OAuthClient(issuer_url, cid, dpop="auto" if tokens.dpop_bound else "off",
+                         dpop_key=key_path) as client:
             try:
                 tokens = client.refresh(tokens)  # same sub and iss (OIDC §12.2)
             except OAuthClientError as exc:
@@ -176,6 +214,17 @@ def token(issuer: IssuerOpt = None, client_id: ClientOpt = None) -> None:
             except OSError as exc:
                 raise _fail(f"cannot reach {issuer_url}: {exc}") from None
         cache.put(issuer_url, cid, tokens)
+    if as_json:
+        shown: dict[str, object] = {"access_token": tokens.access_token,
+                                    "token_type": tokens.token_type,
+                                    "expires_at": tokens.expires_at}
+        if tokens.dpop_bound:
+            shown.update(dpop_jkt=tokens.dpop_jkt, dpop_key_file=str(key_path))
+        print(json.dumps(shown))
+        return
+    if tokens.dpop_bound:
+        _say(f"proofkey: a DPoP token: send it as `Authorization: DPoP <token>` with a DPoP "
+             f"proof signed by the key in {key_path}")
     print(tokens.access_token)
 
 

@@ -57,7 +57,9 @@ def new_client(config: ConnectorConfig, issuer: str,
     secret = config.client_secret.reveal() if config.client_secret else None
     client = AsyncOAuthClient(config.issuer, config.client_id,
                               callback_url(issuer, config.name), client_secret=secret,
-                              scope=" ".join(config.scope), transport=transport, timeout=10.0)
+                              scope=" ".join(config.scope), transport=transport, timeout=10.0,
+                              # a new client per step (authorize, callback): no shared DPoP key
+                              dpop="off")
     if config.kind == "oauth2":  # no discovery: the configured endpoints are the metadata
         client.ops.metadata = ProviderMetadata(
             issuer=config.issuer, authorization_endpoint=config.authorization_endpoint,

@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 
 from proofkey.crypto import digest, hash_password_async, new_handle, new_id
 from proofkey.models import Client, ClientType, Secret, TokenAuthMethod, User
-from proofkey.protocol.client_policy import SEVERITIES, Policy, lint, view_of_client
+from proofkey.protocol.client_policy import SEVERITIES, Issue, Policy, lint, view_of_client
 from proofkey.protocol.redirect_uri import validate_registration
 from proofkey.protocol.registration import GRANT_TYPES
 from proofkey.store.base import ClientStore, UserStore
@@ -28,6 +28,7 @@ __all__ = [
     "build_client",
     "change_password",
     "check_policy",
+    "policy_issues",
     "register_client",
     "register_user",
     "validate_password",
@@ -54,18 +55,24 @@ class NewClient:
     warnings: tuple[str, ...] = ()  # the registration policy's warnings, with their rule ids
 
 
+def policy_issues(client: Client) -> list[Issue]:
+    """The findings of ``proofkey lint``'s rule set for a client, errors first (the console
+    lists them; ``check_policy`` decides with them)."""
+    view = view_of_client(client)
+    # Post-logout redirect URIs (OIDC RP-Initiated Logout 1.0 §3.1) take the redirect rules
+    # PKL010-PKL016 too: the same lint over a view that lists them as its redirect URIs.
+    logout_view = replace(view, redirect_uris=client.post_logout_redirect_uris, code_flow=False)
+    return sorted([*lint(view, Policy()), *(
+        replace(i, message=f"post-logout {i.message}") for i in lint(logout_view, Policy())
+        if i.rule.startswith("PKL01"))], key=lambda i: (SEVERITIES.index(i.severity), i.rule))
+
+
 def check_policy(client: Client) -> tuple[str, ...]:
     """Apply the registration policy that ``proofkey lint`` applies (one rule set): raise
     ``AdminError`` naming the first error's rule, else return the warnings. A redirect URI
     that ``protocol.redirect_uri`` refuses (a warning, PKL016, when linting another
     provider's export) refuses a registration here."""
-    view = view_of_client(client)
-    # Post-logout redirect URIs (OIDC RP-Initiated Logout 1.0 §3.1) take the redirect rules
-    # PKL010-PKL016 too: the same lint over a view that lists them as its redirect URIs.
-    logout_view = replace(view, redirect_uris=client.post_logout_redirect_uris, code_flow=False)
-    issues = sorted([*lint(view, Policy()), *(
-        replace(i, message=f"post-logout {i.message}") for i in lint(logout_view, Policy())
-        if i.rule.startswith("PKL01"))], key=lambda i: (SEVERITIES.index(i.severity), i.rule))
+    issues = policy_issues(client)
     errors = [i for i in issues if i.severity == "error"]
     if errors:
         raise AdminError(f"{errors[0].message} [{errors[0].rule}]", rule=errors[0].rule)
@@ -95,6 +102,9 @@ def build_client(
     reject_reused_challenge: bool = False,
     post_logout_redirect_uris: Sequence[str] = (),
     revoke_on_logout: bool = False,
+    jwks: str = "",
+    jwks_uri: str = "",
+    auth_signing_alg: str = "",
     require_dpop: bool = False,
     now: int,
 ) -> NewClient:
@@ -118,11 +128,15 @@ def build_client(
                          rule="PKL058")
     if id_token_alg not in _ID_TOKEN_ALGS:
         raise AdminError("id_token signing alg must be RS256 or ES256 [PKL057]", rule="PKL057")
-    method: TokenAuthMethod = auth_method or ("none" if public else "client_secret_basic")
+    keys = bool(jwks or jwks_uri)
+    method: TokenAuthMethod = auth_method or (
+        "none" if public else "private_key_jwt" if keys else "client_secret_basic")
     if public != (method == "none"):
         raise AdminError("public clients authenticate with 'none'; confidential clients with "
-                         "client_secret_basic or client_secret_post [PKL031]", rule="PKL031")
-    secret = None if public else Secret(new_handle())
+                         "client_secret_basic, client_secret_post or private_key_jwt [PKL031]",
+                         rule="PKL031")
+    # private_key_jwt (RFC 7523 §2.2): the client proves a private key; no shared secret.
+    secret = None if public or method == "private_key_jwt" else Secret(new_handle())
     client = Client(
         client_id=client_id, client_type=client_type, redirect_uris=tuple(redirect_uris),
         scopes=scope_set, grant_types=grants, token_endpoint_auth_method=method,
@@ -131,7 +145,8 @@ def build_client(
         require_pushed_authorization_requests=require_par, resource_server=resource_server,
         reject_reused_challenge=reject_reused_challenge,
         post_logout_redirect_uris=tuple(dict.fromkeys(post_logout_redirect_uris)),
-        revoke_on_logout=revoke_on_logout, require_dpop=require_dpop)
+        revoke_on_logout=revoke_on_logout, jwks=jwks, jwks_uri=jwks_uri,
+        token_endpoint_auth_signing_alg=auth_signing_alg, require_dpop=require_dpop)
     return NewClient(client, secret, check_policy(client))
 
 
@@ -152,6 +167,9 @@ async def register_client(
     reject_reused_challenge: bool = False,
     post_logout_redirect_uris: Sequence[str] = (),
     revoke_on_logout: bool = False,
+    jwks: str = "",
+    jwks_uri: str = "",
+    auth_signing_alg: str = "",
     require_dpop: bool = False,
     now: int,
 ) -> NewClient:
@@ -164,6 +182,7 @@ async def register_client(
         id_token_alg=id_token_alg, name=name, require_par=require_par,
         resource_server=resource_server, reject_reused_challenge=reject_reused_challenge,
         post_logout_redirect_uris=post_logout_redirect_uris, revoke_on_logout=revoke_on_logout,
+        jwks=jwks, jwks_uri=jwks_uri, auth_signing_alg=auth_signing_alg,
         require_dpop=require_dpop, now=now)
     await clients.add_client(new.client)
     return new

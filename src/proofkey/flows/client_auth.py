@@ -3,8 +3,11 @@ token, pushed authorization (RFC 9126), revocation (RFC 7009), introspection (RF
 device authorization (RFC 8628) endpoints.
 
 A client authenticates with exactly the method it registered: public clients with ``none``
-(client_id only), confidential clients with their secret by Basic or by POST. Secrets are random
-256-bit values, stored as SHA-256 digests and compared in constant time.
+(client_id only), confidential clients with their secret by Basic or by POST, or with a JWT
+signed by their private key (``private_key_jwt``, RFC 7523 §2.2: ``flows/client_assertion``).
+Secrets are random 256-bit values, stored as SHA-256 digests and compared in constant time.
+An assertion is verified only after the throttle was read (a locked-out client's assertion
+takes no replay record), and a refused one counts as a failure like a wrong secret.
 
 RFC 6749 §2.3.1: the server "MUST protect any endpoint utilizing it against brute force
 attacks". Failed authentications are counted per address and, for a registered client, per
@@ -35,10 +38,12 @@ import asyncio
 from proofkey.crypto import constant_time_equal, digest
 from proofkey.errors import InvalidClient
 from proofkey.models import Client
+from proofkey.protocol.client_assertion import AssertionRefused
 from proofkey.protocol.credentials import ClientCredentials
 from proofkey.store.base import ClientStore, RateLimiter
 
 from . import throttle
+from .client_assertion import ClientAssertions
 from .context import Context
 
 __all__ = ["THROTTLED", "authenticate_client"]
@@ -53,8 +58,8 @@ def _failure(credentials: ClientCredentials, client: Client | None) -> str | Non
         return "unknown_client"
     if credentials.method != client.token_endpoint_auth_method:
         return f"method {credentials.method} not registered"
-    if credentials.method == "none":
-        return None
+    if credentials.method in ("none", "private_key_jwt"):
+        return None  # an assertion is verified after the throttle is read
     if credentials.secret is None or client.secret_digest is None or not constant_time_equal(
         digest(credentials.secret.reveal()), client.secret_digest
     ):
@@ -62,9 +67,22 @@ def _failure(credentials: ClientCredentials, client: Client | None) -> str | Non
     return None
 
 
+async def _assertion_failure(credentials: ClientCredentials, client: Client,
+                             assertions: ClientAssertions, ctx: Context) -> tuple[str, str] | None:
+    """(audit detail, public description) if the assertion does not authenticate ``client``."""
+    if credentials.assertion is None:
+        return "assertion_missing", _FAILED
+    try:
+        await assertions.verify(client, credentials.assertion.reveal(),
+                                issuer=ctx.settings.effective_issuer, now=ctx.now())
+    except AssertionRefused as refused:
+        return f"assertion_{refused.reason}", f"{_FAILED}: {refused.description}"
+    return None
+
+
 async def authenticate_client(
     credentials: ClientCredentials, clients: ClientStore, *, limiter: RateLimiter,
-    client_ip: str, ctx: Context,
+    client_ip: str, ctx: Context, assertions: ClientAssertions,
 ) -> Client:
     """The client the credentials authenticate; InvalidClient (401) otherwise, or while the
     client or the address is over its failure limit (then with ``retry_after``)."""
@@ -85,9 +103,14 @@ async def authenticate_client(
                                    for limit in limits))
     if any(waits):
         raise InvalidClient(THROTTLED, detail="client_throttled", retry_after=max(waits))
+    description = _FAILED
+    if failure is None and client is not None and credentials.method == "private_key_jwt":
+        refused = await _assertion_failure(credentials, client, assertions, ctx)
+        if refused is not None:
+            failure, description = refused
     if failure is None and client is not None:
         return client
     held = await throttle.reserve(limiter, limits, now)
     if isinstance(held, throttle.Refused):  # concurrent failures filled the window meanwhile
         raise InvalidClient(THROTTLED, detail="client_throttled", retry_after=held.retry_after)
-    raise InvalidClient(_FAILED, detail=failure)
+    raise InvalidClient(description, detail=failure)

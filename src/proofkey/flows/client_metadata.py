@@ -5,10 +5,11 @@ document): a ``client_id`` that is an https URL is resolved by fetching that doc
 no fetch for a malformed id) → the fetch, through the ``MetadataFetcher`` port (the SSRF rules
 live in the concrete fetcher at the edge) → JSON → the RFC 7591 shape rules
 (``protocol.registration``) → the document's ``client_id`` equals the URL (§4.1) → no shared
-secret and only ``none`` (§4.1; proofkey has no ``private_key_jwt`` yet) → the one
-registration policy (``flows.admin.build_client``, the rule set of ``proofkey lint``). The
-result is a public ``Client`` that is never stored: it lives in a bounded cache for as long as
-the document's caching headers say, clamped to the configured bounds (§4.4).
+secret and only ``none`` (§4.1; proofkey takes ``private_key_jwt`` from registered clients
+only) → the one registration policy (``flows.admin.build_client``, the rule set of
+``proofkey lint``). The result is a public ``Client`` that is never stored: it lives in a
+bounded cache for as long as the document's caching headers say, clamped to the configured
+bounds (§4.4).
 
 Concurrent lookups of one URL share one fetch. A failure is remembered for
 ``failure_seconds`` (a short negative cache; 0 turns it off): otherwise anyone could make the
@@ -181,8 +182,8 @@ class MetadataResolver:
         method = doc.get("token_endpoint_auth_method", "none")
         if method != "none":
             why = ("a metadata document cannot establish a shared secret" if method in
-                   _SECRET_METHODS else "proofkey does not support private_key_jwt yet"
-                   if method == "private_key_jwt" else "it is not supported")
+                   _SECRET_METHODS else "proofkey takes private_key_jwt from registered "
+                   "clients only" if method == "private_key_jwt" else "it is not supported")
             raise MetadataRefused("PKL072", "token_endpoint_auth_method", "token_endpoint_"
                                   f"auth_method must be none: {why}")
         meta = parse_client_metadata(doc)

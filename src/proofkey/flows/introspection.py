@@ -23,6 +23,7 @@ from proofkey.store.base import ClientStore, GrantStore, RateLimiter, ResourceDi
 from proofkey.tokens.mint import TokenMinter
 
 from .access import active_access_token
+from .client_assertion import ClientAssertions
 from .client_auth import authenticate_client
 from .context import Context
 
@@ -35,10 +36,11 @@ _CLAIMS = ("scope", "client_id", "sub", "exp", "iat", "iss", "aud", "jti", "auth
 async def introspect(
     form: Params, authorization: str | None, *, clients: ClientStore, grants: GrantStore,
     minter: TokenMinter, limiter: RateLimiter, client_ip: str, ctx: Context,
-    resources: ResourceDirectory | None = None,
+    assertions: ClientAssertions, resources: ResourceDirectory | None = None,
 ) -> dict[str, Any]:
     caller = await authenticate_client(read_client_credentials(authorization, form), clients,
-                                       limiter=limiter, client_ip=client_ip, ctx=ctx)
+                                       limiter=limiter, client_ip=client_ip, ctx=ctx,
+                                       assertions=assertions)
     if caller.is_public:
         raise InvalidClient("introspection is for confidential clients")
     token = form.get("token")

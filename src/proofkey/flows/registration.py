@@ -16,12 +16,14 @@ registered this way all get the same 401 (RFC 7592 §2: do not reveal whether a 
 Omitted ``scope``: ``registration_default_scopes`` (by default openid, profile and
 offline_access: not every scope the server knows); a scope the server does not know is refused
 (PKL058). What is stored of the metadata: redirect URIs, grant types, the authentication
-method, scopes, client_name, client_uri, logo_uri and the id_token alg; other members are
+method, scopes, client_name, client_uri, logo_uri, the id_token alg and, for private_key_jwt,
+``jwks`` or ``jwks_uri`` and ``token_endpoint_auth_signing_alg``; other members are
 accepted, bounded and not kept (RFC 7591 §3.2.1 returns only what was registered).
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, replace
 from typing import Any, Literal, cast
 
@@ -103,7 +105,8 @@ def _build(meta: ClientMetadata, client_id: str, ctx: Context,
             supported_scopes=known, grant_types=meta.grant_types,
             auth_method=cast(TokenAuthMethod, meta.token_endpoint_auth_method),  # AUTH_METHODS
             id_token_alg=meta.id_token_signed_response_alg, name=meta.client_name,
-            post_logout_redirect_uris=meta.post_logout_redirect_uris,
+            post_logout_redirect_uris=meta.post_logout_redirect_uris, jwks=meta.jwks,
+            jwks_uri=meta.jwks_uri, auth_signing_alg=meta.token_endpoint_auth_signing_alg,
             require_dpop=meta.dpop_bound_access_tokens, now=ctx.now())
     except AdminError as refused:
         raise _refusal(refused.rule, str(refused)) from None
@@ -244,7 +247,11 @@ def client_information(registered: Registered, issuer: str) -> dict[str, Any]:
         body["client_secret"] = registered.secret.reveal()
         body["client_secret_expires_at"] = 0  # RFC 7591 §3.2.1: 0 = does not expire
     for name, value in (("client_name", client.name), ("client_uri", client.client_uri),
-                        ("logo_uri", client.logo_uri)):
+                        ("logo_uri", client.logo_uri), ("jwks_uri", client.jwks_uri),
+                        ("token_endpoint_auth_signing_alg",
+                         client.token_endpoint_auth_signing_alg)):
         if value:
             body[name] = value
+    if client.jwks:
+        body["jwks"] = json.loads(client.jwks)
     return body

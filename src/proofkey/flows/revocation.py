@@ -17,6 +17,7 @@ from proofkey.protocol.params import Params
 from proofkey.store.base import ClientStore, GrantStore, RateLimiter
 from proofkey.tokens.mint import TokenMinter
 
+from .client_assertion import ClientAssertions
 from .client_auth import authenticate_client
 from .context import Context
 
@@ -28,9 +29,11 @@ _HINTS = frozenset({"access_token", "refresh_token"})
 async def revoke(
     form: Params, authorization: str | None, *, clients: ClientStore, grants: GrantStore,
     minter: TokenMinter, limiter: RateLimiter, client_ip: str, ctx: Context,
+    assertions: ClientAssertions,
 ) -> None:
     client = await authenticate_client(read_client_credentials(authorization, form), clients,
-                                       limiter=limiter, client_ip=client_ip, ctx=ctx)
+                                       limiter=limiter, client_ip=client_ip, ctx=ctx,
+                                       assertions=assertions)
     token = form.get("token")
     if token is None:
         raise InvalidRequest("token is required")

@@ -47,6 +47,7 @@ from proofkey.store.base import (
 )
 from proofkey.tokens.mint import TokenMinter
 
+from .client_assertion import ClientAssertions
 from .client_auth import authenticate_client
 from .code_grant import redeem_code
 from .context import Context
@@ -67,6 +68,7 @@ class TokenServices:
     minter: TokenMinter
     limiter: RateLimiter  # failed client authentications (flows/client_auth)
     resources: ResourceDirectory  # registered resources (RFC 8707)
+    assertions: ClientAssertions  # private_key_jwt (RFC 7523 §2.2)
     dpop: DpopGate  # DPoP proofs (RFC 9449)
 
 
@@ -86,7 +88,7 @@ async def exchange(
         credentials = read_client_credentials(authorization, form)
         client = await authenticate_client(credentials, services.clients,
                                            limiter=services.limiter, client_ip=client_ip,
-                                           ctx=ctx)
+                                           ctx=ctx, assertions=services.assertions)
         if not is_grant_type(grant_type):
             raise UnsupportedGrantType("the grant_type is not supported")
         if grant_type not in client.grant_types:

@@ -234,7 +234,9 @@ class AdminChange(Event):
     password_changed, sessions_revoked (a user's sessions and grants ended), keys_rotated,
     client_pruned (an unused dynamic client removed), client_updated (an operator changed a
     client's policy flags: ``proofkey client set``), initial_token_created and
-    initial_token_revoked (by the token's public id);
+    initial_token_revoked (by the token's public id), role_changed (``user:role``),
+    console_signed_in and console_signed_out (the operator console; by user id) and
+    session_ended (an administrator ended a user's login session in the console);
     ``subject`` names what changed (a client id, a user id, the new key ids) — never a secret.
     """
 

@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from .client_window import ClientDay
 from .events import (
     AuthorizationFailed,
     AuthorizationStarted,
@@ -97,6 +98,7 @@ class StatusBoard:
     def __init__(self, clock: Callable[[], float] = time.time) -> None:
         self._clock = clock
         self._ring = [_Minute() for _ in range(MINUTES)]
+        self.clients = ClientDay(clock)  # the console's per-client day (client_window.py)
 
     def _slot(self) -> _Minute:
         minute = int(self._clock() // 60)
@@ -106,6 +108,7 @@ class StatusBoard:
         return slot
 
     def __call__(self, event: Event) -> None:
+        self.clients(event)
         if isinstance(event, TokenExchanged):
             slot = self._slot()
             slot.exchanges_ok += 1

@@ -8,7 +8,8 @@ only) at any depth: ``redirect_uris``, ``redirectUris`` and Keycloak's
 ``attributes["pkce.code.challenge.method"]`` all count. Where a spelling is not recognised the
 linter says nothing rather than guess.
 
-The rules themselves (ids PKL001-PKL042, their levels and messages) live in
+The rules themselves (ids PKL001-PKL042 and the private_key_jwt key rules PKL060-PKL066, their
+levels and messages) live in
 ``protocol/client_policy.py``: the same rule set decides what ``proofkey client add`` and every
 other way in accept, so the linter and the server never disagree. This module only reads the
 providers' many spellings into a ``ClientView``.
@@ -130,6 +131,8 @@ def view_of(metadata: Mapping[str, Any], fallback_name: str) -> ClientView:
     auth = f.first("tokenendpointauthmethod", "clientauthenticatortype",
                    "clientauthenticationmethods", "clientauthenticationmethod")
     auth = _strings(auth)[0].lower().replace("-", "_") if _strings(auth) else None
+    auth = "private_key_jwt" if auth == "client_jwt" else auth  # Keycloak's name for it
+    jwks_uri = f.first("jwksuri", "jwksurl")
     secrets = [s for s in f.all("clientsecret", "secret") if s not in (None, "")]
     # An export may mask the secret ("**********"): it exists, but its length says nothing.
     secret = next((s for s in secrets if isinstance(s, str) and s.strip("*")), None)
@@ -161,7 +164,13 @@ def view_of(metadata: Mapping[str, Any], fallback_name: str) -> ClientView:
             "implicitflowenabled", "oauth2allowimplicitflow", "oauth2allowidtokenimplicitflow",
             "allowaccesstokensviabrowser")),
         password_flag=_bool(f.first("directaccessgrantsenabled")) is True,
-        lifetimes=tuple(f.lifetimes))
+        lifetimes=tuple(f.lifetimes), jwks=f.first("jwks"),
+        jwks_uri=str(jwks_uri) if jwks_uri else None,
+        auth_signing_alg=_text(f.first("tokenendpointauthsigningalg")))
+
+
+def _text(value: object) -> str | None:
+    return value if isinstance(value, str) and value else None
 
 
 def _parse(text: str, suffix: str) -> list[Any]:

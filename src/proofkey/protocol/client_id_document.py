@@ -8,7 +8,7 @@ Rule ids continue the registration rules' (PKL0xx), so every refusal names its r
   user or password) or proofkey's bounds (no query, printable ASCII, at most 512 characters);
 * PKL071 the document's ``client_id`` is not its URL (§4.1: simple string comparison);
 * PKL072 a ``token_endpoint_auth_method`` other than ``none`` (§4.1 forbids shared secrets;
-  ``private_key_jwt`` is allowed by the draft but proofkey does not support it yet);
+  ``private_key_jwt`` is allowed by the draft; proofkey accepts it from registered clients only);
 * PKL073 the document carries ``client_secret`` or ``client_secret_expires_at`` (§4.1).
 """
 

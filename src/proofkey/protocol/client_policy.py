@@ -16,6 +16,11 @@ rules, so the linter and the server can never disagree. A registration is refuse
   PKL023 ``client_credentials`` for a public client.
 * PKL030 ``token_endpoint_auth_method: none`` with a secret; PKL031 confidential client
   without authentication; PKL032 short secret (warning); PKL033 public client with a secret.
+* PKL060 both ``jwks`` and ``jwks_uri`` (RFC 7591 §2: "MUST NOT both be present");
+  PKL061 a private key in ``jwks``; PKL062 a symmetric key in ``jwks``; PKL063 a ``jwks_uri``
+  that is not https; PKL064 ``private_key_jwt`` without keys; PKL065 a
+  ``token_endpoint_auth_signing_alg`` that is not asymmetric (``none``, HMAC); PKL066 a
+  ``jwks`` that is not a JWK Set of usable public signature keys (``protocol/client_assertion``).
 * PKL040 code lifetime over the policy's maximum (RFC 6749 §4.1.2: at most 10 minutes
   recommended); PKL041 refresh lifetime over it; PKL042 refresh tokens that never expire.
 
@@ -27,13 +32,21 @@ documents).
 
 from __future__ import annotations
 
+import json
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 from urllib.parse import urlsplit
 
 from proofkey.models import Client
+from proofkey.protocol.client_assertion import (
+    CLIENT_ASSERTION_ALGORITHMS,
+    ClientKeyRefused,
+    check_jwks,
+    check_jwks_uri,
+    key_fits,
+)
 from proofkey.protocol.redirect_uri import is_loopback_ip_uri, validate_registration
 
 __all__ = ["SEVERITIES", "ClientView", "Issue", "Policy", "Severity", "lint", "lint_lifetimes",
@@ -88,6 +101,9 @@ class ClientView:
     implicit_flag: bool = False
     password_flag: bool = False
     lifetimes: tuple[tuple[str, str, object], ...] = ()  # (code|refresh|infinite, field, value)
+    jwks: object = None  # the registered JWK Set (parsed JSON), if any
+    jwks_uri: str | None = None
+    auth_signing_alg: str | None = None  # token_endpoint_auth_signing_alg
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,6 +204,34 @@ def _auth_issues(view: ClientView) -> Iterator[tuple[Severity, str, str]]:
                                     "least 32 random characters (RFC 6749 §10.10)")
 
 
+def _key_issues(view: ClientView) -> Iterator[tuple[Severity, str, str]]:
+    """private_key_jwt (RFC 7523 §2.2): the keys the client's assertions are checked with."""
+    if view.jwks is not None and view.jwks_uri:
+        yield "error", "PKL060", ("both jwks and jwks_uri are registered; use one (RFC 7591 "
+                                  "§2: they MUST NOT both be present)")
+    try:
+        if view.jwks is not None:
+            check_jwks(view.jwks)
+        if view.jwks_uri:
+            check_jwks_uri(view.jwks_uri)
+    except ClientKeyRefused as refused:
+        yield "error", refused.rule, refused.message
+    if view.auth_method == "private_key_jwt" and view.jwks is None and not view.jwks_uri:
+        yield "error", "PKL064", ("private_key_jwt without jwks or jwks_uri: there is no key "
+                                  "to check the client's assertions with")
+    alg = view.auth_signing_alg
+    if alg and alg not in CLIENT_ASSERTION_ALGORITHMS:
+        yield "error", "PKL065", (f"token_endpoint_auth_signing_alg {alg!r} is not an "
+                                  "asymmetric signature algorithm (none and HMAC are refused); "
+                                  "use one of " + ", ".join(CLIENT_ASSERTION_ALGORITHMS))
+    elif alg and isinstance(view.jwks, Mapping) and isinstance(view.jwks.get("keys"), list) \
+            and not any(isinstance(k, Mapping) and key_fits(alg, k.get("kty"), k.get("crv"))
+                        for k in view.jwks["keys"]):
+        yield "error", "PKL066", (f"no key in jwks can verify {alg} (the "
+                                  "token_endpoint_auth_signing_alg): its assertions would "
+                                  "never verify")
+
+
 def lint_lifetimes(lifetimes: Sequence[tuple[str, str, object]],
                    policy: Policy) -> Iterator[tuple[Severity, str, str]]:
     for kind, label, value in lifetimes:
@@ -213,7 +257,7 @@ def _human(seconds: float) -> str:
 def lint(view: ClientView, policy: Policy, source: str = "") -> list[Issue]:
     """Every policy issue of one client, errors first."""
     found = [*_pkce_issues(view), *_redirect_issues(view), *_grant_issues(view),
-             *_auth_issues(view), *lint_lifetimes(view.lifetimes, policy)]
+             *_auth_issues(view), *_key_issues(view), *lint_lifetimes(view.lifetimes, policy)]
     issues = [Issue(sev, rule, view.name, message, source) for sev, rule, message in found]
     return sorted(issues, key=lambda i: (SEVERITIES.index(i.severity), i.rule))
 
@@ -227,4 +271,6 @@ def view_of_client(client: Client) -> ClientView:
         has_secret=client.secret_digest is not None, redirect_uris=client.redirect_uris,
         grant_types=tuple(sorted(client.grant_types)), response_types=("code",),
         code_flow="authorization_code" in client.grant_types, pkce_methods=("S256",),
-        pkce_required=True)
+        pkce_required=True, jwks=json.loads(client.jwks) if client.jwks else None,
+        jwks_uri=client.jwks_uri or None,
+        auth_signing_alg=client.token_endpoint_auth_signing_alg or None)

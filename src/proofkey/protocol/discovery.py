@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from .client_assertion import CLIENT_ASSERTION_ALGORITHMS
 from .device import DEVICE_GRANT_TYPE
 from .dpop import DPOP_ALGORITHMS
 
@@ -37,11 +38,17 @@ def server_metadata(
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": algs,
         "token_endpoint_auth_methods_supported": [
-            "none", "client_secret_basic", "client_secret_post"],
+            "none", "client_secret_basic", "client_secret_post", "private_key_jwt"],
         "revocation_endpoint_auth_methods_supported": [
-            "none", "client_secret_basic", "client_secret_post"],
+            "none", "client_secret_basic", "client_secret_post", "private_key_jwt"],
         "introspection_endpoint_auth_methods_supported": [
-            "client_secret_basic", "client_secret_post"],
+            "client_secret_basic", "client_secret_post", "private_key_jwt"],
+        # RFC 8414 §2: the JWS algorithms of private_key_jwt assertions (never none or HMAC).
+        "token_endpoint_auth_signing_alg_values_supported": list(CLIENT_ASSERTION_ALGORITHMS),
+        "revocation_endpoint_auth_signing_alg_values_supported": list(
+            CLIENT_ASSERTION_ALGORITHMS),
+        "introspection_endpoint_auth_signing_alg_values_supported": list(
+            CLIENT_ASSERTION_ALGORITHMS),
         "code_challenge_methods_supported": ["S256"],
         # RFC 9449 §5.1: the JWS algorithms accepted in DPoP proofs (asymmetric only).
         "dpop_signing_alg_values_supported": list(DPOP_ALGORITHMS),

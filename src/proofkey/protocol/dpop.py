@@ -134,7 +134,8 @@ def check_claims(claims: Mapping[str, Any], *, jkt: str, method: str, url: str, 
         raise DpopError("iat", "the DPoP proof's iat is outside the accepted window")
     ath = _string(claims, "ath")
     if access_token is not None and (
-            ath is None or not hmac.compare_digest(ath, access_token_hash(access_token))):
+            ath is None or not hmac.compare_digest(  # bytes: a str must be ASCII here
+                ath.encode("utf-8"), access_token_hash(access_token).encode("ascii"))):
         raise DpopError("ath", "the DPoP proof's ath does not match the access token")
     nonce = claims.get("nonce")
     if nonce is not None and not isinstance(nonce, str):

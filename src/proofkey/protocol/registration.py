@@ -20,17 +20,22 @@ Shape rules carry ids next to the policy's (PKL0xx), so every refusal names its 
 * PKL056 ``grant_types`` and ``response_types`` that contradict (RFC 7591 §2.1);
 * PKL057 an ``id_token_signed_response_alg`` the server does not sign with.
 
+``jwks`` (an object, kept as its JSON text), ``jwks_uri`` and ``token_endpoint_auth_signing_alg``
+are read here (PKL050, PKL051) and judged by the policy's key rules PKL060-PKL066.
+
 ``error_for_rule`` maps a rule to the RFC 7591 §3.2.2 error: redirect URI rules (PKL01x)
 are ``invalid_redirect_uri``, all others ``invalid_client_metadata``.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 from urllib.parse import urlsplit
 
+from proofkey.protocol.client_assertion import MAX_JWKS_CHARS
 from proofkey.protocol.device import DEVICE_GRANT_TYPE
 
 __all__ = [
@@ -47,7 +52,8 @@ __all__ = [
 RegistrationErrorCode = Literal["invalid_redirect_uri", "invalid_client_metadata"]
 GRANT_TYPES = frozenset({"authorization_code", "refresh_token", "client_credentials",
                          DEVICE_GRANT_TYPE})
-AUTH_METHODS = frozenset({"none", "client_secret_basic", "client_secret_post"})
+AUTH_METHODS = frozenset({"none", "client_secret_basic", "client_secret_post",
+                          "private_key_jwt"})
 ID_TOKEN_ALGS = frozenset({"RS256", "ES256"})
 
 
@@ -106,6 +112,9 @@ class ClientMetadata:
     id_token_signed_response_alg: str = "RS256"  # noqa: S105 - an algorithm name
     client_id: str | None = None  # present in metadata documents (must equal their URL)
     post_logout_redirect_uris: tuple[str, ...] = ()  # OIDC RP-Initiated Logout 1.0 §3.1
+    jwks: str = ""  # a JWK Set as JSON text (RFC 7591 §2), judged by the policy
+    jwks_uri: str = ""
+    token_endpoint_auth_signing_alg: str = ""
     dpop_bound_access_tokens: bool = False  # RFC 9449 §5.2: always use DPoP
 
     @property
@@ -148,6 +157,19 @@ def _url(doc: Mapping[str, object], key: str, lim: MetadataLimits) -> str:
             raise MetadataRefused("PKL055", key, f"{key} must be an https URL without "
                                   "credentials")
     return value
+
+
+def _jwks(doc: Mapping[str, object]) -> str:
+    value = doc.get("jwks")
+    if value is None:
+        return ""
+    if not isinstance(value, Mapping):
+        raise MetadataRefused("PKL050", "jwks", "jwks must be a JSON object (a JWK Set)")
+    text = json.dumps(value, separators=(",", ":"))
+    if len(text) > MAX_JWKS_CHARS:
+        raise MetadataRefused("PKL051", "jwks", f"jwks is longer than {MAX_JWKS_CHARS} "
+                              "characters")
+    return text
 
 
 def parse_client_metadata(doc: object, limits: MetadataLimits | None = None) -> ClientMetadata:
@@ -203,4 +225,6 @@ def parse_client_metadata(doc: object, limits: MetadataLimits | None = None) -> 
         post_logout_redirect_uris=_strings(doc, "post_logout_redirect_uris",
                                            count=lim.max_redirect_uris,
                                            length=lim.max_uri_length, default=()),
+        jwks=_jwks(doc), jwks_uri=_text(doc, "jwks_uri", lim.max_uri_length),
+        token_endpoint_auth_signing_alg=_text(doc, "token_endpoint_auth_signing_alg", 16),
         dpop_bound_access_tokens=dpop_bound)

@@ -1,7 +1,8 @@
 """A client SDK for public clients (native, CLI, SPA back ends): PKCE S256, state, iss, nonce.
 
-It speaks HTTP only and works against any standards-compliant provider. It shares exactly one
-module with the server: ``proofkey.protocol.pkce``.
+It speaks HTTP only and works against any standards-compliant provider. It shares two pure
+modules with the server: ``proofkey.protocol.pkce`` and, for DPoP (RFC 9449: on by default
+when the provider offers it), ``proofkey.protocol.dpop``.
 """
 
 from proofkey.sdk.client import AsyncOAuthClient, OAuthClient
@@ -13,12 +14,14 @@ from proofkey.sdk.core import (
     ProviderMetadata,
     TokenSet,
 )
+from proofkey.sdk.dpop import DpopKey
 
 __all__ = [
     "AsyncOAuthClient",
     "AuthorizationRequest",
     "CallbackError",
     "DeviceAuthorizationResponse",
+    "DpopKey",
     "OAuthClient",
     "OAuthClientError",
     "ProviderMetadata",

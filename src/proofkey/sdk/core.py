@@ -74,6 +74,7 @@ class ProviderMetadata:
     iss_parameter_supported: bool = False
     code_challenge_methods: tuple[str, ...] = ()
     end_session_endpoint: str | None = None
+    dpop_signing_algs: tuple[str, ...] = ()
     raw: Mapping[str, Any] = field(default_factory=dict, repr=False)
 
     @classmethod
@@ -98,8 +99,13 @@ class ProviderMetadata:
                 "authorization_response_iss_parameter_supported") is True,
             code_challenge_methods=tuple(data.get("code_challenge_methods_supported") or ()),
             end_session_endpoint=data.get("end_session_endpoint"),
+            dpop_signing_algs=_strings(data.get("dpop_signing_alg_values_supported")),
             raw=dict(data),
         )
+
+
+def _strings(value: Any) -> tuple[str, ...]:
+    return tuple(v for v in value if isinstance(v, str)) if isinstance(value, list) else ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,12 +118,15 @@ class AuthorizationRequest:
     code_verifier: str = field(repr=False)
     redirect_uri: str
     scope: str
+    dpop_jkt: str | None = None  # the DPoP key the code is bound to (RFC 9449 §10)
 
 
 @dataclass(frozen=True, slots=True)
 class TokenSet:
     """What a token endpoint answered: the tokens (masked in ``repr``), when the access token
-    expires (``expires_at``, epoch seconds) and, after a validated login, ``id_claims``."""
+    expires (``expires_at``, epoch seconds) and, after a validated login, ``id_claims``.
+    ``token_type`` is ``Bearer`` or ``DPoP``; a DPoP token names its key's thumbprint in
+    ``dpop_jkt`` and is only ever sent with a proof from that key (RFC 9449 §7)."""
 
     access_token: str = field(repr=False)
     token_type: str
@@ -126,6 +135,12 @@ class TokenSet:
     id_token: str | None = field(default=None, repr=False)
     scope: str | None = None
     id_claims: Mapping[str, Any] | None = None
+    dpop_jkt: str | None = None
+
+    @property
+    def dpop_bound(self) -> bool:
+        """Whether the access token is DPoP-bound (then never send it as Bearer)."""
+        return self.token_type == "DPoP"  # noqa: S105 (a token type, not a secret)
 
     def expired(self, now: float | None = None, leeway: int = 30) -> bool:
         """Whether the access token expires within ``leeway`` seconds (refresh before use)."""
@@ -136,13 +151,16 @@ class TokenSet:
         itself is)."""
         return {"access_token": self.access_token, "token_type": self.token_type,
                 "expires_at": self.expires_at, "refresh_token": self.refresh_token,
-                "id_token": self.id_token, "scope": self.scope}
+                "id_token": self.id_token, "scope": self.scope, "dpop_jkt": self.dpop_jkt}
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> TokenSet:
-        return cls(str(data["access_token"]), str(data.get("token_type", "Bearer")),
+        """The token set ``to_json`` wrote."""
+        token_type = "DPoP" if str(data.get("token_type", "")).lower() == "dpop" else "Bearer"
+        jkt = data.get("dpop_jkt")
+        return cls(str(data["access_token"]), token_type,
                    data.get("expires_at"), data.get("refresh_token"), data.get("id_token"),
-                   data.get("scope"))
+                   data.get("scope"), dpop_jkt=jkt if isinstance(jkt, str) else None)
 
 
 def build_authorization_request(
@@ -215,11 +233,12 @@ def parse_token_response(status: int, body: Any, now: float | None = None) -> To
         raise OAuthClientError(str(body.get("error", "invalid_response")),
                                str(body.get("error_description", "")), status)
     token = body.get("access_token")
-    if not isinstance(token, str) or str(body.get("token_type", "")).lower() != "bearer":
-        raise OAuthClientError("invalid_response", "no bearer access token", status)
+    token_type = {"bearer": "Bearer", "dpop": "DPoP"}.get(str(body.get("token_type", "")).lower())
+    if not isinstance(token, str) or token_type is None:
+        raise OAuthClientError("invalid_response", "no bearer or DPoP access token", status)
     expires_in = body.get("expires_in")
     expires_at = int((now or time.time()) + expires_in) if isinstance(expires_in, int) else None
-    return TokenSet(token, "Bearer", expires_at, body.get("refresh_token"),
+    return TokenSet(token, token_type, expires_at, body.get("refresh_token"),
                     body.get("id_token"), body.get("scope"))
 
 

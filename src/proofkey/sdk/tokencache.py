@@ -1,7 +1,10 @@
-"""Tokens kept between CLI runs: one JSON file, mode 0600, keyed by issuer and client id."""
+"""Tokens kept between CLI runs: one JSON file, mode 0600, keyed by issuer and client id; the
+DPoP key of each entry in its own 0600 file beside it."""
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import json
 import os
 from pathlib import Path
@@ -20,7 +23,9 @@ def default_path() -> Path:
 
 class TokenCache:
     """Token sets kept between runs of a tool, keyed by issuer and client id, in one JSON file
-    written atomically with mode 0600 (its directory 0700). ``proofkey login`` uses it."""
+    written atomically with mode 0600 (its directory 0700). ``proofkey login`` uses it.
+    Each entry keeps its token type and, for a DPoP token, its key's thumbprint
+    (``dpop_jkt``); the key itself is in ``dpop_key_path(issuer, client_id)``."""
 
     def __init__(self, path: Path | None = None) -> None:
         self.path = path or default_path()
@@ -47,6 +52,12 @@ class TokenCache:
         """The entry name of one issuer and client."""
         return f"{issuer} {client_id}"
 
+    def dpop_key_path(self, issuer: str, client_id: str) -> Path:
+        """Where the DPoP key of one issuer and client is kept, beside the token file (one
+        key per entry, so two providers never see the same key)."""
+        tag = hashlib.sha256(self.key(issuer, client_id).encode()).hexdigest()[:16]
+        return self.path.with_name(f"dpop-{tag}.jwk")
+
     def get(self, issuer: str, client_id: str) -> TokenSet | None:
         """The stored token set, or None (also when the file is missing or unreadable)."""
         entry = self._read().get(self.key(issuer, client_id))
@@ -60,7 +71,9 @@ class TokenCache:
         self._write(data)
 
     def remove(self, issuer: str, client_id: str) -> bool:
-        """Forget the entry; False if there was none."""
+        """Forget the entry and its DPoP key; False if there was no entry."""
+        with contextlib.suppress(FileNotFoundError):
+            self.dpop_key_path(issuer, client_id).unlink()
         data = self._read()
         if data.pop(self.key(issuer, client_id), None) is None:
             return False

@@ -14,6 +14,7 @@ from dataclasses import fields
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from proofkey.models import (
+    AdminSession,
     AuthorizationCode,
     Client,
     DeviceAuthorization,
@@ -54,6 +55,7 @@ TABLES: dict[str, tuple[str, type[Any]]] = {
     "device": ("device_authorizations", DeviceAuthorization),
     "initial": ("initial_access_tokens", InitialAccessToken),
     "resource": ("resources", Resource),
+    "admin_session": ("admin_sessions", AdminSession),
 }  # fmt: skip
 """Short name -> (table, model)."""
 
@@ -72,6 +74,7 @@ PURGED: tuple[tuple[str, int], ...] = (
     ("initial_access_tokens", 0),
     ("upstream_logins", 0),
     ("replay_ids", 0),
+    ("admin_sessions", 0),
 )  # fmt: skip
 
 

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from proofkey.models import (
+    AdminSession,
     AuthorizationCode,
     Client,
     Connector,
@@ -37,6 +38,7 @@ from proofkey.models import (
     SigningKey,
     UpstreamLogin,
     User,
+    UserRole,
 )
 from proofkey.protocol.resource import Catalog
 
@@ -49,6 +51,7 @@ __all__ = [
     "ClientStore",
     "CodeStore",
     "ConsentStore",
+    "ConsoleStore",
     "DeviceStore",
     "DpopSecretStore",
     "FederationStore",
@@ -263,8 +266,9 @@ class GrantStore(Protocol):
     ) -> Grant | None:
         """The common refresh in one call (one round trip): atomically retire the refresh token
         ``token_digest`` if it was issued to ``client_id``, is unrotated, unexpired and not
-        bound to a DPoP key (``dpop_jkt`` None), and its grant is active and unexpired, pointing it at ``successor_digest``, and store that
-        successor (same grant and client, issued ``now``, expiring ``successor_expires_at``,
+        bound to a DPoP key (``dpop_jkt`` None), and its grant is active and unexpired,
+        pointing it at ``successor_digest``, and store that successor (same grant and client,
+        issued ``now``, expiring ``successor_expires_at``,
         parent ``token_digest``); return the grant. None, and nothing written, if any of that
         fails: the caller reads the token (``find_refresh``) to tell why."""
         ...
@@ -387,6 +391,20 @@ class FederationStore(Protocol):
         ...
 
 
+class ConsoleStore(Protocol):
+    """The operator console: users' roles and the console's own sessions (by digest)."""
+
+    async def set_role(self, username: str, role: UserRole) -> bool:
+        """Give the user ``role``; False if there is no such user."""
+        ...
+
+    async def save_admin_session(self, session: AdminSession) -> None: ...
+    async def get_admin_session(self, session_digest: str, now: int) -> AdminSession | None:
+        """The unexpired console session with this digest."""
+        ...
+
+    async def delete_admin_session(self, session_digest: str) -> None: ...
+
 class DpopSecretStore(Protocol):
     """The one secret DPoP nonces are derived from (RFC 9449 §8), shared by every instance."""
 
@@ -430,6 +448,7 @@ class Store(
     RegistrationStore,
     ChallengeStore,
     ReplayStore,
+    ConsoleStore,
     DpopSecretStore,
     Protocol,
 ):

@@ -58,6 +58,7 @@ from proofkey.models import (
 from proofkey.store._rows import CODE_REPLAY_WINDOW, Codec, check_family
 from proofkey.store.accounts import PostgresAccounts
 from proofkey.store.base import ChallengeReuse, ChallengeSighting
+from proofkey.store.console import PostgresConsole
 from proofkey.store.dpop_secret import PostgresDpopSecret
 from proofkey.store.federation import PostgresFederation
 from proofkey.store.postgres_db import PostgresPool, count_changed, redacted
@@ -107,7 +108,8 @@ def _polled(row: Any) -> tuple[DeviceAuthorization, int | None]:
     return _device(values[:-1]), values[-1]
 
 
-class PostgresStore(PostgresFederation, PostgresAccounts, PostgresReplays, PostgresDpopSecret):
+class PostgresStore(PostgresFederation, PostgresAccounts, PostgresReplays, PostgresConsole,
+                    PostgresDpopSecret):
     """Every store role on one PostgreSQL database (schema: the DSN's ``search_path``)."""
 
     def __init__(self, dsn: str, *, min_size: int = 1, max_size: int = 10,

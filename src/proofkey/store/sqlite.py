@@ -42,6 +42,7 @@ from proofkey.models import (
 from proofkey.store._rows import CODE_REPLAY_WINDOW, Codec, check_family
 from proofkey.store.accounts import SQLiteAccounts
 from proofkey.store.base import ChallengeReuse, ChallengeSighting
+from proofkey.store.console import SQLiteConsole
 from proofkey.store.dpop_secret import SQLiteDpopSecret
 from proofkey.store.federation import SQLiteFederation
 from proofkey.store.replay import SQLiteReplays
@@ -107,7 +108,8 @@ def _polled(row: Any) -> tuple[DeviceAuthorization, int | None]:
     return _device(row[:-1]), row[-1]
 
 
-class SQLiteStore(SQLiteFederation, SQLiteAccounts, SQLiteReplays, SQLiteDpopSecret):
+class SQLiteStore(SQLiteFederation, SQLiteAccounts, SQLiteReplays, SQLiteConsole,
+                  SQLiteDpopSecret):
     """Every store role on one SQLite database file (or ``":memory:"``)."""
 
     def __init__(self, path: str | Path, *, busy_timeout_ms: int = 5000) -> None:

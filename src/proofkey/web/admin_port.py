@@ -1,4 +1,5 @@
-"""The admin port: a second, minimal server for ``/metrics`` and ``/status`` on ``admin_port``.
+"""The admin port: a second, minimal server for ``/metrics``, ``/status`` and the console
+(``/admin``) on ``admin_port``.
 
 It runs inside the main server's event loop (started and stopped by the app's lifespan) and
 never installs signal handlers: the main server owns them. With several worker processes only
@@ -71,7 +72,7 @@ class AdminServer:
             if self._server.started or self._task.done():
                 break
             await asyncio.sleep(0.01)
-        _log.info("admin server on %s:%d serves the metrics and status routes", self.host,
+        _log.info("admin server on %s:%d serves the metrics, status and console routes", self.host,
                   self.port)
 
     async def stop(self) -> None:

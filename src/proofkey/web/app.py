@@ -30,6 +30,7 @@ from proofkey.tokens.keys import prune_retired_keys
 
 from . import (
     connector_pages,
+    console,
     device_pages,
     endpoints,
     logout_pages,
@@ -113,10 +114,13 @@ def create_app(settings: Settings, *, bus: EventBus | None = None,
 
     ops_routes = _ops_routes(settings, observers, limits, challenge_reuse,
                              restricted=not settings.admin_port and not settings.metrics_public)
+    console_routes = console.routes()  # the operator console (docs/admin.md)
     admin = None
-    admin_app = Starlette(routes=[*ops_routes, _static()])
-    if settings.admin_port and ops_routes:
+    admin_app = Starlette(routes=[*ops_routes, *console_routes, _static()],
+                          exception_handlers=error_handlers())
+    if settings.admin_port:
         admin = AdminServer(admin_app, host=settings.host, port=settings.admin_port)
+        install_middleware(admin_app, settings)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -188,7 +192,7 @@ def create_app(settings: Settings, *, bus: EventBus | None = None,
         Route("/demo", pages.demo, methods=["GET"]),
         Route("/", pages.index, methods=["GET"]),
         Route("/favicon.ico", pages.favicon, methods=["GET"]),
-        *([] if admin is not None else ops_routes),
+        *([] if admin is not None else [*ops_routes, *console_routes]),
         _static(),
     ]
     app = Starlette(routes=routes, lifespan=lifespan, exception_handlers=error_handlers())
@@ -198,6 +202,7 @@ def create_app(settings: Settings, *, bus: EventBus | None = None,
                            metrics_path=settings.metrics_path)
     configure_logging(settings, observers.metrics)
     app.state.observers = observers
+    admin_app.state.observers = observers  # the console reads the status board's client day
     return app
 
 

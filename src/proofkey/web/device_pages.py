@@ -61,7 +61,8 @@ async def device_authorization(request: Request) -> Response:
         credentials = read_client_credentials(request.headers.get("authorization"), form)
         client = await authenticate_client(credentials, services.clients,
                                            limiter=services.limiter,
-                                           client_ip=client_ip(request), ctx=services.ctx)
+                                           client_ip=client_ip(request), ctx=services.ctx,
+                                           assertions=services.assertions)
         body = await device_flow.authorize_device(form, client, devices=services.store,
                                                   ctx=services.ctx, limiter=services.limiter,
                                                   address=client_ip(request),

@@ -123,7 +123,8 @@ async def par(request: Request) -> Response:
         form = await read_form(request)
         client = await authenticate_client(
             read_client_credentials(request.headers.get("authorization"), form), services.clients,
-            limiter=services.limiter, client_ip=client_ip(request), ctx=services.ctx)
+            limiter=services.limiter, client_ip=client_ip(request), ctx=services.ctx,
+            assertions=services.assertions)
         proof = await services.token.dpop.check(request.headers.getlist("dpop"), client,
                                                 services.ctx, path="/par")
         body = await par_flow.push(form, client, pushed=services.store,
@@ -155,7 +156,7 @@ async def revoke(request: Request) -> Response:
         await revoke_flow(form, request.headers.get("authorization"), clients=services.clients,
                           grants=services.store, minter=services.minter,
                           limiter=services.limiter, client_ip=client_ip(request),
-                          ctx=services.ctx)
+                          ctx=services.ctx, assertions=services.assertions)
         response = Response(status_code=200, headers=dict(NO_STORE_HEADERS))
     except OAuthError as error:
         response = error_response(error)
@@ -171,7 +172,8 @@ async def introspect(request: Request) -> Response:
                                      clients=services.clients, grants=services.store,
                                      minter=services.minter, limiter=services.limiter,
                                      client_ip=client_ip(request), ctx=services.ctx,
-                                     resources=services.resources)
+                                     resources=services.resources,
+                                     assertions=services.assertions)
     except OAuthError as error:
         return error_response(error)
     return _json(body)

@@ -1,5 +1,7 @@
 """The concrete ``MetadataFetcher``: GET a client ID metadata document over https, under the
-SSRF rules of draft-ietf-oauth-client-id-metadata-document §6.5 and §6.6.
+SSRF rules of draft-ietf-oauth-client-id-metadata-document §6.5 and §6.6. The same fetcher,
+with its own size cap, gets private_key_jwt clients' ``jwks_uri`` key sets
+(``flows.client_keys.KeySetFetcher``): another URL a client chooses and the server fetches.
 
 * https only (the URL was checked by ``protocol.client_id_document``); no redirect is followed
   (§4: "MUST NOT automatically follow HTTP redirects"); only a 200 is a document.
@@ -61,7 +63,7 @@ class HttpsMetadataFetcher:
 
     def __init__(self, *, ssl_context: ssl.SSLContext, connect_timeout: float,
                  read_timeout: float, max_bytes: int, allow_loopback: bool,
-                 resolver: Resolver = system_resolver) -> None:
+                 resolver: Resolver = system_resolver, accept: str = "application/json") -> None:
         self._ssl = ssl_context
         self._timeout = httpx.Timeout(connect=connect_timeout, read=read_timeout,
                                       write=read_timeout, pool=connect_timeout)
@@ -69,6 +71,7 @@ class HttpsMetadataFetcher:
         self._max_bytes = max_bytes
         self._allow_loopback = allow_loopback
         self._resolver = resolver
+        self._accept = accept
 
     async def fetch(self, url: ClientIdUrl) -> Fetched:
         try:
@@ -118,7 +121,7 @@ class HttpsMetadataFetcher:
                                      timeout=self._timeout) as client:
             request = client.build_request(
                 "GET", f"https://{host}:{url.port}{url.target}",
-                headers={"Host": urlsplit(url.url).netloc, "Accept": "application/json",
+                headers={"Host": urlsplit(url.url).netloc, "Accept": self._accept,
                          "Accept-Encoding": "identity"},
                 extensions={"sni_hostname": url.host})
             try:

@@ -74,7 +74,10 @@ def is_page(path: str) -> bool:
     """Whether ``path`` is a browser page (answered with HTML), not a JSON endpoint."""
     if path in {"/", "/authorize", "/device", "/demo"}:
         return True
-    return path.startswith(("/interaction/", "/account", "/device/"))
+    if path.startswith("/admin/api"):
+        return False
+    return path == "/admin" or path.startswith(("/interaction/", "/account", "/device/",
+                                                "/admin/"))
 
 
 async def _unexpected(request: Request, exc: Exception) -> Response:

@@ -30,6 +30,8 @@ from starlette.requests import Request
 from proofkey import __version__
 from proofkey.connectors.config import ConnectorError
 from proofkey.connectors.registry import Connectors
+from proofkey.flows.client_assertion import ClientAssertions
+from proofkey.flows.client_keys import ClientKeySets
 from proofkey.flows.client_metadata import CacheBounds, MetadataResolver, ResolvingClientStore
 from proofkey.flows.context import Context
 from proofkey.flows.dpop import DpopGate
@@ -42,7 +44,14 @@ from proofkey.observability.tracing import Tracing
 from proofkey.protocol.client_id_document import document_host
 from proofkey.settings import Settings, SettingsError
 from proofkey.store import open_store
-from proofkey.store.base import ClientStore, KeyStore, RateLimiter, ResourceDirectory, Store
+from proofkey.store.base import (
+    ClientStore,
+    KeyStore,
+    RateLimiter,
+    ReplayStore,
+    ResourceDirectory,
+    Store,
+)
 from proofkey.store.client_cache import CachedClientStore
 from proofkey.store.ratelimit import MemoryRateLimiter
 from proofkey.store.resource_cache import CachedResourceDirectory
@@ -53,9 +62,11 @@ from .cors import CorsPolicy
 from .metadata_fetcher import HttpsMetadataFetcher
 
 __all__ = ["KeyWatcher", "Observers", "Services", "build_limiter", "build_observers",
-           "build_services", "dpop_gate", "metadata_clients", "services_of"]
+           "build_services", "client_assertions", "dpop_gate", "metadata_clients",
+           "services_of"]
 
 _HERE = Path(__file__).parent
+JWKS_MAX_BYTES = 65536  # ten RSA-4096 public keys are about 8 KiB
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,6 +150,7 @@ class Services:
     keys: KeyWatcher
     connectors: Connectors  # upstream identity providers (docs/federation.md)
     resources: CachedResourceDirectory  # registered resources (RFC 8707), cached like clients
+    assertions: ClientAssertions  # private_key_jwt: client keys (cached) and replay records
 
     async def refresh_keys(self) -> None:
         """Reload the keys now (housekeeping)."""
@@ -165,17 +177,33 @@ def _database_system(url: str) -> str:
     return "postgresql" if system.startswith("postgres") else system
 
 
+def _fetcher(settings: Settings, *, max_bytes: int, accept: str) -> HttpsMetadataFetcher:
+    """The one https fetcher with the SSRF rules, for documents and key sets alike."""
+    return HttpsMetadataFetcher(
+        ssl_context=ssl.create_default_context(),  # system CAs, SSL_CERT_FILE, SSL_CERT_DIR
+        connect_timeout=settings.client_metadata_connect_timeout_ms / 1000,
+        read_timeout=settings.client_metadata_read_timeout_ms / 1000,
+        max_bytes=max_bytes, allow_loopback=settings.client_metadata_allow_loopback,
+        accept=accept)
+
+
+def client_assertions(settings: Settings, replay: ReplayStore,
+                      clock: Callable[[], float]) -> ClientAssertions:
+    """private_key_jwt: the clients' key sets (``jwks_uri`` ones fetched like metadata
+    documents, under the same SSRF rules) and the shared replay records."""
+    fetcher = _fetcher(settings, max_bytes=JWKS_MAX_BYTES,
+                       accept="application/jwk-set+json, application/json")
+    return ClientAssertions(keys=ClientKeySets(fetcher, clock=clock), replay=replay,
+                            max_lifetime=settings.client_assertion_max_lifetime_seconds)
+
+
 def metadata_clients(settings: Settings, clients: ClientStore, clock: Callable[[], float],
                      bus: EventBus, resources: ResourceDirectory | None = None) -> ClientStore:
     """``clients``, with metadata-document ids resolved when the setting is on."""
     if not settings.client_metadata_documents:
         return clients
-    fetcher = HttpsMetadataFetcher(
-        ssl_context=ssl.create_default_context(),  # system CAs, SSL_CERT_FILE, SSL_CERT_DIR
-        connect_timeout=settings.client_metadata_connect_timeout_ms / 1000,
-        read_timeout=settings.client_metadata_read_timeout_ms / 1000,
-        max_bytes=settings.client_metadata_max_bytes,
-        allow_loopback=settings.client_metadata_allow_loopback)
+    fetcher = _fetcher(settings, max_bytes=settings.client_metadata_max_bytes,
+                       accept="application/json")
     bounds = CacheBounds(min_seconds=settings.client_metadata_min_cache_seconds,
                          max_seconds=settings.client_metadata_max_cache_seconds,
                          failure_seconds=settings.client_metadata_failure_cache_seconds,
@@ -200,6 +228,7 @@ async def build_services(settings: Settings, observers: Observers, limiter: Rate
         settings, CachedClientStore(store, ttl=settings.client_cache_ms / 1000), clock,
         observers.bus, resources)
     ctx = Context(settings=settings, bus=observers.bus, clock=clock)
+    assertions = client_assertions(settings, store, clock)
     ring = await KeyRing.load(store, ctx.now())
     minter = TokenMinter(ring, issuer=settings.effective_issuer, audience=settings.audience,
                          access_ttl=settings.access_token_ttl_seconds,
@@ -215,8 +244,9 @@ async def build_services(settings: Settings, observers: Observers, limiter: Rate
         limiter=limiter, templates=_templates(),
         token=TokenServices(clients=clients, codes=store, grants=store, devices=store,
                             minter=minter, limiter=limiter, resources=resources,
-                            dpop=dpop_gate(settings, store)),
+                            assertions=assertions, dpop=dpop_gate(settings, store)),
         cors=CorsPolicy(store), keys=watcher, connectors=connectors, resources=resources,
+        assertions=assertions,
     )
 
 

@@ -9,6 +9,8 @@
 // - PAR on (the default in oidc-provider 9), revocation and introspection on;
 // - a refresh token for every code exchange of a client allowed the refresh_token grant, rotated
 //   on every use; RS256 id_tokens, an ES256 key in the JWKS as well;
+// - DPoP (RFC 9449) on, as it is by default in oidc-provider 9; --dpop-require-nonce makes
+//   every DPoP proof carry a server nonce (features.dPoP.requireNonce, use_dpop_nonce);
 // - no devInteractions: the interaction pages below are a minimal login form that checks one
 //   fixed user's password and a consent form (allow or deny). The pages are plain HTML forms
 //   (<form method="post" action="...">) so a test can drive them over HTTP; the interaction
@@ -16,6 +18,7 @@
 //
 // Usage: node oidc_provider_server.mjs [--port 0] [--client-id sdk-client]
 //        [--username ada] [--password "..."] [--sub ...] [--trailing-slash]
+//        [--dpop-require-nonce]
 //        [--web-client-id ID --web-client-secret SECRET --web-redirect-uri URI]
 // The --web-client-* options add a confidential web client (client_secret_basic), as a
 // Backend-for-Frontend gateway registers.
@@ -33,6 +36,7 @@ const { values: args } = parseArgs({
     password: { type: 'string', default: 'analytical engine 1843' },
     sub: { type: 'string', default: 'ada-lovelace-1815' },
     'trailing-slash': { type: 'boolean', default: false },
+    'dpop-require-nonce': { type: 'boolean', default: false },
     'web-client-id': { type: 'string' },
     'web-client-secret': { type: 'string' },
     'web-redirect-uri': { type: 'string' },
@@ -105,6 +109,9 @@ function configuration() {
     pkce: { required: () => true },
     features: {
       devInteractions: { enabled: false },
+      dPoP: args['dpop-require-nonce']
+        ? { enabled: true, nonceSecret: randomBytes(32), requireNonce: () => true }
+        : { enabled: true },
       pushedAuthorizationRequests: { enabled: true },
       revocation: {
         enabled: true,
