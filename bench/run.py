@@ -68,7 +68,11 @@ SCOPES_SUPPORTED = "openid profile email offline_access api"
 # and without (a resource scope: JWT access token + refresh token); and openid again for a
 # second client registered for ES256 id_tokens (proofkey and node-oidc-provider only), which
 # shows the servers' own costs without the RSA-2048 signature both pay.
-SCOPE_VARIANTS = {"openid": "openid", "plain": "api", "openid-es256": "openid"}
+# "openid-dpop" is the openid exchange with a DPoP proof per request (RFC 9449; proofkey only):
+# the proofs are signed ahead, one per pre-minted code, so the load side does no signing.
+SCOPE_VARIANTS = {"openid": "openid", "plain": "api", "openid-es256": "openid",
+                  "openid-dpop": "openid"}
+DPOP_VARIANTS = frozenset({"openid-dpop"})
 ES_CLIENT_ID = "bench-client-es256"
 VARIANT_CLIENT = {"openid-es256": ES_CLIENT_ID}
 SERVER_CPU = "0"
@@ -347,7 +351,7 @@ class Server:
             self.proc.stop()
 
     def supports(self, variant: str) -> bool:
-        return variant not in VARIANT_CLIENT
+        return variant not in VARIANT_CLIENT and variant not in DPOP_VARIANTS
 
     def driver_args(self, client_id: str = CLIENT_ID) -> list[str]:
         return ["--kind", self.kind, "--base", self.base, "--client-id", client_id,
@@ -413,7 +417,7 @@ class NodeOidc(Server):
     label = "node-oidc-provider"
 
     def supports(self, variant: str) -> bool:
-        return True
+        return variant not in DPOP_VARIANTS  # the peer is configured without DPoP
 
     def start(self) -> None:
         node = NODE_MODULES / ".bin" / "node"
@@ -558,6 +562,16 @@ class Tools:
         raise RuntimeError(f"wrk printed no summary: {done.stdout[-500:]} {done.stderr[-500:]}")
 
 
+def add_dpop_proofs(codes: Path, token_url: str) -> None:
+    """Append a fresh DPoP proof to each "code verifier" line (signed with proofkey's venv)."""
+    python = REPO / ".venv" / "bin" / "python"
+    done = subprocess.run([str(python if python.exists() else sys.executable),
+                           str(BENCH / "drivers" / "dpop_proofs.py"), str(codes), token_url],
+                          capture_output=True, text=True, timeout=600, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"signing DPoP proofs failed: {done.stderr[-800:]}")
+
+
 # -- the run -------------------------------------------------------------------------------------
 
 
@@ -613,11 +627,15 @@ class Bench:
     def token_run(self, server: Server, scope: str, duration: float, rate_guess: float,
                   *, cpus: str | None = LOAD_CPU, window_kw: dict[str, Any] | None = None,
                   connections: int | None = None, retry: bool = True,
-                  client_id: str = CLIENT_ID) -> tuple[dict[str, Any], Window]:
-        """One wrk run fed with fresh codes; re-minted and retried once if the codes ran out."""
+                  client_id: str = CLIENT_ID, dpop: bool = False,
+                  ) -> tuple[dict[str, Any], Window]:
+        """One wrk run fed with fresh codes; re-minted and retried once if the codes ran out.
+        ``dpop``: each code gets its own DPoP proof, signed before the run."""
         count = int(min(self.scale.max_codes, max(200, rate_guess * duration * 1.4 + 200)))
         for attempt in range(2):
             codes = self.mint(server, scope, count, client_id)
+            if dpop:
+                add_dpop_proofs(codes, server.base + server.token_path)
             with Window(server.pids(), self.idle_pids(server), **(window_kw or {})) as w:
                 out = self.tools.wrk_run(
                     "token.lua", server.base + server.token_path,
@@ -630,25 +648,28 @@ class Bench:
             log(f"codes ran out ({server.label}); retrying with {count}")
         raise AssertionError("unreachable")
 
-    def warm(self, server: Server, scope: str, client_id: str = CLIENT_ID) -> None:
+    def warm(self, server: Server, scope: str, client_id: str = CLIENT_ID,
+             dpop: bool = False) -> None:
         if self.scale.warmup <= 0:
             return
         guess = self.scale.prior_rate[server.kind]
         with suppress(RuntimeError):
             self.token_run(server, scope, self.scale.warmup, guess, retry=False,
-                           client_id=client_id)
+                           client_id=client_id, dpop=dpop)
 
     def scenario_token(self) -> None:
         for variant, scope in SCOPE_VARIANTS.items():
             client_id = VARIANT_CLIENT.get(variant, CLIENT_ID)
+            dpop = variant in DPOP_VARIANTS
             servers = [s for s in self.servers if s.supports(variant)]
             for server in servers:
-                self.warm(server, scope, client_id)
+                self.warm(server, scope, client_id, dpop)
             guesses = {s.label: self.scale.prior_rate[s.kind] for s in servers}
             for rep in range(1, self.scale.repeat + 1):
                 for server in servers:  # interleaved: drift in noise hits every server
                     out, w = self.token_run(server, scope, self.scale.duration,
-                                            guesses[server.label], client_id=client_id)
+                                            guesses[server.label], client_id=client_id,
+                                            dpop=dpop)
                     valid = out["non_expected"] == 0 and out["exhausted"] == 0 and out["ok"] > 0
                     reason = "" if valid else (
                         f"{out['non_expected']} non-200 ({out['bad_statuses'][:60].strip()})"

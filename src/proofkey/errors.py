@@ -1,4 +1,5 @@
-"""The OAuth error tree: one class per RFC 6749 §4.1.2.1 / §5.2 (and OIDC, RFC 7009, RFC 6750) code.
+"""The OAuth error tree: one class per RFC 6749 §4.1.2.1 / §5.2 (and OIDC, RFC 7009, RFC 6750,
+RFC 9449) code.
 
 Every error carries a public ``description`` (safe to show a client: never a secret, only the
 characters RFC 6749 §5.2 allows) apart from an internal ``detail`` that goes to the audit log
@@ -24,6 +25,7 @@ __all__ = [
     "InteractionRequired",
     "InvalidClient",
     "InvalidClientMetadata",
+    "InvalidDpopProof",
     "InvalidGrant",
     "InvalidRedirectUri",
     "InvalidRequest",
@@ -42,6 +44,7 @@ __all__ = [
     "UnsupportedGrantType",
     "UnsupportedResponseType",
     "UnsupportedTokenType",
+    "UseDpopNonce",
 ]
 
 # RFC 6749 §5.2: error_description "MUST NOT include characters outside the set
@@ -224,6 +227,24 @@ class ExpiredToken(OAuthError):
 
     error = "expired_token"
     default_redirectable = False
+
+
+class InvalidDpopProof(OAuthError):
+    """RFC 9449 §5: the DPoP proof is missing where required, invalid or replayed."""
+
+    error = "invalid_dpop_proof"
+    default_redirectable = False
+
+
+class UseDpopNonce(OAuthError):
+    """RFC 9449 §8: the server requires a nonce it provides in the ``DPoP-Nonce`` header."""
+
+    error = "use_dpop_nonce"
+    default_redirectable = False
+
+    def __init__(self, description: str, *, nonce: str, detail: str | None = None) -> None:
+        super().__init__(description, detail=detail)
+        self.nonce = nonce
 
 
 class InvalidRedirectUri(OAuthError):

@@ -151,6 +151,7 @@ class PendingAuthorization:
     user_id: str | None = None
     auth_time: int | None = None
     resources: tuple[str, ...] = ()  # RFC 8707 resource indicators, as requested
+    dpop_jkt: str | None = None  # RFC 9449 §10: the code will be bound to this key
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,6 +181,7 @@ class AuthorizationCode:
     redeemed_at: int | None = None
     grant_id: str | None = None
     resources: tuple[str, ...] = ()  # RFC 8707 resources authorized with the code
+    dpop_jkt: str | None = None  # RFC 9449 §10: only a proof with this key redeems it
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,6 +211,7 @@ class RefreshToken:
     parent_digest: str | None = None
     rotated_at: int | None = None
     replaced_by: str | None = None
+    dpop_jkt: str | None = None  # RFC 9449 §5: a public client's token works only with this key
 
 
 @dataclass(frozen=True, slots=True)

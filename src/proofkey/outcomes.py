@@ -42,13 +42,14 @@ GrantRefusal = Literal[
     "redirect_uri_mismatch",
     "refresh_invalid", "refresh_reused", "refresh_expired",
     "device_invalid", "device_reused",
+    "dpop_key_mismatch",  # RFC 9449: the code or refresh token is bound to another key
 ]
 # Any other refusal of a token request counts as its error code (client-authentication
 # failures all as invalid_client; the audit line keeps the exact reason).
 TokenErrorOutcome = Literal[
     "invalid_client", "invalid_request", "invalid_grant", "invalid_scope", "unauthorized_client",
     "unsupported_grant_type", "server_error", "temporarily_unavailable", "expired_token",
-    "access_denied", "slow_down",
+    "access_denied", "slow_down", "invalid_dpop_proof", "use_dpop_nonce",
 ]
 # M1: one value per token request. "other" is an error code outside TokenErrorOutcome.
 TokenOutcome = Literal["success", GrantRefusal, TokenErrorOutcome, "other"]

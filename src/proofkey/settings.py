@@ -176,6 +176,13 @@ class Settings:
     refresh_reuse_grace_seconds: int = _opt(
         "Window in which a retry of the just-rotated refresh token is answered instead of "
         "revoking the family (0: every reuse revokes).", _int(0, 300), default=0)
+    dpop_nonces: bool = _opt(
+        "Require a server-provided nonce in DPoP proofs at the token endpoint (RFC 9449 §8): "
+        "a proof without the current nonce gets use_dpop_nonce and the nonce in DPoP-Nonce.",
+        _bool, default=False)
+    dpop_nonce_seconds: int = _opt(
+        "How often the DPoP nonce changes; a nonce stays accepted for one more period.",
+        _int(10, DAY), default=300)
     session_ttl_seconds: int = _opt("Login session lifetime.", _int(60, 30 * DAY),
                                     default=8 * 3600)
     interaction_ttl_seconds: int = _opt("Time a user has to finish login and consent.",

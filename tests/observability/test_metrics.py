@@ -8,6 +8,7 @@ from proofkey.observability.events import (
     AuthorizationFailed,
     AuthorizationStarted,
     CodeIssued,
+    DpopRefused,
     LoginFailed,
     LoginThrottled,
     TokenExchanged,
@@ -16,7 +17,7 @@ from proofkey.observability.events import (
     challenge_problem,
     state_problem,
 )
-from proofkey.observability.metrics import OUTCOMES, Metrics
+from proofkey.observability.metrics import DPOP_REFUSALS, OUTCOMES, Metrics
 from tests.observability.scrape import key, parse
 
 
@@ -64,7 +65,9 @@ def test_hostile_values_never_become_labels() -> None:
     for (name, labels) in samples(metrics):
         if name.startswith("proofkey_") and "build_info" not in name:
             for label, value in labels:
-                if label not in {"le", "kind", "result"}:
+                if label == "reason":  # DPoP failures: the closed set, every value from the start
+                    assert value in DPOP_REFUSALS, (name, label, value)
+                elif label not in {"le", "kind", "result"}:
                     assert value in allowed, (name, label, value)
 
 
@@ -120,3 +123,12 @@ def test_apps_in_one_process_keep_separate_registries() -> None:
     a(TokenExchanged("c", "refresh_token", "g", 0.01))
     assert key("proofkey_token_exchanges_total", client_id="c", grant_type="refresh_token",
                outcome="success") not in samples(b)
+
+
+def test_dpop_refusals_are_counted_by_their_closed_reason() -> None:
+    m = Metrics(process_collectors=False)
+    m(DpopRefused("app", "replay", "fp"))
+    m(DpopRefused("app", "made-up", None))  # type: ignore[arg-type]
+    assert samples(m)[key("proofkey_dpop_failures_total", reason="replay")] == 1
+    assert samples(m)[key("proofkey_dpop_failures_total", reason="iat")] == 0
+    assert label_values(m, "proofkey_dpop_failures_total", "reason") == DPOP_REFUSALS | {"other"}

@@ -1,5 +1,5 @@
 """The OAuth error tree (RFC 6749 §4.1.2.1, §5.2; RFC 6750 §3.1; RFC 7009 §2.2.1;
-RFC 8628 §3.5; RFC 8707 §2; OpenID Connect Core 1.0 §3.1.2.6)."""
+RFC 8628 §3.5; RFC 8707 §2; RFC 9449 §5, §8; OpenID Connect Core 1.0 §3.1.2.6)."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from proofkey.errors import (
     RateLimited,
     ServerError,
     TemporarilyUnavailable,
+    UseDpopNonce,
 )
 
 RFC_6749 = {
@@ -49,7 +50,9 @@ OIDC_CORE = {
 }
 RFC_7591 = {"invalid_redirect_uri", "invalid_client_metadata", "invalid_software_statement",
             "unapproved_software_statement"}
-REGISTERED_CODES = RFC_6749 | RFC_6750 | RFC_7009 | RFC_8628 | RFC_8707 | OIDC_CORE | RFC_7591
+RFC_9449 = {"invalid_dpop_proof", "use_dpop_nonce"}
+REGISTERED_CODES = (RFC_6749 | RFC_6750 | RFC_7009 | RFC_8628 | RFC_8707 | OIDC_CORE | RFC_7591
+                    | RFC_9449)
 
 EXPECTED_STATUS = {
     "invalid_request": 400,
@@ -76,6 +79,8 @@ EXPECTED_STATUS = {
     "server_error": 500,
     "invalid_redirect_uri": 400,
     "invalid_client_metadata": 400,
+    "invalid_dpop_proof": 400,
+    "use_dpop_nonce": 400,
 }
 SAFE = re.compile(r"[\x20-\x21\x23-\x5b\x5d-\x7e]*")
 
@@ -93,6 +98,8 @@ def make(cls: type[OAuthError], description: str = "something went wrong") -> OA
         return ServerError(detail=description)
     if cls is RateLimited:
         return RateLimited(description, retry_after=5)
+    if cls is UseDpopNonce:
+        return UseDpopNonce(description, nonce="n" * 32)
     return cls(description)
 
 

@@ -27,7 +27,10 @@ async def sdk(http: httpx.AsyncClient, settings: Settings) -> AsyncOAuthClient:
     await register_device_clients(settings)
     transport = http._transport  # the same in-process app
     assert isinstance(transport, httpx.AsyncBaseTransport)
-    return AsyncOAuthClient(ISSUER, TV_ID, scope=SCOPE, transport=transport)
+    # FakeSleep moves only the app's clock, while DPoP proofs carry the real time and would go
+    # stale: these tests are about the device grant, so without DPoP (the device poll with DPoP
+    # is tested over HTTP in tests/http/test_dpop_binding.py).
+    return AsyncOAuthClient(ISSUER, TV_ID, scope=SCOPE, transport=transport, dpop="off")
 
 
 class FakeSleep:

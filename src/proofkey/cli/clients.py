@@ -128,6 +128,9 @@ def client_add(
         "--revoke-on-logout", help="Logging out at /logout revokes this client's refresh "
         "tokens issued in the ended session.")] = False,
     profile: Annotated[str | None, typer.Option(help=_PROFILE_HELP)] = None,
+    require_dpop: Annotated[bool, typer.Option(
+        "--require-dpop", help="Refuse this client's token requests without a DPoP proof "
+        "(RFC 9449; every access token it gets is bound to its key).")] = False,
     config: ConfigOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -158,7 +161,7 @@ def client_add(
             resource_server=resource_server, reject_reused_challenge=reject_reused_challenge,
             post_logout_redirect_uris=post_logout_redirect_uri or [],
             revoke_on_logout=revoke_on_logout, jwks=jwks_text, jwks_uri=jwks_uri or "",
-            auth_signing_alg=auth_signing_alg or "", require_dpop=fapi2,
+            auth_signing_alg=auth_signing_alg or "", require_dpop=require_dpop or fapi2,
             profile=chosen, now=int(time.time()))
 
     created = run(settings, work, exists=f"a client with id {client_id!r} exists already "
@@ -219,6 +222,10 @@ def client_set(
         "--jwks-uri", help="Replace the client's keys by the JWK Set at this https URL.")
     ] = None,
     profile: Annotated[str | None, typer.Option(help=_PROFILE_HELP)] = None,
+    require_dpop: Annotated[bool | None, typer.Option(
+        "--require-dpop/--allow-bearer",
+        help="Refuse (or accept again) this client's token requests without a DPoP proof "
+        "(RFC 9449).")] = None,
     config: ConfigOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -226,11 +233,12 @@ def client_set(
     else about it stays (running servers see the change within PROOFKEY_CLIENT_CACHE_MS)."""
     chosen = _profile(profile)
     if reject_reused_challenge is None and revoke_on_logout is None and (
-            post_logout_redirect_uri is None and jwks is None and jwks_uri is None) and (
-            chosen is None):
+            post_logout_redirect_uri is None and jwks is None and jwks_uri is None
+            and require_dpop is None) and chosen is None:
         raise fail("nothing to change: give --reject-reused-challenge, "
                    "--allow-reused-challenge, --revoke-on-logout, --keep-on-logout, "
-                   "--post-logout-redirect-uri, --jwks, --jwks-uri or --profile")
+                   "--post-logout-redirect-uri, --jwks, --jwks-uri, --require-dpop, "
+                   "--allow-bearer or --profile")
     jwks_text = _read_jwks(jwks)
     keys = jwks is not None or jwks_uri is not None
     settings = settings_from(config)
@@ -248,7 +256,8 @@ def client_set(
             revoke_on_logout=client.revoke_on_logout
             if revoke_on_logout is None else revoke_on_logout,
             post_logout_redirect_uris=client.post_logout_redirect_uris
-            if uris is None else uris)
+            if uris is None else uris,
+            require_dpop=client.require_dpop if require_dpop is None else require_dpop)
         if keys:  # the new keys replace the old ones, inline or by URL
             changed = replace(changed, jwks=jwks_text, jwks_uri=jwks_uri or "")
         if chosen is not None:
@@ -271,7 +280,8 @@ def client_set(
         return
     out.print(f"client {client_id}: reject_reused_challenge="
               f"{str(updated.reject_reused_challenge).lower()} revoke_on_logout="
-              f"{str(updated.revoke_on_logout).lower()} post_logout_redirect_uris="
+              f"{str(updated.revoke_on_logout).lower()} require_dpop="
+              f"{str(updated.require_dpop).lower()} post_logout_redirect_uris="
               f"{' '.join(updated.post_logout_redirect_uris) or '-'} profile="
               f"{updated.profile or 'none'}", markup=False)
 

@@ -8,6 +8,7 @@ invalid redirection URI"). After that, errors go back to the client with ``state
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass, replace
 
@@ -70,6 +71,7 @@ __all__ = [
 _PROMPTS = frozenset({"none", "login", "consent"})
 _MAX_NONCE = 512
 _MAX_STATE = 2048
+_JKT = re.compile(r"[A-Za-z0-9_-]{43}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +87,7 @@ class AuthorizeRequest:
     prompt: frozenset[str]
     max_age: int | None
     resources: tuple[str, ...] = ()  # RFC 8707, registered
+    dpop_jkt: str | None = None  # RFC 9449 §10: the code is bound to this DPoP key
 
 
 @dataclass(frozen=True, slots=True)
@@ -222,6 +225,7 @@ async def start(
         user_id=None if needs_login or session is None else session.user_id,
         auth_time=None if needs_login or session is None else session.auth_time,
         resources=request.resources,
+        dpop_jkt=request.dpop_jkt,
     ))
     return Interact(handle)
 
@@ -272,8 +276,12 @@ def check_request(params: Params, client: Client, redirect_uri: str, settings: S
         # OIDC Core §3.1.2.1: "none" MUST NOT be combined with other values.
         raise InvalidRequest("prompt=none cannot be combined with other values")
     max_age = _max_age(params.get("max_age"))
+    dpop_jkt = params.get("dpop_jkt")
+    if dpop_jkt is not None and _JKT.fullmatch(dpop_jkt) is None:
+        # RFC 9449 §10: the JWK SHA-256 thumbprint (RFC 7638) of the DPoP key, base64url.
+        raise InvalidRequest("dpop_jkt must be a base64url SHA-256 JWK thumbprint")
     return AuthorizeRequest(client, redirect_uri, scope, challenge, state, nonce, prompt,
-                            max_age, resources)
+                            max_age, resources, dpop_jkt)
 
 
 def _too_old(auth_time: int, max_age: int | None, now: int) -> bool:
@@ -321,6 +329,7 @@ async def issue_code(
         issued_at=now,
         expires_at=now + code_lifetime(client_profile, ctx.settings),
         resources=request.resources,
+        dpop_jkt=request.dpop_jkt,
     ))
     latency = (time.perf_counter() - started) if started is not None else float(
         now - request.created_at if isinstance(request, PendingAuthorization) else 0)

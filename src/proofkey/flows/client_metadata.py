@@ -196,7 +196,7 @@ class MetadataResolver:
                 scopes=self._scopes if meta.scope is None else meta.scope,
                 supported_scopes=known, grant_types=meta.grant_types,
                 auth_method="none", id_token_alg=meta.id_token_signed_response_alg,
-                name=meta.client_name, now=now)
+                name=meta.client_name, require_dpop=meta.dpop_bound_access_tokens, now=now)
         except AdminError as error:
             raise MetadataRefused(error.rule or "policy", "", str(error).split(" [PKL")[0]) \
                 from None

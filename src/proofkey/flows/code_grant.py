@@ -16,6 +16,11 @@ request and SHOULD revoke (when possible) all tokens previously issued based on 
 authorization code"); an invalid replay revokes nothing (OAuth 2.1 §7.5.2), so a guessing
 attacker cannot revoke a victim's tokens.
 
+DPoP (RFC 9449): a code issued for ``dpop_jkt`` (§10) is bound to that key like its other
+bindings: a proof with another key, or none, is ``invalid_grant`` (``dpop_key_mismatch``), and a
+replay without the key revokes nothing. A public client's first refresh token is bound to the
+proof's key (§5), if any.
+
 ``resource`` (RFC 8707) is checked for syntax before the redeem; that it names only resources
 the code was authorized for (a subset: it may narrow, never widen) is a binding checked after
 it, like the others.
@@ -23,6 +28,7 @@ it, like the others.
 
 from __future__ import annotations
 
+import hmac
 from typing import NoReturn
 
 from proofkey.crypto import digest, fingerprint, new_handle, new_id
@@ -44,9 +50,10 @@ __all__ = ["redeem_code"]
 
 async def redeem_code(
     form: Params, client: Client, *, codes: CodeStore, grants: GrantStore, minter: TokenMinter,
-    ctx: Context, resources: ResourceDirectory,
+    ctx: Context, resources: ResourceDirectory, jkt: str | None = None,
 ) -> tuple[dict[str, str | int], str]:
-    """Exchange a code for tokens; return the token response and the new grant id."""
+    """Exchange a code for tokens (DPoP-bound to ``jkt``, the verified proof's key, if any);
+    return the token response and the new grant id."""
     code = form.get("code")
     if code is None:
         raise InvalidRequest("code is required")
@@ -66,14 +73,15 @@ async def redeem_code(
     if "refresh_token" in client.grant_types:
         refresh = new_handle()
         refresh_record = RefreshToken(digest(refresh), grant_id, client.client_id, now,
-                                      now + ctx.settings.refresh_token_ttl_seconds)
+                                      now + ctx.settings.refresh_token_ttl_seconds,
+                                      dpop_jkt=jkt if client.is_public else None)
     record = await codes.redeem_code(code_digest, now, grant_id,
                                      now + ctx.settings.grant_ttl_seconds, refresh_record)
     if record is None:  # unknown, expired, or redeemed before: tell which
         await _refuse_unusable(await codes.find_code(code_digest), code, client, redirect_uri,
-                               verifier, grants=grants, ctx=ctx)
+                               verifier, jkt, grants=grants, ctx=ctx)
     try:
-        _bound_to(record, client, redirect_uri, verifier)
+        _bound_to(record, client, redirect_uri, verifier, jkt)
         chosen = narrow(requested, record.resources, minter.audience)
         target = await target_for(record.scope, chosen, directory=resources,
                                   default_audience=minter.audience)
@@ -84,12 +92,13 @@ async def redeem_code(
     return mint_token_response(minter, client, subject=record.user_id, scope=target.scope,
                                grant_id=grant_id, auth_time=record.auth_time, now=now,
                                refresh_token=refresh, nonce=record.nonce,
-                               audience=target.audience), grant_id
+                               audience=target.audience, jkt=jkt), grant_id
 
 
 def _bound_to(record: AuthorizationCode, client: Client, redirect_uri: str,
-              verifier: str) -> None:
-    """The code's bindings: RFC 6749 §4.1.3 client and redirect_uri, RFC 7636 §4.6 PKCE."""
+              verifier: str, jkt: str | None) -> None:
+    """The code's bindings: RFC 6749 §4.1.3 client and redirect_uri, RFC 7636 §4.6 PKCE,
+    RFC 9449 §10 the DPoP key."""
     if record.client_id != client.client_id:
         raise InvalidGrant("the authorization code was issued to another client",
                            detail="client_mismatch")
@@ -97,11 +106,15 @@ def _bound_to(record: AuthorizationCode, client: Client, redirect_uri: str,
         raise InvalidGrant("redirect_uri does not match the authorization request",
                            detail="redirect_uri_mismatch")
     pkce.verify(verifier, record.code_challenge)
+    if record.dpop_jkt is not None and (jkt is None or not hmac.compare_digest(
+            record.dpop_jkt.encode("ascii", "replace"), jkt.encode("ascii"))):
+        raise InvalidGrant("the authorization code is bound to another DPoP key",
+                           detail="dpop_key_mismatch")
 
 
 async def _refuse_unusable(
     found: AuthorizationCode | None, code: str, client: Client, redirect_uri: str,
-    verifier: str, *, grants: GrantStore, ctx: Context,
+    verifier: str, jkt: str | None, *, grants: GrantStore, ctx: Context,
 ) -> NoReturn:
     """The code cannot be redeemed: unknown, expired, or a replay. Always raises."""
     if found is None or found.redeemed_at is None:
@@ -109,7 +122,7 @@ async def _refuse_unusable(
                            detail="code_expired" if found else "code_invalid")
     revoked = False
     try:
-        _bound_to(found, client, redirect_uri, verifier)
+        _bound_to(found, client, redirect_uri, verifier, jkt)
     except OAuthError:
         pass  # an invalid replay revokes nothing (OAuth 2.1 §7.5.2)
     else:

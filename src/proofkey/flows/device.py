@@ -151,9 +151,10 @@ async def decide(
 
 async def poll(
     form: Params, client: Client, *, devices: DeviceStore, minter: TokenMinter, ctx: Context,
-    resources: ResourceDirectory,
+    resources: ResourceDirectory, jkt: str | None = None,
 ) -> tuple[dict[str, str | int], str]:
-    """RFC 8628 §3.4–3.5: one token request of the polling device."""
+    """RFC 8628 §3.4–3.5: one token request of the polling device (DPoP-bound to ``jkt``, the
+    verified proof's key, if any)."""
     device_code = form.get("device_code")
     if device_code is None:
         raise InvalidRequest("device_code is required")
@@ -178,12 +179,12 @@ async def poll(
     target = await target_for(request.scope, narrow(requested, request.resources, minter.audience),
                               directory=resources, default_audience=minter.audience)
     return await _issue(request, client, target, devices=devices, minter=minter, ctx=ctx,
-                        now=now)
+                        now=now, jkt=jkt)
 
 
 async def _issue(request: DeviceAuthorization, client: Client, target: Target, *,
                  devices: DeviceStore, minter: TokenMinter, ctx: Context,
-                 now: int) -> tuple[dict[str, str | int], str]:
+                 now: int, jkt: str | None) -> tuple[dict[str, str | int], str]:
     if request.user_id is None or request.auth_time is None:
         raise ServerError("approved device request without a user")  # store contract broken
     grant_id = new_id()
@@ -191,11 +192,13 @@ async def _issue(request: DeviceAuthorization, client: Client, target: Target, *
                   now, now + ctx.settings.grant_ttl_seconds, resources=request.resources)
     refresh = new_handle() if "refresh_token" in client.grant_types else None
     refresh_record = (RefreshToken(digest(refresh), grant_id, client.client_id, now,
-                                   now + ctx.settings.refresh_token_ttl_seconds)
+                                   now + ctx.settings.refresh_token_ttl_seconds,
+                                   dpop_jkt=jkt if client.is_public else None)  # RFC 9449 §5
                       if refresh else None)
     if await devices.consume_device(request.device_digest, now, grant, refresh_record) is None:
         # A concurrent poll of the same device code won the approved request.
         raise InvalidGrant("the device code was already used", detail="device_reused")
     return mint_token_response(minter, client, subject=request.user_id, scope=target.scope,
                                grant_id=grant_id, auth_time=request.auth_time, now=now,
-                               refresh_token=refresh, audience=target.audience), grant_id
+                               refresh_token=refresh, audience=target.audience,
+                               jkt=jkt), grant_id

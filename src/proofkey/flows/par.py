@@ -12,9 +12,10 @@ from __future__ import annotations
 from types import MappingProxyType
 from typing import Any
 
-from proofkey.crypto import digest, new_handle
-from proofkey.errors import InvalidRequest, OAuthError
+from proofkey.crypto import digest, fingerprint, new_handle
+from proofkey.errors import InvalidDpopProof, InvalidRequest, OAuthError
 from proofkey.models import Client
+from proofkey.observability.events import DpopRefused
 from proofkey.protocol.params import Params
 from proofkey.protocol.redirect_uri import match_redirect_uri
 from proofkey.store.base import ChallengeStore, PushedRequestStore, RateLimiter, ResourceDirectory
@@ -42,7 +43,8 @@ class InvalidRequestUri(OAuthError):
 
 async def push(form: Params, client: Client, *, pushed: PushedRequestStore,
                challenges: ChallengeStore, ctx: Context, limiter: RateLimiter,
-               address: str, resources: ResourceDirectory | None = None) -> dict[str, Any]:
+               address: str, resources: ResourceDirectory | None = None,
+               dpop_jkt: str | None = None) -> dict[str, Any]:
     """RFC 9126 §2.1–2.2: validate the pushed request and store it for one use; a valid one
     notes its challenge (``challenge_reuse``: here, not again at /authorize) and counts
     against the caps of ``row_caps`` (``RateLimited`` beyond them), checked first."""
@@ -59,6 +61,11 @@ async def push(form: Params, client: Client, *, pushed: PushedRequestStore,
         raise InvalidRequest("redirect_uri does not match a registered redirect URI")
     stored = {k: v for k, v in form.items() if k not in _AUTH_PARAMS}
     stored["client_id"] = client.client_id
+    # RFC 9449 §10.1: a proof at PAR binds the code to its key, as dpop_jkt does; both given,
+    # they MUST match.
+    if dpop_jkt is not None and stored.setdefault("dpop_jkt", dpop_jkt) != dpop_jkt:
+        ctx.bus.emit(DpopRefused(client.client_id, "key_mismatch", fingerprint(dpop_jkt)))
+        raise InvalidDpopProof("dpop_jkt does not match the DPoP proof's key")
     params = MappingProxyType(stored)
     request = check_request(params, client, redirect_uri, ctx.settings, pushed=True,
                             catalog=await catalog_for(params, ctx.settings, resources))

@@ -12,12 +12,23 @@ read the token to tell why (another client's, reused, a grace retry, expired or 
 same path a request with ``scope`` takes from the start (its scope is checked before rotating),
 so every outcome and its event stay the same whichever way a request comes in.
 
+DPoP (RFC 9449 §5): a public client's refresh token is bound to the key of the proof it was
+issued with (``RefreshToken.dpop_jkt``; each successor keeps the key, and an unbound token's
+successor is bound to the first proof's key). A refresh with another key or none is refused
+(``dpop_key_mismatch``) BEFORE reuse is looked at, and revokes nothing: a thief holding a
+retired token but not the key cannot burn the honest user's family. The one-call path rotates
+only unbound tokens (a bound one fails it and is told apart on the checked path); a public
+client's request WITH a proof takes the checked path from the start, where its key is compared
+or, for an unbound token, given to the successor. A confidential client's tokens stay bound by
+its authentication, and its access tokens follow the proof of each request.
+
 ``resource`` (RFC 8707) takes the checked path too: a refresh may ask for any of the grant's
 resources (narrowing), never for another (``invalid_target``, before anything is rotated).
 """
 
 from __future__ import annotations
 
+import hmac
 from typing import NoReturn
 
 from proofkey.crypto import digest, fingerprint, new_handle
@@ -41,9 +52,10 @@ _INVALID = "the refresh token is invalid, expired or revoked"
 
 async def refresh(
     form: Params, client: Client, *, grants: GrantStore, minter: TokenMinter, ctx: Context,
-    resources: ResourceDirectory,
+    resources: ResourceDirectory, jkt: str | None = None,
 ) -> tuple[dict[str, str | int], str]:
-    """Rotate a refresh token; return the token response and the grant id."""
+    """Rotate a refresh token (``jkt``: the verified DPoP proof's key, if any); return the token
+    response and the grant id."""
     presented = form.get("refresh_token")
     if presented is None:
         raise InvalidRequest("refresh_token is required")
@@ -56,7 +68,7 @@ async def refresh(
     raw_scope = form.get("scope")
     requested = parse_resources(values_of(form, "resource"))
     grant = None
-    if raw_scope is None and not requested:
+    if raw_scope is None and not requested and not (client.is_public and jkt is not None):
         grant = await grants.rotate_refresh_for_client(
             token_digest, client.client_id, now, new_digest,
             now + ctx.settings.refresh_token_ttl_seconds)
@@ -64,20 +76,21 @@ async def refresh(
         scope, targets, in_grace = grant.scope, grant.resources, False
     else:
         grant, scope, targets, in_grace = await _rotate_checked(
-            presented, token_digest, raw_scope, requested, client, new_digest, grants=grants,
-            now=now, ctx=ctx)
+            presented, token_digest, raw_scope, requested, client, new_digest, jkt,
+            grants=grants, now=now, ctx=ctx)
     ctx.bus.emit(RefreshRotated(client.client_id, grant.grant_id, in_grace))
     target = await target_for(scope, targets, directory=resources,
                               default_audience=minter.audience)
     return mint_token_response(minter, client, subject=grant.user_id, scope=target.scope,
                                grant_id=grant.grant_id, auth_time=grant.auth_time, now=now,
                                refresh_token=new_token, id_token=False,
-                               audience=target.audience), grant.grant_id
+                               audience=target.audience, jkt=jkt), grant.grant_id
 
 
 async def _rotate_checked(
     presented: str, token_digest: str, raw_scope: str | None, requested: tuple[str, ...],
-    client: Client, new_digest: str, *, grants: GrantStore, now: int, ctx: Context,
+    client: Client, new_digest: str, jkt: str | None, *, grants: GrantStore, now: int,
+    ctx: Context,
 ) -> tuple[Grant, tuple[str, ...], tuple[str, ...], bool]:
     """Check step by step, refusing with the reason, then rotate (or retry in the grace window);
     return the grant, the scope and resources granted and whether it was a grace retry."""
@@ -88,14 +101,20 @@ async def _rotate_checked(
     grant = await grants.get_grant(current.grant_id)
     if grant is None:
         raise InvalidGrant(_INVALID, detail="refresh_invalid")
+    if not _same_key(current.dpop_jkt, jkt):
+        # RFC 9449 §5, and before reuse: without the key, not even a retired token revokes.
+        raise InvalidGrant("the refresh token is bound to another DPoP key",
+                           detail="dpop_key_mismatch")
     if current.rotated_at is not None and not _within_grace(current, now, ctx):
         # Reuse is detected before anything else is checked: a retired token must revoke its
         # family even when the request is wrong in some other way too (e.g. its scope).
         await _reject(current, presented, grants=grants, now=now, ctx=ctx)
     scope = _narrowed_scope(raw_scope, grant)
     targets = narrow(requested, grant.resources, ctx.settings.audience)
+    bound = current.dpop_jkt or (jkt if client.is_public else None)
     successor = RefreshToken(new_digest, grant.grant_id, client.client_id, now,
-                             now + ctx.settings.refresh_token_ttl_seconds, token_digest)
+                             now + ctx.settings.refresh_token_ttl_seconds, token_digest,
+                             dpop_jkt=bound)
     in_grace = False
     if await grants.rotate_refresh(token_digest, now, successor) is None:
         # Re-read: a concurrent request may have rotated it between our read and our update.
@@ -104,6 +123,15 @@ async def _rotate_checked(
         if not in_grace:
             await _reject(current, presented, grants=grants, now=now, ctx=ctx)
     return grant, scope, targets, in_grace
+
+
+def _same_key(bound: str | None, jkt: str | None) -> bool:
+    """May a request with the proof key ``jkt`` (None: no proof) use a token bound to
+    ``bound`` (None: not bound)?"""
+    if bound is None:
+        return True
+    return jkt is not None and hmac.compare_digest(bound.encode("ascii", "replace"),
+                                                   jkt.encode("ascii"))
 
 
 def _narrowed_scope(raw: str | None, grant: Grant) -> tuple[str, ...]:
@@ -128,7 +156,8 @@ async def _retry_in_grace(current: RefreshToken, successor: RefreshToken, *, gra
     if not _within_grace(current, now, ctx) or current.replaced_by is None:
         return False
     replacement = RefreshToken(successor.token_digest, successor.grant_id, successor.client_id,
-                               successor.issued_at, successor.expires_at, current.replaced_by)
+                               successor.issued_at, successor.expires_at, current.replaced_by,
+                               dpop_jkt=successor.dpop_jkt)
     return await grants.rotate_refresh(current.replaced_by, now, replacement) is not None
 
 

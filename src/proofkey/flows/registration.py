@@ -107,7 +107,7 @@ def _build(meta: ClientMetadata, client_id: str, ctx: Context,
             id_token_alg=meta.id_token_signed_response_alg, name=meta.client_name,
             post_logout_redirect_uris=meta.post_logout_redirect_uris, jwks=meta.jwks,
             jwks_uri=meta.jwks_uri, auth_signing_alg=meta.token_endpoint_auth_signing_alg,
-            now=ctx.now())
+            require_dpop=meta.dpop_bound_access_tokens, now=ctx.now())
     except AdminError as refused:
         raise _refusal(refused.rule, str(refused)) from None
     client = replace(new.client, client_uri=meta.client_uri, logo_uri=meta.logo_uri,
@@ -206,6 +206,8 @@ async def update(client_id: str, doc: object, *, authorization: str | None,
                      registration_token_digest=old.registration_token_digest,
                      reject_reused_challenge=old.reject_reused_challenge,  # operator policy
                      revoke_on_logout=old.revoke_on_logout,  # operator policy
+                     # RFC 9449 §5.2; once on (by the client or the operator) it stays on
+                     require_dpop=client.require_dpop or old.require_dpop,
                      secret_digest=old.secret_digest if keep_secret else client.secret_digest)
     if old.profile:  # operator policy: the profile (and what it turned on) stays, and holds
         client = replace(client, profile=old.profile, require_dpop=old.require_dpop,
@@ -247,6 +249,8 @@ def client_information(registered: Registered, issuer: str) -> dict[str, Any]:
         "scope": " ".join(sorted(client.scopes)),
         "id_token_signed_response_alg": client.id_token_signed_response_alg,
     }
+    if client.require_dpop:
+        body["dpop_bound_access_tokens"] = True  # RFC 9449 §5.2
     if registered.secret is not None:
         body["client_secret"] = registered.secret.reveal()
         body["client_secret_expires_at"] = 0  # RFC 7591 §3.2.1: 0 = does not expire

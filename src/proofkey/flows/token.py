@@ -5,13 +5,20 @@ Every outcome, success or refusal, is emitted as an event with a closed-set outc
 metrics and the audit log turn into SLIs; except a device
 poll answered ``authorization_pending`` (RFC 8628 §3.5): that is the grant's normal waiting
 state, not a refusal, and counting it would burn the token-exchange error budget.
+
+DPoP (RFC 9449): once the client is authenticated and may use the grant type, its proof (the
+``DPoP`` header values) is checked by ``DpopGate``; the grant then binds what it issues to the
+proof's key. A grant refused because its code or refresh token is bound to another key is
+counted as a DPoP ``key_mismatch`` too.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 
+from proofkey.crypto import fingerprint
 from proofkey.errors import (
     AuthorizationPending,
     InvalidGrant,
@@ -22,7 +29,7 @@ from proofkey.errors import (
     UnsupportedGrantType,
 )
 from proofkey.models import Client
-from proofkey.observability.events import TokenExchanged, TokenExchangeFailed
+from proofkey.observability.events import DpopRefused, TokenExchanged, TokenExchangeFailed
 from proofkey.outcomes import TokenOutcome, error_outcome, is_grant_type
 from proofkey.protocol.credentials import read_client_credentials
 from proofkey.protocol.device import DEVICE_GRANT_TYPE
@@ -45,6 +52,7 @@ from .client_auth import authenticate_client
 from .code_grant import redeem_code
 from .context import Context
 from .device import poll
+from .dpop import DpopGate
 from .refresh_grant import refresh
 from .resources import catalog_for, target_for
 
@@ -61,16 +69,19 @@ class TokenServices:
     limiter: RateLimiter  # failed client authentications (flows/client_auth)
     resources: ResourceDirectory  # registered resources (RFC 8707)
     assertions: ClientAssertions  # private_key_jwt (RFC 7523 §2.2)
+    dpop: DpopGate  # DPoP proofs (RFC 9449)
 
 
 async def exchange(
     form: Params, authorization: str | None, *, services: TokenServices, client_ip: str,
-    ctx: Context,
+    ctx: Context, dpop: Sequence[str] = (),
 ) -> dict[str, str | int]:
-    """Handle one token request; raise an OAuthError for every refusal."""
+    """Handle one token request (``dpop``: every ``DPoP`` header value, in order); raise an
+    OAuthError for every refusal."""
     started = time.perf_counter()
     grant_type = form.get("grant_type")
     client: Client | None = None
+    jkt: str | None = None
     try:
         if grant_type is None:
             raise InvalidRequest("grant_type is required", detail="invalid_request")
@@ -82,24 +93,30 @@ async def exchange(
             raise UnsupportedGrantType("the grant_type is not supported")
         if grant_type not in client.grant_types:
             raise UnauthorizedClient("the client may not use this grant_type")
+        proof = await services.dpop.check(dpop, client, ctx)
+        jkt = proof.jkt if proof is not None else None
         if grant_type == "authorization_code":
             body, grant_id = await redeem_code(form, client, codes=services.codes,
                                                grants=services.grants, minter=services.minter,
-                                               ctx=ctx, resources=services.resources)
+                                               ctx=ctx, resources=services.resources, jkt=jkt)
         elif grant_type == "refresh_token":
             body, grant_id = await refresh(form, client, grants=services.grants,
                                            minter=services.minter, ctx=ctx,
-                                           resources=services.resources)
+                                           resources=services.resources, jkt=jkt)
         elif grant_type == DEVICE_GRANT_TYPE:
             body, grant_id = await poll(form, client, devices=services.devices,
                                         minter=services.minter, ctx=ctx,
-                                        resources=services.resources)
+                                        resources=services.resources, jkt=jkt)
         else:
-            body, grant_id = await _client_credentials(form, client, services, ctx), None
+            body = await _client_credentials(form, client, services, ctx, jkt)
+            grant_id = None
     except AuthorizationPending:
         raise
     except OAuthError as error:
         outcome = _outcome(error)
+        if outcome == "dpop_key_mismatch":
+            ctx.bus.emit(DpopRefused(client.client_id if client else None, "key_mismatch",
+                                     fingerprint(jkt) if jkt else None))
         ctx.bus.emit(TokenExchangeFailed(
             client.client_id if client else None,
             grant_type if is_grant_type(grant_type) else None,
@@ -118,7 +135,7 @@ def _outcome(error: OAuthError) -> TokenOutcome:
 
 
 async def _client_credentials(form: Params, client: Client, services: TokenServices,
-                              ctx: Context) -> dict[str, str | int]:
+                              ctx: Context, jkt: str | None) -> dict[str, str | int]:
     """RFC 6749 §4.4: confidential clients only; no refresh token (§4.4.3). RFC 8707: the
     token is for the registered ``resource``(s) named, else for the default audience."""
     if client.is_public:
@@ -135,6 +152,7 @@ async def _client_credentials(form: Params, client: Client, services: TokenServi
     now = ctx.now()
     access = services.minter.access_token(
         client_id=client.client_id, subject=None, scope=format_scope(target.scope),
-        grant_id=None, auth_time=None, now=now, audience=target.audience)
+        grant_id=None, auth_time=None, now=now, audience=target.audience, jkt=jkt)
     return token_body(access_token=access.token, expires_in=access.expires_at - now,
-                      scope=format_scope(target.scope))
+                      scope=format_scope(target.scope),
+                      token_type="Bearer" if jkt is None else "DPoP")

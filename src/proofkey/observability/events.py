@@ -19,6 +19,7 @@ from typing import Literal
 
 from proofkey.outcomes import (
     ChallengeProblem,
+    DpopRefusal,
     GrantType,
     MetadataOutcome,
     StateProblem,
@@ -38,6 +39,7 @@ __all__ = [
     "ClientRegistration",
     "CodeIssued",
     "CodeReplayed",
+    "DpopRefused",
     "Event",
     "EventBus",
     "LoggedOut",
@@ -175,6 +177,17 @@ class CodeReplayed(Event):
     code_fp: str
     grant_id: str | None
     revoked: bool
+
+
+@dataclass(frozen=True, slots=True)
+class DpopRefused(Event):
+    """A token request refused for its DPoP proof (RFC 9449): ``reason`` is the closed
+    ``DpopRefusal``; ``key_fp`` a fingerprint of the proof key's thumbprint when known. Never
+    the proof, its ``jti`` or its nonce."""
+
+    client_id: str | None
+    reason: DpopRefusal
+    key_fp: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,7 +14,7 @@ Child metrics are cached per label tuple, so the hot path is a dict lookup, an `
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, get_args
 
 from prometheus_client import (
     CONTENT_TYPE_PLAIN_0_0_4,
@@ -37,6 +37,7 @@ from proofkey.outcomes import (
     PARAMETERS,
     TOKEN_OUTCOMES,
     UPSTREAM_OUTCOMES,
+    DpopRefusal,
     Parameter,
     ParamProblem,
 )
@@ -48,6 +49,7 @@ from .events import (
     ChallengeReused,
     ClientMetadataFetched,
     CodeIssued,
+    DpopRefused,
     Event,
     LoginFailed,
     LoginSucceeded,
@@ -74,12 +76,14 @@ METADATA_DOCUMENT = "metadata_document"
 
 # M1 outcomes: the closed ``TokenOutcome`` set the token flow emits (proofkey.outcomes).
 OUTCOMES = TOKEN_OUTCOMES
+DPOP_REFUSALS: frozenset[str] = frozenset(get_args(DpopRefusal))
 AUTH_ERRORS = frozenset({
     "invalid_request", "invalid_client", "invalid_grant", "invalid_scope", "unauthorized_client",
     "unsupported_grant_type", "unsupported_response_type", "access_denied", "server_error",
     "temporarily_unavailable", "login_required", "consent_required", "interaction_required",
     "request_not_supported", "request_uri_not_supported", "invalid_token", "slow_down",
     "invalid_credentials", "invalid_request_uri", "expired_token", "authorization_pending",
+    "invalid_dpop_proof", "use_dpop_nonce",
 })
 # Authorization request → code: milliseconds when silent, a human's seconds when interactive.
 AUTH_START_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0,
@@ -166,6 +170,11 @@ class Metrics:
             "(verifier_mismatch: the upstream refused our code and verifier).",
             ["connector", "outcome"], registry=r)
         self._connectors: set[str] = set()
+        self.dpop_failures = Counter(
+            "proofkey_dpop_failures",
+            "Token requests refused for their DPoP proof (RFC 9449), by reason (the closed "
+            "DpopRefusal set: malformed, signature, htu, iat, nonce, replay, key_mismatch ...).",
+            ["reason"], registry=r)
         self.ratelimit_evictions = _ReadCounter(
             "proofkey_ratelimit_evictions",
             "Rate-limit keys with events still in their window dropped to bound the in-process "
@@ -182,6 +191,8 @@ class Metrics:
             self.redactions.labels(kind)
         for result in ("success", "failure", "throttled"):
             self.logins.labels(result)
+        for reason in sorted(DPOP_REFUSALS):  # a spike alert's increase() sees the first one
+            self.dpop_failures.labels(reason)
         self._handlers: dict[type[Event], Callable[[Any], None]] = {
             TokenExchanged: self._exchanged,
             TokenExchangeFailed: self._exchange_failed,
@@ -197,6 +208,8 @@ class Metrics:
             ClientMetadataFetched: lambda e: self._child(
                 self.metadata_fetches, _closed(e.outcome, METADATA_OUTCOMES)).inc(),
             UpstreamExchanged: self._upstream,
+            DpopRefused: lambda e: self._child(self.dpop_failures,
+                                               _closed(e.reason, DPOP_REFUSALS)).inc(),
         }
 
     # -- subscriber ----------------------------------------------------------------------

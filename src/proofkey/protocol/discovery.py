@@ -7,6 +7,7 @@ from typing import Any
 
 from .client_assertion import CLIENT_ASSERTION_ALGORITHMS
 from .device import DEVICE_GRANT_TYPE
+from .dpop import DPOP_ALGORITHMS
 
 __all__ = ["server_metadata"]
 
@@ -49,6 +50,8 @@ def server_metadata(
         "introspection_endpoint_auth_signing_alg_values_supported": list(
             CLIENT_ASSERTION_ALGORITHMS),
         "code_challenge_methods_supported": ["S256"],
+        # RFC 9449 §5.1: the JWS algorithms accepted in DPoP proofs (asymmetric only).
+        "dpop_signing_alg_values_supported": list(DPOP_ALGORITHMS),
         "authorization_response_iss_parameter_supported": True,
         "claims_supported": [
             "sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "at_hash",

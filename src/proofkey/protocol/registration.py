@@ -115,6 +115,7 @@ class ClientMetadata:
     jwks: str = ""  # a JWK Set as JSON text (RFC 7591 §2), judged by the policy
     jwks_uri: str = ""
     token_endpoint_auth_signing_alg: str = ""
+    dpop_bound_access_tokens: bool = False  # RFC 9449 §5.2: always use DPoP
 
     @property
     def public(self) -> bool:
@@ -205,6 +206,10 @@ def parse_client_metadata(doc: object, limits: MetadataLimits | None = None) -> 
     client_id = doc.get("client_id")
     if client_id is not None and not isinstance(client_id, str):
         raise MetadataRefused("PKL050", "client_id", "client_id must be a string")
+    dpop_bound = doc.get("dpop_bound_access_tokens", False)
+    if not isinstance(dpop_bound, bool):
+        raise MetadataRefused("PKL050", "dpop_bound_access_tokens",
+                              "dpop_bound_access_tokens must be a boolean")
     return ClientMetadata(
         redirect_uris=redirect_uris, grant_types=grant_types, response_types=response_types,
         token_endpoint_auth_method=method,
@@ -221,4 +226,5 @@ def parse_client_metadata(doc: object, limits: MetadataLimits | None = None) -> 
                                            count=lim.max_redirect_uris,
                                            length=lim.max_uri_length, default=()),
         jwks=_jwks(doc), jwks_uri=_text(doc, "jwks_uri", lim.max_uri_length),
-        token_endpoint_auth_signing_alg=_text(doc, "token_endpoint_auth_signing_alg", 16))
+        token_endpoint_auth_signing_alg=_text(doc, "token_endpoint_auth_signing_alg", 16),
+        dpop_bound_access_tokens=dpop_bound)

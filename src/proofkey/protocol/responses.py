@@ -20,10 +20,11 @@ def token_body(
     scope: str,
     refresh_token: str | None = None,
     id_token: str | None = None,
+    token_type: str = "Bearer",  # noqa: S107 - "DPoP" for a DPoP-bound token (RFC 9449 §5)
 ) -> dict[str, str | int]:
     body: dict[str, str | int] = {
         "access_token": access_token,
-        "token_type": "Bearer",
+        "token_type": token_type,
         "expires_in": expires_in,
     }
     if scope:

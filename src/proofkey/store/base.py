@@ -55,6 +55,7 @@ __all__ = [
     "ConsentStore",
     "ConsoleStore",
     "DeviceStore",
+    "DpopSecretStore",
     "FederationStore",
     "GrantStore",
     "InteractionStore",
@@ -310,9 +311,10 @@ class GrantStore(Protocol):
         successor_expires_at: int,
     ) -> Grant | None:
         """The common refresh in one call (one round trip): atomically retire the refresh token
-        ``token_digest`` if it was issued to ``client_id``, is unrotated and unexpired, and its
-        grant is active and unexpired, pointing it at ``successor_digest``, and store that
-        successor (same grant and client, issued ``now``, expiring ``successor_expires_at``,
+        ``token_digest`` if it was issued to ``client_id``, is unrotated, unexpired and not
+        bound to a DPoP key (``dpop_jkt`` None), and its grant is active and unexpired,
+        pointing it at ``successor_digest``, and store that successor (same grant and client,
+        issued ``now``, expiring ``successor_expires_at``,
         parent ``token_digest``); return the grant. None, and nothing written, if any of that
         fails: the caller reads the token (``find_refresh``) to tell why."""
         ...
@@ -449,6 +451,14 @@ class ConsoleStore(Protocol):
 
     async def delete_admin_session(self, session_digest: str) -> None: ...
 
+class DpopSecretStore(Protocol):
+    """The one secret DPoP nonces are derived from (RFC 9449 §8), shared by every instance."""
+
+    async def dpop_nonce_secret(self, candidate: str, now: int) -> str:
+        """The stored secret; if there is none yet, store ``candidate`` first. Of concurrent
+        first callers exactly one's candidate is kept, and every caller gets that one."""
+        ...
+
 
 class KeyStore(Protocol):
     async def list_keys(self) -> list[SigningKey]: ...
@@ -498,6 +508,7 @@ class Store(
     AdminTokenStore,
     ReplayStore,
     ConsoleStore,
+    DpopSecretStore,
     Protocol,
 ):
     """A whole backend: every role, plus lifecycle and housekeeping."""

@@ -60,6 +60,7 @@ from proofkey.store.accounts import PostgresAccounts
 from proofkey.store.admin_tokens import PostgresAdminTokens
 from proofkey.store.base import ChallengeReuse, ChallengeSighting
 from proofkey.store.console import PostgresConsole
+from proofkey.store.dpop_secret import PostgresDpopSecret
 from proofkey.store.federation import PostgresFederation
 from proofkey.store.lifecycle import PostgresLifecycle
 from proofkey.store.postgres_db import PostgresPool, count_changed, redacted
@@ -110,7 +111,7 @@ def _polled(row: Any) -> tuple[DeviceAuthorization, int | None]:
 
 
 class PostgresStore(PostgresFederation, PostgresAccounts, PostgresReplays, PostgresConsole,
-                    PostgresAdminTokens, PostgresLifecycle):
+                    PostgresAdminTokens, PostgresLifecycle, PostgresDpopSecret):
     """Every store role on one PostgreSQL database (schema: the DSN's ``search_path``)."""
 
     def __init__(self, dsn: str, *, min_size: int = 1, max_size: int = 10,

@@ -217,9 +217,11 @@ class Grants:
                    " WHERE token_digest = $3 AND grant_id = $4 AND rotated_at IS NULL"
                    f" AND expires_at > $1 AND {_GRANT_LIVE} RETURNING {{refresh}}")
     # The common refresh: "issued to client $4" in place of "of grant $4"; the grant comes back.
+    # Only a token not bound to a DPoP key: a bound one takes the checked path.
     rotate_for_client: str = (
         "UPDATE refresh_tokens SET rotated_at = $1, replaced_by = $2"  # noqa: S608
         " WHERE token_digest = $3 AND client_id = $4 AND rotated_at IS NULL"
+        " AND dpop_jkt IS NULL"
         f" AND expires_at > $1 AND {_GRANT_LIVE} RETURNING grant_id"
     )
     find_refresh: str = "SELECT {refresh} FROM refresh_tokens WHERE token_digest = $1"

@@ -44,6 +44,7 @@ from proofkey.store.accounts import SQLiteAccounts
 from proofkey.store.admin_tokens import SQLiteAdminTokens
 from proofkey.store.base import ChallengeReuse, ChallengeSighting
 from proofkey.store.console import SQLiteConsole
+from proofkey.store.dpop_secret import SQLiteDpopSecret
 from proofkey.store.federation import SQLiteFederation
 from proofkey.store.lifecycle import SQLiteLifecycle
 from proofkey.store.replay import SQLiteReplays
@@ -111,7 +112,7 @@ def _polled(row: Any) -> tuple[DeviceAuthorization, int | None]:
 
 
 class SQLiteStore(SQLiteFederation, SQLiteAccounts, SQLiteReplays, SQLiteConsole,
-                  SQLiteAdminTokens, SQLiteLifecycle):
+                  SQLiteAdminTokens, SQLiteLifecycle, SQLiteDpopSecret):
     """Every store role on one SQLite database file (or ``":memory:"``)."""
 
     def __init__(self, path: str | Path, *, busy_timeout_ms: int = 5000) -> None:

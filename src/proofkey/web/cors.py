@@ -78,7 +78,7 @@ class CorsPolicy:
             response.headers.update({
                 "Access-Control-Allow-Origin": origin,
                 "Access-Control-Allow-Methods": "GET, POST",
-                "Access-Control-Allow-Headers": "Authorization, Content-Type",
+                "Access-Control-Allow-Headers": "Authorization, Content-Type, DPoP",
                 "Access-Control-Max-Age": _MAX_AGE,
             })
         return response

@@ -127,10 +127,13 @@ async def par(request: Request) -> Response:
             read_client_credentials(request.headers.get("authorization"), form), services.clients,
             limiter=services.limiter, client_ip=client_ip(request), ctx=services.ctx,
             assertions=services.assertions)
+        proof = await services.token.dpop.check(request.headers.getlist("dpop"), client,
+                                                services.ctx, path="/par")
         body = await par_flow.push(form, client, pushed=services.store,
                                    challenges=services.store, ctx=services.ctx,
                                    limiter=services.limiter, address=client_ip(request),
-                                   resources=services.resources)
+                                   resources=services.resources,
+                                   dpop_jkt=proof.jkt if proof else None)
     except RateLimited as error:
         return error_response(error, {"Retry-After": str(error.retry_after)})
     except OAuthError as error:

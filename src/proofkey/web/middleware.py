@@ -19,7 +19,13 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from proofkey.errors import InvalidRequest, OAuthError, ServerError, TemporarilyUnavailable
+from proofkey.errors import (
+    InvalidRequest,
+    OAuthError,
+    ServerError,
+    TemporarilyUnavailable,
+    UseDpopNonce,
+)
 from proofkey.protocol.responses import NO_STORE_HEADERS
 from proofkey.settings import Settings
 from proofkey.store.base import StoreUnavailable
@@ -38,6 +44,8 @@ def error_headers(error: OAuthError, headers: Mapping[str, str] | None = None) -
     merged = dict(NO_STORE_HEADERS)
     if error.retry_after is not None:
         merged["Retry-After"] = str(error.retry_after)
+    if isinstance(error, UseDpopNonce):  # RFC 9449 §8: the nonce the proof must carry
+        merged["DPoP-Nonce"] = error.nonce
     if headers:
         merged.update(headers)
     if error.status_code == 401 and "WWW-Authenticate" not in merged:

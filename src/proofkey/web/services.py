@@ -34,6 +34,7 @@ from proofkey.flows.client_assertion import ClientAssertions
 from proofkey.flows.client_keys import ClientKeySets
 from proofkey.flows.client_metadata import CacheBounds, MetadataResolver, ResolvingClientStore
 from proofkey.flows.context import Context
+from proofkey.flows.dpop import DpopGate
 from proofkey.flows.token import TokenServices
 from proofkey.models import SigningKey
 from proofkey.observability.audit import AuditLog
@@ -62,7 +63,8 @@ from .cors import CorsPolicy
 from .metadata_fetcher import HttpsMetadataFetcher
 
 __all__ = ["KeyWatcher", "Observers", "Services", "build_limiter", "build_observers",
-           "build_services", "client_assertions", "metadata_clients", "services_of"]
+           "build_services", "client_assertions", "dpop_gate", "metadata_clients",
+           "services_of"]
 
 _HERE = Path(__file__).parent
 JWKS_MAX_BYTES = 65536  # ten RSA-4096 public keys are about 8 KiB
@@ -253,10 +255,17 @@ async def build_services(settings: Settings, observers: Observers, limiter: Rate
         limiter=limiter, templates=_templates(),
         token=TokenServices(clients=clients, codes=store, grants=store, devices=store,
                             minter=minter, limiter=limiter, resources=resources,
-                            assertions=assertions),
+                            assertions=assertions, dpop=dpop_gate(settings, store)),
         cors=CorsPolicy(store), keys=watcher, connectors=connectors, resources=resources,
         assertions=assertions,
     )
+
+
+def dpop_gate(settings: Settings, store: Store) -> DpopGate:
+    """The DPoP checks of /token and /par: ``htu`` is the configured issuer's endpoint URL
+    (RFC 9449 §4.3), never one built from the request's Host or forwarded headers."""
+    return DpopGate(replay=store, secrets=store, issuer=settings.effective_issuer,
+                    nonces=settings.dpop_nonces, nonce_period=settings.dpop_nonce_seconds)
 
 
 def services_of(request: Request) -> Services:

@@ -6,7 +6,10 @@ counts (docs/performance.md: Starlette's ``Request``, form reader and ``JSONResp
 (size caps, ``nosniff``, the last-resort ``server_error``, tracing), and the answer is the one
 ``endpoints`` would give: the RFC 6749 §5.1 JSON with ``no-store``, or the §5.2 error with
 ``WWW-Authenticate`` on a 401, plus CORS headers for a registered origin. Only the reading of
-the three headers it needs, the body and the JSON encoding are done here, directly.
+the headers it needs, the body and the JSON encoding are done here, directly.
+
+Every ``DPoP`` header is passed on (RFC 9449 §4.3: more than one is refused, so none may be
+dropped here); with nonces on, every answer carries the current ``DPoP-Nonce`` (§8.2).
 """
 
 from __future__ import annotations
@@ -53,8 +56,11 @@ class TokenEndpoint:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         services = cast(Services, scope["app"].state.services)
         content_type = authorization = origin = None
+        dpop: list[str] = []
         for name, value in scope["headers"]:  # the first of a repeated header, as Starlette
-            if name == b"content-type" and content_type is None:
+            if name == b"dpop":
+                dpop.append(value.decode("latin-1"))
+            elif name == b"content-type" and content_type is None:
                 content_type = value.decode("latin-1")
             elif name == b"authorization" and authorization is None:
                 authorization = value.decode("latin-1")
@@ -68,7 +74,8 @@ class TokenEndpoint:
             client = scope.get("client")
             answer: Mapping[str, str | int] = await exchange(
                 form, authorization, services=services.token,
-                client_ip=address_key(client[0]) if client else "-", ctx=services.ctx)
+                client_ip=address_key(client[0]) if client else "-", ctx=services.ctx,
+                dpop=dpop)
             status = 200
         except OAuthError as error:
             answer, status, extra = error.as_dict(), error.status_code, error_headers(error)
@@ -77,8 +84,13 @@ class TokenEndpoint:
                    *_NO_STORE]
         headers.extend((k.lower().encode("latin-1"), v.encode("latin-1"))
                        for k, v in extra.items() if k not in NO_STORE_HEADERS)
+        nonce = None if "DPoP-Nonce" in extra else await services.token.dpop.nonce(
+            services.ctx.now())
+        if nonce is not None:
+            headers.append((b"dpop-nonce", nonce.encode("ascii")))
         if origin and await services.cors.allows(origin):
             headers.append((b"access-control-allow-origin", origin.encode("latin-1")))
+            headers.append((b"access-control-expose-headers", b"DPoP-Nonce"))
             headers.append((b"vary", b"Origin"))
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": payload})

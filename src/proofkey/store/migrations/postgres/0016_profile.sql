@@ -1,5 +1,3 @@
--- A per-client security profile ('' or 'fapi2': FAPI 2.0 Security Profile, flows/profile.py)
--- and whether the client must use DPoP (RFC 9449 §5.2 dpop_bound_access_tokens).
--- MERGE NOTE: require_dpop also comes with h-dpop-as; keep exactly one ALTER for it.
+-- A per-client security profile ('' or 'fapi2': FAPI 2.0 Security Profile, flows/profile.py).
+-- (require_dpop, which the profile turns on, comes with 0012_dpop.)
 ALTER TABLE clients ADD COLUMN profile TEXT NOT NULL DEFAULT '';
-ALTER TABLE clients ADD COLUMN require_dpop BOOLEAN NOT NULL DEFAULT FALSE;
