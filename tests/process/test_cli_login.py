@@ -14,6 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from proofkey.sdk.dpop import read_key
 from tests.helpers import play_the_person
 from tests.process.conftest import PROOFKEY, ServerProcess, running_server, seed
 
@@ -59,6 +60,21 @@ def _cli(config_home: Path, *args: str) -> subprocess.CompletedProcess[str]:
                           text=True, timeout=60, check=False)
 
 
+def _userinfo(server: ServerProcess, tmp_path: Path) -> httpx.Response:
+    """userinfo with the stored token as the CLI holds it: proofkey advertises DPoP, so the
+    token is bound to the key beside tokens.json and must come with a proof (RFC 9449 §7)."""
+    shown = json.loads(_cli(tmp_path, "token", "--json").stdout)
+    assert shown["token_type"] == "DPoP"
+    key = read_key(Path(shown["dpop_key_file"]))
+    assert key is not None
+    url = f"{server.base_url}/userinfo"
+    token = shown["access_token"]
+    as_bearer = httpx.get(url, headers={"Authorization": f"Bearer {token}"})
+    assert as_bearer.status_code == 401  # a bound token is useless without its key
+    return httpx.get(url, headers={"Authorization": f"DPoP {token}",
+                                   "DPoP": key.proof("GET", url, access_token=token)})
+
+
 def test_login_then_token_then_logout(server: ServerProcess, tmp_path: Path) -> None:
     process = _start_login(server, tmp_path)
     url = _authorization_url(process)
@@ -78,15 +94,18 @@ def test_login_then_token_then_logout(server: ServerProcess, tmp_path: Path) -> 
     assert printed.returncode == 0, printed.stderr
     access_token = printed.stdout.strip()
     assert printed.stdout.count("\n") == 1  # only the token on stdout
-    info = httpx.get(f"{server.base_url}/userinfo",
-                     headers={"Authorization": f"Bearer {access_token}"})
+    info = _userinfo(server, tmp_path)
     assert info.status_code == 200
     assert info.json()["preferred_username"] == USER
 
+    shown = json.loads(_cli(tmp_path, "token", "--json").stdout)
+    key = read_key(Path(shown["dpop_key_file"]))
+    assert key is not None
     logged_out = _cli(tmp_path, "logout")
     assert logged_out.returncode == 0, logged_out.stderr
-    after = httpx.get(f"{server.base_url}/userinfo",
-                      headers={"Authorization": f"Bearer {access_token}"})
+    url = f"{server.base_url}/userinfo"
+    after = httpx.get(url, headers={"Authorization": f"DPoP {access_token}", "DPoP": key.proof(
+        "GET", url, access_token=access_token)})
     assert after.status_code == 401  # revoked at the server, not only forgotten
     again = _cli(tmp_path, "token")
     assert again.returncode == 1
