@@ -298,3 +298,24 @@ async def test_proofkeys_sdk_reads_userinfo_with_a_bound_token(
         response = await sdk.request("GET", USERINFO, tokens)
         assert response.status_code == 200, response.text
         assert response.json()["preferred_username"]
+
+
+# -- the DPoP failure SLI counts userinfo's refusals with the token endpoint's ---------------
+
+
+async def test_userinfo_refusals_are_counted_by_reason(http: httpx.AsyncClient) -> None:
+    token = await bound_token(http)
+    headers = with_proof(token)
+    assert (await http.get("/userinfo", headers=headers)).status_code == 200
+    assert (await http.get("/userinfo", headers=headers)).status_code == 401  # replayed
+    as_bearer = await http.get("/userinfo", headers={"Authorization": f"Bearer {token}"})
+    assert as_bearer.status_code == 401
+    other = ECKey.generate_key("P-256")
+    wrong_key = {"Authorization": f"DPoP {token}",
+                 "DPoP": dpop_proof(other, method="GET", url=USERINFO, token=token)}
+    assert (await http.get("/userinfo", headers=wrong_key)).status_code == 401
+    metrics = (await http.get("/metrics")).text
+    assert 'proofkey_dpop_failures_total{reason="replay"} 1.0' in metrics
+    assert 'proofkey_dpop_failures_total{reason="missing"} 1.0' in metrics
+    assert 'proofkey_dpop_failures_total{reason="key_mismatch"} 1.0' in metrics
+    assert token not in metrics

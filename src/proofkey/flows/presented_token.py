@@ -20,10 +20,11 @@ from __future__ import annotations
 
 import hmac
 from dataclasses import dataclass
-from typing import ClassVar, Literal
+from typing import ClassVar, Literal, cast
 
 from proofkey.crypto import digest
-from proofkey.errors import InvalidToken, OAuthError
+from proofkey.errors import InvalidDpopProof, InvalidToken, OAuthError
+from proofkey.outcomes import DPOP_REFUSALS, DpopRefusal
 from proofkey.protocol.compact import parse_compact
 from proofkey.protocol.dpop import FUTURE_LEEWAY, MAX_AGE, DpopError
 from proofkey.resource.dpop import verify_proof
@@ -34,14 +35,12 @@ __all__ = ["DpopProofRefused", "Presented", "bound_key", "check_presentation"]
 Scheme = Literal["Bearer", "DPoP"]
 
 
-class DpopProofRefused(OAuthError):
+class DpopProofRefused(InvalidDpopProof):
     """RFC 9449 §7.1 at a protected resource: ``invalid_dpop_proof`` with a 401 and a ``DPoP``
     challenge (the token endpoint's refusal of a proof is a 400, §5). ``detail`` holds the
     ``outcomes.DpopRefusal`` reason."""
 
-    error: ClassVar[str] = "invalid_dpop_proof"
     status_code: ClassVar[int] = 401
-    default_redirectable: ClassVar[bool] = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +66,17 @@ def bound_key(token: str) -> str | None:
     if not isinstance(jkt, str) or not jkt:
         raise InvalidToken("the access token's cnf claim is invalid")
     return jkt
+
+
+def dpop_reason(refused: OAuthError) -> DpopRefusal | None:
+    """The closed-set DPoP reason of a refusal by ``check_presentation``, if it was one: a
+    proof refused, or a bound token presented as Bearer or with another key's proof."""
+    detail = refused.detail
+    if isinstance(refused, DpopProofRefused) and detail in DPOP_REFUSALS:
+        return cast(DpopRefusal, detail)
+    if detail == "bound_as_bearer":
+        return "missing"
+    return "key_mismatch" if detail == "key_mismatch" else None
 
 
 async def check_presentation(presented: Presented, *, replay: ReplayStore, now: int) -> None:

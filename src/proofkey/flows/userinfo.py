@@ -6,12 +6,13 @@ from __future__ import annotations
 from typing import Any
 
 from proofkey.errors import InsufficientScope, InvalidToken
+from proofkey.observability.events import DpopRefused
 from proofkey.store.base import GrantStore, ReplayStore, UserStore
 from proofkey.tokens.mint import TokenMinter
 
 from .access import active_access_token
 from .context import Context
-from .presented_token import Presented, check_presentation
+from .presented_token import DpopProofRefused, Presented, check_presentation, dpop_reason
 
 __all__ = ["userinfo"]
 
@@ -22,7 +23,13 @@ async def userinfo(
 ) -> dict[str, Any]:
     now = ctx.now()
     claims = await active_access_token(presented.token, minter=minter, grants=grants, now=now)
-    await check_presentation(presented, replay=replay, now=now)
+    try:
+        await check_presentation(presented, replay=replay, now=now)
+    except (DpopProofRefused, InvalidToken) as refused:
+        reason = dpop_reason(refused)
+        if reason is not None:  # counted with the token endpoint's (the DPoP failure SLI)
+            ctx.bus.emit(DpopRefused(claims.client_id, reason))
+        raise
     scope = claims.scope.split()
     if "openid" not in scope:
         raise InsufficientScope("the access token lacks the openid scope")

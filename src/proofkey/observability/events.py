@@ -181,7 +181,8 @@ class CodeReplayed(Event):
 
 @dataclass(frozen=True, slots=True)
 class DpopRefused(Event):
-    """A token request refused for its DPoP proof (RFC 9449): ``reason`` is the closed
+    """A request refused for its DPoP proof (RFC 9449) at the token, PAR or userinfo endpoint
+    (a bound token as Bearer there counts as ``missing``): ``reason`` is the closed
     ``DpopRefusal``; ``key_fp`` a fingerprint of the proof key's thumbprint when known. Never
     the proof, its ``jti`` or its nonce."""
 
