@@ -3,6 +3,8 @@ secret, all through the registration policy (``flows.admin``, ``flows.admin_clie
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping
 from typing import Any
 
 from proofkey.flows.admin import AdminError, register_client
@@ -15,7 +17,7 @@ from proofkey.store.base import AlreadyExists
 from .items import PAGE_QUERY, check_if_match, etag_of, page, page_of
 from .problems import Problem
 from .routing import Call, Operation, Reply
-from .schema import Arr, Bool, Int, Obj, Prop, Str
+from .schema import Arr, Bool, Int, JwkSet, Obj, Prop, Str
 
 __all__ = ["OPERATIONS"]
 
@@ -31,10 +33,26 @@ _FLAGS = (
     Prop("reject_reused_challenge", Bool("Refuse a code_challenge seen before.")),
     Prop("revoke_on_logout", Bool("Logout revokes the tokens of the ended session.")),
 )
+# private_key_jwt (RFC 7523 §2.2, RFC 7591 §2), DPoP (RFC 9449 §5.2) and the profile; which
+# values may be registered together is the policy's call (PKL060-PKL066, PKL100-PKL107).
+_KEYS = (
+    Prop("jwks", JwkSet(nullable=True, description="The client's public JWK Set, inline "
+                        "(private_key_jwt); null for none. Not with jwks_uri.")),
+    Prop("jwks_uri", Str(2000, 1, nullable=True, description="https URL of the client's "
+                         "public JWK Set (private_key_jwt); null for none. Not with jwks.")),
+    Prop("token_endpoint_auth_signing_alg", Str(20, 1, r"[A-Za-z0-9]+", nullable=True,
+         description="The one JWS alg the client's assertions may use; null for any "
+                     "asymmetric one (none and HMAC are refused: PKL065).")),
+    Prop("require_dpop", Bool("RFC 9449 §5.2 dpop_bound_access_tokens: the client's access "
+                              "tokens must be DPoP-bound.")),
+    Prop("profile", Str(enum=("fapi2",), nullable=True, description="Security profile: fapi2 "
+                        "(FAPI 2.0 Security Profile, PKL100-PKL107) or null. A fapi2 client "
+                        "cannot be taken out of it by a change.")),
+)
 _CHANGEABLE = (
     Prop("name", Str(200)), Prop("redirect_uris", _URIS), Prop("scopes", _SCOPES),
     Prop("grant_types", _GRANTS), Prop("id_token_signed_response_alg", _ALG),
-    Prop("post_logout_redirect_uris", _URIS), *_FLAGS,
+    Prop("post_logout_redirect_uris", _URIS), *_FLAGS, *_KEYS,
 )
 NEW_CLIENT = Obj("NewClient", (
     Prop("client_id", _ID, required=True),
@@ -74,9 +92,24 @@ def view(client: Client) -> dict[str, Any]:
             "resource_server": client.resource_server,
             "reject_reused_challenge": client.reject_reused_challenge,
             "revoke_on_logout": client.revoke_on_logout,
+            "jwks": json.loads(client.jwks) if client.jwks else None,
+            "jwks_uri": client.jwks_uri or None,
+            "token_endpoint_auth_signing_alg": client.token_endpoint_auth_signing_alg or None,
+            "require_dpop": client.require_dpop, "profile": client.profile or None,
             "registered_by": client.registered_by, "client_uri": client.client_uri,
             "logo_uri": client.logo_uri, "created_at": client.created_at,
             "last_used_at": client.last_used_at}
+
+
+def _stored(body: Mapping[str, Any]) -> dict[str, Any]:
+    """The key and profile fields of a body as ``Client`` keeps them (null is "")."""
+    out: dict[str, Any] = {}
+    if "jwks" in body:
+        out["jwks"] = json.dumps(body["jwks"], separators=(",", ":")) if body["jwks"] else ""
+    for name in ("jwks_uri", "token_endpoint_auth_signing_alg", "profile"):
+        if name in body:
+            out[name] = body[name] or ""
+    return out
 
 
 def _refused(error: AdminError) -> Problem:
@@ -102,6 +135,7 @@ async def get_client(call: Call) -> Reply:
 
 async def create_client(call: Call) -> Reply:
     b, services = call.body, call.services
+    keys = _stored(b)
     try:
         new = await register_client(
             services.clients, b["client_id"], client_type=b["type"],
@@ -116,7 +150,11 @@ async def create_client(call: Call) -> Reply:
             resource_server=b.get("resource_server", False),
             reject_reused_challenge=b.get("reject_reused_challenge", False),
             post_logout_redirect_uris=b.get("post_logout_redirect_uris", ()),
-            revoke_on_logout=b.get("revoke_on_logout", False), now=services.ctx.now())
+            revoke_on_logout=b.get("revoke_on_logout", False),
+            jwks=keys.get("jwks", ""), jwks_uri=keys.get("jwks_uri", ""),
+            auth_signing_alg=keys.get("token_endpoint_auth_signing_alg", ""),
+            require_dpop=b.get("require_dpop", False), profile=keys.get("profile", ""),
+            now=services.ctx.now())
     except AdminError as exc:
         raise _refused(exc) from None
     except AlreadyExists:
@@ -134,7 +172,7 @@ async def update_client(call: Call) -> Reply:
     services = call.services
     try:
         changed = await change_client(
-            services.store, client, call.body,
+            services.store, client, {**call.body, **_stored(call.body)},
             supported_scopes=await known_scopes(services.settings, services.store),
             now=services.ctx.now())
     except AdminError as exc:
