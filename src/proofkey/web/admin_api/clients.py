@@ -123,14 +123,37 @@ async def _current(call: Call) -> Client:
     return client
 
 
+def _etag(client: Client) -> str:
+    """Strong: from the stored version (bumped by every update, whoever makes it) and the
+    representation (which also shows ``last_used_at``, set without a version bump)."""
+    return etag_of({"version": client.version, "client": view(client)})
+
+
+async def _checked(call: Call) -> tuple[Client, bool]:
+    """The client as read, after the ``If-Match`` check; and whether its write must be a
+    compare-and-swap on the version read (every ETag but ``*``)."""
+    client = await _current(call)
+    check_if_match(call, _etag(client))
+    return client, (call.if_match or "").strip() != "*"
+
+
+async def _lost(call: Call) -> Problem:
+    """Why a conditional write changed nothing: the client is gone (404) or another write,
+    perhaps on another server instance, changed it after it was read (412)."""
+    if await call.services.store.get_client(call.path["client_id"]) is None:
+        return Problem(404, "not-found", "no client with this id")
+    return Problem(412, "precondition-failed", "the item changed since the ETag in If-Match "
+                   "was read; read it again")
+
+
 async def list_clients(call: Call) -> Reply:
     clients = await call.services.store.list_clients()
     return Reply(200, page(call, clients, lambda c: c.client_id, view))
 
 
 async def get_client(call: Call) -> Reply:
-    body = view(await _current(call))
-    return Reply(200, body, etag_of(body))
+    client = await _current(call)
+    return Reply(200, view(client), _etag(client))
 
 
 async def create_client(call: Call) -> Reply:
@@ -160,33 +183,30 @@ async def create_client(call: Call) -> Reply:
     except AlreadyExists:
         raise Problem(409, "exists", "a client with this id exists already") from None
     body = view(new.client)
-    etag = etag_of(body)
+    etag = _etag(new.client)
     body.update(client_secret=new.secret.reveal() if new.secret else None,
                 warnings=list(new.warnings))
     return Reply(201, body, etag, f"/clients/{new.client.client_id}")
 
 
 async def update_client(call: Call) -> Reply:
-    client = await _current(call)
-    check_if_match(call, etag_of(view(client)))
+    client, conditional = await _checked(call)
     services = call.services
     try:
         changed = await change_client(
             services.store, client, {**call.body, **_stored(call.body)},
             supported_scopes=await known_scopes(services.settings, services.store),
-            now=services.ctx.now())
+            now=services.ctx.now(), conditional=conditional)
     except AdminError as exc:
         raise _refused(exc) from None
     if changed is None:
-        raise Problem(404, "not-found", "no client with this id")
+        raise await _lost(call)
     body = view(changed.client)
-    etag = etag_of(body)
-    return Reply(200, {**body, "warnings": list(changed.warnings)}, etag)
+    return Reply(200, {**body, "warnings": list(changed.warnings)}, _etag(changed.client))
 
 
 async def delete_client(call: Call) -> Reply:
-    client = await _current(call)
-    check_if_match(call, etag_of(view(client)))
+    client, _ = await _checked(call)
     if not await remove_client(call.services.clients, client.client_id,
                                now=call.services.ctx.now()):
         raise Problem(404, "not-found", "no client with this id")
@@ -194,15 +214,16 @@ async def delete_client(call: Call) -> Reply:
 
 
 async def rotate_client_secret(call: Call) -> Reply:
-    client = await _current(call)
-    check_if_match(call, etag_of(view(client)))
+    client, conditional = await _checked(call)
     try:
-        changed, secret = await rotate_secret(call.services.store, client)
+        rotated = await rotate_secret(call.services.store, client, conditional=conditional)
     except AdminError as exc:
         raise Problem(409, "public-client", str(exc), rule=exc.rule) from None
-    body = view(changed)
-    etag = etag_of(body)
-    return Reply(200, {**body, "client_secret": secret.reveal(), "warnings": []}, etag)
+    if rotated is None:
+        raise await _lost(call)
+    changed, secret = rotated
+    return Reply(200, {**view(changed), "client_secret": secret.reveal(), "warnings": []},
+                 _etag(changed))
 
 
 _ITEM = "/clients/{client_id}"
