@@ -107,6 +107,9 @@ class Client:
     token_endpoint_auth_signing_alg: str = ""  # "" any alg of CLIENT_ASSERTION_ALGORITHMS
     require_dpop: bool = False  # RFC 9449 §5.2 dpop_bound_access_tokens (shared with h-dpop-as)
     profile: ClientProfile = ""  # "fapi2": FAPI 2.0 Security Profile (flows.profile)
+    # Bumped by the store on every update_client (never set by a caller): the admin API's ETag
+    # and the compare-and-swap behind If-Match across server instances.
+    version: int = 0
 
     @property
     def is_public(self) -> bool:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from pathlib import Path
 
 import httpx
@@ -21,6 +22,7 @@ from proofkey.store import open_store
 from proofkey.web.app import create_app
 from proofkey.web.console.common import ADMIN_COOKIE
 from tests.conftest import Recorder
+from tests.fapi2_keys import public_jwks
 from tests.helpers import (
     ISSUER,
     PASSWORD,
@@ -163,6 +165,45 @@ async def test_the_catalog_shows_posture_findings_share_and_the_days_rates(
     share = page.split('id="client-share"', 1)[1].split("</dl>", 1)[0]
     assert "<dd>4</dd>" in share  # native, web, post and origin apps
     assert "<dd>2 (50 %)</dd>" in share  # 2 public, 2 confidential
+
+
+async def test_the_catalog_shows_keys_dpop_profile_and_their_findings(
+        http: httpx.AsyncClient, settings: Settings) -> None:
+    store = open_store(settings.effective_database_url)
+    now, scopes = int(time.time()), settings.scopes_supported
+    try:
+        await register_client(
+            store, "bank", client_type="confidential", redirect_uris=["https://bank.example/cb"],
+            scopes=scopes, supported_scopes=scopes, grant_types=["authorization_code"],
+            id_token_alg="ES256", require_par=True, require_dpop=True, profile="fapi2",
+            jwks=public_jwks(), auth_signing_alg="ES256", now=now)
+        await register_client(
+            store, "keyed", client_type="confidential", redirect_uris=["https://k.example/cb"],
+            scopes=scopes, supported_scopes=scopes, jwks_uri="https://k.example/jwks.json",
+            now=now)
+        bank = await store.get_client("bank")
+        assert bank is not None  # weakened behind the policy's back: the console says so
+        assert await store.update_client(replace(bank, require_dpop=False))
+    finally:
+        await store.close()
+    await sign_in(http)
+    page = (await http.get("/admin/clients")).text
+    row = page.split("<code>bank</code>", 1)[1].split("</tr>", 1)[0]
+    assert "FAPI 2.0" in row
+    assert "private_key_jwt" in row
+    assert "inline JWK Set, 1 key" in row
+    assert "alg <code>ES256</code>" in row
+    assert "DPoP optional" in row
+    assert "PKL103" in row
+    assert '<span class="tag">1</span> key or profile finding (PKL06x, PKL10x)' in row
+    keyed = page.split("<code>keyed</code>", 1)[1].split("</tr>", 1)[0]
+    assert "jwks_uri https://k.example/jwks.json" in keyed
+    assert "private_key_jwt" in keyed
+    assert "FAPI 2.0" not in keyed
+    assert "key or profile finding" not in keyed
+    web = page.split("<code>web-app</code>", 1)[1].split("</tr>", 1)[0]
+    assert "DPoP optional" in web
+    assert "keys:" not in web  # client_secret_basic: no key line
 
 
 async def test_users_are_listed_and_searched(http: httpx.AsyncClient) -> None:

@@ -54,11 +54,11 @@ def test_the_flag_is_changed_on_an_existing_client_and_nothing_else_is(
     assert "reject_reused_challenge=true" in ok(run_cli(
         ["client", "set", "web", "--reject-reused-challenge"], env)).stdout
     after = get_client(data_dir, "web")
-    assert after == replace(before, reject_reused_challenge=True)  # the secret stays
+    assert after == replace(before, reject_reused_challenge=True, version=1)  # secret stays
     shown = json.loads(ok(run_cli(["client", "set", "web", "--allow-reused-challenge",
                                    "--json"], env)).stdout)
     assert shown["reject_reused_challenge"] is False
-    assert get_client(data_dir, "web") == before
+    assert get_client(data_dir, "web") == replace(before, version=2)
     missing = run_cli(["client", "set", "nobody", "--reject-reused-challenge"], env)
     assert missing.returncode == 1
     assert "no client 'nobody'" in missing.stderr

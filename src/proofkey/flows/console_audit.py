@@ -29,6 +29,7 @@ class AuditEntry:
     ts: str
     event: str
     fields: tuple[tuple[str, str], ...]
+    offset: int = 0  # where the line starts in the file (bytes): a position to page back from
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,21 +40,35 @@ class AuditView:
     entries: tuple[AuditEntry, ...]
     events: tuple[str, ...]  # the event names seen in the tail, for the filter
     matched: int
+    # Where the next older page starts (``before``), or None when the file's start was read
+    # and every match is in ``entries``.
+    next_before: int | None = None
 
 
-def _tail(path: Path, max_bytes: int) -> list[str]:
+def _tail(path: Path, max_bytes: int, end: int | None = None) -> tuple[int, list[
+        tuple[int, str]]]:
+    """(where the window starts, its whole lines with their offsets) for the last
+    ``max_bytes`` of the file before ``end`` (the file's end without one)."""
     try:
         with path.open("rb") as file:
             size = file.seek(0, os.SEEK_END)
-            file.seek(max(0, size - max_bytes))
-            data = file.read(max_bytes)
+            stop = size if end is None else max(0, min(end, size))
+            start = max(0, stop - max_bytes)
+            file.seek(start)
+            data = file.read(stop - start)
     except FileNotFoundError:
-        return []
-    lines = data.decode("utf-8", errors="replace").splitlines()
-    return lines[1:] if len(data) == max_bytes and size > max_bytes else lines
+        return 0, []
+    lines, offset = [], start
+    for raw in data.split(b"\n"):
+        lines.append((offset, raw.decode("utf-8", errors="replace")))
+        offset += len(raw) + 1
+    if start > 0:  # the first line may have begun before the window: the next window has it
+        # (a line longer than the window: nothing whole here; the next window is older)
+        start, lines = (lines[1][0], lines[1:]) if len(lines) > 1 else (start, [])
+    return start, [(o, line) for o, line in lines if line.strip()]
 
 
-def _entry(line: str) -> AuditEntry | None:
+def _entry(offset: int, line: str) -> AuditEntry | None:
     try:
         value: Any = json.loads(line)
     except ValueError:
@@ -63,7 +78,7 @@ def _entry(line: str) -> AuditEntry | None:
         return None
     fields = tuple((str(k), "" if v is None else str(v)) for k, v in audit.items()
                    if k not in {"ts", "event"})
-    return AuditEntry(str(value.get("ts", "")), str(audit.get("event", "")), fields)
+    return AuditEntry(str(value.get("ts", "")), str(audit.get("event", "")), fields, offset)
 
 
 def _matches(entry: AuditEntry, event: str, words: list[str]) -> bool:
@@ -74,14 +89,22 @@ def _matches(entry: AuditEntry, event: str, words: list[str]) -> bool:
 
 
 async def read_audit(*, audit_log: str, data_dir: Path, event: str = "", query: str = "",
-                     limit: int = SHOWN, max_bytes: int = MAX_BYTES) -> AuditView:
+                     limit: int = SHOWN, max_bytes: int = MAX_BYTES,
+                     before: int | None = None) -> AuditView:
     """The newest entries (newest first) of the audit file, those of ``event`` and containing
-    every word of ``query``."""
+    every word of ``query``; with ``before``, of the lines that start before that offset
+    (the ``next_before`` of the previous page). One read looks at ``max_bytes`` at most."""
     path = Path(audit_log) if audit_log else data_dir / "audit.log"
     exists = await asyncio.to_thread(path.exists)
-    lines = await asyncio.to_thread(_tail, path, max_bytes) if exists else []
-    entries = [e for e in map(_entry, reversed(lines)) if e is not None]
+    start, lines = await asyncio.to_thread(_tail, path, max_bytes, before) if exists \
+        else (0, [])
+    entries = [e for e in (_entry(o, line) for o, line in reversed(lines)) if e is not None]
     words = query.casefold().split()[:10]
     found = [e for e in entries if _matches(e, event, words)]
-    return AuditView(path, bool(audit_log), exists, tuple(found[:limit]),
-                     tuple(sorted({e.event for e in entries})), len(found))
+    shown = found[:limit]
+    if len(found) > limit:
+        next_before: int | None = shown[-1].offset
+    else:  # every match of the window is shown: go on from where it began, if not at 0
+        next_before = start if start > 0 else None
+    return AuditView(path, bool(audit_log), exists, tuple(shown),
+                     tuple(sorted({e.event for e in entries})), len(found), next_before)

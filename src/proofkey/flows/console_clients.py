@@ -1,7 +1,9 @@
 """The console's client catalog: each client's PKCE and redirect posture, its lint findings
 (the rule set of ``proofkey lint`` and registration, ``flows.admin.policy_issues``), the share
 of public, confidential and dynamic clients, and each client's token exchanges over the last day
-(success and PKCE verifier-mismatch rates, from the process's own counters).
+(success and PKCE verifier-mismatch rates, from the process's own counters). With each client:
+its private_key_jwt keys (inline or by URL), whether DPoP is required, its security profile,
+and among the findings those of the key rules (PKL06x) and the profile rules (PKL10x).
 
 Only data: the web layer renders it. The traffic comes through ``TrafficSource``, which the
 status board's per-client day (``observability.client_window``) satisfies.
@@ -9,6 +11,7 @@ status board's per-client day (``observability.client_window``) satisfies.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal, Protocol
@@ -30,6 +33,7 @@ __all__ = [
     "Traffic",
     "TrafficSource",
     "catalog",
+    "key_source",
     "redirect_kind",
 ]
 
@@ -84,6 +88,16 @@ class ClientRow:
     def redirect_kinds(self) -> tuple[RedirectKind, ...]:
         return tuple(sorted({kind for _, kind in self.redirects}))
 
+    @property
+    def keys(self) -> str:
+        """Where a private_key_jwt client's keys are (RFC 7523 §2.2): "" without any."""
+        return key_source(self.client)
+
+    @property
+    def key_findings(self) -> tuple[Issue, ...]:
+        """The findings of the key rules (PKL06x) and the profile rules (PKL10x)."""
+        return tuple(i for i in self.findings if i.rule.startswith(("PKL06", "PKL10")))
+
 
 @dataclass(frozen=True, slots=True)
 class Share:
@@ -103,6 +117,18 @@ class Catalog:
     rows: tuple[ClientRow, ...]
     share: Share
     other_traffic: Traffic | None  # exchanges counted for no listed client (over the cap)
+
+
+def key_source(client: Client) -> str:
+    """"inline JWK Set, N keys", "jwks_uri <url>" or "" (no keys registered)."""
+    if client.jwks:
+        try:
+            keys = json.loads(client.jwks).get("keys")
+        except (ValueError, AttributeError):
+            return "inline JWK Set (unreadable)"
+        count = len(keys) if isinstance(keys, list) else 0
+        return f"inline JWK Set, {count} key{'' if count == 1 else 's'}"
+    return f"jwks_uri {client.jwks_uri}" if client.jwks_uri else ""
 
 
 def redirect_kind(uri: str) -> RedirectKind:

@@ -34,6 +34,7 @@ from proofkey.errors import (
     InvalidToken,
     OAuthError,
     RateLimited,
+    TemporarilyUnavailable,
 )
 from proofkey.flows.admin import AdminError, build_client, check_policy
 from proofkey.flows.context import Context
@@ -178,6 +179,9 @@ async def read(client_id: str, *, authorization: str | None, clients: ClientStor
     return Registered(client, None, token)
 
 
+_UPDATE_TRIES = 3
+
+
 async def update(client_id: str, doc: object, *, authorization: str | None,
                  clients: ClientStore, registry: RegistrationStore, ctx: Context,
                  resources: ResourceDirectory | None = None) -> Registered:
@@ -185,7 +189,25 @@ async def update(client_id: str, doc: object, *, authorization: str | None,
     the same policy; the client id, its registration access token, the operator's
     ``reject_reused_challenge`` and ``revoke_on_logout``, its ``profile`` (which still holds:
     a fapi2 client cannot update itself out of it) and, if it stays confidential, its
-    secret are kept."""
+    secret are kept.
+
+    The write is a compare-and-swap on the version read (``update_client(client,
+    expected_version)``): an operator's change made meanwhile (``proofkey client set``, the
+    admin API, on any instance) is not overwritten with the values read before it; the update
+    is made again from the new read, and after a few lost races answered with
+    ``temporarily_unavailable``. ``clients`` must read the store, not a cache."""
+    for _ in range(_UPDATE_TRIES):
+        done = await _update_once(client_id, doc, authorization=authorization, clients=clients,
+                                  registry=registry, ctx=ctx, resources=resources)
+        if done is not None:
+            return done
+    raise TemporarilyUnavailable("the client was being changed by other requests; retry")
+
+
+async def _update_once(client_id: str, doc: object, *, authorization: str | None,
+                       clients: ClientStore, registry: RegistrationStore, ctx: Context,
+                       resources: ResourceDirectory | None) -> Registered | None:
+    """One try of ``update``: None if the client changed after it was read."""
     old, token = await _managed(client_id, authorization, clients)
     if not isinstance(doc, dict):
         raise _refusal("PKL050", "client metadata must be a JSON object [PKL050]")
@@ -216,8 +238,10 @@ async def update(client_id: str, doc: object, *, authorization: str | None,
             check_policy(client)
         except AdminError as refused:
             raise _refusal(refused.rule, str(refused)) from None
-    if not await registry.update_client(client):
-        raise InvalidToken("the registration access token is invalid")  # deleted meanwhile
+    if not await registry.update_client(client, old.version):
+        if await clients.get_client(client_id) is None:
+            raise InvalidToken("the registration access token is invalid")  # deleted meanwhile
+        return None  # changed meanwhile: try again from the new version
     ctx.bus.emit(ClientRegistration("updated", client_id, client.client_type,
                                     ctx.settings.registration, fingerprint(token.reveal())))
     return Registered(client, None if keep_secret else secret, token, warnings)

@@ -98,9 +98,11 @@ class RegistrationStore(Protocol):
     """Dynamic client registration (RFC 7591, RFC 7592): clients changed in place, their use
     recorded off the token path, and the initial access tokens of mode ``token``."""
 
-    async def update_client(self, client: Client) -> bool:
-        """Replace every field of the stored client with ``client``'s (the id stays); False
-        if there is no such client."""
+    async def update_client(self, client: Client, expected_version: int | None = None) -> bool:
+        """Replace every field of the stored client with ``client``'s (the id stays; the
+        stored ``version`` goes up by one, whatever ``client.version`` says); False if there
+        is no such client, or, given ``expected_version``, if the stored version is another
+        (a compare-and-swap: of two updates expecting the same version, one succeeds)."""
         ...
 
     async def record_client_use(self, since: int, now: int) -> int:

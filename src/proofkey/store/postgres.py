@@ -340,8 +340,12 @@ class PostgresStore(PostgresFederation, PostgresAccounts, PostgresReplays, Postg
 
     # -- dynamic registration (RFC 7591, RFC 7592) ----------------------------------------------
 
-    async def update_client(self, client: Client) -> bool:
-        return await self._db.run(_CLIENTS.update, *_row(client), durable=True) > 0
+    async def update_client(self, client: Client, expected_version: int | None = None) -> bool:
+        row = _row(client)[:-1]  # the version is the store's (the last field)
+        if expected_version is None:
+            return await self._db.run(_CLIENTS.update, *row, durable=True) > 0
+        return await self._db.run(_CLIENTS.update_if, *row, expected_version,
+                               durable=True) > 0
 
     async def record_client_use(self, since: int, now: int) -> int:
         return await self._db.run(_CLIENTS.record_use, since, now)

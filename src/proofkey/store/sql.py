@@ -71,6 +71,16 @@ def _update(name: str) -> str:
     return f"UPDATE {table} SET {sets} WHERE {key} = $1"  # noqa: S608 - constants
 
 
+def _update_client(*, conditional: bool = False) -> str:
+    """``UPDATE clients``: every field but the id and the version from the parameters, the
+    version one up; ``conditional``: only where the version is the last parameter."""
+    key, *rest, version = FIELDS[TABLES["client"][1]]
+    assert version == "version", "the store writes the client version: keep it the last field"
+    sets = ", ".join(f"{column} = ${i}" for i, column in enumerate(rest, 2))
+    where = f" AND version = ${len(rest) + 2}" if conditional else ""
+    return f"UPDATE clients SET {sets}, version = version + 1 WHERE {key} = $1{where}"  # noqa: S608
+
+
 def _insert(name: str) -> str:
     """``INSERT INTO <table> (<columns>) VALUES ($1, …)``, one parameter per model field."""
     table, model = TABLES[name]
@@ -95,8 +105,11 @@ class Clients:
     revoke_grants: str = ("UPDATE grants SET revoked_at = $2 WHERE client_id = $1"
                           " AND revoked_at IS NULL")  # fmt: skip
     forget_consents: str = "DELETE FROM consents WHERE client_id = $1"
-    # RFC 7592 §2.2: every field but the id, in place ($1 the id, then the rest in order).
-    update: str = _update("client")
+    # RFC 7592 §2.2: every field but the id and the version, in place ($1 the id, then the
+    # rest in order); the version goes up by one. ``update_if`` only at version $<last>
+    # (the admin API's If-Match: a compare-and-swap that holds across server instances).
+    update: str = _update_client()
+    update_if: str = _update_client(conditional=True)
     # Dynamic clients that issued a grant or a refresh token since $1 were used at $2
     # (housekeeping, hourly: no write on the token path).
     record_use: str = ("UPDATE clients SET last_used_at = $2 WHERE registered_by = 'dynamic'"

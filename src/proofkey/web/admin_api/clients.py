@@ -3,6 +3,8 @@ secret, all through the registration policy (``flows.admin``, ``flows.admin_clie
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping
 from typing import Any
 
 from proofkey.flows.admin import AdminError, register_client
@@ -15,7 +17,7 @@ from proofkey.store.base import AlreadyExists
 from .items import PAGE_QUERY, check_if_match, etag_of, page, page_of
 from .problems import Problem
 from .routing import Call, Operation, Reply
-from .schema import Arr, Bool, Int, Obj, Prop, Str
+from .schema import Arr, Bool, Int, JwkSet, Obj, Prop, Str
 
 __all__ = ["OPERATIONS"]
 
@@ -31,10 +33,26 @@ _FLAGS = (
     Prop("reject_reused_challenge", Bool("Refuse a code_challenge seen before.")),
     Prop("revoke_on_logout", Bool("Logout revokes the tokens of the ended session.")),
 )
+# private_key_jwt (RFC 7523 §2.2, RFC 7591 §2), DPoP (RFC 9449 §5.2) and the profile; which
+# values may be registered together is the policy's call (PKL060-PKL066, PKL100-PKL107).
+_KEYS = (
+    Prop("jwks", JwkSet(nullable=True, description="The client's public JWK Set, inline "
+                        "(private_key_jwt); null for none. Not with jwks_uri.")),
+    Prop("jwks_uri", Str(2000, 1, nullable=True, description="https URL of the client's "
+                         "public JWK Set (private_key_jwt); null for none. Not with jwks.")),
+    Prop("token_endpoint_auth_signing_alg", Str(20, 1, r"[A-Za-z0-9]+", nullable=True,
+         description="The one JWS alg the client's assertions may use; null for any "
+                     "asymmetric one (none and HMAC are refused: PKL065).")),
+    Prop("require_dpop", Bool("RFC 9449 §5.2 dpop_bound_access_tokens: the client's access "
+                              "tokens must be DPoP-bound.")),
+    Prop("profile", Str(enum=("fapi2",), nullable=True, description="Security profile: fapi2 "
+                        "(FAPI 2.0 Security Profile, PKL100-PKL107) or null. A fapi2 client "
+                        "cannot be taken out of it by a change.")),
+)
 _CHANGEABLE = (
     Prop("name", Str(200)), Prop("redirect_uris", _URIS), Prop("scopes", _SCOPES),
     Prop("grant_types", _GRANTS), Prop("id_token_signed_response_alg", _ALG),
-    Prop("post_logout_redirect_uris", _URIS), *_FLAGS,
+    Prop("post_logout_redirect_uris", _URIS), *_FLAGS, *_KEYS,
 )
 NEW_CLIENT = Obj("NewClient", (
     Prop("client_id", _ID, required=True),
@@ -74,9 +92,24 @@ def view(client: Client) -> dict[str, Any]:
             "resource_server": client.resource_server,
             "reject_reused_challenge": client.reject_reused_challenge,
             "revoke_on_logout": client.revoke_on_logout,
+            "jwks": json.loads(client.jwks) if client.jwks else None,
+            "jwks_uri": client.jwks_uri or None,
+            "token_endpoint_auth_signing_alg": client.token_endpoint_auth_signing_alg or None,
+            "require_dpop": client.require_dpop, "profile": client.profile or None,
             "registered_by": client.registered_by, "client_uri": client.client_uri,
             "logo_uri": client.logo_uri, "created_at": client.created_at,
             "last_used_at": client.last_used_at}
+
+
+def _stored(body: Mapping[str, Any]) -> dict[str, Any]:
+    """The key and profile fields of a body as ``Client`` keeps them (null is "")."""
+    out: dict[str, Any] = {}
+    if "jwks" in body:
+        out["jwks"] = json.dumps(body["jwks"], separators=(",", ":")) if body["jwks"] else ""
+    for name in ("jwks_uri", "token_endpoint_auth_signing_alg", "profile"):
+        if name in body:
+            out[name] = body[name] or ""
+    return out
 
 
 def _refused(error: AdminError) -> Problem:
@@ -90,18 +123,42 @@ async def _current(call: Call) -> Client:
     return client
 
 
+def _etag(client: Client) -> str:
+    """Strong: from the stored version (bumped by every update, whoever makes it) and the
+    representation (which also shows ``last_used_at``, set without a version bump)."""
+    return etag_of({"version": client.version, "client": view(client)})
+
+
+async def _checked(call: Call) -> tuple[Client, bool]:
+    """The client as read, after the ``If-Match`` check; and whether its write must be a
+    compare-and-swap on the version read (every ETag but ``*``)."""
+    client = await _current(call)
+    check_if_match(call, _etag(client))
+    return client, (call.if_match or "").strip() != "*"
+
+
+async def _lost(call: Call) -> Problem:
+    """Why a conditional write changed nothing: the client is gone (404) or another write,
+    perhaps on another server instance, changed it after it was read (412)."""
+    if await call.services.store.get_client(call.path["client_id"]) is None:
+        return Problem(404, "not-found", "no client with this id")
+    return Problem(412, "precondition-failed", "the item changed since the ETag in If-Match "
+                   "was read; read it again")
+
+
 async def list_clients(call: Call) -> Reply:
     clients = await call.services.store.list_clients()
     return Reply(200, page(call, clients, lambda c: c.client_id, view))
 
 
 async def get_client(call: Call) -> Reply:
-    body = view(await _current(call))
-    return Reply(200, body, etag_of(body))
+    client = await _current(call)
+    return Reply(200, view(client), _etag(client))
 
 
 async def create_client(call: Call) -> Reply:
     b, services = call.body, call.services
+    keys = _stored(b)
     try:
         new = await register_client(
             services.clients, b["client_id"], client_type=b["type"],
@@ -116,39 +173,40 @@ async def create_client(call: Call) -> Reply:
             resource_server=b.get("resource_server", False),
             reject_reused_challenge=b.get("reject_reused_challenge", False),
             post_logout_redirect_uris=b.get("post_logout_redirect_uris", ()),
-            revoke_on_logout=b.get("revoke_on_logout", False), now=services.ctx.now())
+            revoke_on_logout=b.get("revoke_on_logout", False),
+            jwks=keys.get("jwks", ""), jwks_uri=keys.get("jwks_uri", ""),
+            auth_signing_alg=keys.get("token_endpoint_auth_signing_alg", ""),
+            require_dpop=b.get("require_dpop", False), profile=keys.get("profile", ""),
+            now=services.ctx.now())
     except AdminError as exc:
         raise _refused(exc) from None
     except AlreadyExists:
         raise Problem(409, "exists", "a client with this id exists already") from None
     body = view(new.client)
-    etag = etag_of(body)
+    etag = _etag(new.client)
     body.update(client_secret=new.secret.reveal() if new.secret else None,
                 warnings=list(new.warnings))
     return Reply(201, body, etag, f"/clients/{new.client.client_id}")
 
 
 async def update_client(call: Call) -> Reply:
-    client = await _current(call)
-    check_if_match(call, etag_of(view(client)))
+    client, conditional = await _checked(call)
     services = call.services
     try:
         changed = await change_client(
-            services.store, client, call.body,
+            services.store, client, {**call.body, **_stored(call.body)},
             supported_scopes=await known_scopes(services.settings, services.store),
-            now=services.ctx.now())
+            now=services.ctx.now(), conditional=conditional)
     except AdminError as exc:
         raise _refused(exc) from None
     if changed is None:
-        raise Problem(404, "not-found", "no client with this id")
+        raise await _lost(call)
     body = view(changed.client)
-    etag = etag_of(body)
-    return Reply(200, {**body, "warnings": list(changed.warnings)}, etag)
+    return Reply(200, {**body, "warnings": list(changed.warnings)}, _etag(changed.client))
 
 
 async def delete_client(call: Call) -> Reply:
-    client = await _current(call)
-    check_if_match(call, etag_of(view(client)))
+    client, _ = await _checked(call)
     if not await remove_client(call.services.clients, client.client_id,
                                now=call.services.ctx.now()):
         raise Problem(404, "not-found", "no client with this id")
@@ -156,15 +214,16 @@ async def delete_client(call: Call) -> Reply:
 
 
 async def rotate_client_secret(call: Call) -> Reply:
-    client = await _current(call)
-    check_if_match(call, etag_of(view(client)))
+    client, conditional = await _checked(call)
     try:
-        changed, secret = await rotate_secret(call.services.store, client)
+        rotated = await rotate_secret(call.services.store, client, conditional=conditional)
     except AdminError as exc:
         raise Problem(409, "public-client", str(exc), rule=exc.rule) from None
-    body = view(changed)
-    etag = etag_of(body)
-    return Reply(200, {**body, "client_secret": secret.reveal(), "warnings": []}, etag)
+    if rotated is None:
+        raise await _lost(call)
+    changed, secret = rotated
+    return Reply(200, {**view(changed), "client_secret": secret.reveal(), "warnings": []},
+                 _etag(changed))
 
 
 _ITEM = "/clients/{client_id}"

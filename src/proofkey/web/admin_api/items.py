@@ -14,7 +14,8 @@ from .problems import Problem
 from .routing import Call
 from .schema import Arr, Int, Obj, Prop, Str, Type
 
-__all__ = ["MAX_LIMIT", "PAGE_QUERY", "check_if_match", "etag_of", "page", "page_of"]
+__all__ = ["MAX_LIMIT", "PAGE_QUERY", "check_if_match", "cursor_for", "etag_of", "page",
+           "page_of", "position_of"]
 
 MAX_LIMIT = 200
 PAGE_QUERY = Obj("PageQuery", (
@@ -44,6 +45,16 @@ def _after(cursor: str) -> str:
     if not isinstance(after, str):
         raise Problem(400, "invalid-cursor", "the cursor is not one this API gave out")
     return after
+
+
+def cursor_for(position: str) -> str:
+    """An opaque cursor for a position that is not an item key (the audit log's offsets)."""
+    return _cursor(position)
+
+
+def position_of(cursor: str) -> str:
+    """The position in a cursor of ``cursor_for`` (400 ``invalid-cursor`` otherwise)."""
+    return _after(cursor)
 
 
 def page(call: Call, items: Sequence[_T], key: Callable[[_T], str],

@@ -255,8 +255,10 @@ class _Endpoint:
 def call_routes(operations: Sequence[Operation]) -> list[Route]:
     """One route per path, in table order. Conditional writes (``If-Match``) of this process
     run one at a time, so two callers holding the same ETag cannot both change the item:
-    the second gets 412. (Several server processes do not share this lock; their writes
-    are last-one-wins between the check and the write.)"""
+    the second gets 412. Across server processes, a client change or secret rotation is
+    also a compare-and-swap on the client's stored version (``update_client(client,
+    expected_version)``), so the second write there gets 412 too; the removals of
+    resources, registration tokens and clients rely on this lock alone."""
     writes = asyncio.Lock()
     paths: dict[str, list[Operation]] = {}
     for op in operations:

@@ -8,6 +8,7 @@ few types the API needs are short, and a second copy of the rules cannot drift.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -15,7 +16,7 @@ from typing import Any
 
 from .problems import FieldError
 
-__all__ = ["Arr", "Bool", "Int", "Obj", "Prop", "Str", "Type", "check"]
+__all__ = ["Arr", "Bool", "Int", "JwkSet", "Obj", "Prop", "Str", "Type", "check"]
 
 
 class _Errors(list[FieldError]):
@@ -122,6 +123,37 @@ class Arr:
 
 
 @dataclass(frozen=True, slots=True)
+class JwkSet:
+    """A JWK Set (RFC 7517 §5): an object with a ``keys`` array of JWK objects. The members of
+    each key are not checked here: whether the set may be registered is the client policy's
+    call (PKL061-PKL066), so a refusal names its rule."""
+
+    max_keys: int = 20
+    max_bytes: int = 16 * 1024
+    nullable: bool = False
+    description: str = ""
+
+    def json(self) -> dict[str, Any]:
+        return _described({
+            "type": ["object", "null"] if self.nullable else "object",
+            "required": ["keys"],
+            "properties": {"keys": {"type": "array", "maxItems": self.max_keys,
+                                    "items": {"type": "object"}}}}, self.description)
+
+    def check(self, value: Any, where: str, errors: _Errors) -> Any:
+        if value is None and self.nullable:
+            return None
+        if not isinstance(value, dict) or not isinstance(value.get("keys"), list):
+            errors.append((where, "must be a JWK Set: an object with a keys array"))
+        elif len(value["keys"]) > self.max_keys or not all(
+                isinstance(k, dict) for k in value["keys"]):
+            errors.append((f"{where}/keys", f"must hold at most {self.max_keys} JWK objects"))
+        elif len(json.dumps(value, separators=(",", ":"))) > self.max_bytes:
+            errors.append((where, f"must be at most {self.max_bytes} bytes as JSON"))
+        return value
+
+
+@dataclass(frozen=True, slots=True)
 class Prop:
     name: str
     type: Type
@@ -165,7 +197,7 @@ class Obj:
         return out
 
 
-Type = Str | Int | Bool | Arr | Obj
+Type = Str | Int | Bool | Arr | Obj | JwkSet
 
 
 def check(schema: Type, value: Any) -> tuple[Any, list[FieldError]]:
