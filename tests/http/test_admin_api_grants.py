@@ -44,6 +44,7 @@ async def test_grants_are_listed_and_revoked_one_or_all(
     await assert_tokens_live(http, first, web_secret)
     one = grants[0]["grant_id"]
     assert (await send(http, "DELETE", f"/grants/{one}", token)).status_code == 204
+    assert (await send(http, "DELETE", f"/grants/{one}", token)).status_code == 204  # again
     left = (await send(http, "GET", f"/grants?user={USERNAME}", token)).json()["items"]
     assert [g["grant_id"] for g in left] == [grants[1]["grant_id"]]
     problem(await send(http, "DELETE", "/grants/no-such-grant", token), 404, "not-found")
