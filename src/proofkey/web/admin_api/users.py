@@ -80,6 +80,8 @@ def _link(link: PasswordLink) -> dict[str, Any]:
 
 
 async def _current(call: Call) -> User:
+    """The user the path names (by username, else by id). The flows are then given the
+    username: it names the same user, where an id could also be another user's username."""
     user = await find_user(call.services.store, call.path["user"])
     if user is None:
         raise Problem(404, "not-found", "no user with this username or id")
@@ -130,10 +132,10 @@ async def patch_user(call: Call) -> Reply:
     except AdminError as exc:
         raise Problem(422, "invalid-user", str(exc)[:300]) from None
     if b.get("disabled") is True:
-        ended = await disable_user(store, user.user_id, now)
+        ended = await disable_user(store, user.username, now)
         changed = ended.user if ended is not None else None
     elif b.get("disabled") is False and user.disabled_at is not None:
-        changed = await enable_user(store, user.user_id)
+        changed = await enable_user(store, user.username)
     if changed is None:
         raise Problem(404, "not-found", "no user with this username or id")
     body = view(changed)
@@ -143,7 +145,7 @@ async def patch_user(call: Call) -> Reply:
 async def delete_user(call: Call) -> Reply:
     user = await _current(call)
     check_if_match(call, etag_of(view(user)))
-    if await remove_user(call.services.store, user.user_id, call.services.ctx.now()) is None:
+    if await remove_user(call.services.store, user.username, call.services.ctx.now()) is None:
         raise Problem(404, "not-found", "no user with this username or id")
     return Reply(204)
 
