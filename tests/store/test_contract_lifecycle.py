@@ -52,6 +52,15 @@ async def test_a_user_is_disabled_and_enabled(store: Store) -> None:
     assert await store.set_user_disabled("nobody", NOW) is False
 
 
+async def test_a_users_name_and_email_are_changed(store: Store) -> None:
+    await store.add_user(a_user())
+    assert await store.set_user_profile("u1", "Alice A.", "alice@example.org") is True
+    user = await store.get_user_by_username("alice")
+    assert user is not None
+    assert (user.name, user.email) == ("Alice A.", "alice@example.org")
+    assert await store.set_user_profile("nobody", "x", "y") is False
+
+
 async def test_a_password_link_is_taken_once_until_it_expires_and_a_new_one_replaces_it(
         store: Store) -> None:
     await store.add_user(a_user())

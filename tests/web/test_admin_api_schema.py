@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from proofkey.web.admin_api import OPERATIONS
-from proofkey.web.admin_api.schema import Arr, Bool, Int, Obj, Str, Type, check
+from proofkey.web.admin_api.schema import Arr, Bool, Int, JwkSet, Obj, Str, Type, check
 
 SCHEMAS = {op.operation_id + (":body" if op.body else ":query"): op.body or op.query
            for op in OPERATIONS if op.body or op.query}
@@ -38,6 +38,10 @@ def _value(schema: Type) -> st.SearchStrategy[Any]:
         fitting = st.booleans()
     elif isinstance(schema, Arr):
         fitting = st.lists(_value(schema.items), max_size=schema.max_items + 1)
+    elif isinstance(schema, JwkSet):  # small sets: JSON Schema cannot say "at most 16 KiB"
+        jwk = st.dictionaries(st.sampled_from(["kty", "crv", "x", "kid"]), _TEXT, max_size=3)
+        fitting = st.one_of(st.fixed_dictionaries({"keys": st.lists(
+            st.one_of(jwk, _SCALAR), max_size=3)}), st.just({"keys": "x"}), st.just({}))
     else:
         fitting = _object(schema)
     return st.one_of(fitting, fitting, fitting, _SCALAR)

@@ -35,6 +35,7 @@ __all__ = [
     "issue_password_link",
     "remove_user",
     "set_password_with_link",
+    "update_profile",
 ]
 
 DEFAULT_LINK_TTL = 72 * 3600
@@ -136,6 +137,18 @@ async def disable_user(store: UserAdminStore, name: str, now: int) -> UserAccess
         await store.set_user_disabled(user.user_id, now)
     ended, revoked = await store.end_user_access(user.user_id, now)
     return UserAccessEnded(await store.get_user(user.user_id) or user, ended, revoked)
+
+
+async def update_profile(store: UserAdminStore, user: User, *, name: str | None = None,
+                         email: str | None = None) -> User | None:
+    """Change the user's display name and/or e-mail (None: keep); None if the user is gone."""
+    new_name = user.name if name is None else name
+    new_email = user.email if email is None else email
+    if len(new_name) > 200 or len(new_email) > 254:
+        raise AdminError("name and email are at most 200 and 254 characters")
+    if not await store.set_user_profile(user.user_id, new_name, new_email):
+        return None
+    return await store.get_user(user.user_id)
 
 
 async def enable_user(store: UserAdminStore, name: str) -> User | None:

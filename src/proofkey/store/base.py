@@ -226,6 +226,10 @@ class LifecycleStore(Protocol):
         """Mark the user disabled at ``disabled_at`` (None: enabled); False if no such user."""
         ...
 
+    async def set_user_profile(self, user_id: str, name: str, email: str) -> bool:
+        """Set the user's display name and e-mail; False if no such user."""
+        ...
+
     async def add_password_link(self, token_digest: str, user_id: str, now: int,
                                 expires_at: int) -> None:
         """Store a password-set link's digest, replacing the user's earlier links."""

@@ -28,6 +28,7 @@ _ACTIVE = "revoked_at IS NULL AND expires_at > $2"
 @dataclass(frozen=True, slots=True)
 class _Lifecycle:
     set_disabled: str = "UPDATE users SET disabled_at = $2 WHERE user_id = $1"
+    set_profile: str = "UPDATE users SET name = $2, email = $3 WHERE user_id = $1"
     forget_links: str = "DELETE FROM password_set_tokens WHERE user_id = $1"
     add_link: str = ("INSERT INTO password_set_tokens (token_digest, user_id, created_at,"
                      " expires_at) VALUES ($1, $2, $3, $4)")  # fmt: skip
@@ -75,6 +76,9 @@ class SQLiteLifecycle:
     async def set_user_disabled(self, user_id: str, disabled_at: int | None) -> bool:
         return self._db.run(_LITE.set_disabled, user_id, disabled_at, durable=True) > 0
 
+    async def set_user_profile(self, user_id: str, name: str, email: str) -> bool:
+        return self._db.run(_LITE.set_profile, user_id, name, email, durable=True) > 0
+
     async def add_password_link(self, token_digest: str, user_id: str, now: int,
                                 expires_at: int) -> None:
         with self._db.tx(durable=True) as db:
@@ -116,6 +120,9 @@ class PostgresLifecycle:
 
     async def set_user_disabled(self, user_id: str, disabled_at: int | None) -> bool:
         return await self._db.run(_PG.set_disabled, user_id, disabled_at, durable=True) > 0
+
+    async def set_user_profile(self, user_id: str, name: str, email: str) -> bool:
+        return await self._db.run(_PG.set_profile, user_id, name, email, durable=True) > 0
 
     async def add_password_link(self, token_digest: str, user_id: str, now: int,
                                 expires_at: int) -> None:

@@ -16,7 +16,7 @@ from starlette.routing import Mount, Route
 
 from proofkey.flows.admin_tokens import ADMIN_SCOPES
 
-from . import audit, clients, registration_tokens, resources
+from . import audit, clients, grants, keys, registration_tokens, resources, users
 from .openapi import PREFIX, document
 from .problems import Problem, problem_response
 from .routing import AnyMethod, Operation, call_routes
@@ -26,7 +26,7 @@ __all__ = ["MOUNT", "OPERATIONS", "admin_api", "openapi_document"]
 MOUNT = "/admin/api"
 _TABLES: tuple[Sequence[Operation], ...] = (
     clients.OPERATIONS, resources.OPERATIONS, registration_tokens.OPERATIONS,
-    audit.OPERATIONS)
+    audit.OPERATIONS, users.OPERATIONS, keys.OPERATIONS, grants.OPERATIONS)
 OPERATIONS: tuple[Operation, ...] = tuple(op for table in _TABLES for op in table)
 
 
