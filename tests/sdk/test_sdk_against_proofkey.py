@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import base64
+import json
+
 import httpx
 import pytest
 
 from proofkey.sdk import AsyncOAuthClient, CallbackError, OAuthClientError
 from proofkey.sdk.core import AuthorizationRequest
+from proofkey.sdk.dpop import DpopKey
 from tests.helpers import ISSUER, PUBLIC_ID, action_of, csrf_of, query_of
 
 REDIRECT = "http://127.0.0.1:49152/callback"
@@ -162,3 +166,30 @@ async def test_userinfo_about_another_subject_is_refused(
     with pytest.raises(OAuthClientError) as refused:
         await sdk.userinfo(tokens.access_token, expected_subject="someone-else")
     assert refused.value.error == "invalid_userinfo"
+
+
+async def test_the_sdk_gets_dpop_bound_tokens_from_proofkey_and_a_thief_without_the_key_fails(
+    sdk: AsyncOAuthClient, http: httpx.AsyncClient,
+) -> None:
+    """proofkey advertises DPoP, so the SDK binds by default (RFC 9449): the access token's
+    cnf.jkt is the SDK key's thumbprint, the token is useless as Bearer, the public client's
+    refresh token is useless with another key, and that attempt does not end the family."""
+    request = await sdk.authorization_request()
+    tokens = await sdk.complete(await _browser_login(http, request.url), request)
+    key = sdk.dpop_key
+    assert key is not None
+    assert tokens.token_type == "DPoP"
+    assert tokens.dpop_jkt == key.thumbprint
+    claims = json.loads(base64.urlsafe_b64decode(tokens.access_token.split(".")[1] + "=="))
+    assert claims["cnf"] == {"jkt": key.thumbprint}
+    assert (await sdk.userinfo(tokens))["preferred_username"] == "alice"
+    as_bearer = await http.get("/userinfo",
+                               headers={"Authorization": f"Bearer {tokens.access_token}"})
+    assert as_bearer.status_code == 401
+    thief = AsyncOAuthClient(ISSUER, PUBLIC_ID, REDIRECT, scope="openid profile",
+                             transport=http._transport, dpop_key=DpopKey.generate())
+    with pytest.raises(OAuthClientError) as refused:
+        await thief.refresh(tokens.refresh_token or "")
+    assert refused.value.error == "invalid_grant"
+    rotated = await sdk.refresh(tokens)  # the honest holder's family still works
+    assert rotated.dpop_jkt == key.thumbprint
