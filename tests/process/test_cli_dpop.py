@@ -46,6 +46,6 @@ def test_set_turns_require_dpop_on_and_off_and_changes_nothing_else(
     assert before is not None
     out = ok(run_cli(["client", "set", "app", "--require-dpop"], env)).stdout
     assert "require_dpop=true" in out
-    assert get_client(data_dir, "app") == replace(before, require_dpop=True)
+    assert get_client(data_dir, "app") == replace(before, require_dpop=True, version=1)
     ok(run_cli(["client", "set", "app", "--allow-bearer"], env))
-    assert get_client(data_dir, "app") == before
+    assert get_client(data_dir, "app") == replace(before, version=2)  # every update counts
