@@ -14,6 +14,7 @@ import asyncio
 import atexit
 import concurrent.futures
 import contextlib
+import json
 import os
 import signal
 import socket
@@ -43,6 +44,24 @@ CLI_TIMEOUT = 60.0
 STOPPED_BY_SIGTERM = (0, -signal.SIGTERM)
 
 _LIVE: dict[int, subprocess.Popen[Any]] = {}
+
+
+def userinfo_as_the_cli(base_url: str, token_json: str) -> httpx.Response:
+    """userinfo with the token ``proofkey token --json`` printed: proofkey advertises DPoP, so
+    the CLI's token is bound to the key beside tokens.json and must come with a proof (RFC 9449
+    §7). The same token as Bearer is refused first: a bound token is useless without its key."""
+    from proofkey.sdk.dpop import read_key
+
+    shown = json.loads(token_json)
+    assert shown["token_type"] == "DPoP"
+    key = read_key(Path(shown["dpop_key_file"]))
+    assert key is not None
+    url = f"{base_url}/userinfo"
+    token = shown["access_token"]
+    as_bearer = httpx.get(url, headers={"Authorization": f"Bearer {token}"})
+    assert as_bearer.status_code == 401
+    return httpx.get(url, headers={"Authorization": f"DPoP {token}",
+                                   "DPoP": key.proof("GET", url, access_token=token)})
 
 
 def free_port() -> int:

@@ -16,7 +16,13 @@ import pytest
 
 from proofkey.sdk.dpop import read_key
 from tests.helpers import play_the_person
-from tests.process.conftest import PROOFKEY, ServerProcess, running_server, seed
+from tests.process.conftest import (
+    PROOFKEY,
+    ServerProcess,
+    running_server,
+    seed,
+    userinfo_as_the_cli,
+)
 
 USER, PASSWORD = "ada", "analytical engine 1843"
 
@@ -60,20 +66,6 @@ def _cli(config_home: Path, *args: str) -> subprocess.CompletedProcess[str]:
                           text=True, timeout=60, check=False)
 
 
-def _userinfo(server: ServerProcess, tmp_path: Path) -> httpx.Response:
-    """userinfo with the stored token as the CLI holds it: proofkey advertises DPoP, so the
-    token is bound to the key beside tokens.json and must come with a proof (RFC 9449 §7)."""
-    shown = json.loads(_cli(tmp_path, "token", "--json").stdout)
-    assert shown["token_type"] == "DPoP"
-    key = read_key(Path(shown["dpop_key_file"]))
-    assert key is not None
-    url = f"{server.base_url}/userinfo"
-    token = shown["access_token"]
-    as_bearer = httpx.get(url, headers={"Authorization": f"Bearer {token}"})
-    assert as_bearer.status_code == 401  # a bound token is useless without its key
-    return httpx.get(url, headers={"Authorization": f"DPoP {token}",
-                                   "DPoP": key.proof("GET", url, access_token=token)})
-
 
 def test_login_then_token_then_logout(server: ServerProcess, tmp_path: Path) -> None:
     process = _start_login(server, tmp_path)
@@ -94,7 +86,7 @@ def test_login_then_token_then_logout(server: ServerProcess, tmp_path: Path) -> 
     assert printed.returncode == 0, printed.stderr
     access_token = printed.stdout.strip()
     assert printed.stdout.count("\n") == 1  # only the token on stdout
-    info = _userinfo(server, tmp_path)
+    info = userinfo_as_the_cli(server.base_url, _cli(tmp_path, "token", "--json").stdout)
     assert info.status_code == 200
     assert info.json()["preferred_username"] == USER
 

@@ -3,7 +3,6 @@ code and polls (RFC 8628) while a thread plays the person in a browser elsewhere
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import stat
@@ -16,9 +15,13 @@ import httpx
 import pytest
 
 from proofkey.demo import CLI_CLIENT_ID, DEMO_CLIENT_ID, DEMO_USERNAME
-from proofkey.sdk.dpop import read_key
 from tests.helpers import csrf_of
-from tests.process.conftest import PROOFKEY, ServerProcess, running_server
+from tests.process.conftest import (
+    PROOFKEY,
+    ServerProcess,
+    running_server,
+    userinfo_as_the_cli,
+)
 
 _CODE_FIELD = re.compile(r'name="user_code"[^>]* value="([^"]*)"')
 _USER_CODE = re.compile(r"\b[BCDFGHJKLMNPQRSTVWXZ]{4}-[BCDFGHJKLMNPQRSTVWXZ]{4}\b")
@@ -93,20 +96,6 @@ def _cli(config_home: Path, *args: str) -> subprocess.CompletedProcess[str]:
                           text=True, timeout=60, check=False)
 
 
-def _userinfo(server: ServerProcess, tmp_path: Path) -> httpx.Response:
-    """userinfo with the stored token as the CLI holds it: proofkey advertises DPoP, so the
-    token is bound to the key beside tokens.json and must come with a proof (RFC 9449 §7)."""
-    shown = json.loads(_cli(tmp_path, "token", "--json").stdout)
-    assert shown["token_type"] == "DPoP"
-    key = read_key(Path(shown["dpop_key_file"]))
-    assert key is not None
-    url = f"{server.base_url}/userinfo"
-    token = shown["access_token"]
-    as_bearer = httpx.get(url, headers={"Authorization": f"Bearer {token}"})
-    assert as_bearer.status_code == 401  # a bound token is useless without its key
-    return httpx.get(url, headers={"Authorization": f"DPoP {token}",
-                                   "DPoP": key.proof("GET", url, access_token=token)})
-
 
 def test_login_with_a_code_then_token_works(server: ServerProcess, tmp_path: Path) -> None:
     process = _start(server, tmp_path)
@@ -125,7 +114,7 @@ def test_login_with_a_code_then_token_works(server: ServerProcess, tmp_path: Pat
 
     printed = _cli(tmp_path, "token")
     assert printed.returncode == 0, printed.stderr
-    info = _userinfo(server, tmp_path)
+    info = userinfo_as_the_cli(server.base_url, _cli(tmp_path, "token", "--json").stdout)
     assert info.status_code == 200
     assert info.json()["preferred_username"] == DEMO_USERNAME
     assert CLI_CLIENT_ID in tokens.read_text()
