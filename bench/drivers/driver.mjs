@@ -5,6 +5,7 @@
 //   node driver.mjs mint    --count N --out FILE [--refresh]  "code verifier" lines, or refresh tokens
 //   node driver.mjs flow    --duration S --concurrency C      authorize -> code -> token, closed loop
 //   node driver.mjs paced   --rate R --duration S --mode token|flow [--codes FILE]
+//   node driver.mjs cookie  --out FILE                               a logged-in session's Cookie header
 //
 // Every command prints one JSON object on stdout. Loops are bounded by --duration and --max.
 // Only loopback targets are accepted.
@@ -273,6 +274,15 @@ async function cmdSession() {
   };
 }
 
+async function cmdCookie() {
+  // For wrk scripts that replay GET /authorize with a session (bench/profile_token.py): the
+  // header goes to a file, never to stdout.
+  const cookie = await login();
+  await authorize(cookie);
+  writeFileSync(opt.out, cookie);
+  return { ok: true, cookie_names: cookie.split('; ').map((c) => c.split('=')[0]) };
+}
+
 async function cmdMint() {
   const cookie = await login();
   const count = Number(opt.count);
@@ -406,7 +416,7 @@ async function cmdPaced() {
   };
 }
 
-const commands = { session: cmdSession, mint: cmdMint, flow: cmdFlow, paced: cmdPaced };
+const commands = { session: cmdSession, cookie: cmdCookie, mint: cmdMint, flow: cmdFlow, paced: cmdPaced };
 const command = commands[positionals[0]];
 if (!command) {
   console.error(`usage: driver.mjs ${Object.keys(commands).join('|')} [options]`);
