@@ -4,6 +4,7 @@ to the client, and what a successful request looks like."""
 
 from __future__ import annotations
 
+import json
 import time
 from urllib.parse import urlencode
 
@@ -12,7 +13,7 @@ import pytest
 
 from proofkey.flows.admin import register_client
 from proofkey.models import Secret
-from proofkey.observability.events import AuthorizationFailed, CodeIssued
+from proofkey.observability.events import AuthorizationFailed, AuthorizationStarted, CodeIssued
 from proofkey.settings import Settings
 from proofkey.store import open_store
 from tests.conftest import Recorder
@@ -354,3 +355,37 @@ async def test_a_code_is_delivered_by_303_with_state_and_iss(
     assert query["code"] != code
     assert len(query["code"]) >= 43  # ≥ 256 bits of base64url
     assert len(events.of(CodeIssued)) == 2
+
+
+async def test_an_authorization_answered_at_once_is_one_audit_line_and_one_lean_redirect(
+        http: httpx.AsyncClient, events: Recorder, capsys: pytest.CaptureFixture[str]) -> None:
+    """With a session and remembered consent, the request's CodeIssued line (with its scope and
+    prompt) is its only audit line; AuthorizationStarted still reaches the other subscribers.
+    The 303 carries exactly Location and the no-store headers."""
+    await get_code(http, new_flow(WEB_ID, WEB_REDIRECT))
+    capsys.readouterr()
+    response = await authorize(http, new_flow(WEB_ID, WEB_REDIRECT), prompt="none")
+    assert response.status_code == 303
+    assert {k: v for k, v in response.headers.items() if k != "location"} == {
+        "content-length": "0", "cache-control": "no-store", "pragma": "no-cache",
+        "x-content-type-options": "nosniff"}
+    assert "code" in query_of(response.headers["location"])
+    lines = [json.loads(line) for line in capsys.readouterr().err.splitlines()
+             if line.startswith("{")]
+    audit = [line["audit"] for line in lines if "audit" in line]
+    assert [a["event"] for a in audit] == ["CodeIssued"]
+    assert (audit[0]["client_id"], audit[0]["scope"], audit[0]["prompt"]) == (
+        WEB_ID, "openid profile", "none")
+    started = events.of(AuthorizationStarted)
+    assert started[-1].immediate  # type: ignore[attr-defined]
+    assert not started[0].immediate  # type: ignore[attr-defined]  # the first one logged in
+
+
+async def test_an_authorization_that_needs_the_user_keeps_its_own_audit_line(
+        http: httpx.AsyncClient, capsys: pytest.CaptureFixture[str]) -> None:
+    capsys.readouterr()
+    response = await authorize(http, new_flow(WEB_ID, WEB_REDIRECT))
+    assert response.headers["location"].startswith("/interaction/")
+    audit = [json.loads(line)["audit"] for line in capsys.readouterr().err.splitlines()
+             if line.startswith("{") and '"audit"' in line]
+    assert [a["event"] for a in audit] == ["AuthorizationStarted"]

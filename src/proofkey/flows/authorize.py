@@ -169,9 +169,6 @@ async def start(
                                  endpoint="authorize")
     except OAuthError as error:
         return _to_client(ctx, client_id, redirect_uri, state, error, params)
-    ctx.bus.emit(AuthorizationStarted(client.client_id, format_scope(request.scope),
-                                      " ".join(sorted(request.prompt)),
-                                      state_problem=state_problem(state)))
 
     # 2. Login and consent: what does this request still need from the user?
     needs_login = session is None or "login" in request.prompt or _too_old(
@@ -184,6 +181,10 @@ async def start(
     assured = redirect_assures_client(redirect_uri, public=client.is_public) and \
         not is_metadata_document_id(client.client_id)
     needs_consent = "consent" in request.prompt or not remembered or not assured
+    immediate = session is not None and not needs_login and not needs_consent
+    ctx.bus.emit(AuthorizationStarted(client.client_id, format_scope(request.scope),
+                                      " ".join(sorted(request.prompt)),
+                                      state_problem=state_problem(state), immediate=immediate))
     if not assured:
         # RFC 8252 §8.6: any local app can listen on a public client's loopback or private-use
         # redirect, so remembered consent never makes its request silent. The pending request
@@ -197,7 +198,7 @@ async def start(
             else ConsentRequired("this client's redirect cannot prove the client's identity, "
                                  "so consent is asked every time"))
         return _to_client(ctx, client_id, redirect_uri, state, refusal, params)
-    if not needs_login and not needs_consent and session is not None:
+    if immediate and session is not None:
         code = await issue_code(request, session.user_id, session.auth_time, codes=codes,
                                 ctx=ctx, started=started, client_profile=client.profile)
         return Redirect(redirect_with(redirect_uri, {
@@ -333,7 +334,9 @@ async def issue_code(
     ))
     latency = (time.perf_counter() - started) if started is not None else float(
         now - request.created_at if isinstance(request, PendingAuthorization) else 0)
-    ctx.bus.emit(CodeIssued(client_id, user_id, fingerprint(code), latency))
+    ctx.bus.emit(CodeIssued(client_id, user_id, fingerprint(code), latency,
+                            scope=format_scope(request.scope),
+                            prompt=" ".join(sorted(request.prompt))))
     return code
 
 

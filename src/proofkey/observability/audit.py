@@ -4,6 +4,11 @@ It runs on every token exchange, so it stays cheap: an event's fields are read b
 per-class tuple (events are flat dataclasses of str, int, float, bool and None; ``asdict``
 would deep-copy them) into an ``AuditEntry``, which the logging setup masks once and writes
 without encoding it twice (``logs``).
+
+One request, one line: an authorization answered at once with a code (a session and remembered
+consent) is logged by its ``CodeIssued`` line alone, which carries the request's scope and
+prompt; its ``AuthorizationStarted`` (flagged ``immediate``) still reaches every other
+subscriber.
 """
 
 from __future__ import annotations
@@ -12,7 +17,7 @@ import dataclasses
 import logging
 import time
 
-from .events import Event
+from .events import AuthorizationStarted, Event
 from .logs import AuditEntry
 
 __all__ = ["AuditLog"]
@@ -34,6 +39,8 @@ class AuditLog:
         self._logger = logger or logging.getLogger("proofkey.audit")
 
     def __call__(self, event: Event) -> None:
+        if isinstance(event, AuthorizationStarted) and event.immediate:
+            return  # one line per request: its CodeIssued line follows, with scope and prompt
         if not self._logger.isEnabledFor(logging.INFO):
             return
         cls = type(event)

@@ -111,6 +111,9 @@ class AuthorizationStarted(Event):
     prompt: str
     # Diagnostics for M4, derived from the request; left out of equality (compare=False).
     state_problem: StateProblem | None = field(default=None, compare=False)
+    # Answered at once with a code (a session and remembered consent): its CodeIssued line,
+    # which carries the same scope and prompt, is the request's one audit line.
+    immediate: bool = field(default=False, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,6 +151,9 @@ class CodeIssued(Event):
     user_id: str
     code_fp: str
     latency_seconds: float
+    # What the code was issued for (the request's scope and prompt): context for the audit line.
+    scope: str = field(default="", compare=False)
+    prompt: str = field(default="", compare=False)
 
 
 @dataclass(frozen=True, slots=True)

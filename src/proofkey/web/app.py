@@ -40,6 +40,7 @@ from . import (
 )
 from .admin_api import admin_api
 from .admin_port import AdminServer
+from .authorize_endpoint import AuthorizeEndpoint
 from .metrics_endpoint import scrape_endpoint
 from .middleware import error_handlers, install_middleware
 from .request_tracing import TracingMiddleware
@@ -161,7 +162,7 @@ def create_app(settings: Settings, *, bus: EventBus | None = None,
         Route("/.well-known/oauth-authorization-server", endpoints.server_metadata),
         Route("/.well-known/openid-configuration", endpoints.server_metadata),
         Route("/jwks", endpoints.jwks),
-        Route("/authorize", endpoints.authorize, methods=["GET"]),
+        Route("/authorize", AuthorizeEndpoint(), methods=["GET"]),
         Route("/par", endpoints.par, methods=["POST"]),
         Route("/token", TokenEndpoint(), methods=["POST"]),
         Route("/revoke", endpoints.revoke, methods=["POST"]),

@@ -9,13 +9,11 @@ from __future__ import annotations
 
 import contextlib
 from typing import Any
-from urllib.parse import quote
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.responses import JSONResponse, Response
 
 from proofkey.errors import InvalidRequest, InvalidToken, OAuthError, RateLimited
-from proofkey.flows import authorize as authorize_flow
 from proofkey.flows import par as par_flow
 from proofkey.flows.client_auth import authenticate_client
 from proofkey.flows.introspection import introspect as introspect_flow
@@ -25,20 +23,16 @@ from proofkey.flows.userinfo import userinfo as userinfo_flow
 from proofkey.protocol.credentials import read_client_credentials
 from proofkey.protocol.discovery import server_metadata as metadata
 from proofkey.protocol.dpop import DPOP_ALGORITHMS
-from proofkey.protocol.params import parse_urlencoded
 from proofkey.protocol.responses import NO_STORE_HEADERS
 from proofkey.store.base import StoreUnavailable
 
 from .addresses import client_ip
-from .cookies import browser_secret, current_session, set_browser_cookie
 from .cors import allow_any_origin
 from .forms import read_form
 from .middleware import error_response
-from .pages import render_error
 from .services import Services, services_of
 
 __all__ = [
-    "authorize",
     "client_ip",
     "healthz",
     "introspect",
@@ -80,42 +74,6 @@ async def jwks(request: Request) -> Response:
     return allow_any_origin(JSONResponse(services.minter.keys.jwks(),
                                          headers={"Cache-Control": "public, max-age=60"},
                                          media_type="application/jwk-set+json"))
-
-
-async def authorize(request: Request) -> Response:
-    services = services_of(request)
-    try:
-        params = parse_urlencoded(request.scope.get("query_string", b""),
-                                  max_bytes=services.settings.max_query_bytes)
-    except OAuthError as error:
-        error.redirectable = False
-        return render_error(request, error)
-    pushed = params.get("request_uri", "").startswith(par_flow.REQUEST_URI_PREFIX)
-    if pushed:  # RFC 9126 §4: the parameters come from the pushed request, used once
-        try:
-            params = await par_flow.resolve(params, pushed=services.store, ctx=services.ctx)
-        except OAuthError as error:
-            return render_error(request, error)
-    secret = browser_secret(request)
-    session = await current_session(request)
-    outcome = await authorize_flow.start(
-        params, clients=services.clients, interactions=services.store, consents=services.store,
-        codes=services.store, challenges=services.store, session=session, browser_id=secret,
-        ctx=services.ctx, limiter=services.limiter, address=client_ip(request), pushed=pushed,
-        resources=services.resources)
-    if isinstance(outcome, authorize_flow.ShowError):
-        return render_error(request, outcome.error)
-    if isinstance(outcome, authorize_flow.Redirect):
-        response: Response = RedirectResponse(outcome.url, status_code=303)
-    elif params.get("idp_hint"):  # straight to one connector (docs/federation.md)
-        response = RedirectResponse(
-            f"/interaction/{outcome.handle}/connectors/{quote(params['idp_hint'], safe='')}",
-            status_code=303)
-    else:
-        response = RedirectResponse(f"/interaction/{outcome.handle}", status_code=303)
-    response.headers.update(NO_STORE_HEADERS)
-    set_browser_cookie(response, request, secret, services.settings)
-    return response
 
 
 async def par(request: Request) -> Response:
