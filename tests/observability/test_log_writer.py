@@ -101,6 +101,16 @@ def test_close_writes_everything_queued_in_order(logger: logging.Logger) -> None
     assert lines_dropped() == before
 
 
+def test_streams_sharing_a_writer_each_get_their_lines_in_order() -> None:
+    log, audit = io.StringIO(), io.StringIO()
+    writer = LogWriter(log, max_lines=1000)
+    for i in range(300):
+        writer.put(audit if i % 3 == 0 else log, f"{i}\n")
+    assert writer.close()
+    assert audit.getvalue().split() == [str(i) for i in range(300) if i % 3 == 0]
+    assert log.getvalue().split() == [str(i) for i in range(300) if i % 3]
+
+
 def test_flush_waits_for_the_lines_queued_so_far(logger: logging.Logger) -> None:
     stream = io.StringIO()
     handler = attach(logger, stream, max_lines=100)

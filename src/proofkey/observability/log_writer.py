@@ -5,11 +5,13 @@ served process every log line takes this road:
 
 * the caller's thread formats the record (trace ids come from its contextvars; redaction
   already happened when the record was made) and puts the finished text into a queue bounded
-  by ``log_queue_lines``. It never waits: when the queue is full the line is dropped and
+  by ``log_queue_lines``. It never waits on the stream (the queue's lock is never held during a
+  write): when the queue is full the line is dropped and
   counted;
 * one daemon thread takes *everything* pending, writes each stream's share with one ``write``
-  call, then flushes. After a batch that followed drops, it writes one line of its own naming
-  how many lines were dropped since the last such note (the count only);
+  call (lines keep their order within a stream), then flushes. After a batch that followed
+  drops, it writes one line of its own to stderr naming how many lines were dropped since the
+  last such note (the count only);
 * a write that fails (a broken pipe, a closed stream) counts its lines as dropped; neither the
   thread nor a request sees the error;
 * ``close(timeout)`` drains the queue and joins the thread, waiting at most ``timeout``
@@ -164,16 +166,16 @@ class LogWriter:
 
 
 def _write_batch(batch: deque[tuple[TextIO, str]]) -> int:
-    """Write each stream's lines with one call (in order); return how many lines failed."""
-    failed = 0
-    while batch:
-        stream, text = batch.popleft()
-        parts = [text]
-        while batch and batch[0][0] is stream:
-            parts.append(batch.popleft()[1])
-        if not _write(stream, "".join(parts)):
-            failed += len(parts)
-    return failed
+    """Write each stream's lines with one call, in their order; return how many failed."""
+    if not batch:
+        return 0
+    if all(stream is batch[0][0] for stream, _ in batch):  # the common case: stderr only
+        return 0 if _write(batch[0][0], "".join(text for _, text in batch)) else len(batch)
+    by_stream: dict[int, tuple[TextIO, list[str]]] = {}
+    for stream, text in batch:
+        by_stream.setdefault(id(stream), (stream, []))[1].append(text)
+    return sum(len(texts) for stream, texts in by_stream.values()
+               if not _write(stream, "".join(texts)))
 
 
 def _write(stream: TextIO, text: str) -> bool:
