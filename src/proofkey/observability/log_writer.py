@@ -6,8 +6,7 @@ served process every log line takes this road:
 * the caller's thread formats the record (trace ids come from its contextvars; redaction
   already happened when the record was made) and puts the finished text into a queue bounded
   by ``log_queue_lines``. It never waits on the stream (the queue's lock is never held during a
-  write): when the queue is full the line is dropped and
-  counted;
+  write): when the queue is full the line is dropped and counted;
 * one daemon thread takes *everything* pending, writes each stream's share with one ``write``
   call (lines keep their order within a stream), then flushes. After a batch that followed
   drops, it writes one line of its own to stderr naming how many lines were dropped since the
