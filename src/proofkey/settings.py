@@ -245,6 +245,11 @@ class Settings:
         "File the audit lines are appended to (JSON lines, created 0600). Empty: the server "
         "writes them to its JSON log on stderr, and management commands (client, user, keys) "
         "append them to <data_dir>/audit.log.", _str, default="")
+    log_queue_lines: int = _opt(
+        "Log lines a server process holds for its log writer thread; when a slow reader of "
+        "stderr (or of the audit file) lets them pile up, further lines are dropped and counted "
+        "(proofkey_log_lines_dropped_total) instead of stalling requests.",
+        _int(100, 1_000_000), default=10_000)
     metrics_path: str = _opt("Path of the Prometheus metrics endpoint; empty disables it.",
                              _str, default="/metrics")
     admin_port: int = _opt("Serve /metrics and the status page on this port instead of the "

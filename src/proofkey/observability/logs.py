@@ -9,7 +9,12 @@ installs three things, idempotently:
    same for records made elsewhere (it is a no-op on records already redacted);
 2. one handler on the root logger writing JSON lines (``ts``, ``level``, ``logger``, ``msg``,
    ``trace_id``/``span_id`` inside a traced request, ``exc``; an audit line's fields go under
-   ``audit``) to the *current* ``sys.stderr``;
+   ``audit``) to stderr. By default the caller writes each line to the *current*
+   ``sys.stderr`` (test runners swap it). With ``queued=True`` (served processes:
+   ``create_app_from_env``) the caller only formats the line and a writer thread writes it
+   to the ``sys.stderr`` of the configuring call, so a slow reader cannot stall the event
+   loop; lines beyond ``log_queue_lines`` are dropped and counted (``log_writer``), and
+   ``stop_log_writer()`` drains it at shutdown;
 3. uvicorn's loggers routed to the root logger, so they get the same treatment. Access-log
    lines keep only the path without its query, with ``/interaction/<handle>`` templated: a
    URL's known secrets are dropped by design and do not count as detections.
@@ -39,11 +44,12 @@ from typing import Any, Protocol, TextIO
 
 from proofkey.settings import Settings
 
+from .log_writer import LogWriter, QueuedHandler
 from .redact import Redactor
 from .tracing import current_trace_ids
 
 __all__ = ["AuditEntry", "JsonFormatter", "RedactionFilter", "RedactionSink", "configure_logging",
-           "redactor"]
+           "redactor", "stop_log_writer"]
 
 _MARK = "_proofkey_redacted"
 # The mark holds this token and the message it redacted: a record whose message was replaced
@@ -67,6 +73,7 @@ class _State:
     base_factory: Callable[..., logging.LogRecord] | None = None
     handler: logging.Handler | None = None
     audit_handler: logging.Handler | None = None
+    writer: LogWriter | None = None
 
 
 def _count(kind: str) -> None:
@@ -257,33 +264,51 @@ def _install_factory() -> None:
     logging.setLogRecordFactory(factory)
 
 
-def _audit_file(path: Path) -> logging.Handler:
+def _audit_file(path: Path, writer: LogWriter | None) -> logging.Handler:
     """Audit lines appended to ``path`` (created 0600: it names users and clients)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600))
-    handler = logging.FileHandler(path, encoding="utf-8")
+    handler: logging.Handler
+    if writer is not None:
+        handler = QueuedHandler(writer, path.open("a", encoding="utf-8"), owns_stream=True)
+    else:
+        handler = logging.FileHandler(path, encoding="utf-8")
     handler.setFormatter(JsonFormatter())
     handler.addFilter(RedactionFilter())
     return handler
 
 
 def configure_logging(settings: Settings, metrics: RedactionSink | None,
-                      *, stream: TextIO | None = None,
-                      audit_path: Path | None = None) -> logging.Handler:
+                      *, stream: TextIO | None = None, audit_path: Path | None = None,
+                      queued: bool = False) -> logging.Handler:
     """Route all logging through redaction into JSON lines; count catches on ``metrics``.
 
     Audit lines go to ``audit_path`` or ``PROOFKEY_AUDIT_LOG`` when either is given (and then
-    only there), else with everything else. Safe to call again (each ``create_app`` does): the
-    previous proofkey handlers are replaced and the counting moves to the newest ``metrics``.
-    Returns the installed handler.
+    only there), else with everything else. ``queued`` (served processes) hands every line,
+    audit file included, to a ``log_writer.LogWriter`` thread bounded by
+    ``settings.log_queue_lines``, bound to ``stream`` or the ``sys.stderr`` of this call;
+    otherwise lines are written by the caller to ``stream`` or the *current* ``sys.stderr``.
+    Safe to call again (each ``create_app`` does): the previous proofkey handlers are replaced
+    (a previous writer is drained and stopped) and the counting moves to the newest
+    ``metrics``. Returns the installed handler.
     """
     _State.sink = metrics
     _install_factory()
     root = logging.getLogger()
     if _State.handler is not None:
         root.removeHandler(_State.handler)
-    handler: logging.Handler = (logging.StreamHandler(stream) if stream is not None
-                                else _StderrHandler())
+    audit = logging.getLogger(_AUDIT_LOGGER)
+    if _State.audit_handler is not None:
+        audit.removeHandler(_State.audit_handler)
+        _State.audit_handler.close()
+        _State.audit_handler = None
+    stop_log_writer()
+    handler: logging.Handler
+    if queued:
+        _State.writer = LogWriter(stream or sys.stderr, max_lines=settings.log_queue_lines)
+        handler = QueuedHandler(_State.writer, stream or sys.stderr)
+    else:
+        handler = logging.StreamHandler(stream) if stream is not None else _StderrHandler()
     handler.setFormatter(JsonFormatter())
     handler.addFilter(RedactionFilter())
     root.addHandler(handler)
@@ -294,15 +319,18 @@ def configure_logging(settings: Settings, metrics: RedactionSink | None,
         for old in list(logger.handlers):
             logger.removeHandler(old)
         logger.propagate = True
-    audit = logging.getLogger(_AUDIT_LOGGER)
     audit.setLevel(logging.INFO)
-    if _State.audit_handler is not None:
-        audit.removeHandler(_State.audit_handler)
-        _State.audit_handler.close()
-        _State.audit_handler = None
     path = audit_path or (Path(settings.audit_log) if settings.audit_log else None)
     audit.propagate = path is None
     if path is not None:
-        _State.audit_handler = _audit_file(path)
+        _State.audit_handler = _audit_file(path, _State.writer)
         audit.addHandler(_State.audit_handler)
     return handler
+
+
+def stop_log_writer(timeout: float = 5.0) -> bool:
+    """Drain and stop the queued writer, if logging has one (the app's shutdown, after the
+    store has closed); lines logged afterwards are written by their caller. Waits at most
+    ``timeout`` seconds; False if the writer did not finish in time (a dead pipe)."""
+    writer, _State.writer = _State.writer, None
+    return writer.close(timeout) if writer is not None else True

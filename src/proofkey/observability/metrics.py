@@ -180,6 +180,12 @@ class Metrics:
             "Rate-limit keys with events still in their window dropped to bound the in-process "
             "limiter's memory (a flood of new keys; see docs/security.md).")
         r.register(self.ratelimit_evictions)
+        self.log_lines_dropped = _ReadCounter(
+            "proofkey_log_lines_dropped",
+            "Log lines a server process dropped instead of waiting: its log queue was full (a "
+            "slow reader of stderr or of the audit file) or the write failed (see "
+            "docs/operations.md).")
+        r.register(self.log_lines_dropped)
         Gauge("proofkey_build_info", "Always 1; the version label names the build.",
               ["version"], registry=r).labels(version or UNKNOWN).set(1)
         if process_collectors:
@@ -238,6 +244,11 @@ class Metrics:
     def watch_rate_limiter(self, evictions: Callable[[], int]) -> None:
         """Read the rate limiter's eviction count (``RateLimiter.evictions``) at each scrape."""
         self.ratelimit_evictions.source = evictions
+
+    def watch_log_drops(self, dropped: Callable[[], int]) -> None:
+        """Read the process's dropped log line count (``log_writer.lines_dropped``) at each
+        scrape."""
+        self.log_lines_dropped.source = dropped
 
     def add_redaction_listener(self, listener: Callable[[str], None]) -> None:
         self._redaction_listeners.append(listener)

@@ -22,7 +22,8 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from proofkey.observability.events import EventBus
-from proofkey.observability.logs import configure_logging
+from proofkey.observability.log_writer import lines_dropped
+from proofkey.observability.logs import configure_logging, stop_log_writer
 from proofkey.observability.tracing import Tracing
 from proofkey.settings import Settings, load_settings
 from proofkey.store.base import ChallengeReuse, RateLimiter
@@ -96,6 +97,7 @@ async def _housekeeping(services: Services) -> None:
 def create_app(settings: Settings, *, bus: EventBus | None = None,
                tracing: Tracing | None = None, clock: Callable[[], float] = time.time,
                limiter: RateLimiter | None = None, freeze_heap: bool = False,
+               queued_logs: bool = False,
                upstream_transport: httpx.AsyncBaseTransport | None = None) -> Starlette:
     """The ASGI app for ``settings``; ``bus`` lets tests and operators subscribe to events,
     ``tracing`` replaces the one the ``OTEL_*`` variables describe, ``clock`` is the time
@@ -105,10 +107,15 @@ def create_app(settings: Settings, *, bus: EventBus | None = None,
     ``freeze_heap`` (for a server process that runs one app) moves everything alive after
     start-up out of the garbage collector's reach: a full collection then walks only what
     requests created, not the ~10^5 objects of the imported libraries, which keeps its pause
-    out of the latency tail."""
+    out of the latency tail.
+    ``queued_logs`` (for a server process) writes log lines from a thread of their own, so a
+    slow reader of stderr cannot stall requests (``observability.log_writer``); the lifespan's
+    shutdown drains it. Without it the caller writes each line, to whatever ``sys.stderr`` is
+    then (tests read it right after a request)."""
     observers = build_observers(settings, bus or EventBus(), tracing=tracing)
     limits = limiter or build_limiter(settings)
     observers.metrics.watch_rate_limiter(lambda: limits.evictions)
+    observers.metrics.watch_log_drops(lines_dropped)
 
     async def challenge_reuse() -> list[ChallengeReuse]:
         """For the status page: read after the lifespan has built the services."""
@@ -154,6 +161,8 @@ def create_app(settings: Settings, *, bus: EventBus | None = None,
             finally:
                 await services.connectors.aclose()
                 await services.store.close()
+                if queued_logs:  # every line logged so far reaches stderr before exit
+                    stop_log_writer()
         finally:
             await limits.close()
             observers.tracing.shutdown()  # after the store has closed: its span is exported
@@ -208,7 +217,7 @@ def create_app(settings: Settings, *, bus: EventBus | None = None,
     if observers.tracing.enabled:  # outermost: the span covers the size caps too
         app.add_middleware(TracingMiddleware, tracing=observers.tracing,
                            metrics_path=settings.metrics_path)
-    configure_logging(settings, observers.metrics)
+    configure_logging(settings, observers.metrics, queued=queued_logs)
     app.state.observers = observers
     admin_app.state.observers = observers  # the console reads the status board's client day
     return app
@@ -249,4 +258,4 @@ def _announce_metrics(settings: Settings) -> None:
 
 def create_app_from_env() -> Starlette:
     """Factory for ``uvicorn --factory`` and worker processes: settings from the environment."""
-    return create_app(load_settings(), freeze_heap=True)
+    return create_app(load_settings(), freeze_heap=True, queued_logs=True)
