@@ -437,3 +437,41 @@ async def test_fuzzed_userinfo_requests_never_fail_with_a_server_error(
     assert_well_formed(response, USERINFO_ERRORS)
     if response.status_code in {401, 403}:
         assert response.headers["www-authenticate"].startswith("Bearer")
+
+
+async def test_a_store_outage_at_authorize_is_a_503_page_a_browser_can_retry(
+        http: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    """/authorize is served outside the router (web.app.ProofkeyApp): a store outage still
+    gets the retryable page, never a redirect and never the database's name."""
+    async def down(*args: object) -> None:
+        raise StoreUnavailable("connection refused to db.internal:5432")
+
+    monkeypatch.setattr(app_services(http).store, "get_session", down)
+    http.cookies.set("pk_session", "x" * 43)
+    response = await http.get("/authorize", params={"client_id": "web-app"})
+    assert response.status_code == 503
+    assert response.headers["content-type"].startswith("text/html")
+    assert response.headers["retry-after"] == "5"
+    assert response.headers["x-content-type-options"] == "nosniff"
+    assert "db.internal" not in response.text
+
+
+@pytest.mark.parametrize(("method", "path"), [("POST", "/token"), ("GET", "/authorize")])
+async def test_an_unexpected_error_on_a_hot_route_is_a_bare_server_error(
+        http: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch, method: str,
+        path: str) -> None:
+    async def broken(*args: object) -> None:
+        raise RuntimeError("secret-ish detail from db.internal")
+
+    monkeypatch.setattr(app_services(http).store, "get_client", broken)
+    response = await http.request(method, path, params={"client_id": "web-app"},
+                                  data={"grant_type": "client_credentials",
+                                        "client_id": "web-app"} if method == "POST" else None)
+    assert_oauth_error(response, "server_error", status=500, secrets=["db.internal"])
+
+
+async def test_head_on_authorize_still_takes_the_router(http: httpx.AsyncClient) -> None:
+    response = await http.head("/authorize")
+    assert response.status_code == 400  # the error page's headers (no client_id), no page
+    assert response.content == b""
+    assert response.headers["content-type"].startswith("text/html")

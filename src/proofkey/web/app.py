@@ -13,13 +13,15 @@ import gc
 import logging
 import random
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from pathlib import Path
+from types import MappingProxyType
 
 import httpx
 from starlette.applications import Starlette
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from proofkey.observability.events import EventBus
 from proofkey.observability.log_writer import lines_dropped
@@ -43,13 +45,13 @@ from .admin_api import admin_api
 from .admin_port import AdminServer
 from .authorize_endpoint import AuthorizeEndpoint
 from .metrics_endpoint import scrape_endpoint
-from .middleware import error_handlers, install_middleware
+from .middleware import around, error_handlers, install_middleware
 from .request_tracing import TracingMiddleware
 from .services import Observers, Services, build_limiter, build_observers, build_services
 from .status_page import ReuseSource, StatusPage
 from .token_endpoint import TokenEndpoint
 
-__all__ = ["create_app", "create_app_from_env"]
+__all__ = ["ProofkeyApp", "create_app", "create_app_from_env"]
 
 _log = logging.getLogger("proofkey")
 _HERE = Path(__file__).parent
@@ -92,6 +94,29 @@ async def _housekeeping(services: Services) -> None:
                 _log.debug("purged %d expired rows", purged)
         except Exception:
             _log.exception("housekeeping failed")
+
+
+class ProofkeyApp(Starlette):
+    """Starlette, with the busiest routes served outside the router.
+
+    ``POST /token`` and ``GET /authorize`` (half of every round trip) go straight to their
+    plain ASGI endpoints, each behind the same edge (``middleware.around``: size caps,
+    ``nosniff``, the last-resort ``server_error``) and the request span when tracing is on.
+    They skip Starlette's two exception layers and the route table (docs/performance.md);
+    each endpoint handles its own errors, so every answer is the one the router gave. Any
+    other method or path, ``HEAD /authorize`` included, takes the router as before.
+    """
+
+    hot_routes: Mapping[tuple[str, str], ASGIApp] = MappingProxyType({})
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            hot = self.hot_routes.get((scope["method"], scope["path"]))
+            if hot is not None:
+                scope["app"] = self
+                await hot(scope, receive, send)
+                return
+        await super().__call__(scope, receive, send)
 
 
 def create_app(settings: Settings, *, bus: EventBus | None = None,
@@ -167,13 +192,14 @@ def create_app(settings: Settings, *, bus: EventBus | None = None,
             await limits.close()
             observers.tracing.shutdown()  # after the store has closed: its span is exported
 
+    authorize_endpoint, token_endpoint = AuthorizeEndpoint(), TokenEndpoint()
     routes = [
         Route("/.well-known/oauth-authorization-server", endpoints.server_metadata),
         Route("/.well-known/openid-configuration", endpoints.server_metadata),
         Route("/jwks", endpoints.jwks),
-        Route("/authorize", AuthorizeEndpoint(), methods=["GET"]),
+        Route("/authorize", authorize_endpoint, methods=["GET"]),
         Route("/par", endpoints.par, methods=["POST"]),
-        Route("/token", TokenEndpoint(), methods=["POST"]),
+        Route("/token", token_endpoint, methods=["POST"]),
         Route("/revoke", endpoints.revoke, methods=["POST"]),
         Route("/introspect", endpoints.introspect, methods=["POST"]),
         Route("/userinfo", endpoints.userinfo, methods=["GET", "POST"]),
@@ -212,11 +238,18 @@ def create_app(settings: Settings, *, bus: EventBus | None = None,
         *([] if admin is not None else [*ops_routes, *console_routes, *api]),
         _static(),
     ]
-    app = Starlette(routes=routes, lifespan=lifespan, exception_handlers=error_handlers())
+    app = ProofkeyApp(routes=routes, lifespan=lifespan, exception_handlers=error_handlers())
     install_middleware(app, settings)
+    hot: dict[tuple[str, str], ASGIApp] = {("POST", "/token"): token_endpoint,
+                                           ("GET", "/authorize"): authorize_endpoint}
+    hot = {key: around(endpoint, settings) for key, endpoint in hot.items()}
     if observers.tracing.enabled:  # outermost: the span covers the size caps too
         app.add_middleware(TracingMiddleware, tracing=observers.tracing,
                            metrics_path=settings.metrics_path)
+        hot = {key: TracingMiddleware(edge, tracing=observers.tracing,
+                                      metrics_path=settings.metrics_path)
+               for key, edge in hot.items()}
+    app.hot_routes = hot
     configure_logging(settings, observers.metrics, queued=queued_logs)
     app.state.observers = observers
     admin_app.state.observers = observers  # the console reads the status board's client day

@@ -6,8 +6,9 @@ nothing: it parses the query, calls ``flows.authorize.start`` once and answers w
 redirect (docs/performance.md). That redirect is written here directly (``Location`` and the
 ``no-store`` headers); whatever needs more — an error page, a new browser cookie — goes
 through the Starlette objects as before, and every outcome and header is the one the flow
-decides. The route still sits in the router behind the same middleware (size caps,
-``nosniff``, the last-resort handlers), like ``POST /token``.
+decides. Like ``POST /token`` it is served outside the router (``app.ProofkeyApp``) behind the
+same size caps, ``nosniff`` and last-resort handler; a store that is down gets the same
+retryable page as through the router.
 """
 
 from __future__ import annotations
@@ -25,9 +26,11 @@ from proofkey.flows import authorize as authorize_flow
 from proofkey.flows import par as par_flow
 from proofkey.protocol.params import parse_urlencoded
 from proofkey.protocol.responses import NO_STORE_HEADERS
+from proofkey.store.base import StoreUnavailable
 
 from .addresses import client_ip
 from .cookies import BROWSER_COOKIE, browser_secret, current_session, set_browser_cookie
+from .middleware import answer_unexpected
 from .pages import render_error
 from .services import Services
 
@@ -52,7 +55,10 @@ class AuthorizeEndpoint:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope, receive)
-        answer = await _answer(request, cast(Services, scope["app"].state.services))
+        try:
+            answer = await _answer(request, cast(Services, scope["app"].state.services))
+        except StoreUnavailable as exc:  # the page a browser can retry from, as elsewhere
+            answer = await answer_unexpected(request, exc)
         if isinstance(answer, Response):
             await answer(scope, receive, send)
             return

@@ -33,7 +33,15 @@ from proofkey.store.base import StoreUnavailable
 from .admin_api.problems import Problem, problem_response
 from .pages import render_error, render_missing
 
-__all__ = ["error_handlers", "error_headers", "error_response", "install_middleware", "is_page"]
+__all__ = [
+    "answer_unexpected",
+    "around",
+    "error_handlers",
+    "error_headers",
+    "error_response",
+    "install_middleware",
+    "is_page",
+]
 
 _log = logging.getLogger("proofkey.web")
 
@@ -81,7 +89,9 @@ def is_page(path: str) -> bool:
                                                 "/admin/"))
 
 
-async def _unexpected(request: Request, exc: Exception) -> Response:
+async def answer_unexpected(request: Request, exc: Exception) -> Response:
+    """The answer to an exception an endpoint did not handle: 503 with Retry-After for a store
+    that is down (a page on the browser pages), else ``server_error``."""
     response = _server_error(request.url.path, exc)
     if isinstance(exc, StoreUnavailable) and is_page(request.url.path):
         # A browser gets a page it can show (and retry), with the same status and Retry-After.
@@ -117,7 +127,8 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 
 
 def error_handlers() -> Mapping[Any, Callable[[Request, Exception], Any]]:
-    return {Exception: _unexpected, StoreUnavailable: _unexpected, HTTPException: _http_error}
+    return {Exception: answer_unexpected, StoreUnavailable: answer_unexpected,
+            HTTPException: _http_error}
 
 
 class LimitsMiddleware:
@@ -196,3 +207,10 @@ async def _too_large(scope: Scope, receive: Receive, send: Send, status: int,
 def install_middleware(app: Starlette, settings: Settings) -> None:
     app.add_middleware(LimitsMiddleware, max_body=settings.max_body_bytes,
                        max_query=settings.max_query_bytes)
+
+
+def around(endpoint: ASGIApp, settings: Settings) -> ASGIApp:
+    """``endpoint`` behind what ``install_middleware`` adds (for routes served outside the
+    router: ``app.ProofkeyApp``)."""
+    return LimitsMiddleware(endpoint, max_body=settings.max_body_bytes,
+                            max_query=settings.max_query_bytes)

@@ -2,8 +2,9 @@
 
 Every token exchange, refresh and device poll comes here, so the per-request framework cost
 counts (docs/performance.md: Starlette's ``Request``, form reader and ``JSONResponse`` were
-~55 µs of a ~580 µs exchange). The route still sits in the router behind the same middleware
-(size caps, ``nosniff``, the last-resort ``server_error``, tracing), and the answer is the one
+~55 µs of a ~580 µs exchange). It is served outside the router (``app.ProofkeyApp``) behind the
+same middleware (size caps, ``nosniff``, the last-resort ``server_error``, tracing), and the
+answer is the one
 ``endpoints`` would give: the RFC 6749 §5.1 JSON with ``no-store``, or the §5.2 error with
 ``WWW-Authenticate`` on a 401, plus CORS headers for a registered origin. Only the reading of
 the headers it needs, the body and the JSON encoding are done here, directly.
