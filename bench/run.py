@@ -10,6 +10,7 @@ peer from the same run:
     bench/run.py                       # full run, every scenario, 3 repetitions
     bench/run.py --quick               # tiny scale, proofkey only, < 60 s (the smoke test's)
     bench/run.py --scenarios token,refresh --repeat 5
+    bench/run.py --scenarios cc --servers proofkey,node   # client_credentials only
     bench/run.py --soak                # adds 10 minutes at 50 % load (RSS growth)
 
 The machine is shared and noisy: every run records how much CPU other processes took on each

@@ -23,9 +23,9 @@ Two parts, each printed as a markdown table:
    (SQLite: the file plus ``-wal`` after a checkpoint; PostgreSQL: ``pg_total_relation_size``
    of every table in the schema), scaled per 10,000.
 
-    .venv/bin/python bench/sizing.py            # N=300 per flow, 10,000 grants (~2 min)
+    .venv/bin/python bench/sizing.py            # N=300 per flow, 10,000 grants per store (~6 min)
     .venv/bin/python bench/sizing.py --quick    # N=5, 200 grants
-    .venv/bin/python bench/sizing.py --quick --memory-stores sqlite   # the test's (~30 s)
+    .venv/bin/python bench/sizing.py --quick --memory-stores sqlite   # the test's (~30-60 s)
 
 Nothing is timed: the figures are counts and sizes, so a noisy machine does not change them
 (RSS varies by a few MiB between runs).
@@ -64,6 +64,7 @@ from microbench_exchange import asgi, pkce
 RS_CLIENT_ID = "bench-rs"  # a resource server: may introspect the others' access tokens
 COUNTS: Counter[str] = Counter()
 SHAPES: Counter[str] = Counter()  # "fetchrow UPDATE codes + INSERT grants": count
+SETTINGS: dict[str, Any] = {}  # what the flows ran with, for the output
 WARMUP = 3  # requests per flow before counting (each flow's call(i) takes i < WARMUP + n)
 
 
@@ -209,6 +210,7 @@ async def per_flow(database_url: str, work: Path, n: int, n_login: int) -> list[
     settings = load_settings(environ=env)
     app = app_module.create_app(settings)
     rows: list[dict[str, Any]] = []
+    SETTINGS["client_cache_ms"] = settings.client_cache_ms
     async with app.router.lifespan_context(app):
         services = app.state.services
         store = services.store
@@ -423,6 +425,10 @@ def memory(kind: str, work: Path, grants: int, database_url: str = "") -> dict[s
 
 def markdown(flows: list[dict[str, Any]], mem: list[dict[str, Any]], command: str) -> str:
     lines = [f"Reproduce: `{command}`", "",
+             "PostgreSQL, in-process, one request at a time; client cache "
+             f"PROOFKEY_CLIENT_CACHE_MS={SETTINGS.get('client_cache_ms')} (as shipped). "
+             "Per request, averaged over n after a warm-up. Client lookups: through the cache "
+             "(in brackets: those that reached SQL, its misses).", "",
              "| flow | request | statements | round trips | of which BEGIN/COMMIT | socket writes "
              "| client lookups (from SQL) | n |", "|---|---|---|---|---|---|---|---|"]
     for r in flows:
