@@ -460,10 +460,12 @@ class Authlib(Server):
         env = dict(os.environ)
         env.update({"BENCH_ISSUER": self.base, "BENCH_DB": str(self.work / "authlib.db"),
                     "BENCH_CLIENT_ID": CLIENT_ID, "BENCH_REDIRECT_URI": REDIRECT_URI,
-                    "BENCH_USER": USERNAME, "BENCH_PASSWORD": PASSWORD})
+                    "BENCH_USER": USERNAME, "BENCH_PASSWORD": PASSWORD,
+                    "BENCH_CC_CLIENT_ID": CC_CLIENT_ID, "BENCH_CC_SECRET": self.cc_secret})
         return env
 
     def start(self) -> None:
+        self.cc_secret = secrets.token_urlsafe(32)
         py = PEERS_VENV / "bin" / "python"
         app_dir = BENCH / "peers"
         subprocess.run([str(py), "authlib_server.py"], cwd=app_dir, env=self.env(), check=True,
