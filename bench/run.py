@@ -10,6 +10,7 @@ peer from the same run:
     bench/run.py                       # full run, every scenario, 3 repetitions
     bench/run.py --quick               # tiny scale, proofkey only, < 60 s (the smoke test's)
     bench/run.py --scenarios token,refresh --repeat 5
+    bench/run.py --scenarios cc --servers proofkey,node   # client_credentials only
     bench/run.py --soak                # adds 10 minutes at 50 % load (RSS growth)
 
 The machine is shared and noisy: every run records how much CPU other processes took on each
@@ -47,6 +48,7 @@ from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
@@ -74,6 +76,10 @@ SCOPE_VARIANTS = {"openid": "openid", "plain": "api", "openid-es256": "openid",
                   "openid-dpop": "openid"}
 DPOP_VARIANTS = frozenset({"openid-dpop"})
 ES_CLIENT_ID = "bench-client-es256"
+# The client_credentials scenario: a confidential client (client_secret_basic) asking for the
+# resource scope; each server answers with an ES256 JWT access token and no refresh token.
+CC_CLIENT_ID = "bench-cc"
+CC_SCOPE = "api"
 VARIANT_CLIENT = {"openid-es256": ES_CLIENT_ID}
 SERVER_CPU = "0"
 LOAD_CPU = "1"
@@ -82,7 +88,7 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 DISTURBED_CORE0 = 0.05
 DISTURBED_CORE1 = 0.15
 
-ALL_SCENARIOS = ("token", "roundtrip", "refresh", "login", "latency", "rss", "scaling",
+ALL_SCENARIOS = ("token", "cc", "roundtrip", "refresh", "login", "latency", "rss", "scaling",
                  "postgres")
 
 
@@ -330,6 +336,9 @@ class Server:
         self.proc: Managed | None = None
         self.rss_idle_kib: int | None = None
         self.version = ""
+        # The client_credentials client's secret, once the server registered it ("" = the
+        # server has no such client: the cc scenario skips it).
+        self.cc_secret = ""
 
     def taskset(self) -> list[str]:
         return ["taskset", "-c", self.cpus] if self.cpus else []
@@ -352,6 +361,11 @@ class Server:
 
     def supports(self, variant: str) -> bool:
         return variant not in VARIANT_CLIENT and variant not in DPOP_VARIANTS
+
+    def cc_basic(self) -> str:
+        """The Basic credentials of the client_credentials client (RFC 6749 §2.3.1)."""
+        pair = f"{quote(CC_CLIENT_ID, safe='')}:{quote(self.cc_secret, safe='')}"
+        return base64.b64encode(pair.encode()).decode()
 
     def driver_args(self, client_id: str = CLIENT_ID) -> list[str]:
         return ["--kind", self.kind, "--base", self.base, "--client-id", client_id,
@@ -396,6 +410,9 @@ class Proofkey(Server):
             ([str(self.exe), "client", "add", ES_CLIENT_ID, "--public", "--redirect-uri",
               REDIRECT_URI, "--scope", SCOPES_SUPPORTED, "--id-token-alg", "ES256"], None),
             ([str(self.exe), "user", "add", USERNAME, "--password-stdin"], PASSWORD + "\n"),
+            ([str(self.exe), "client", "add", CC_CLIENT_ID, "--confidential", "--grant-type",
+              "client_credentials", "--auth-method", "client_secret_basic", "--scope", CC_SCOPE,
+              "--json"], None),
         ]
         for argv, stdin in steps:
             done = subprocess.run(argv, env=self.env(), input=stdin, capture_output=True,
@@ -404,6 +421,8 @@ class Proofkey(Server):
                 raise RuntimeError((done.stderr or done.stdout).strip().splitlines()[-1]
                                    if (done.stderr or done.stdout).strip() else
                                    f"exit {done.returncode}")
+            if CC_CLIENT_ID in argv:  # printed once; kept in memory for the wrk script only
+                self.cc_secret = json.loads(done.stdout)["client_secret"]
         self.version = _pkg_version(REPO / ".venv", "proofkey")
 
     def start(self) -> None:
@@ -423,11 +442,13 @@ class NodeOidc(Server):
         node = NODE_MODULES / ".bin" / "node"
         argv = [*self.taskset(), str(node), str(BENCH / "peers" / "node-oidc" / "server.js"),
                 "--port", str(self.port), "--client-id", CLIENT_ID, "--redirect-uri",
-                REDIRECT_URI, "--es-client-id", ES_CLIENT_ID]
+                REDIRECT_URI, "--es-client-id", ES_CLIENT_ID, "--cc-client-id", CC_CLIENT_ID]
+        self.cc_secret = secrets.token_urlsafe(32)  # passed in the environment, not argv
+        env = {**os.environ, "BENCH_CC_SECRET": self.cc_secret}
         self.version = "oidc-provider " + _npm_version("oidc-provider") + ", node " + \
             subprocess.run([str(node), "--version"], capture_output=True, text=True,
                            check=False).stdout.strip()
-        self._started(Managed(argv, log_path=self.work / "node-oidc.log"))
+        self._started(Managed(argv, env=env, log_path=self.work / "node-oidc.log"))
 
 
 class Authlib(Server):
@@ -439,10 +460,12 @@ class Authlib(Server):
         env = dict(os.environ)
         env.update({"BENCH_ISSUER": self.base, "BENCH_DB": str(self.work / "authlib.db"),
                     "BENCH_CLIENT_ID": CLIENT_ID, "BENCH_REDIRECT_URI": REDIRECT_URI,
-                    "BENCH_USER": USERNAME, "BENCH_PASSWORD": PASSWORD})
+                    "BENCH_USER": USERNAME, "BENCH_PASSWORD": PASSWORD,
+                    "BENCH_CC_CLIENT_ID": CC_CLIENT_ID, "BENCH_CC_SECRET": self.cc_secret})
         return env
 
     def start(self) -> None:
+        self.cc_secret = secrets.token_urlsafe(32)
         py = PEERS_VENV / "bin" / "python"
         app_dir = BENCH / "peers"
         subprocess.run([str(py), "authlib_server.py"], cwd=app_dir, env=self.env(), check=True,
@@ -680,6 +703,37 @@ class Bench:
                                 requests=out["requests"], connections=self.scale.connections)
                     if valid:
                         guesses[server.label] = max(out["rate"], 50.0)
+
+    # .. scenario 1b: client_credentials with client_secret_basic ...............................
+
+    def scenario_cc(self) -> None:
+        """``POST /token grant_type=client_credentials``, the same request every time: client
+        authentication (secret check), the client's scope, one signed JWT access token."""
+        servers = [s for s in self.servers if s.cc_secret]
+        for server in self.servers:
+            if not server.cc_secret:
+                self.skipped[f"cc {server.label}"] = "no client_credentials client configured"
+        if not servers:
+            return
+        def args(server: Server) -> list[str]:
+            return [server.cc_basic(), CC_SCOPE]
+        if self.scale.warmup > 0:
+            for server in servers:
+                self.tools.wrk_run("cc.lua", server.base + server.token_path, args(server),
+                                   duration=self.scale.warmup, connections=self.scale.connections)
+        for rep in range(1, self.scale.repeat + 1):
+            for server in servers:  # interleaved, as in the token scenario
+                with Window(server.pids(), self.idle_pids(server)) as w:
+                    out = self.tools.wrk_run("cc.lua", server.base + server.token_path,
+                                             args(server), duration=self.scale.duration,
+                                             connections=self.scale.connections)
+                valid = out["non_expected"] == 0 and out["ok"] > 0
+                self.record("cc", "client_secret_basic", server, rep, out["rate"], "tokens/s", w,
+                            valid=valid, reason="" if valid else
+                            f"{out['non_expected']} non-200 ({out['bad_statuses'][:60].strip()}"
+                            f" {out['first_bad_body'][:80]})",
+                            count=out["ok"], p50_ms=out["lat_p50_us"] / 1000,
+                            p99_ms=out["lat_p99_us"] / 1000)
 
     # .. scenario 2: full round trip with session and remembered consent .........................
 
@@ -1045,8 +1099,8 @@ def _fmt(value: float | None) -> str:
 
 
 def markdown(rows: list[dict[str, Any]], meta: dict[str, Any]) -> str:
-    order = {name: i for i, name in enumerate(("token", "roundtrip", "refresh", "login", "latency",
-                                               "rss", "soak", "scaling", "postgres"))}
+    order = {name: i for i, name in enumerate(("token", "cc", "roundtrip", "refresh", "login",
+                                               "latency", "rss", "soak", "scaling", "postgres"))}
     rows = sorted(rows, key=lambda r: (order.get(r["scenario"], 99), r["variant"],
                                        not r["server"].startswith("proofkey"), r["server"]))
     lines = [
@@ -1200,7 +1254,7 @@ def main(argv: list[str] | None = None) -> int:
         skipped["wrk scenarios"] = "wrk is not installed (apt-get install -y wrk)"
         # latency paces its load at a share of the token scenario's maximum, which wrk measures
         scenarios = [s for s in scenarios if s in {"roundtrip", "rss"}]
-        log("wrk is absent: token, refresh, login, latency and scaling scenarios are skipped")
+        log("wrk is absent: token, cc, refresh, login, latency and scaling scenarios are skipped")
 
     work = Path(tempfile.mkdtemp(prefix="proofkey-bench-"))
     tools = Tools(wrk, node, work)
@@ -1219,7 +1273,8 @@ def main(argv: list[str] | None = None) -> int:
             servers.append(server)
         bench.scenario_rss("idle")
         steps: list[tuple[str, Callable[[], None]]] = [
-            ("token", bench.scenario_token), ("roundtrip", bench.scenario_roundtrip),
+            ("token", bench.scenario_token), ("cc", bench.scenario_cc),
+            ("roundtrip", bench.scenario_roundtrip),
             ("refresh", bench.scenario_refresh), ("login", bench.scenario_login),
             ("latency", bench.scenario_latency),
         ]

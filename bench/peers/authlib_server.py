@@ -11,9 +11,12 @@ proofkey's store, so neither side pays an fsync per commit.
 A login session is a Flask (signed-cookie) session; consent is a row per (user, client) that
 ``/authorize`` looks up, so a remembered consent costs a query as it does in the other servers.
 Login accepts the single test user (plain comparison: the password hash is not under test here).
+With BENCH_CC_SECRET set, a confidential client BENCH_CC_CLIENT_ID (client_secret_basic) may use
+``ClientCredentialsGrant`` and gets the same ES256 JWT access token (Authlib's mixin keeps and
+compares its secret in plain text).
 
 Environment: BENCH_ISSUER, BENCH_DB (SQLite path), BENCH_CLIENT_ID, BENCH_REDIRECT_URI,
-BENCH_USER, BENCH_PASSWORD.
+BENCH_USER, BENCH_PASSWORD, and optionally BENCH_CC_CLIENT_ID, BENCH_CC_SECRET.
 """
 
 from __future__ import annotations
@@ -47,6 +50,8 @@ CLIENT_ID = os.environ.get("BENCH_CLIENT_ID", "bench-client")
 REDIRECT_URI = os.environ.get("BENCH_REDIRECT_URI", "https://bench.proofkey.test/cb")
 USERNAME = os.environ.get("BENCH_USER", "bench")
 PASSWORD = os.environ.get("BENCH_PASSWORD", "bench-password")
+CC_CLIENT_ID = os.environ.get("BENCH_CC_CLIENT_ID", "bench-cc")
+CC_SECRET = os.environ.get("BENCH_CC_SECRET", "")
 
 app = Flask(__name__)
 app.config.update(
@@ -189,6 +194,7 @@ server = AuthorizationServer(
 server.register_grant(AuthorizationCodeGrant,
                       [CodeChallenge(required=True), OpenIDCode(require_nonce=False)])
 server.register_grant(RefreshTokenGrant)
+server.register_grant(grants.ClientCredentialsGrant)  # client_secret_basic, its default
 server.register_token_generator(
     "default", AccessTokens(ISSUER, alg="ES256", refresh_token_generator=_refresh_token))
 
@@ -257,6 +263,15 @@ def setup() -> None:
                 "grant_types": ["authorization_code", "refresh_token"],
                 "response_types": ["code"], "scope": "openid profile email offline_access api",
                 "token_endpoint_auth_method": "none",
+            })
+            db.session.add(client)
+        if CC_SECRET and not Client.query.filter_by(client_id=CC_CLIENT_ID).first():
+            client = Client(client_id=CC_CLIENT_ID, client_secret=CC_SECRET,
+                            client_id_issued_at=int(time.time()))
+            client.set_client_metadata({
+                "client_name": "bench-cc", "grant_types": ["client_credentials"],
+                "response_types": [], "scope": "api",
+                "token_endpoint_auth_method": "client_secret_basic",
             })
             db.session.add(client)
         db.session.commit()

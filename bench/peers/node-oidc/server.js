@@ -8,8 +8,12 @@
 // defined below (the bundled one holds only 1,000 entries).
 // Login uses devInteractions (any username; no password check), which is enough to establish a
 // session and a remembered consent (grant) for the flows under test.
+// The client_credentials grant is on for a third, confidential client (client_secret_basic,
+// its secret from the environment variable BENCH_CC_SECRET; absent: no such client), which gets
+// the same ES256 JWT access token for the default resource.
 //
 // Usage: node server.js --port 18402 [--client-id bench-client] [--es-client-id ID] [--redirect-uri URI]
+//        [--cc-client-id bench-cc]
 import { generateKeyPairSync } from 'node:crypto';
 import { parseArgs } from 'node:util';
 
@@ -21,6 +25,7 @@ const { values: args } = parseArgs({
     'client-id': { type: 'string', default: 'bench-client' },
     'es-client-id': { type: 'string', default: 'bench-client-es256' },
     'redirect-uri': { type: 'string', default: 'https://bench.proofkey.test/cb' },
+    'cc-client-id': { type: 'string', default: 'bench-cc' },
   },
 });
 const port = Number(args.port);
@@ -112,9 +117,19 @@ function jwk(type, options, extra) {
   return { ...privateKey.export({ format: 'jwk' }), ...extra };
 }
 
+const ccSecret = process.env.BENCH_CC_SECRET;
+const ccClients = ccSecret ? [{
+  client_id: args['cc-client-id'],
+  client_secret: ccSecret,
+  token_endpoint_auth_method: 'client_secret_basic',
+  grant_types: ['client_credentials'],
+  response_types: [],
+  redirect_uris: [],
+}] : [];
+
 const configuration = {
   adapter: BenchAdapter,
-  clients: [args['client-id'], args['es-client-id']].map((clientId, i) => ({
+  clients: [...[args['client-id'], args['es-client-id']].map((clientId, i) => ({
     client_id: clientId,
     token_endpoint_auth_method: 'none',
     redirect_uris: [args['redirect-uri']],
@@ -123,7 +138,7 @@ const configuration = {
     application_type: 'web',
     // The second client takes ES256 id_tokens (the RS256 default otherwise).
     ...(i === 1 ? { id_token_signed_response_alg: 'ES256' } : {}),
-  })),
+  })), ...ccClients],
   jwks: {
     keys: [
       jwk('rsa', { modulusLength: 2048 }, { use: 'sig', alg: 'RS256', kid: 'rs256' }),
@@ -134,6 +149,7 @@ const configuration = {
   pkce: { required: () => true },
   features: {
     devInteractions: { enabled: true },
+    clientCredentials: { enabled: true },
     resourceIndicators: {
       enabled: true,
       defaultResource: async () => resource,
