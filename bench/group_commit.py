@@ -52,7 +52,7 @@ async def measure(group: bool, rounds: int) -> dict[str, tuple[float, float]]:
         path = Path(tmp) / "proofkey.db"
         store = SQLiteStore(path, group_commit=group)
         await store.migrate()
-        checkpointer = store._db._checkpointer  # noqa: SLF001 (a bench reaches in)
+        checkpointer = store._db._checkpointer  # a bench reaches in
         assert checkpointer is not None
         checkpointer.stop()
         wal = Path(f"{path}-wal")
