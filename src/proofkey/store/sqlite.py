@@ -12,6 +12,13 @@ IMMEDIATE``, the ``UPDATE … RETURNING`` and, only if a row came back, their in
 refresh token; successor), then ``COMMIT``: the winner writes everything or nothing, a loser
 nothing. Needs SQLite >= 3.37.
 
+The hot writes (``save_code``, ``redeem_code``, ``save_grant``, ``rotate_refresh``,
+``rotate_refresh_for_client``) are ``SQLiteDatabase.unit``s: with ``group_commit`` (the
+``sqlite_group_commit`` setting) the ones the event loop runs in one iteration share one
+``BEGIN IMMEDIATE`` … ``COMMIT``, each in its own savepoint and each returning only after that
+COMMIT; single use is unchanged (the guarded ``UPDATE … RETURNING`` still runs under the write
+lock, on the one connection). See ``sqlite_db.py``.
+
 The statements are ``sql.py``'s, rendered for sqlite3 once at import; rows convert through
 ``_rows.py``. ``sqlite_db.py`` holds the connection (opened lazily on ``migrate()`` or first
 use, never at import or construction), its transactions, error translation and migrations;

@@ -15,7 +15,12 @@ loop has already started in this iteration can join; each unit runs inside its o
 else's) and then awaits the COMMIT: its caller answers only once its write is committed. A
 failed COMMIT rolls the whole group back and fails every unit in it (``StoreUnavailable``). A
 group holds at most ``GROUP_MAX`` units (the one that fills it commits it at once), belongs to
-the loop that opened it, and stays open across no await but its own COMMIT.
+the loop that opened it, and stays open across no await but its own COMMIT. It does hold the
+write lock until the end of the iteration, while the loop runs the other requests' steps
+(signing tokens, say): another process on the file (``workers`` > 1) waits that long in its
+busy handler, and a second store on the same file in the same thread would wait for a COMMIT
+its own thread cannot run until the busy timeout (so: one store per file and thread, as the
+server opens it).
 
 Everything else first commits the open group (``_flush``), so ordering and durability are
 those of separate transactions: ``run``, ``tx`` (durable or not), ``migrate``, ``close``, and
@@ -23,11 +28,12 @@ any ``get``/``get_all`` whose statement is not a plain ``SELECT`` (``DELETE … 
 single-use take: it must never ride on a COMMIT that can still fail). A plain ``SELECT`` does
 not flush, so it can see a unit's uncommitted rows. That is safe: (1) the rows a unit adds
 (grant, refresh token, code) are reachable only through secrets or ids that its own response,
-sent after the COMMIT, carries; (2) a unit's "used" mark (a redeemed code, a retired refresh
-token) read before the COMMIT makes the reader refuse (invalid_grant, replay handling, whose
-writes flush the group first), so if the COMMIT then fails the reader has failed closed,
-never granted twice. Single use itself stays one guarded ``UPDATE … RETURNING`` per unit, on
-the one connection, inside the one write lock.
+sent after the COMMIT, carries (a listing, e.g. a user's grants in the console, may show one
+whose COMMIT then fails: a row that never existed, which grants nothing); (2) a unit's
+"used" mark (a redeemed code, a retired refresh token) read before the COMMIT makes the reader
+refuse (invalid_grant, replay handling, whose writes flush the group first), so if the COMMIT
+then fails the reader has failed closed, never granted twice. Single use itself stays one
+guarded ``UPDATE … RETURNING`` per unit, on the one connection, inside the one write lock.
 """
 
 from __future__ import annotations
@@ -171,10 +177,14 @@ def _settle(waiting: list[asyncio.Future[None]], failure: Exception | None) -> N
                 future.set_exception(mine)
 
 
-def _is_select(sql: str, cache: dict[str, bool] = {}) -> bool:  # noqa: B006 (a memo)
-    known = cache.get(sql)
+_SELECTS: dict[str, bool] = {}  # statement -> whether it is a plain SELECT
+
+
+def _is_select(sql: str) -> bool:
+    """Whether ``sql`` only reads (a plain ``SELECT``; a CTE or RETURNING counts as a write)."""
+    known = _SELECTS.get(sql)
     if known is None:
-        known = cache[sql] = sql.lstrip()[:6].upper() == "SELECT"
+        known = _SELECTS[sql] = sql.lstrip()[:6].upper() == "SELECT"
     return known
 
 
