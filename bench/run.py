@@ -245,6 +245,7 @@ def is_disturbed(run: dict[str, Any]) -> bool:
 
 
 WAIT_QUIET = {"max_s": 0.0}
+PROOFKEY_ENV: dict[str, str] = {}  # --proofkey-env: settings for the proofkey servers (A/B)
 
 
 def wait_for_quiet(our_pids: list[int]) -> float:
@@ -399,6 +400,7 @@ class Proofkey(Server):
         })
         if self.database_url:
             env["PROOFKEY_DATABASE_URL"] = self.database_url
+        env.update(PROOFKEY_ENV)
         return env
 
     def setup(self) -> None:
@@ -1185,6 +1187,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--wait-quiet", type=float, default=0.0, metavar="S",
                    help="before each measured run, wait up to S seconds for the other "
                    "processes on this machine to go quiet (shared machines)")
+    p.add_argument("--proofkey-env", action="append", default=[], metavar="NAME=VALUE",
+                   help="a PROOFKEY_* variable for every proofkey server started, e.g. "
+                   "PROOFKEY_SQLITE_GROUP_COMMIT=true (repeatable; for A/B runs)")
     p.add_argument("--no-install", action="store_true",
                    help="use only what is installed (no apt-get, npm or pip)")
     p.add_argument("--keep-work", action="store_true", help="keep the scratch directory")
@@ -1213,6 +1218,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.soak_seconds:
         scale.soak_seconds = args.soak_seconds
     WAIT_QUIET["max_s"] = args.wait_quiet
+    for pair in args.proofkey_env:
+        name, equals, value = pair.partition("=")
+        if not equals or not name.startswith("PROOFKEY_"):
+            print(f"--proofkey-env wants PROOFKEY_NAME=VALUE, got {pair!r}", file=sys.stderr)
+            return 2
+        PROOFKEY_ENV[name] = value
     scenarios = [s.strip() for s in args.scenarios.split(",") if s.strip()]
     unknown = set(scenarios) - set(ALL_SCENARIOS)
     if unknown:
@@ -1314,6 +1325,7 @@ def main(argv: list[str] | None = None) -> int:
         "cpu_pinning": {"servers": f"taskset -c {SERVER_CPU}", "load": f"taskset -c {LOAD_CPU}"},
         "disturbed_thresholds": {"cpu0_other": DISTURBED_CORE0, "cpu1_other": DISTURBED_CORE1},
         "skipped": bench.skipped, "notes": bench.notes, "rss_trace_mib": bench.rss_trace,
+        "proofkey_env": PROOFKEY_ENV,
     }
     meta["targets"] = targets(rows)
     table = markdown(rows, meta)

@@ -38,6 +38,14 @@ async def sqlite_file(tmp_path: Path) -> AsyncIterator[Backend]:
 
 
 @contextlib.asynccontextmanager
+async def sqlite_grouped(tmp_path: Path) -> AsyncIterator[Backend]:
+    """A file store with group commit on (concurrent hot writes share one COMMIT)."""
+    path = tmp_path / "data" / "proofkey.db"
+    yield Backend("sqlite-grouped", lambda: SQLiteStore(path, group_commit=True), shared=True,
+                  sqlite_file=path)
+
+
+@contextlib.asynccontextmanager
 async def sqlite_memory(tmp_path: Path) -> AsyncIterator[Backend]:
     yield Backend("sqlite-memory", lambda: SQLiteStore(":memory:"), shared=False)
 
@@ -53,6 +61,7 @@ async def postgres(tmp_path: Path) -> AsyncIterator[Backend]:
 
 BACKENDS: dict[str, Callable[[Path], AbstractAsyncContextManager[Backend]]] = {
     "sqlite-file": sqlite_file,
+    "sqlite-grouped": sqlite_grouped,
     "sqlite-memory": sqlite_memory,
     "postgres": postgres,
 }

@@ -63,7 +63,8 @@ def settings_from(config: Path | None, **overrides: Any) -> Settings:
 
 @contextlib.asynccontextmanager
 async def _open(settings: Settings, *, announce: bool = False) -> AsyncIterator[Store]:
-    store = open_store(settings.effective_database_url)
+    store = open_store(settings.effective_database_url,
+                       sqlite_group_commit=settings.sqlite_group_commit)
     try:
         with working("applying database migrations"):
             applied = await store.migrate()

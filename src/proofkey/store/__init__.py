@@ -14,7 +14,7 @@ __all__ = ["AlreadyExists", "Store", "StoreUnavailable", "open_store"]
 _POOL_OPTIONS = frozenset({"pool_min", "pool_max", "command_timeout", "connect_timeout"})
 
 
-def open_store(url: str) -> Store:
+def open_store(url: str, *, sqlite_group_commit: bool = False) -> Store:
     """The store for ``url``: ``sqlite:///abs/path.db`` (or ``sqlite:///:memory:``), or
     ``postgresql://user[:password]@host[:port]/db[?params]`` (``postgres://`` too).
 
@@ -24,13 +24,17 @@ def open_store(url: str) -> Store:
     parameters: its own (``sslmode``, ``host``, …) and, otherwise, server settings for every
     connection, e.g. ``search_path=proofkey`` or ``synchronous_commit=off``.
 
+    ``sqlite_group_commit`` (the setting of that name) lets a SQLite store's concurrent hot
+    writes share one commit (``store/sqlite_db.py``); PostgreSQL ignores it: its server already
+    shares WAL flushes between concurrent commits.
+
     Nothing connects here; the store opens its connection(s) on ``migrate()`` or first use.
     """
     scheme = url.partition(":")[0].lower()
     if scheme == "sqlite":
         from proofkey.store.sqlite import open_sqlite  # lazy: keeps sqlite3 unloaded
 
-        return open_sqlite(url)
+        return open_sqlite(url, group_commit=sqlite_group_commit)
     if scheme in {"postgresql", "postgres"}:
         return _open_postgres(url)
     raise ValueError(

@@ -12,6 +12,13 @@ IMMEDIATE``, the ``UPDATE … RETURNING`` and, only if a row came back, their in
 refresh token; successor), then ``COMMIT``: the winner writes everything or nothing, a loser
 nothing. Needs SQLite >= 3.37.
 
+The hot writes (``save_code``, ``redeem_code``, ``save_grant``, ``rotate_refresh``,
+``rotate_refresh_for_client``) are ``SQLiteDatabase.unit``s: with ``group_commit`` (the
+``sqlite_group_commit`` setting) the ones the event loop runs in one iteration share one
+``BEGIN IMMEDIATE`` … ``COMMIT``, each in its own savepoint and each returning only after that
+COMMIT; single use is unchanged (the guarded ``UPDATE … RETURNING`` still runs under the write
+lock, on the one connection). See ``sqlite_db.py``.
+
 The statements are ``sql.py``'s, rendered for sqlite3 once at import; rows convert through
 ``_rows.py``. ``sqlite_db.py`` holds the connection (opened lazily on ``migrate()`` or first
 use, never at import or construction), its transactions, error translation and migrations;
@@ -20,6 +27,7 @@ use, never at import or construction), its transactions, error translation and m
 from __future__ import annotations
 
 import json
+import sqlite3
 import time
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -51,7 +59,10 @@ from proofkey.store.replay import SQLiteReplays
 from proofkey.store.sql import SQLITE, Statements
 from proofkey.store.sqlite_db import SQLiteDatabase
 
-__all__ = ["CODE_REPLAY_WINDOW", "SQLiteStore", "open_sqlite"]
+__all__ = ["CODE_REPLAY_WINDOW", "GROUP_COMMIT", "SQLiteStore", "open_sqlite"]
+
+GROUP_COMMIT = False
+"""Whether a store groups its hot writes' commits by default (``sqlite_db``'s docstring)."""
 
 _SQL = SQLITE.render(Statements())
 _CLIENTS, _USERS, _PENDING, _PUSHED = _SQL.clients, _SQL.users, _SQL.interactions, _SQL.pushed
@@ -115,9 +126,10 @@ class SQLiteStore(SQLiteFederation, SQLiteAccounts, SQLiteReplays, SQLiteConsole
                   SQLiteAdminTokens, SQLiteLifecycle, SQLiteDpopSecret):
     """Every store role on one SQLite database file (or ``":memory:"``)."""
 
-    def __init__(self, path: str | Path, *, busy_timeout_ms: int = 5000) -> None:
+    def __init__(self, path: str | Path, *, busy_timeout_ms: int = 5000,
+                 group_commit: bool = GROUP_COMMIT) -> None:
         self.path = str(path)
-        self._db = SQLiteDatabase(self.path, busy_timeout_ms / 1000)
+        self._db = SQLiteDatabase(self.path, busy_timeout_ms / 1000, group_commit=group_commit)
 
     def __repr__(self) -> str:
         return f"SQLiteStore({self.path!r})"
@@ -253,7 +265,7 @@ class SQLiteStore(SQLiteFederation, SQLiteAccounts, SQLiteReplays, SQLiteConsole
     # -- codes, grants, refresh and access tokens ----------------------------------------------
 
     async def save_code(self, code: AuthorizationCode) -> None:
-        self._db.run(_CODES.save, *_row(code))
+        await self._db.unit_run(_CODES.save, *_row(code))
 
     async def redeem_code(
         self,
@@ -264,7 +276,9 @@ class SQLiteStore(SQLiteFederation, SQLiteAccounts, SQLiteReplays, SQLiteConsole
         refresh: RefreshToken | None,
     ) -> AuthorizationCode | None:
         check_family(grant_id, refresh)
-        with self._db.tx() as db:  # the write lock is taken first: the UPDATE cannot be beaten
+
+        def redeem(db: sqlite3.Connection) -> AuthorizationCode | None:
+            # the write lock is taken first: the UPDATE cannot be beaten
             rows = db.execute(_CODES.redeem, (now, grant_id, code_digest)).fetchall()
             if not rows:
                 return None
@@ -274,18 +288,23 @@ class SQLiteStore(SQLiteFederation, SQLiteAccounts, SQLiteReplays, SQLiteConsole
             db.execute(_GRANTS.save, _row(grant))
             if refresh is not None:
                 db.execute(_GRANTS.save_refresh, _row(refresh))
-        return code
+            return code
+
+        return await self._db.unit(redeem)
 
     async def find_code(self, code_digest: str) -> AuthorizationCode | None:
         return self._db.get(_code, _CODES.find, code_digest)
 
     async def save_grant(self, grant: Grant, refresh: RefreshToken | None) -> None:
         if refresh is None:
-            self._db.run(_GRANTS.save, *_row(grant))
+            await self._db.unit_run(_GRANTS.save, *_row(grant))
             return
-        with self._db.tx() as db:
+
+        def save(db: sqlite3.Connection) -> None:
             db.execute(_GRANTS.save, _row(grant))
             db.execute(_GRANTS.save_refresh, _row(refresh))
+
+        await self._db.unit(save)
 
     async def get_grant(self, grant_id: str) -> Grant | None:
         return self._db.get(_grant, _GRANTS.get, grant_id)
@@ -297,26 +316,32 @@ class SQLiteStore(SQLiteFederation, SQLiteAccounts, SQLiteReplays, SQLiteConsole
         self, token_digest: str, now: int, successor: RefreshToken
     ) -> RefreshToken | None:
         params = (now, successor.token_digest, token_digest, successor.grant_id)
-        with self._db.tx() as db:
+
+        def rotate(db: sqlite3.Connection) -> RefreshToken | None:
             retired = db.execute(_GRANTS.rotate, params).fetchall()
-            if retired:
-                db.execute(_GRANTS.save_refresh, _row(successor))
-        return _refresh(retired[0]) if retired else None
+            if not retired:
+                return None
+            db.execute(_GRANTS.save_refresh, _row(successor))
+            return _refresh(retired[0])
+
+        return await self._db.unit(rotate)
 
     async def rotate_refresh_for_client(
         self, token_digest: str, client_id: str, now: int, successor_digest: str,
         successor_expires_at: int,
     ) -> Grant | None:
         params = (now, successor_digest, token_digest, client_id)
-        with self._db.tx() as db:
+
+        def rotate(db: sqlite3.Connection) -> Grant | None:
             retired = db.execute(_GRANTS.rotate_for_client, params).fetchall()
             if not retired:
                 return None
             grant_id = retired[0][0]
             db.execute(_GRANTS.save_refresh, _row(RefreshToken(
                 successor_digest, grant_id, client_id, now, successor_expires_at, token_digest)))
-            grant = db.execute(_GRANTS.get, (grant_id,)).fetchall()
-        return _grant(grant[0])
+            return _grant(db.execute(_GRANTS.get, (grant_id,)).fetchall()[0])
+
+        return await self._db.unit(rotate)
 
     async def find_refresh(self, token_digest: str) -> RefreshToken | None:
         return self._db.get(_refresh, _GRANTS.find_refresh, token_digest)
@@ -415,10 +440,10 @@ class SQLiteStore(SQLiteFederation, SQLiteAccounts, SQLiteReplays, SQLiteConsole
         return self._db.run(_KEYS.delete, kid, durable=True) > 0
 
 
-def open_sqlite(url: str) -> SQLiteStore:
+def open_sqlite(url: str, *, group_commit: bool = GROUP_COMMIT) -> SQLiteStore:
     """The store for ``sqlite:///abs/path.db`` (``sqlite:///:memory:`` for a throw-away one)."""
     parts = urlsplit(url)
     path = unquote(parts.path)
     if parts.scheme != "sqlite" or parts.netloc or parts.query or parts.fragment or len(path) < 2:
         raise ValueError(f"expected sqlite:///absolute/path.db, got {url!r}")
-    return SQLiteStore(":memory:" if path == "/:memory:" else path)
+    return SQLiteStore(":memory:" if path == "/:memory:" else path, group_commit=group_commit)

@@ -6,10 +6,39 @@ foreign keys, and for a file a ``checkpoint.Checkpointer`` in place of SQLite's 
 checkpoint. Failures that make the database unusable (locked past the timeout, I/O, cannot
 open, not a database) become ``StoreUnavailable``, duplicate keys ``AlreadyExists``; SQL and
 programming errors surface unchanged.
+
+Group commit (``group_commit=True``): the hot writes (``unit``: code issue and redemption,
+refresh rotation, grant save) share one transaction per event-loop iteration. The first unit
+runs ``BEGIN IMMEDIATE`` and schedules the COMMIT with ``loop.call_soon``, so every request the
+loop has already started in this iteration can join; each unit runs inside its own
+``SAVEPOINT`` (a failing unit, e.g. a duplicate key, is rolled back to it and undoes nobody
+else's) and then awaits the COMMIT: its caller answers only once its write is committed. A
+failed COMMIT rolls the whole group back and fails every unit in it (``StoreUnavailable``). A
+group holds at most ``GROUP_MAX`` units (the one that fills it commits it at once), belongs to
+the loop that opened it, and stays open across no await but its own COMMIT. It does hold the
+write lock until the end of the iteration, while the loop runs the other requests' steps
+(signing tokens, say): another process on the file (``workers`` > 1) waits that long in its
+busy handler, and a second store on the same file in the same thread would wait for a COMMIT
+its own thread cannot run until the busy timeout (so: one store per file and thread, as the
+server opens it).
+
+Everything else first commits the open group (``_flush``), so ordering and durability are
+those of separate transactions: ``run``, ``tx`` (durable or not), ``migrate``, ``close``, and
+any ``get``/``get_all`` whose statement is not a plain ``SELECT`` (``DELETE … RETURNING`` is a
+single-use take: it must never ride on a COMMIT that can still fail). A plain ``SELECT`` does
+not flush, so it can see a unit's uncommitted rows. That is safe: (1) the rows a unit adds
+(grant, refresh token, code) are reachable only through secrets or ids that its own response,
+sent after the COMMIT, carries (a listing, e.g. a user's grants in the console, may show one
+whose COMMIT then fails: a row that never existed, which grants nothing); (2) a unit's
+"used" mark (a redeemed code, a retired refresh token) read before the COMMIT makes the reader
+refuse (invalid_grant, replay handling, whose writes flush the group first), so if the COMMIT
+then fails the reader has failed closed, never granted twice. Single use itself stays one
+guarded ``UPDATE … RETURNING`` per unit, on the one connection, inside the one write lock.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import sqlite3
@@ -23,7 +52,10 @@ from proofkey.store.checkpoint import Checkpointer
 from proofkey.store.schema import apply_migrations
 from proofkey.store.sql import SQLITE
 
-__all__ = ["SQLiteDatabase"]
+__all__ = ["GROUP_MAX", "SQLiteDatabase"]
+
+GROUP_MAX = 64
+"""Units one group commit holds at most."""
 
 _T = TypeVar("_T")
 _UNAVAILABLE = frozenset({
@@ -121,12 +153,49 @@ class _Migrator:
             self._db.execute(statement)
 
 
+class _Group:
+    """The units sharing one open transaction, and the loop that will commit it."""
+
+    __slots__ = ("loop", "waiting")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.waiting: list[asyncio.Future[None]] = []
+
+
+def _settle(waiting: list[asyncio.Future[None]], failure: Exception | None) -> None:
+    """Resolve the units' futures (a future on a loop already closed is left alone)."""
+    for future in waiting:
+        if future.done():
+            continue
+        with contextlib.suppress(RuntimeError):  # its loop is closed: nobody awaits it
+            if failure is None:
+                future.set_result(None)
+            else:
+                mine = StoreUnavailable(str(failure))
+                mine.__cause__ = failure.__cause__
+                future.set_exception(mine)
+
+
+_SELECTS: dict[str, bool] = {}  # statement -> whether it is a plain SELECT
+
+
+def _is_select(sql: str) -> bool:
+    """Whether ``sql`` only reads (a plain ``SELECT``; a CTE or RETURNING counts as a write)."""
+    known = _SELECTS.get(sql)
+    if known is None:
+        known = _SELECTS[sql] = sql.lstrip()[:6].upper() == "SELECT"
+    return known
+
+
 class SQLiteDatabase:
     """One connection to a database file (or ``":memory:"``); it belongs to one thread."""
 
-    def __init__(self, path: str, timeout: float) -> None:
+    def __init__(self, path: str, timeout: float, *, group_commit: bool = False) -> None:
         self.path = path
         self._timeout = timeout
+        self.group_commit = group_commit
+        self._group: _Group | None = None
         self._conn: sqlite3.Connection | None = None
         self._checkpointer: Checkpointer | None = None
         self._wrote: Callable[[sqlite3.Connection], None] = _nothing  # for the checkpointer
@@ -154,6 +223,12 @@ class SQLiteDatabase:
         return self._conn
 
     def get(self, make: Callable[[Any], _T], sql: str, *params: Any) -> _T | None:
+        if self._group is not None:
+            if _is_select(sql):
+                with _TRANSLATED:
+                    rows = self.connection().execute(sql, params).fetchall()
+                return make(rows[0]) if rows else None
+            self._flush()
         with _TRANSLATED:
             db = self.connection()
             rows = db.execute(sql, params).fetchall()
@@ -161,11 +236,93 @@ class SQLiteDatabase:
         return make(rows[0]) if rows else None
 
     def get_all(self, make: Callable[[Any], _T], sql: str, *params: Any) -> list[_T]:
+        if self._group is not None and not _is_select(sql):
+            self._flush()
         with _TRANSLATED:
             return [make(row) for row in self.connection().execute(sql, params)]
 
+    async def unit_run(self, sql: str, *params: Any) -> int:
+        """``run`` as a unit: one statement, which SQLite undoes alone if it fails (so it
+        needs no savepoint)."""
+        if not self.group_commit:
+            return self.run(sql, *params)
+        return await self.unit(lambda db: db.execute(sql, params).rowcount, savepoint=False)
+
+    async def unit(self, body: Callable[[sqlite3.Connection], _T], *,
+                   savepoint: bool = True) -> _T:
+        """``body(db)`` as one atomic write; returns once it is committed. Without group
+        commit, its own ``BEGIN IMMEDIATE`` … ``COMMIT``; with it, a ``SAVEPOINT`` in the
+        loop iteration's shared transaction, and the shared COMMIT awaited. ``savepoint=False``
+        only for a body of one statement."""
+        if not self.group_commit:
+            with self.tx() as db:
+                return body(db)
+        loop = asyncio.get_running_loop()
+        group = self._group
+        with _TRANSLATED:
+            db = self.connection()
+            if group is not None and group.loop is not loop:
+                self._flush()
+                group = None
+            if group is None:
+                db.execute("BEGIN IMMEDIATE")
+                group = self._group = _Group(loop)
+                loop.call_soon(self._commit, group)
+            if savepoint:
+                db.execute("SAVEPOINT unit")
+            try:
+                result = body(db)
+                if savepoint:
+                    db.execute("RELEASE unit")
+            except BaseException as exc:
+                if savepoint and db.in_transaction:
+                    with contextlib.suppress(sqlite3.Error):
+                        db.execute("ROLLBACK TO unit")
+                        db.execute("RELEASE unit")
+                if not db.in_transaction:  # SQLite rolled the whole group back (I/O, full)
+                    self._group = None
+                    _settle(group.waiting, _translation(exc) or StoreUnavailable(str(exc)))
+                raise
+        done: asyncio.Future[None] = loop.create_future()
+        group.waiting.append(done)
+        if len(group.waiting) >= GROUP_MAX:
+            self._commit(group)
+        await done
+        return result
+
+    def _commit(self, group: _Group) -> None:
+        """COMMIT ``group`` (if still open) and settle its units."""
+        if self._group is not group:
+            return
+        self._group = None
+        db = self._conn
+        assert db is not None
+        try:
+            db.execute("COMMIT")
+        except BaseException as exc:
+            if db.in_transaction:
+                with contextlib.suppress(sqlite3.Error):
+                    db.execute("ROLLBACK")
+            failure = _translation(exc)
+            if not isinstance(failure, StoreUnavailable):
+                failure = StoreUnavailable(f"SQLite group commit failed: {exc}")
+            failure.__cause__ = exc
+            _settle(group.waiting, failure)
+            if not isinstance(exc, Exception):
+                raise
+            return
+        self._wrote(db)
+        _settle(group.waiting, None)
+
+    def _flush(self) -> None:
+        """Commit the open group, if any, before a write outside it."""
+        if self._group is not None:
+            self._commit(self._group)
+
     def run(self, sql: str, *params: Any, durable: bool = False) -> int:
         """Execute one statement; return the rows it changed. ``durable`` syncs the commit."""
+        if self._group is not None:
+            self._flush()
         with _TRANSLATED:
             db = self.connection()
             if not durable:
@@ -183,6 +340,8 @@ class SQLiteDatabase:
     def tx(self, *, durable: bool = False) -> Iterator[sqlite3.Connection]:
         """``BEGIN IMMEDIATE`` … ``COMMIT``, rolled back if the body raises. ``durable`` syncs
         the commit."""
+        if self._group is not None:
+            self._flush()
         with _TRANSLATED:
             db = self.connection()
             if durable:
@@ -207,6 +366,7 @@ class SQLiteDatabase:
             return await apply_migrations(_Migrator(db), SQLITE)
 
     def close(self) -> None:
+        self._flush()
         checkpointer, self._checkpointer, self._wrote = self._checkpointer, None, _nothing
         if checkpointer is not None:
             checkpointer.stop()

@@ -228,7 +228,8 @@ async def build_services(settings: Settings, observers: Observers, limiter: Rate
                          ) -> Services:
     """Open and migrate the store, wrap it (tracing, then the client cache), load the keys;
     every flow reads the time from ``clock``."""
-    backend = open_store(settings.effective_database_url)
+    backend = open_store(settings.effective_database_url,
+                         sqlite_group_commit=settings.sqlite_group_commit)
     await backend.migrate()
     store = observers.tracing.traced(backend, _database_system(settings.effective_database_url))
     resources = CachedResourceDirectory(store, configured=settings.configured_resources,
