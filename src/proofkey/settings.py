@@ -164,7 +164,9 @@ class Settings:
     sqlite_group_commit: bool = _opt(
         "SQLite only: concurrent code issues, redemptions and refresh rotations share one "
         "transaction commit per event-loop iteration (each answered after its own write is "
-        "committed), for fewer WAL writes and less CPU under load.", _bool, default=True)
+        "committed), for fewer WAL writes and less CPU under load. Applies with one worker "
+        "only: other processes on the file would wait on the group's write lock.", _bool,
+        default=True)
     issuer: str = _opt("Issuer URL (https, or http on loopback); empty means http://host:port.",
                        _str, default="")
     host: str = _opt("Address to listen on.", _str, default="127.0.0.1")

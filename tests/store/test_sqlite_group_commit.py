@@ -238,3 +238,22 @@ def test_a_group_never_spans_two_event_loops(tmp_path: Path) -> None:
         asyncio.run(store.save_code(a_code(name)))
     assert codes_in(tmp_path / "p.db") == 2
     asyncio.run(store.close())
+
+
+@pytest.mark.parametrize(("workers", "sizes"), [(1, [4]), (2, [])])
+async def test_the_server_groups_commits_only_with_one_worker(
+        tmp_path: Path, group_sizes: list[int], workers: int, sizes: list[int]) -> None:
+    """With several worker processes on one file, a group's held write lock would make the
+    others wait (measured: 2 workers went from ~700 to 430-510 exchanges/s), so the server
+    opens its store without grouping then, whatever ``sqlite_group_commit`` says."""
+    from proofkey.settings import load_settings
+    from proofkey.web.app import create_app
+
+    settings = load_settings({"data_dir": str(tmp_path), "demo": False, "workers": workers},
+                             environ={})
+    assert settings.sqlite_group_commit
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        store = app.state.services.store
+        await asyncio.gather(*(store.save_code(a_code(f"w{i}")) for i in range(4)))
+    assert group_sizes == sizes
